@@ -1,0 +1,89 @@
+//! The engine's own configuration (the server maps its config file onto it).
+
+use std::time::Duration;
+
+/// Tunables of the object engine. Every field has a sane default.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Size objects are cut into, in bytes. Default 4 MiB.
+    pub block_size: usize,
+    /// zstd level for block compression. Default 1 (fast).
+    pub zstd_level: i32,
+    /// Try compression at all. Default true.
+    pub compress: bool,
+    /// Objects up to this many bytes live inside their metadata record. Default 4 KiB.
+    pub inline_threshold: usize,
+    /// Blocks smaller than this are stored as m+1 whole replicas instead of
+    /// k+m shards (same failure tolerance, no decode). Default 128 KiB.
+    pub replicate_below: usize,
+    /// Erasure code (k data, m parity) overriding the disk-count default.
+    pub erasure: Option<(u16, u16)>,
+    /// Unreferenced blocks are deleted only after this long. Default 24 h.
+    pub gc_grace: Duration,
+    /// Minimum size of every multipart part but the last, in bytes. Default 5 MiB.
+    pub min_part_size: u64,
+    /// Largest single object or part accepted, in bytes. Default 5 TiB.
+    pub max_object_size: u64,
+    /// Budget of block buffers in flight across all uploads and downloads,
+    /// in blocks. Bounds memory whatever the number of concurrent requests. Default 24.
+    pub inflight_blocks: usize,
+    /// Blocks of one upload processed concurrently (pipeline depth). Default 2.
+    pub pipeline_depth: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            block_size: 4 << 20,
+            zstd_level: 1,
+            compress: true,
+            inline_threshold: 4 << 10,
+            replicate_below: 128 << 10,
+            erasure: None,
+            gc_grace: Duration::from_secs(24 * 3600),
+            min_part_size: 5 << 20,
+            max_object_size: 5 << 40,
+            inflight_blocks: 24,
+            pipeline_depth: 2,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// Reject settings the engine cannot work with.
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        use crate::Error::InvalidConfig;
+        if self.block_size < 64 << 10 || self.block_size > 64 << 20 {
+            return Err(InvalidConfig(
+                "block_size must be between 64 KiB and 64 MiB",
+            ));
+        }
+        if self.inline_threshold > 64 << 10 {
+            return Err(InvalidConfig("inline_threshold must be at most 64 KiB"));
+        }
+        if let Some((k, m)) = self.erasure
+            && (k == 0 || k + m > 32)
+        {
+            return Err(InvalidConfig("erasure needs k >= 1 and k + m <= 32"));
+        }
+        if self.inflight_blocks < 2 || self.pipeline_depth == 0 {
+            return Err(InvalidConfig(
+                "inflight_blocks >= 2 and pipeline_depth >= 1 needed",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Default erasure code for a number of disks (DESIGN.md): 1 → 1+0,
+/// 2 → 1+1, 3 → 2+1, 4–5 → 2+2, 6–11 → 4+2, 12+ → 8+4.
+pub fn default_erasure(disks: usize) -> (u16, u16) {
+    match disks {
+        0 | 1 => (1, 0),
+        2 => (1, 1),
+        3 => (2, 1),
+        4 | 5 => (2, 2),
+        6..=11 => (4, 2),
+        _ => (8, 4),
+    }
+}

@@ -1,0 +1,239 @@
+//! The system's error vocabulary. Front ends map these to S3 / native API
+//! codes in exactly one place each; [`Error::code`] gives the shared string.
+
+use liuma_codec::BlockId;
+
+/// Result alias for engine operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything an engine operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bucket does not exist.
+    #[error("bucket {bucket:?} does not exist")]
+    NoSuchBucket {
+        /// Bucket name as requested.
+        bucket: String,
+    },
+    /// The key has no current version (or does not exist at all).
+    #[error("key {key:?} does not exist in bucket {bucket:?}")]
+    NoSuchKey {
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+    },
+    /// The version id does not exist for this key.
+    #[error("version {version_id:?} of key {key:?} does not exist")]
+    NoSuchVersion {
+        /// Object key.
+        key: String,
+        /// Version id as requested.
+        version_id: String,
+    },
+    /// The multipart upload id is unknown (never existed, completed or aborted).
+    #[error("multipart upload {upload_id:?} does not exist")]
+    NoSuchUpload {
+        /// Upload id as requested.
+        upload_id: String,
+    },
+    /// The bucket name breaks the naming rules.
+    #[error("invalid bucket name {bucket:?}: {reason}")]
+    InvalidBucketName {
+        /// Name as requested.
+        bucket: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The object key is empty, too long or holds a forbidden character.
+    #[error("invalid object key: {reason}")]
+    InvalidKey {
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The bucket exists already (and belongs to the caller).
+    #[error("bucket {bucket:?} already exists and is owned by you")]
+    BucketAlreadyOwnedByYou {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// The bucket exists already and belongs to someone else.
+    #[error("bucket {bucket:?} already exists")]
+    BucketAlreadyExists {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// Only empty buckets (no versions, no uploads) can be deleted.
+    #[error("bucket {bucket:?} is not empty")]
+    BucketNotEmpty {
+        /// Bucket name.
+        bucket: String,
+    },
+    /// A part listed in CompleteMultipartUpload is missing or its ETag differs.
+    #[error("part {part_number} is missing or its ETag does not match")]
+    InvalidPart {
+        /// Part number as listed.
+        part_number: u32,
+    },
+    /// Parts in CompleteMultipartUpload are not in strictly ascending order.
+    #[error("parts must be listed in ascending order without duplicates")]
+    InvalidPartOrder,
+    /// The part number is outside 1..=10000.
+    #[error("part number {part_number} is outside 1..=10000")]
+    InvalidPartNumber {
+        /// Part number as requested.
+        part_number: u32,
+    },
+    /// A part other than the last is smaller than the minimum part size.
+    #[error("part {part_number} has {size} bytes, below the minimum of {min}")]
+    EntityTooSmall {
+        /// Part number.
+        part_number: u32,
+        /// Its size.
+        size: u64,
+        /// The minimum for non-final parts.
+        min: u64,
+    },
+    /// User metadata is larger than allowed.
+    #[error("user metadata of {size} bytes exceeds the maximum of {max}")]
+    MetadataTooLarge {
+        /// Size sent.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The object (or part) is larger than allowed.
+    #[error("entity of {size} bytes exceeds the maximum of {max}")]
+    EntityTooLarge {
+        /// Size received so far.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The requested byte range lies outside the object.
+    #[error("range {start}..{end} is not satisfiable for an object of {size} bytes")]
+    InvalidRange {
+        /// First requested byte.
+        start: u64,
+        /// One past the last requested byte.
+        end: u64,
+        /// Object size.
+        size: u64,
+    },
+    /// A digest the client sent does not match the data received.
+    #[error("the {algorithm} digest of the data does not match the one sent")]
+    BadDigest {
+        /// Which digest: "md5", "sha256", ...
+        algorithm: &'static str,
+    },
+    /// The body ended before the announced length.
+    #[error("the request body ended after {received} of {expected} bytes")]
+    IncompleteBody {
+        /// Bytes received.
+        received: u64,
+        /// Bytes announced.
+        expected: u64,
+    },
+    /// Reading the request body failed (client went away, bad framing...).
+    #[error("reading the request body failed")]
+    Body(#[source] std::io::Error),
+    /// A conditional request's precondition failed.
+    #[error("precondition failed")]
+    PreconditionFailed,
+    /// A block cannot be read: more shards are lost than the code tolerates.
+    #[error("block {block} is unreadable: {have} good shards of {need} needed")]
+    BlockUnavailable {
+        /// The block.
+        block: BlockId,
+        /// Good shards found.
+        have: usize,
+        /// Shards needed to decode.
+        need: usize,
+    },
+    /// No disk can take the data (all full or gone); nothing was stored.
+    #[error("no disk has room for the data: {0}")]
+    StorageFull(#[source] liuma_disk::Error),
+    /// The metadata store is unreachable or overloaded; nothing half-written.
+    #[error("metadata store unavailable")]
+    MetaUnavailable(#[source] liuma_meta::Error),
+    /// Too much contention on one key; the caller may retry.
+    #[error("too many concurrent updates of {what}; retry")]
+    Conflict {
+        /// What was contended.
+        what: String,
+    },
+    /// The engine's configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(&'static str),
+    /// A bug or an unexpected failure below; details in the source.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// Stable, S3-style error code shared by every front end.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NoSuchBucket { .. } => "NoSuchBucket",
+            Error::NoSuchKey { .. } => "NoSuchKey",
+            Error::NoSuchVersion { .. } => "NoSuchVersion",
+            Error::NoSuchUpload { .. } => "NoSuchUpload",
+            Error::InvalidBucketName { .. } => "InvalidBucketName",
+            Error::InvalidKey { .. } => "KeyTooLongError",
+            Error::BucketAlreadyOwnedByYou { .. } => "BucketAlreadyOwnedByYou",
+            Error::BucketAlreadyExists { .. } => "BucketAlreadyExists",
+            Error::BucketNotEmpty { .. } => "BucketNotEmpty",
+            Error::InvalidPart { .. } => "InvalidPart",
+            Error::InvalidPartOrder => "InvalidPartOrder",
+            Error::InvalidPartNumber { .. } => "InvalidArgument",
+            Error::EntityTooSmall { .. } => "EntityTooSmall",
+            Error::EntityTooLarge { .. } => "EntityTooLarge",
+            Error::MetadataTooLarge { .. } => "MetadataTooLarge",
+            Error::InvalidRange { .. } => "InvalidRange",
+            Error::BadDigest { .. } => "BadDigest",
+            Error::IncompleteBody { .. } => "IncompleteBody",
+            Error::Body(_) => "IncompleteBody",
+            Error::PreconditionFailed => "PreconditionFailed",
+            Error::BlockUnavailable { .. } => "ServiceUnavailable",
+            Error::StorageFull(_) => "SlowDown",
+            Error::MetaUnavailable(_) => "ServiceUnavailable",
+            Error::Conflict { .. } => "OperationAborted",
+            Error::InvalidConfig(_) => "InternalError",
+            Error::Internal(_) => "InternalError",
+        }
+    }
+
+    /// True for failures of the service (5xx), false for the caller's (4xx).
+    pub fn is_server_error(&self) -> bool {
+        matches!(
+            self,
+            Error::BlockUnavailable { .. }
+                | Error::StorageFull(_)
+                | Error::MetaUnavailable(_)
+                | Error::InvalidConfig(_)
+                | Error::Internal(_)
+        )
+    }
+
+    pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Internal(Box::new(e))
+    }
+}
+
+impl From<liuma_meta::Error> for Error {
+    fn from(e: liuma_meta::Error) -> Self {
+        Error::MetaUnavailable(e)
+    }
+}
+
+impl From<rmp_serde::decode::Error> for Error {
+    fn from(e: rmp_serde::decode::Error) -> Self {
+        Error::internal(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::internal(e)
+    }
+}

@@ -1,0 +1,203 @@
+//! Garbage collection: blocks no live object version or part refers to are
+//! deleted once the grace period has passed since they were written or last
+//! reused; stale references and expired multipart uploads are removed.
+//!
+//! A reference is live when its owner record exists with the same uid, or
+//! when it is younger than the grace period (its upload may still be
+//! running: refs are written before the version record is committed).
+
+use std::collections::HashMap;
+
+use liuma_codec::BlockId;
+use liuma_meta::{Compare, MAX_TXN_OPS, Op, Txn};
+
+use crate::engine::Engine;
+use crate::keys;
+use crate::metrics::Stats;
+use crate::model::{
+    BlockRecord, BlockState, Owner, PartRecord, RefRecord, UploadRecord, decode, encode, now_ms,
+};
+use crate::{Error, Result};
+
+/// What one GC pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Block records examined.
+    pub blocks_checked: u64,
+    /// Blocks deleted (shards and record).
+    pub blocks_deleted: u64,
+    /// Stale references removed.
+    pub refs_deleted: u64,
+    /// Expired multipart uploads aborted.
+    pub uploads_aborted: u64,
+}
+
+impl Engine {
+    /// One full GC pass over every block record. `upload_expiry_ms`: abort
+    /// multipart uploads older than this (None: keep them).
+    pub async fn gc_pass(&self, upload_expiry_ms: Option<u64>) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        if let Some(age) = upload_expiry_ms {
+            report.uploads_aborted = self.abort_expired_uploads(age).await?;
+        }
+        let grace = u64::try_from(self.inner.cfg.gc_grace.as_millis()).unwrap_or(u64::MAX);
+        let prefix = keys::BLOCK.as_bytes().to_vec();
+        let end = liuma_meta::prefix_end(&prefix);
+        let mut start = prefix.clone();
+        let mut owners: HashMap<String, bool> = HashMap::new();
+        loop {
+            let page = self.inner.meta.range(&start, &end, 256).await?;
+            let Some(last) = page.last() else { break };
+            start = liuma_meta::key_after(&last.key);
+            for kv in page {
+                let hex = std::str::from_utf8(&kv.key[prefix.len()..]).map_err(Error::internal)?;
+                let id = BlockId::from_hex(hex).map_err(Error::internal)?;
+                let rec: BlockRecord = decode(&kv.value)?;
+                report.blocks_checked += 1;
+                let age = now_ms().saturating_sub(rec.created_ms.max(rec.touched_ms));
+                if rec.state == BlockState::Live && age < grace {
+                    continue;
+                }
+                let (live, stale) = self.block_refs(&id, grace, &mut owners).await?;
+                report.refs_deleted += stale.len() as u64;
+                if live && rec.state == BlockState::Live {
+                    self.delete_keys(stale).await?;
+                    continue;
+                }
+                if self.delete_block(&id, rec, kv.mod_revision, stale).await? {
+                    report.blocks_deleted += 1;
+                }
+            }
+        }
+        Stats::add(&self.inner.stats.gc_blocks_deleted, report.blocks_deleted);
+        Stats::add(&self.inner.stats.gc_refs_deleted, report.refs_deleted);
+        Ok(report)
+    }
+
+    /// (any live ref?, keys of stale refs)
+    async fn block_refs(
+        &self,
+        id: &BlockId,
+        grace: u64,
+        owners: &mut HashMap<String, bool>,
+    ) -> Result<(bool, Vec<Vec<u8>>)> {
+        let prefix = keys::refs_of(id);
+        let end = liuma_meta::prefix_end(&prefix);
+        let mut start = prefix;
+        let mut live = false;
+        let mut stale = Vec::new();
+        loop {
+            let page = self.inner.meta.range(&start, &end, 256).await?;
+            let Some(last) = page.last() else { break };
+            start = liuma_meta::key_after(&last.key);
+            for kv in page {
+                let r: RefRecord = decode(&kv.value)?;
+                if now_ms().saturating_sub(r.created_ms) < grace
+                    || self.owner_live(&r.owner, owners).await?
+                {
+                    live = true;
+                } else {
+                    stale.push(kv.key);
+                }
+            }
+        }
+        Ok((live, stale))
+    }
+
+    async fn owner_live(&self, owner: &Owner, cache: &mut HashMap<String, bool>) -> Result<bool> {
+        let uid = match owner {
+            Owner::Version { uid, .. } | Owner::Part { uid, .. } => uid.clone(),
+        };
+        if let Some(&live) = cache.get(&uid) {
+            return Ok(live);
+        }
+        let live = match owner {
+            Owner::Version { bucket, key, uid } => self
+                .versions(bucket, key)
+                .await?
+                .iter()
+                .any(|v| &v.uid == uid),
+            Owner::Part {
+                upload_id,
+                part_number,
+                uid,
+            } => {
+                match self
+                    .inner
+                    .meta
+                    .get(&keys::part(upload_id, *part_number))
+                    .await?
+                {
+                    Some(kv) => decode::<PartRecord>(&kv.value)?.uid == *uid,
+                    None => false,
+                }
+            }
+        };
+        cache.insert(uid, live);
+        Ok(live)
+    }
+
+    /// Flip the record to `Deleting` (CAS: an upload reusing the block wins),
+    /// delete the shards, then the record and its stale refs.
+    async fn delete_block(
+        &self,
+        id: &BlockId,
+        mut rec: BlockRecord,
+        rev: u64,
+        stale: Vec<Vec<u8>>,
+    ) -> Result<bool> {
+        let key = keys::block(id);
+        if rec.state == BlockState::Live {
+            rec.state = BlockState::Deleting;
+            let txn = Txn::new()
+                .when(Compare::ModRevision(key.clone(), rev))
+                .and_then(Op::put(key.clone(), encode(&rec)));
+            if !self.inner.meta.txn(txn).await?.succeeded {
+                return Ok(false);
+            }
+        }
+        self.inner.blocks.delete_shards(id, &rec).await;
+        let mut keys_to_delete = stale;
+        keys_to_delete.push(key);
+        self.delete_keys(keys_to_delete).await?;
+        tracing::debug!(block = %id, "block collected");
+        Ok(true)
+    }
+
+    async fn delete_keys(&self, keys: Vec<Vec<u8>>) -> Result<()> {
+        for chunk in keys.chunks(MAX_TXN_OPS) {
+            let ops = chunk.iter().map(|k| Op::delete(k.clone())).collect();
+            self.inner
+                .meta
+                .txn(Txn {
+                    success: ops,
+                    ..Txn::default()
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn abort_expired_uploads(&self, age_ms: u64) -> Result<u64> {
+        let prefix = keys::UPLOAD.as_bytes().to_vec();
+        let end = liuma_meta::prefix_end(&prefix);
+        let mut start = prefix;
+        let mut aborted = 0;
+        loop {
+            let page = self.inner.meta.range(&start, &end, 256).await?;
+            let Some(last) = page.last() else { break };
+            start = liuma_meta::key_after(&last.key);
+            for kv in page {
+                let u: UploadRecord = decode(&kv.value)?;
+                if now_ms().saturating_sub(u.created_ms) >= age_ms {
+                    match self.abort_multipart(&u.bucket, &u.key, &u.upload_id).await {
+                        Ok(()) => aborted += 1,
+                        Err(Error::NoSuchUpload { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        Ok(aborted)
+    }
+}

@@ -1,0 +1,307 @@
+//! The upload pipeline: one streaming pass cuts the body into blocks while
+//! a hashing thread computes MD5 (ETag) and SHA-256 in order, and up to
+//! `pipeline_depth` blocks per upload are BLAKE3-identified, deduplicated,
+//! encoded and written concurrently. A global semaphore of block buffers
+//! bounds memory across all uploads, whatever their size or number.
+
+use std::collections::HashSet;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{FuturesOrdered, Stream, StreamExt};
+use liuma_codec::BlockId;
+use liuma_meta::{MAX_TXN_OPS, Op, Txn};
+use md5::{Digest, Md5};
+use sha2::Sha256;
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::blocks::Stored;
+use crate::engine::Inner;
+use crate::keys;
+use crate::metrics::Stats;
+use crate::model::{BlockEntry, Body, MANIFEST_PAGE, Owner, RefRecord, encode, now_ms};
+use crate::{Error, Result};
+
+/// A request body: chunks of bytes, or the I/O error that cut it short.
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// What an upload produced, before its record is committed.
+pub(crate) struct Ingested {
+    pub size: u64,
+    pub md5: [u8; 16],
+    pub sha256: [u8; 32],
+    pub body: Body,
+}
+
+type BlockTask = JoinHandle<Result<(BlockEntry, Stored)>>;
+
+/// State of one upload in progress.
+struct Upload<'a> {
+    inner: &'a Inner,
+    owner: Owner,
+    uid: String,
+    erasure: (u16, u16),
+    hash_tx: mpsc::Sender<Bytes>,
+    inflight: FuturesOrdered<BlockTask>,
+    entries: Vec<BlockEntry>,
+    referenced: HashSet<[u8; 32]>,
+    pending_refs: Vec<Op>,
+}
+
+impl Inner {
+    /// Stream `body` into blocks owned by `owner` (refs written under `uid`).
+    /// Small bodies stay inline when `allow_inline` (not for multipart parts,
+    /// so completing an upload never has to write data).
+    pub(crate) async fn ingest(
+        &self,
+        mut body: ByteStream,
+        owner: Owner,
+        uid: &str,
+        erasure: (u16, u16),
+        max_size: u64,
+        allow_inline: bool,
+    ) -> Result<Ingested> {
+        let (hash_tx, mut hash_rx) = mpsc::channel::<Bytes>(4);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let (mut md5, mut sha) = (Md5::new(), Sha256::new());
+            while let Some(b) = hash_rx.blocking_recv() {
+                md5.update(&b);
+                sha.update(&b);
+            }
+            (
+                <[u8; 16]>::from(md5.finalize()),
+                <[u8; 32]>::from(sha.finalize()),
+            )
+        });
+        let mut up = Upload {
+            inner: self,
+            owner,
+            uid: uid.to_owned(),
+            erasure,
+            hash_tx,
+            inflight: FuturesOrdered::new(),
+            entries: Vec::new(),
+            referenced: HashSet::new(),
+            pending_refs: Vec::new(),
+        };
+        let block_size = self.cfg.block_size;
+        let mut buf = BytesMut::new();
+        let mut permit: Option<OwnedSemaphorePermit> = None;
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let mut chunk = chunk.map_err(Error::Body)?;
+            size += chunk.len() as u64;
+            Stats::add(&self.stats.bytes_in, chunk.len() as u64);
+            if size > max_size {
+                return Err(Error::EntityTooLarge {
+                    size,
+                    max: max_size,
+                });
+            }
+            while !chunk.is_empty() {
+                if permit.is_none() {
+                    permit = Some(
+                        self.permits
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .map_err(Error::internal)?,
+                    );
+                }
+                let block = if buf.is_empty() && chunk.len() >= block_size {
+                    chunk.split_to(block_size) // whole block straight from the body: no copy
+                } else {
+                    let take = (block_size - buf.len()).min(chunk.len());
+                    buf.extend_from_slice(&chunk.split_to(take));
+                    if buf.len() < block_size {
+                        continue;
+                    }
+                    buf.split().freeze()
+                };
+                up.dispatch(block, permit.take().expect("permit held"))
+                    .await?;
+            }
+        }
+        let tail = buf.freeze();
+        let inline = allow_inline
+            && up.entries.is_empty()
+            && up.inflight.is_empty()
+            && tail.len() <= self.cfg.inline_threshold;
+        let body = if inline {
+            let _ = up.hash_tx.send(tail.clone()).await;
+            Body::Inline(tail.to_vec())
+        } else {
+            if !tail.is_empty() {
+                let p = match permit.take() {
+                    Some(p) => p,
+                    None => self
+                        .permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(Error::internal)?,
+                };
+                up.dispatch(tail, p).await?;
+            }
+            up.finish().await?
+        };
+        drop(up);
+        let (md5, sha256) = hasher.await?;
+        Ok(Ingested {
+            size,
+            md5,
+            sha256,
+            body,
+        })
+    }
+}
+
+impl Upload<'_> {
+    async fn dispatch(&mut self, block: Bytes, permit: OwnedSemaphorePermit) -> Result<()> {
+        // The hasher must see blocks in order; it is never far behind.
+        self.hash_tx
+            .send(block.clone())
+            .await
+            .map_err(Error::internal)?;
+        let blocks = self.inner.blocks.clone();
+        let erasure = self.erasure;
+        self.inflight.push_back(tokio::spawn(async move {
+            let len = u32::try_from(block.len()).expect("blocks are at most 64 MiB");
+            let b = block.clone();
+            let id = tokio::task::spawn_blocking(move || BlockId::of(&b)).await?;
+            let stored = blocks.store(id, block, erasure).await?;
+            drop(permit);
+            Ok((BlockEntry { id: id.0, len }, stored))
+        }));
+        while self.inflight.len() >= self.inner.cfg.pipeline_depth {
+            self.collect_one().await?;
+        }
+        Ok(())
+    }
+
+    async fn collect_one(&mut self) -> Result<()> {
+        let Some(done) = self.inflight.next().await else {
+            return Ok(());
+        };
+        let (entry, _) = done??;
+        if self.referenced.insert(entry.id) {
+            let rec = RefRecord {
+                owner: self.owner.clone(),
+                created_ms: now_ms(),
+            };
+            self.pending_refs.push(Op::put(
+                keys::block_ref(&entry.block_id(), &self.uid),
+                encode(&rec),
+            ));
+            if self.pending_refs.len() >= MAX_TXN_OPS - 1 {
+                self.flush_refs().await?;
+            }
+        }
+        self.entries.push(entry);
+        Ok(())
+    }
+
+    async fn flush_refs(&mut self) -> Result<()> {
+        if self.pending_refs.is_empty() {
+            return Ok(());
+        }
+        let txn = Txn {
+            success: std::mem::take(&mut self.pending_refs),
+            ..Txn::default()
+        };
+        self.inner.meta.txn(txn).await?;
+        Ok(())
+    }
+
+    /// Wait for every block, write the remaining refs, build the body.
+    async fn finish(&mut self) -> Result<Body> {
+        while !self.inflight.is_empty() {
+            self.collect_one().await?;
+        }
+        self.flush_refs().await?;
+        let entries = std::mem::take(&mut self.entries);
+        write_manifest(self.inner, &self.uid, entries).await
+    }
+}
+
+/// Keep the block list in the record when small, else in manifest pages
+/// (etcd values are limited to ~1.5 MiB).
+pub(crate) async fn write_manifest(
+    inner: &Inner,
+    uid: &str,
+    entries: Vec<BlockEntry>,
+) -> Result<Body> {
+    if entries.len() <= MANIFEST_PAGE {
+        return Ok(Body::Blocks(entries));
+    }
+    let blocks = entries.len() as u64;
+    let mut pages = 0u32;
+    let mut ops = Vec::new();
+    for chunk in entries.chunks(MANIFEST_PAGE) {
+        ops.push(Op::put(
+            keys::manifest_page(uid, pages),
+            encode(&chunk.to_vec()),
+        ));
+        pages += 1;
+        if ops.len() >= 16 {
+            inner
+                .meta
+                .txn(Txn {
+                    success: std::mem::take(&mut ops),
+                    ..Txn::default()
+                })
+                .await?;
+        }
+    }
+    if !ops.is_empty() {
+        inner
+            .meta
+            .txn(Txn {
+                success: ops,
+                ..Txn::default()
+            })
+            .await?;
+    }
+    Ok(Body::Paged { blocks, pages })
+}
+
+/// Write references from `uid` (owned by `owner`) to every block of `entries`.
+pub(crate) async fn write_refs(
+    inner: &Arc<Inner>,
+    owner: &Owner,
+    uid: &str,
+    entries: &[BlockEntry],
+) -> Result<()> {
+    let mut seen = HashSet::new();
+    let mut ops = Vec::new();
+    let rec = encode(&RefRecord {
+        owner: owner.clone(),
+        created_ms: now_ms(),
+    });
+    for e in entries {
+        if seen.insert(e.id) {
+            ops.push(Op::put(keys::block_ref(&e.block_id(), uid), rec.clone()));
+            if ops.len() >= MAX_TXN_OPS - 1 {
+                inner
+                    .meta
+                    .txn(Txn {
+                        success: std::mem::take(&mut ops),
+                        ..Txn::default()
+                    })
+                    .await?;
+            }
+        }
+    }
+    if !ops.is_empty() {
+        inner
+            .meta
+            .txn(Txn {
+                success: ops,
+                ..Txn::default()
+            })
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! # liuma-engine — the object engine (layer 5)
+//!
+//! Buckets, objects, versions, multipart uploads, block deduplication and
+//! garbage collection, repair on read and scrubbing, over a
+//! [`liuma_meta::MetaStore`] (records) and a [`liuma_disk::ShardStore`]
+//! (shards, encoded by [`liuma_codec`]). Front ends (S3, native API) see
+//! only [`Engine`] and the types it returns; its [`Error`] is the system's
+//! error vocabulary.
+//!
+//! Data path of a put: the body is cut into blocks; MD5 and SHA-256 are
+//! computed over the stream on a hashing thread while each block gets its
+//! BLAKE3 id, is deduplicated against the block records, compressed,
+//! erasure coded and written to its disks. References from the object to
+//! its blocks are written before the version record, which is committed
+//! last: an object is visible only when every block is durable.
+//!
+//! # Layout
+//! - [`engine`](Engine): the facade and its shared state
+//! - `bucket`, `object`, `list`, `multipart`: the S3-shaped operations
+//! - `ingest`, `read`: the streaming put pipeline and ranged reads
+//! - `blocks`, `placement`: block store on disks, dedup, repair
+//! - `gc`, `scrub`, `worker`: background maintenance
+//! - `keys`, `model`: metadata key layout and records
+//! - `error`, `metrics`, `config`
+
+mod blocks;
+mod bucket;
+mod config;
+mod engine;
+mod error;
+mod gc;
+mod ingest;
+mod keys;
+mod list;
+mod metrics;
+mod model;
+mod multipart;
+mod object;
+mod placement;
+mod read;
+mod scrub;
+mod worker;
+
+pub use bucket::validate_bucket_name;
+pub use config::{EngineConfig, default_erasure};
+pub use engine::Engine;
+pub use error::{Error, Result};
+pub use gc::GcReport;
+pub use ingest::ByteStream;
+pub use list::{ListParams, ListResult, ListVersionsParams, ListVersionsResult};
+pub use metrics::Stats;
+pub use model::{BucketInfo, ObjectMeta, Versioning};
+pub use multipart::{CopySource, MAX_PART_NUMBER, PartInfo, PartOptions, UploadInfo, UploadList};
+pub use object::{
+    DeleteResult, GetObject, GetOptions, MAX_USER_METADATA, ObjectInfo, PutOptions, validate_key,
+};
+pub use read::{ByteRange, ObjectStream};
+pub use scrub::ScrubReport;
+pub use worker::{WorkerConfig, spawn_workers};
+
+/// A body from an in-memory buffer (tests, small internal writes).
+pub fn body_from_bytes(data: impl Into<bytes::Bytes>) -> ByteStream {
+    let data = data.into();
+    Box::pin(futures_util::stream::once(async move { Ok(data) }))
+}

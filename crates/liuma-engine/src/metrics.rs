@@ -1,0 +1,44 @@
+//! Engine counters. Plain atomics: the HTTP layer renders them for
+//! Prometheus, so the engine does not depend on a metrics library.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Monotonic counters (and a few gauges) of the engine's work.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Object bytes received by put/upload-part.
+    pub bytes_in: AtomicU64,
+    /// Object bytes sent by get.
+    pub bytes_out: AtomicU64,
+    /// Blocks newly written to disks.
+    pub blocks_written: AtomicU64,
+    /// Blocks found already stored (deduplicated).
+    pub blocks_deduplicated: AtomicU64,
+    /// Bytes saved by compression (plain − stored) over written blocks.
+    pub compression_saved_bytes: AtomicU64,
+    /// Shards rewritten after a read or scrub found them missing or rotten.
+    pub shards_repaired: AtomicU64,
+    /// Blocks read that needed reconstruction from parity.
+    pub degraded_reads: AtomicU64,
+    /// Blocks the scrubber verified.
+    pub scrub_blocks_checked: AtomicU64,
+    /// Bad shards the scrubber found.
+    pub scrub_errors: AtomicU64,
+    /// Completed scrub passes.
+    pub scrub_passes: AtomicU64,
+    /// Blocks deleted by GC.
+    pub gc_blocks_deleted: AtomicU64,
+    /// Stale references removed by GC.
+    pub gc_refs_deleted: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    /// Read a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Relaxed)
+    }
+}

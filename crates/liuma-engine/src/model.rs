@@ -1,0 +1,249 @@
+//! Records stored in the metadata store, encoded as MessagePack with field
+//! names (so fields can be added later with `#[serde(default)]`).
+
+use std::collections::BTreeMap;
+
+use liuma_codec::BlockId;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::{Error, Result};
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    rmp_serde::to_vec_named(v).expect("engine records always serialize")
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    Ok(rmp_serde::from_slice(bytes)?)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A random 128-bit id as 32 hex characters.
+pub(crate) fn random_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// Versioning state of a bucket (S3 semantics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Versioning {
+    /// Never enabled: one ("null") version per key.
+    #[default]
+    Off,
+    /// Every write makes a new version; deletes write delete markers.
+    Enabled,
+    /// Writes replace the "null" version; older versions are kept.
+    Suspended,
+}
+
+/// A bucket as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BucketInfo {
+    /// Bucket name.
+    pub name: String,
+    /// Creation time, ms since the epoch.
+    pub created_ms: u64,
+    /// Access key id (or other principal) that owns it.
+    pub owner: String,
+    /// Versioning state.
+    pub versioning: Versioning,
+    /// Erasure code override for new blocks of this bucket.
+    #[serde(default)]
+    pub erasure: Option<(u16, u16)>,
+    /// Front-end settings (CORS, ACL...), opaque to the engine.
+    #[serde(default)]
+    pub attrs: BTreeMap<String, String>,
+}
+
+/// Content type, standard headers and user metadata of an object.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    /// `Content-Type`.
+    pub content_type: Option<String>,
+    /// Other standard headers, lower-case names: cache-control,
+    /// content-disposition, content-encoding, content-language, expires.
+    pub headers: BTreeMap<String, String>,
+    /// `x-amz-meta-*` (names without the prefix, lower case).
+    pub user: BTreeMap<String, String>,
+}
+
+impl ObjectMeta {
+    /// Approximate stored size, used to enforce metadata size limits.
+    pub fn size(&self) -> usize {
+        let pairs =
+            |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        self.content_type.as_ref().map_or(0, String::len) + pairs(&self.headers) + pairs(&self.user)
+    }
+}
+
+/// One block of an object: its id and its plain length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BlockEntry {
+    pub id: [u8; 32],
+    pub len: u32,
+}
+
+impl BlockEntry {
+    pub fn block_id(&self) -> BlockId {
+        BlockId(self.id)
+    }
+}
+
+/// Where an object's bytes are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Body {
+    /// Small objects: the bytes themselves.
+    Inline(Vec<u8>),
+    /// The block list, in order.
+    Blocks(Vec<BlockEntry>),
+    /// Very large objects: the block list lives in `mf/<uid>/<page>` keys.
+    Paged { blocks: u64, pages: u32 },
+}
+
+/// Blocks per manifest page and the most kept inline in a record.
+pub(crate) const MANIFEST_PAGE: usize = 1024;
+
+/// One version of an object (or a delete marker).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct VersionRecord {
+    /// Owner id of this version's block references.
+    pub uid: String,
+    /// Sort key: newest first; the version id unless `null_version`.
+    pub vsort: String,
+    pub null_version: bool,
+    pub delete_marker: bool,
+    pub size: u64,
+    /// Hex MD5 (or `md5-of-md5s-N` for multipart), without quotes.
+    pub etag: String,
+    /// Hex SHA-256 of the content, when known (not for multipart).
+    pub sha256: Option<String>,
+    pub modified_ms: u64,
+    pub meta: ObjectMeta,
+    pub body: Body,
+    /// Number of parts for multipart objects, 0 otherwise.
+    #[serde(default)]
+    pub parts: u32,
+}
+
+impl VersionRecord {
+    pub fn version_id(&self) -> String {
+        if self.null_version {
+            "null".to_owned()
+        } else {
+            self.vsort.clone()
+        }
+    }
+}
+
+/// Lifecycle of a stored block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum BlockState {
+    Live,
+    /// GC decided to delete it; shards are being removed.
+    Deleting,
+}
+
+/// A stored block: how it was coded and where its shards are.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct BlockRecord {
+    pub k: u16,
+    pub m: u16,
+    pub plain_len: u64,
+    pub stored_len: u64,
+    pub compressed: bool,
+    /// Disk id holding shard i.
+    pub disks: Vec<String>,
+    pub state: BlockState,
+    pub created_ms: u64,
+    /// Last time an upload reused this block (dedup); GC waits a grace period after it.
+    pub touched_ms: u64,
+}
+
+/// Who holds a block reference (the value of an `rf/` key).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Owner {
+    Version {
+        bucket: String,
+        key: String,
+        uid: String,
+    },
+    Part {
+        upload_id: String,
+        part_number: u32,
+        uid: String,
+    },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct RefRecord {
+    pub owner: Owner,
+    pub created_ms: u64,
+}
+
+/// An open multipart upload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct UploadRecord {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+    pub created_ms: u64,
+    pub meta: ObjectMeta,
+}
+
+/// One uploaded part.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct PartRecord {
+    pub uid: String,
+    pub part_number: u32,
+    pub size: u64,
+    /// Hex MD5 without quotes.
+    pub etag: String,
+    pub sha256: String,
+    pub modified_ms: u64,
+    pub body: Body,
+}
+
+/// Decode the version id a client sent into a sort key (or "null").
+pub(crate) fn check_version_id(key: &str, version_id: &str) -> Result<()> {
+    let ok = version_id == "null"
+        || (version_id.len() == 24 && version_id.bytes().all(|b| b.is_ascii_hexdigit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::NoSuchVersion {
+            key: key.to_owned(),
+            version_id: version_id.to_owned(),
+        })
+    }
+}
+
+/// Version sort key for a write at `ms` that must sort before (be newer
+/// than) `newest_existing`: 16 hex digits of inverted time + 8 random.
+pub(crate) fn new_vsort(ms: u64, newest_existing: Option<&str>) -> String {
+    let mut inverted = u64::MAX - ms;
+    if let Some(prev) = newest_existing.and_then(|p| u64::from_str_radix(p.get(..16)?, 16).ok())
+        && inverted >= prev
+    {
+        inverted = prev.saturating_sub(1);
+    }
+    format!("{inverted:016x}{:08x}", rand::random::<u32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_versions_sort_first_even_with_clock_skew() {
+        let a = new_vsort(1000, None);
+        let b = new_vsort(2000, Some(&a));
+        assert!(b < a);
+        // clock went backwards: still newer
+        let c = new_vsort(500, Some(&b));
+        assert!(c < b);
+    }
+}

@@ -1,0 +1,458 @@
+//! Multipart uploads: sessions, parts (each streamed into blocks like an
+//! object), listing, completion (the object reuses the parts' blocks; the
+//! ETag is MD5 of the parts' MD5s plus `-N`) and abort.
+
+use liuma_meta::{Compare, Op, Txn};
+use md5::{Digest, Md5};
+
+use crate::engine::Engine;
+use crate::ingest::{ByteStream, write_manifest, write_refs};
+use crate::keys;
+use crate::model::{
+    Body, ObjectMeta, Owner, PartRecord, UploadRecord, VersionRecord, decode, encode, now_ms,
+    random_id,
+};
+use crate::object::{ObjectInfo, check_meta, validate_key};
+use crate::{Error, Result};
+
+/// Highest part number S3 allows.
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+/// An open multipart upload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadInfo {
+    /// Object key it will create.
+    pub key: String,
+    /// Its id.
+    pub upload_id: String,
+    /// Start time, ms since the epoch.
+    pub created_ms: u64,
+    /// Metadata the object will get.
+    pub meta: ObjectMeta,
+}
+
+/// One stored part.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartInfo {
+    /// 1..=10000.
+    pub part_number: u32,
+    /// Bytes.
+    pub size: u64,
+    /// Hex MD5 without quotes.
+    pub etag: String,
+    /// Hex SHA-256 of the part.
+    pub sha256: String,
+    /// Upload time, ms since the epoch.
+    pub last_modified_ms: u64,
+}
+
+impl From<&PartRecord> for PartInfo {
+    fn from(p: &PartRecord) -> Self {
+        PartInfo {
+            part_number: p.part_number,
+            size: p.size,
+            etag: p.etag.clone(),
+            sha256: p.sha256.clone(),
+            last_modified_ms: p.modified_ms,
+        }
+    }
+}
+
+/// A page of open uploads.
+#[derive(Clone, Debug, Default)]
+pub struct UploadList {
+    /// Uploads by key, then id.
+    pub uploads: Vec<UploadInfo>,
+    /// True when more follow.
+    pub is_truncated: bool,
+}
+
+/// The source of an UploadPartCopy.
+#[derive(Clone, Debug, Default)]
+pub struct CopySource {
+    /// Source bucket.
+    pub bucket: String,
+    /// Source key.
+    pub key: String,
+    /// Source version (the current one when absent).
+    pub version_id: Option<String>,
+    /// Bytes of the source to copy (all when absent).
+    pub range: Option<crate::ByteRange>,
+}
+
+/// Options of a part upload.
+#[derive(Clone, Debug, Default)]
+pub struct PartOptions {
+    /// `Content-MD5`, verified when present.
+    pub content_md5: Option<[u8; 16]>,
+    /// Expected SHA-256, verified when present.
+    pub sha256: Option<[u8; 32]>,
+    /// Announced length.
+    pub content_length: Option<u64>,
+}
+
+impl Engine {
+    /// Start a multipart upload; returns its id.
+    pub async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+    ) -> Result<String> {
+        validate_key(key)?;
+        check_meta(&meta)?;
+        self.bucket(bucket).await?;
+        let upload_id = random_id();
+        let rec = UploadRecord {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload_id: upload_id.clone(),
+            created_ms: now_ms(),
+            meta,
+        };
+        self.inner
+            .meta
+            .put(&keys::upload(bucket, key, &upload_id), &encode(&rec))
+            .await?;
+        Ok(upload_id)
+    }
+
+    async fn upload_record(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(UploadRecord, u64)> {
+        let no_upload = || Error::NoSuchUpload {
+            upload_id: upload_id.to_owned(),
+        };
+        if upload_id.is_empty()
+            || upload_id.len() > 64
+            || !upload_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(no_upload());
+        }
+        match self
+            .inner
+            .meta
+            .get(&keys::upload(bucket, key, upload_id))
+            .await?
+        {
+            Some(kv) => Ok((decode(&kv.value)?, kv.mod_revision)),
+            None => {
+                self.bucket(bucket).await?;
+                Err(no_upload())
+            }
+        }
+    }
+
+    /// Upload (or replace) one part.
+    #[tracing::instrument(skip(self, body, opts), level = "debug")]
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        opts: PartOptions,
+    ) -> Result<PartInfo> {
+        if !(1..=MAX_PART_NUMBER).contains(&part_number) {
+            return Err(Error::InvalidPartNumber { part_number });
+        }
+        self.upload_record(bucket, key, upload_id).await?;
+        let b = self.bucket(bucket).await?;
+        let uid = random_id();
+        let owner = Owner::Part {
+            upload_id: upload_id.to_owned(),
+            part_number,
+            uid: uid.clone(),
+        };
+        let max = self.inner.cfg.max_object_size;
+        let erasure = b.erasure.unwrap_or(self.inner.erasure);
+        let ing = self
+            .inner
+            .ingest(body, owner, &uid, erasure, max, false)
+            .await?;
+        if let Some(expected) = opts.content_length
+            && ing.size != expected
+        {
+            return Err(Error::IncompleteBody {
+                received: ing.size,
+                expected,
+            });
+        }
+        if opts.content_md5.is_some_and(|m| m != ing.md5) {
+            return Err(Error::BadDigest { algorithm: "md5" });
+        }
+        if opts.sha256.is_some_and(|s| s != ing.sha256) {
+            return Err(Error::BadDigest {
+                algorithm: "sha256",
+            });
+        }
+        let part = PartRecord {
+            uid,
+            part_number,
+            size: ing.size,
+            etag: hex::encode(ing.md5),
+            sha256: hex::encode(ing.sha256),
+            modified_ms: now_ms(),
+            body: ing.body,
+        };
+        self.commit_part(bucket, key, upload_id, part).await
+    }
+
+    /// Store a part record unless the upload was completed or aborted meanwhile.
+    pub(crate) async fn commit_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part: PartRecord,
+    ) -> Result<PartInfo> {
+        let info = PartInfo::from(&part);
+        let txn = Txn::new()
+            .when(Compare::Exists(keys::upload(bucket, key, upload_id)))
+            .and_then(Op::put(
+                keys::part(upload_id, part.part_number),
+                encode(&part),
+            ));
+        if self.inner.meta.txn(txn).await?.succeeded {
+            Ok(info)
+        } else {
+            Err(Error::NoSuchUpload {
+                upload_id: upload_id.to_owned(),
+            })
+        }
+    }
+
+    /// Copy (a byte range of) an existing object into a part (UploadPartCopy).
+    pub async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        src: &CopySource,
+    ) -> Result<PartInfo> {
+        let opts = crate::GetOptions {
+            version_id: src.version_id.clone(),
+            range: src.range,
+        };
+        let got = self.get_object(&src.bucket, &src.key, opts).await?;
+        let body: ByteStream = Box::pin(futures_util::StreamExt::map(got.body, |r| {
+            r.map_err(|e| std::io::Error::other(e.to_string()))
+        }));
+        self.upload_part(
+            bucket,
+            key,
+            upload_id,
+            part_number,
+            body,
+            PartOptions::default(),
+        )
+        .await
+    }
+
+    /// All parts of an upload (after `marker`, at most `max`).
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        marker: u32,
+        max: usize,
+    ) -> Result<(Vec<PartInfo>, bool)> {
+        self.upload_record(bucket, key, upload_id).await?;
+        let parts = self
+            .part_records(upload_id, marker, max.saturating_add(1))
+            .await?;
+        let truncated = parts.len() > max;
+        Ok((
+            parts.iter().take(max).map(PartInfo::from).collect(),
+            truncated,
+        ))
+    }
+
+    async fn part_records(
+        &self,
+        upload_id: &str,
+        marker: u32,
+        limit: usize,
+    ) -> Result<Vec<PartRecord>> {
+        let prefix = keys::parts_of(upload_id);
+        let end = liuma_meta::prefix_end(&prefix);
+        let mut start = liuma_meta::key_after(&keys::part(upload_id, marker));
+        let mut out = Vec::new();
+        while out.len() < limit {
+            let page = self
+                .inner
+                .meta
+                .range(&start, &end, (limit - out.len()).min(1000))
+                .await?;
+            let Some(last) = page.last() else { break };
+            start = liuma_meta::key_after(&last.key);
+            for kv in page {
+                out.push(decode(&kv.value)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Open uploads of a bucket whose key starts with `prefix`.
+    pub async fn list_uploads(&self, bucket: &str, prefix: &str, max: usize) -> Result<UploadList> {
+        self.bucket(bucket).await?;
+        let start = keys::uploads_prefix(bucket, prefix);
+        let end = liuma_meta::prefix_end(&start);
+        let page = self
+            .inner
+            .meta
+            .range(&start, &end, max.saturating_add(1))
+            .await?;
+        let mut out = UploadList {
+            is_truncated: page.len() > max,
+            ..Default::default()
+        };
+        for kv in page.into_iter().take(max) {
+            let rec: UploadRecord = decode(&kv.value)?;
+            out.uploads.push(UploadInfo {
+                key: rec.key,
+                upload_id: rec.upload_id,
+                created_ms: rec.created_ms,
+                meta: rec.meta,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Complete an upload from the listed parts (number, ETag without quotes).
+    #[tracing::instrument(skip(self, parts), level = "debug")]
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+    ) -> Result<ObjectInfo> {
+        let (upload, rev) = self.upload_record(bucket, key, upload_id).await?;
+        let b = self.bucket(bucket).await?;
+        if parts.is_empty() {
+            return Err(Error::InvalidPart { part_number: 0 });
+        }
+        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(Error::InvalidPartOrder);
+        }
+        let stored = self.part_records(upload_id, 0, usize::MAX).await?;
+        let mut entries = Vec::new();
+        let mut md5s = Md5::new();
+        let mut size = 0u64;
+        for (i, (number, etag)) in parts.iter().enumerate() {
+            let etag = etag.trim_matches('"');
+            let part = stored
+                .iter()
+                .find(|p| p.part_number == *number && p.etag.eq_ignore_ascii_case(etag))
+                .ok_or(Error::InvalidPart {
+                    part_number: *number,
+                })?;
+            if i + 1 < parts.len() && part.size < self.inner.cfg.min_part_size {
+                return Err(Error::EntityTooSmall {
+                    part_number: *number,
+                    size: part.size,
+                    min: self.inner.cfg.min_part_size,
+                });
+            }
+            md5s.update(hex::decode(&part.etag).map_err(Error::internal)?);
+            size += part.size;
+            entries.extend(self.part_entries(part).await?);
+        }
+        let uid = random_id();
+        let owner = Owner::Version {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            uid: uid.clone(),
+        };
+        write_refs(&self.inner, &owner, &uid, &entries).await?;
+        let body = write_manifest(&self.inner, &uid, entries).await?;
+        let rec = VersionRecord {
+            uid,
+            vsort: String::new(),
+            null_version: false,
+            delete_marker: false,
+            size,
+            etag: format!("{}-{}", hex::encode(md5s.finalize()), parts.len()),
+            sha256: None,
+            modified_ms: now_ms(),
+            meta: upload.meta,
+            body,
+            parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+        };
+        // Claim the upload first so a racing complete/abort cannot also win.
+        let uk = keys::upload(bucket, key, upload_id);
+        let claim = Txn::new()
+            .when(Compare::ModRevision(uk.clone(), rev))
+            .and_then(Op::delete(uk));
+        if !self.inner.meta.txn(claim).await?.succeeded {
+            return Err(Error::NoSuchUpload {
+                upload_id: upload_id.to_owned(),
+            });
+        }
+        let rec = self.commit_version(&b, key, rec).await?;
+        self.delete_parts(upload_id).await?;
+        Ok(ObjectInfo::from_record(bucket, key, &rec, true))
+    }
+
+    /// A part's blocks as manifest entries (parts are never inline).
+    async fn part_entries(&self, part: &PartRecord) -> Result<Vec<crate::model::BlockEntry>> {
+        let rec = VersionRecord {
+            uid: part.uid.clone(),
+            vsort: String::new(),
+            null_version: false,
+            delete_marker: false,
+            size: part.size,
+            etag: String::new(),
+            sha256: None,
+            modified_ms: 0,
+            meta: ObjectMeta::default(),
+            body: part.body.clone(),
+            parts: 0,
+        };
+        self.inner.manifest(&rec).await
+    }
+
+    /// Delete every part record (and the manifest pages of very large parts).
+    pub(crate) async fn delete_parts(&self, upload_id: &str) -> Result<()> {
+        let mut txn = Txn::new();
+        for part in self.part_records(upload_id, 0, usize::MAX).await? {
+            if let Body::Paged { .. } = part.body {
+                let start = keys::manifest_pages(&part.uid);
+                let end = liuma_meta::prefix_end(&start);
+                txn = txn.and_then(Op::DeleteRange { start, end });
+                if txn.success.len() >= liuma_meta::MAX_TXN_OPS - 1 {
+                    self.inner.meta.txn(std::mem::take(&mut txn)).await?;
+                }
+            }
+        }
+        let start = keys::parts_of(upload_id);
+        let end = liuma_meta::prefix_end(&start);
+        self.inner
+            .meta
+            .txn(txn.and_then(Op::DeleteRange { start, end }))
+            .await?;
+        Ok(())
+    }
+
+    /// Abort an upload: its parts become garbage (GC frees their blocks).
+    pub async fn abort_multipart(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        let (_, rev) = self.upload_record(bucket, key, upload_id).await?;
+        let uk = keys::upload(bucket, key, upload_id);
+        let txn = Txn::new()
+            .when(Compare::ModRevision(uk.clone(), rev))
+            .and_then(Op::delete(uk));
+        if !self.inner.meta.txn(txn).await?.succeeded {
+            return Err(Error::NoSuchUpload {
+                upload_id: upload_id.to_owned(),
+            });
+        }
+        self.delete_parts(upload_id).await
+    }
+}

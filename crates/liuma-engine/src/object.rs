@@ -1,0 +1,555 @@
+//! Objects: put, get (ranges), head, delete (versions, delete markers) and
+//! server-side copy (new references to the same blocks, no data copied).
+
+use liuma_meta::{Compare, Op, Txn};
+use md5::Digest;
+
+use crate::engine::Engine;
+use crate::ingest::{ByteStream, write_manifest, write_refs};
+use crate::keys;
+use crate::model::{
+    Body, BucketInfo, ObjectMeta, Owner, VersionRecord, Versioning, check_version_id, decode,
+    encode, new_vsort, now_ms, random_id,
+};
+use crate::read::{ByteRange, ObjectStream};
+use crate::{Error, Result};
+
+/// Largest user metadata (names + values), as S3 allows.
+pub const MAX_USER_METADATA: usize = 2048;
+
+/// What a put carries besides the bytes.
+#[derive(Clone, Debug, Default)]
+pub struct PutOptions {
+    /// Content type, standard headers, user metadata.
+    pub meta: ObjectMeta,
+    /// `Content-MD5` sent by the client: verified, `BadDigest` on mismatch.
+    pub content_md5: Option<[u8; 16]>,
+    /// Expected SHA-256 of the content: verified, `BadDigest` on mismatch.
+    pub sha256: Option<[u8; 32]>,
+    /// Announced length: a shorter body is `IncompleteBody`.
+    pub content_length: Option<u64>,
+}
+
+/// An object version as seen by clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// Version id, "null" for unversioned writes.
+    pub version_id: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex MD5 or `hex-N` for multipart; without quotes.
+    pub etag: String,
+    /// Hex SHA-256 of the content, when known.
+    pub sha256: Option<String>,
+    /// Last modification, ms since the epoch.
+    pub last_modified_ms: u64,
+    /// Content type, headers, user metadata.
+    pub meta: ObjectMeta,
+    /// True for a delete marker.
+    pub delete_marker: bool,
+    /// True when this is the key's current version.
+    pub is_latest: bool,
+    /// Parts of a multipart object, 0 otherwise.
+    pub parts: u32,
+}
+
+impl ObjectInfo {
+    pub(crate) fn from_record(
+        bucket: &str,
+        key: &str,
+        rec: &VersionRecord,
+        is_latest: bool,
+    ) -> Self {
+        ObjectInfo {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version_id: rec.version_id(),
+            size: rec.size,
+            etag: rec.etag.clone(),
+            sha256: rec.sha256.clone(),
+            last_modified_ms: rec.modified_ms,
+            meta: rec.meta.clone(),
+            delete_marker: rec.delete_marker,
+            is_latest,
+            parts: rec.parts,
+        }
+    }
+}
+
+/// Which version and which bytes to read.
+#[derive(Clone, Debug, Default)]
+pub struct GetOptions {
+    /// A version id; the current version when absent.
+    pub version_id: Option<String>,
+    /// A byte range; the whole object when absent.
+    pub range: Option<ByteRange>,
+}
+
+/// An object being read.
+pub struct GetObject {
+    /// The version read.
+    pub info: ObjectInfo,
+    /// The resolved range [start, end) when one was asked for.
+    pub range: Option<(u64, u64)>,
+    /// The bytes.
+    pub body: ObjectStream,
+}
+
+/// What a delete did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteResult {
+    /// The version removed or the delete marker created, if any.
+    pub version_id: Option<String>,
+    /// True when a delete marker was created or removed.
+    pub delete_marker: bool,
+}
+
+/// Check an object key: 1..=1024 bytes, no NUL (it separates key and version in the metadata).
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::InvalidKey {
+            reason: "the key is empty",
+        });
+    }
+    if key.len() > 1024 {
+        return Err(Error::InvalidKey {
+            reason: "the key is longer than 1024 bytes",
+        });
+    }
+    if key.contains('\0') {
+        return Err(Error::InvalidKey {
+            reason: "the key holds a NUL character",
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_meta(meta: &ObjectMeta) -> Result<()> {
+    let size: usize = meta.user.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > MAX_USER_METADATA {
+        return Err(Error::MetadataTooLarge {
+            size,
+            max: MAX_USER_METADATA,
+        });
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Store an object from a stream. It becomes visible only once every
+    /// block is durable and its record is committed.
+    #[tracing::instrument(skip(self, body, opts), level = "debug")]
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: ByteStream,
+        opts: PutOptions,
+    ) -> Result<ObjectInfo> {
+        validate_key(key)?;
+        check_meta(&opts.meta)?;
+        let b = self.bucket(bucket).await?;
+        let uid = random_id();
+        let owner = Owner::Version {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            uid: uid.clone(),
+        };
+        let erasure = b.erasure.unwrap_or(self.inner.erasure);
+        let max = opts
+            .content_length
+            .unwrap_or(self.inner.cfg.max_object_size)
+            .min(self.inner.cfg.max_object_size);
+        let ing = self
+            .inner
+            .ingest(body, owner, &uid, erasure, max, true)
+            .await?;
+        if let Some(expected) = opts.content_length
+            && ing.size != expected
+        {
+            return Err(Error::IncompleteBody {
+                received: ing.size,
+                expected,
+            });
+        }
+        if opts.content_md5.is_some_and(|m| m != ing.md5) {
+            return Err(Error::BadDigest { algorithm: "md5" });
+        }
+        if opts.sha256.is_some_and(|s| s != ing.sha256) {
+            return Err(Error::BadDigest {
+                algorithm: "sha256",
+            });
+        }
+        let rec = VersionRecord {
+            uid,
+            vsort: String::new(),
+            null_version: false,
+            delete_marker: false,
+            size: ing.size,
+            etag: hex::encode(ing.md5),
+            sha256: Some(hex::encode(ing.sha256)),
+            modified_ms: now_ms(),
+            meta: opts.meta,
+            body: ing.body,
+            parts: 0,
+        };
+        let rec = self.commit_version(&b, key, rec).await?;
+        Ok(ObjectInfo::from_record(bucket, key, &rec, true))
+    }
+
+    /// The key's latest version record (maybe a delete marker) and the revision of its `ob/` key.
+    pub(crate) async fn latest(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(VersionRecord, u64)>> {
+        match self.inner.meta.get(&keys::latest(bucket, key)).await? {
+            Some(kv) => Ok(Some((decode(&kv.value)?, kv.mod_revision))),
+            None => Ok(None),
+        }
+    }
+
+    /// Every version of a key, newest first.
+    pub(crate) async fn versions(&self, bucket: &str, key: &str) -> Result<Vec<VersionRecord>> {
+        let prefix = keys::versions_of(bucket, key);
+        let end = liuma_meta::prefix_end(&prefix);
+        let mut out = Vec::new();
+        let mut start = prefix;
+        loop {
+            let page = self.inner.meta.range(&start, &end, 256).await?;
+            let Some(last) = page.last() else { break };
+            start = liuma_meta::key_after(&last.key);
+            for kv in page {
+                out.push(decode(&kv.value)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Make `rec` the newest version of `key`: assigns its sort key, replaces
+    /// the "null" version when the bucket is not versioning, and updates the
+    /// latest pointer, all in one compare-and-swap transaction.
+    pub(crate) async fn commit_version(
+        &self,
+        b: &BucketInfo,
+        key: &str,
+        mut rec: VersionRecord,
+    ) -> Result<VersionRecord> {
+        let lk = keys::latest(&b.name, key);
+        for _ in 0..32 {
+            let latest = self.latest(&b.name, key).await?;
+            rec.vsort = new_vsort(now_ms(), latest.as_ref().map(|(l, _)| l.vsort.as_str()));
+            rec.null_version = b.versioning != Versioning::Enabled;
+            let mut txn = Txn::new().when(match &latest {
+                Some((_, rev)) => Compare::ModRevision(lk.clone(), *rev),
+                None => Compare::Absent(lk.clone()),
+            });
+            if rec.null_version {
+                let olds = match (&latest, b.versioning) {
+                    (Some((l, _)), Versioning::Off) => vec![l.clone()],
+                    (None, Versioning::Off) => Vec::new(),
+                    _ => self.versions(&b.name, key).await?,
+                };
+                for old in olds.iter().filter(|o| o.null_version) {
+                    txn = remove_version_ops(txn, &b.name, key, old);
+                }
+            }
+            let value = encode(&rec);
+            txn = txn
+                .and_then(Op::put(
+                    keys::version(&b.name, key, &rec.vsort),
+                    value.clone(),
+                ))
+                .and_then(Op::put(lk.clone(), value));
+            if self.inner.meta.txn(txn).await?.succeeded {
+                return Ok(rec);
+            }
+        }
+        Err(Error::Conflict {
+            what: format!("{}/{key}", b.name),
+        })
+    }
+
+    /// Find a version (the latest when `version_id` is None) and whether it is the latest.
+    pub(crate) async fn find_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(VersionRecord, bool)> {
+        let latest = self.latest(bucket, key).await?;
+        let no_key = || Error::NoSuchKey {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+        };
+        let Some(vid) = version_id else {
+            return match latest {
+                Some((rec, _)) => Ok((rec, true)),
+                None => {
+                    self.bucket(bucket).await?;
+                    Err(no_key())
+                }
+            };
+        };
+        check_version_id(key, vid)?;
+        let no_version = || Error::NoSuchVersion {
+            key: key.to_owned(),
+            version_id: vid.to_owned(),
+        };
+        let latest_vsort = latest.as_ref().map(|(l, _)| l.vsort.clone());
+        let found = if vid == "null" {
+            self.versions(bucket, key)
+                .await?
+                .into_iter()
+                .find(|v| v.null_version)
+        } else {
+            match self
+                .inner
+                .meta
+                .get(&keys::version(bucket, key, vid))
+                .await?
+            {
+                Some(kv) => Some(decode::<VersionRecord>(&kv.value)?),
+                None => None,
+            }
+        };
+        match found {
+            Some(rec) => {
+                let is_latest = latest_vsort.as_deref() == Some(rec.vsort.as_str());
+                Ok((rec, is_latest))
+            }
+            None => {
+                self.bucket(bucket).await?;
+                Err(no_version())
+            }
+        }
+    }
+
+    /// Metadata of an object version (a delete marker is `NoSuchKey`).
+    pub async fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectInfo> {
+        let (rec, is_latest) = self.find_version(bucket, key, version_id).await?;
+        if rec.delete_marker {
+            return Err(Error::NoSuchKey {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            });
+        }
+        Ok(ObjectInfo::from_record(bucket, key, &rec, is_latest))
+    }
+
+    /// Read an object (or a byte range of it) as a stream.
+    #[tracing::instrument(skip(self, opts), level = "debug")]
+    pub async fn get_object(&self, bucket: &str, key: &str, opts: GetOptions) -> Result<GetObject> {
+        let (rec, is_latest) = self
+            .find_version(bucket, key, opts.version_id.as_deref())
+            .await?;
+        if rec.delete_marker {
+            return Err(Error::NoSuchKey {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            });
+        }
+        let range = opts.range.map(|r| r.resolve(rec.size)).transpose()?;
+        let (start, end) = range.unwrap_or((0, rec.size));
+        let body = self.inner.open_stream(&rec, start, end).await?;
+        Ok(GetObject {
+            info: ObjectInfo::from_record(bucket, key, &rec, is_latest),
+            range,
+            body,
+        })
+    }
+
+    /// Delete the current version (a delete marker where versioning) or a given version.
+    #[tracing::instrument(skip(self), level = "debug")]
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<DeleteResult> {
+        validate_key(key)?;
+        let b = self.bucket(bucket).await?;
+        if let Some(vid) = version_id {
+            return self.delete_version(&b, key, vid).await;
+        }
+        if b.versioning == Versioning::Off {
+            let Some((latest, _)) = self.latest(bucket, key).await? else {
+                return Ok(DeleteResult {
+                    version_id: None,
+                    delete_marker: false,
+                });
+            };
+            return self
+                .delete_version(&b, key, &latest.vsort)
+                .await
+                .map(|mut r| {
+                    r.version_id = None;
+                    r
+                });
+        }
+        let marker = VersionRecord {
+            uid: random_id(),
+            vsort: String::new(),
+            null_version: false,
+            delete_marker: true,
+            size: 0,
+            etag: String::new(),
+            sha256: None,
+            modified_ms: now_ms(),
+            meta: ObjectMeta::default(),
+            body: Body::Inline(Vec::new()),
+            parts: 0,
+        };
+        let marker = self.commit_version(&b, key, marker).await?;
+        Ok(DeleteResult {
+            version_id: Some(marker.version_id()),
+            delete_marker: true,
+        })
+    }
+
+    /// Remove one version; if it was the latest, the next newest becomes latest.
+    async fn delete_version(&self, b: &BucketInfo, key: &str, vid: &str) -> Result<DeleteResult> {
+        check_version_id(key, vid)?;
+        let lk = keys::latest(&b.name, key);
+        for _ in 0..32 {
+            let latest = self.latest(&b.name, key).await?;
+            let versions = self.versions(&b.name, key).await?;
+            let target = versions.iter().position(|v| {
+                if vid == "null" {
+                    v.null_version
+                } else {
+                    v.vsort == vid
+                }
+            });
+            let Some(pos) = target else {
+                return Ok(DeleteResult {
+                    version_id: Some(vid.to_owned()),
+                    delete_marker: false,
+                });
+            };
+            let rec = &versions[pos];
+            let mut txn = Txn::new().when(match &latest {
+                Some((_, rev)) => Compare::ModRevision(lk.clone(), *rev),
+                None => Compare::Absent(lk.clone()),
+            });
+            txn = remove_version_ops(txn, &b.name, key, rec);
+            if latest.as_ref().is_some_and(|(l, _)| l.vsort == rec.vsort) {
+                txn = match versions.iter().find(|v| v.vsort != rec.vsort) {
+                    Some(next) => txn.and_then(Op::put(lk.clone(), encode(next))),
+                    None => txn.and_then(Op::delete(lk.clone())),
+                };
+            }
+            if self.inner.meta.txn(txn).await?.succeeded {
+                return Ok(DeleteResult {
+                    version_id: Some(rec.version_id()),
+                    delete_marker: rec.delete_marker,
+                });
+            }
+        }
+        Err(Error::Conflict {
+            what: format!("{}/{key}", b.name),
+        })
+    }
+
+    /// Copy a version to another key (or bucket) by adding references to
+    /// its blocks; `meta` replaces the metadata when given.
+    #[tracing::instrument(skip(self, meta), level = "debug")]
+    pub async fn copy_object(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_version: Option<&str>,
+        dst_bucket: &str,
+        dst_key: &str,
+        meta: Option<ObjectMeta>,
+    ) -> Result<ObjectInfo> {
+        validate_key(dst_key)?;
+        if let Some(m) = &meta {
+            check_meta(m)?;
+        }
+        let (src, _) = self.find_version(src_bucket, src_key, src_version).await?;
+        if src.delete_marker {
+            return Err(Error::NoSuchKey {
+                bucket: src_bucket.to_owned(),
+                key: src_key.to_owned(),
+            });
+        }
+        let dst = self.bucket(dst_bucket).await?;
+        let uid = random_id();
+        let owner = Owner::Version {
+            bucket: dst_bucket.to_owned(),
+            key: dst_key.to_owned(),
+            uid: uid.clone(),
+        };
+        let body = match &src.body {
+            Body::Inline(d) => Body::Inline(d.clone()),
+            _ => {
+                let entries = self.inner.manifest(&src).await?;
+                write_refs(&self.inner, &owner, &uid, &entries).await?;
+                write_manifest(&self.inner, &uid, entries).await?
+            }
+        };
+        let rec = VersionRecord {
+            uid,
+            vsort: String::new(),
+            null_version: false,
+            delete_marker: false,
+            size: src.size,
+            etag: src.etag.clone(),
+            sha256: src.sha256.clone(),
+            modified_ms: now_ms(),
+            meta: meta.unwrap_or(src.meta.clone()),
+            body,
+            parts: src.parts,
+        };
+        let rec = self.commit_version(&dst, dst_key, rec).await?;
+        Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true))
+    }
+
+    /// The SHA-256 of an object's content, for objects whose record does not
+    /// hold it (multipart uploads); reads the object once.
+    pub async fn content_sha256(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<[u8; 32]> {
+        use futures_util::StreamExt;
+        let mut got = self
+            .get_object(
+                bucket,
+                key,
+                GetOptions {
+                    version_id: version_id.map(str::to_owned),
+                    range: None,
+                },
+            )
+            .await?;
+        let mut sha = sha2::Sha256::new();
+        while let Some(chunk) = got.body.next().await {
+            sha.update(&chunk?);
+        }
+        Ok(sha.finalize().into())
+    }
+}
+
+/// Add the ops that remove one version record (and its manifest pages).
+fn remove_version_ops(txn: Txn, bucket: &str, key: &str, rec: &VersionRecord) -> Txn {
+    let txn = txn.and_then(Op::delete(keys::version(bucket, key, &rec.vsort)));
+    if let Body::Paged { .. } = rec.body {
+        let start = keys::manifest_pages(&rec.uid);
+        let end = liuma_meta::prefix_end(&start);
+        txn.and_then(Op::DeleteRange { start, end })
+    } else {
+        txn
+    }
+}

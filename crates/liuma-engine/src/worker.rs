@@ -1,0 +1,89 @@
+//! Background workers: periodic GC and scrub passes, stopped by a shutdown signal.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::engine::Engine;
+
+/// Schedule of the background work.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Time between GC passes. Default 1 h.
+    pub gc_interval: Duration,
+    /// Time between scrub passes. Default 24 h.
+    pub scrub_interval: Duration,
+    /// Scrub read rate limit in bytes/s (0 = unlimited). Default 64 MiB/s.
+    pub scrub_rate: u64,
+    /// Multipart uploads older than this are aborted by GC. Default 7 days.
+    pub upload_expiry: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            gc_interval: Duration::from_secs(3600),
+            scrub_interval: Duration::from_secs(24 * 3600),
+            scrub_rate: 64 << 20,
+            upload_expiry: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Start the GC and scrub workers; they stop when `shutdown` turns true.
+pub fn spawn_workers(
+    engine: &Engine,
+    cfg: WorkerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let gc = {
+        let engine = engine.clone();
+        let expiry = u64::try_from(cfg.upload_expiry.as_millis()).unwrap_or(u64::MAX);
+        every(cfg.gc_interval, shutdown.clone(), move || {
+            let engine = engine.clone();
+            async move {
+                match engine.gc_pass(Some(expiry)).await {
+                    Ok(r) => tracing::info!(?r, "gc pass done"),
+                    Err(e) => tracing::warn!(error = %e, "gc pass failed"),
+                }
+            }
+        })
+    };
+    let scrub = {
+        let engine = engine.clone();
+        every(cfg.scrub_interval, shutdown, move || {
+            let engine = engine.clone();
+            async move {
+                match engine.scrub_pass(cfg.scrub_rate).await {
+                    Ok(r) => tracing::info!(?r, "scrub pass done"),
+                    Err(e) => tracing::warn!(error = %e, "scrub pass failed"),
+                }
+            }
+        })
+    };
+    vec![gc, scrub]
+}
+
+fn every<F, Fut>(
+    period: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    mut job: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                _ = shutdown.changed() => return,
+            }
+            tokio::select! {
+                () = job() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
+}

@@ -1,0 +1,194 @@
+//! Prometheus metrics: per-request counters/latency recorded by one generic
+//! middleware for every API, and the engine's counters and disk gauges
+//! collected at scrape time.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use liuma_engine::{Engine, Stats};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of the request metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// "s3", "native" or "admin".
+    pub api: String,
+    /// HTTP method.
+    pub method: String,
+    /// HTTP status code.
+    pub status: u16,
+}
+
+/// Labels of the latency histogram.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    /// "s3", "native" or "admin".
+    pub api: String,
+}
+
+/// The process-wide registry and the request instruments.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    duration: Family<ApiLabels, Histogram>,
+}
+
+impl Metrics {
+    /// Create the registry, with the engine's counters collected on each scrape.
+    pub fn new(engine: Engine) -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("liuma");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests served", requests.clone());
+        let duration = Family::<ApiLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            duration.clone(),
+        );
+        registry.register_collector(Box::new(EngineCollector { engine }));
+        Arc::new(Metrics {
+            registry,
+            requests,
+            duration,
+        })
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+
+    fn record(&self, api: &str, method: &str, status: u16, started: Instant) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                api: api.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .inc();
+        self.duration
+            .get_or_create(&ApiLabels {
+                api: api.to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// State of the metrics middleware: which API it counts for.
+#[derive(Clone)]
+pub struct MetricsLayerState {
+    /// The registry.
+    pub metrics: Arc<Metrics>,
+    /// API label.
+    pub api: &'static str,
+}
+
+/// axum middleware counting every request of an API.
+pub async fn track(State(s): State<MetricsLayerState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let resp = next.run(req).await;
+    s.metrics
+        .record(s.api, &method, resp.status().as_u16(), started);
+    resp
+}
+
+struct EngineCollector {
+    engine: Engine,
+}
+
+impl std::fmt::Debug for EngineCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EngineCollector")
+    }
+}
+
+impl Collector for EngineCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.engine.stats();
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 12] = [
+            ("bytes_in", "object bytes received", &s.bytes_in),
+            ("bytes_out", "object bytes sent", &s.bytes_out),
+            ("blocks_written", "blocks newly written", &s.blocks_written),
+            (
+                "blocks_deduplicated",
+                "blocks found already stored",
+                &s.blocks_deduplicated,
+            ),
+            (
+                "compression_saved_bytes",
+                "bytes saved by compression",
+                &s.compression_saved_bytes,
+            ),
+            (
+                "shards_repaired",
+                "shards rewritten after a read or scrub",
+                &s.shards_repaired,
+            ),
+            (
+                "degraded_reads",
+                "block reads that needed parity",
+                &s.degraded_reads,
+            ),
+            (
+                "scrub_blocks_checked",
+                "blocks verified by the scrubber",
+                &s.scrub_blocks_checked,
+            ),
+            (
+                "scrub_errors",
+                "bad shards found by the scrubber",
+                &s.scrub_errors,
+            ),
+            ("scrub_passes", "completed scrub passes", &s.scrub_passes),
+            (
+                "gc_blocks_deleted",
+                "blocks deleted by GC",
+                &s.gc_blocks_deleted,
+            ),
+            (
+                "gc_refs_deleted",
+                "stale references removed by GC",
+                &s.gc_refs_deleted,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let c = ConstCounter::new(Stats::get(value));
+            c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let disks = self.engine.disks();
+        for (name, help) in [
+            ("disk_free_bytes", "free bytes per disk"),
+            ("disk_total_bytes", "capacity per disk"),
+        ] {
+            let g0 = ConstGauge::new(0i64);
+            let mut family = enc.encode_descriptor(name, help, None, g0.metric_type())?;
+            for i in 0..disks.disk_count() {
+                let Ok(u) = disks.usage(i) else { continue };
+                let v = if name == "disk_free_bytes" {
+                    u.free_bytes
+                } else {
+                    u.total_bytes
+                };
+                let labels = [("disk", disks.disk_id(i).0.as_str())];
+                let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+                g.encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,260 @@
+//! The server configuration: defaults, then the optional TOML file, then
+//! `LIUMA_*` env and flags. Unknown keys in the file are errors (a typo must
+//! not be silently ignored).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use liuma_engine::{EngineConfig, WorkerConfig};
+use serde::Deserialize;
+
+use crate::cli::ServerArgs;
+
+/// Everything `liuma server` can be told, as in the TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Data directory (metadata, secrets, default disk). Default "./liuma-data".
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Shard directories. Default: [<data_dir>/disk0].
+    #[serde(default)]
+    pub disks: Vec<PathBuf>,
+    /// Bytes kept free on every disk; writes beyond fail cleanly. Default 0.
+    #[serde(default)]
+    pub disk_reserve_bytes: u64,
+    /// Admin listener. Default 127.0.0.1:9002.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: SocketAddr,
+    /// Block and erasure settings.
+    #[serde(default)]
+    pub storage: StorageConfig,
+    /// Background work.
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
+}
+
+/// `[storage]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Block size in bytes. Default 4 MiB.
+    pub block_size: usize,
+    /// zstd level. Default 1.
+    pub zstd_level: i32,
+    /// Compress blocks when it saves at least 5 %. Default true.
+    pub compress: bool,
+    /// Objects up to this size (bytes) are stored inside their metadata record. Default 4096.
+    pub inline_threshold: usize,
+    /// Erasure code "K+M"; default by disk count (1 → 1+0, 2 → 1+1, 3 → 2+1, 4–5 → 2+2, 6–11 → 4+2, 12+ → 8+4).
+    pub erasure: Option<String>,
+    /// Seconds before GC may delete an unreferenced block. Default 86400.
+    pub gc_grace_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        let e = EngineConfig::default();
+        StorageConfig {
+            block_size: e.block_size,
+            zstd_level: e.zstd_level,
+            compress: e.compress,
+            inline_threshold: e.inline_threshold,
+            erasure: None,
+            gc_grace_secs: e.gc_grace.as_secs(),
+        }
+    }
+}
+
+/// `[maintenance]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Seconds between GC passes. Default 3600.
+    pub gc_interval_secs: u64,
+    /// Seconds between scrub passes. Default 86400.
+    pub scrub_interval_secs: u64,
+    /// Scrub read rate in bytes/s (0 = unlimited). Default 64 MiB/s.
+    pub scrub_rate: u64,
+    /// Multipart uploads older than this many seconds are aborted. Default 604800 (7 days).
+    pub upload_expiry_secs: u64,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        let w = WorkerConfig::default();
+        MaintenanceConfig {
+            gc_interval_secs: w.gc_interval.as_secs(),
+            scrub_interval_secs: w.scrub_interval.as_secs(),
+            scrub_rate: w.scrub_rate,
+            upload_expiry_secs: w.upload_expiry.as_secs(),
+        }
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./liuma-data")
+}
+
+fn default_admin_listen() -> SocketAddr {
+    "127.0.0.1:9002".parse().expect("valid literal address")
+}
+
+impl Config {
+    /// Build from the config file (if any) and the flags/env.
+    pub fn load(args: &ServerArgs) -> anyhow::Result<Config> {
+        let mut cfg: Config = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => toml::from_str("").expect("an empty config is valid"),
+        };
+        if let Some(d) = &args.data {
+            cfg.data_dir.clone_from(d);
+        }
+        if !args.disks.is_empty() {
+            cfg.disks.clone_from(&args.disks);
+        }
+        if cfg.disks.is_empty() {
+            cfg.disks.push(cfg.data_dir.join("disk0"));
+        }
+        if let Some(a) = args.admin_listen {
+            cfg.admin_listen = a;
+        }
+        if let Some(b) = args.block_size {
+            cfg.storage.block_size = b;
+        }
+        if let Some(e) = &args.erasure {
+            cfg.storage.erasure = Some(e.clone());
+        }
+        if let Some(g) = args.gc_grace_secs {
+            cfg.storage.gc_grace_secs = g;
+        }
+        if let Some(g) = args.gc_interval_secs {
+            cfg.maintenance.gc_interval_secs = g;
+        }
+        if let Some(s) = args.scrub_interval_secs {
+            cfg.maintenance.scrub_interval_secs = s;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reject inconsistent settings before anything is opened.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.engine_config()?
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut seen = std::collections::HashSet::new();
+        for d in &self.disks {
+            if !seen.insert(d) {
+                bail!("disk {} is listed twice", d.display());
+            }
+        }
+        if self.maintenance.gc_interval_secs == 0 || self.maintenance.scrub_interval_secs == 0 {
+            bail!("maintenance intervals must be at least 1 second");
+        }
+        Ok(())
+    }
+
+    /// The engine's part of the configuration.
+    pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+        let erasure = match &self.storage.erasure {
+            Some(s) => Some(parse_erasure(s)?),
+            None => None,
+        };
+        Ok(EngineConfig {
+            block_size: self.storage.block_size,
+            zstd_level: self.storage.zstd_level,
+            compress: self.storage.compress,
+            inline_threshold: self.storage.inline_threshold,
+            erasure,
+            gc_grace: Duration::from_secs(self.storage.gc_grace_secs),
+            ..EngineConfig::default()
+        })
+    }
+
+    /// The background workers' schedule.
+    pub fn worker_config(&self) -> WorkerConfig {
+        WorkerConfig {
+            gc_interval: Duration::from_secs(self.maintenance.gc_interval_secs),
+            scrub_interval: Duration::from_secs(self.maintenance.scrub_interval_secs),
+            scrub_rate: self.maintenance.scrub_rate,
+            upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
+        }
+    }
+
+    /// Where the embedded metadata database lives.
+    pub fn meta_path(&self) -> PathBuf {
+        self.data_dir.join("meta").join("liuma.redb")
+    }
+
+    /// Where generated secrets live (0700 directory, 0600 files).
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.data_dir.join("secrets")
+    }
+}
+
+/// Parse "K+M".
+pub fn parse_erasure(s: &str) -> anyhow::Result<(u16, u16)> {
+    let (k, m) = s
+        .split_once('+')
+        .with_context(|| format!("erasure {s:?} is not K+M"))?;
+    let k: u16 = k
+        .trim()
+        .parse()
+        .with_context(|| format!("erasure {s:?}: bad K"))?;
+    let m: u16 = m
+        .trim()
+        .parse()
+        .with_context(|| format!("erasure {s:?}: bad M"))?;
+    Ok((k, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<Config>("data_dirr = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/tmp/x\"\n[storage]\nblock_size = 1048576\nerasure = \"2+1\"\n",
+        )
+        .unwrap();
+        let args = ServerArgs {
+            config: Some(file),
+            block_size: Some(2 << 20),
+            ..Default::default()
+        };
+        let cfg = Config::load(&args).unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(cfg.disks, vec![PathBuf::from("/tmp/x/disk0")]);
+        assert_eq!(cfg.storage.block_size, 2 << 20);
+        assert_eq!(cfg.engine_config().unwrap().erasure, Some((2, 1)));
+    }
+
+    #[test]
+    fn bad_values_are_clear_errors() {
+        assert!(parse_erasure("4-2").is_err());
+        let args = ServerArgs {
+            block_size: Some(10),
+            ..Default::default()
+        };
+        let err = Config::load(&args).unwrap_err();
+        assert!(err.to_string().contains("block_size"), "{err}");
+    }
+}

@@ -1,0 +1,56 @@
+//! `liuma`: the single binary. `liuma server` runs a node; `liuma version`
+//! prints build information.
+
+mod cli;
+mod config;
+mod logging;
+mod run;
+mod secrets;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use crate::cli::{Cli, Command, ServerArgs};
+use crate::config::Config;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!("liuma {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Server(args) => server(&args),
+    }
+}
+
+fn server(args: &ServerArgs) -> anyhow::Result<()> {
+    logging::init(args.log_format.as_deref());
+    let cfg = Config::load(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let admin = TcpListener::bind(cfg.admin_listen)
+            .await
+            .with_context(|| format!("binding the admin listener {}", cfg.admin_listen))?;
+        run::run(
+            cfg,
+            run::Listeners { admin },
+            args.ready_file.as_deref(),
+            shutdown_signal(),
+        )
+        .await
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
