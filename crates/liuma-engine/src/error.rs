@@ -165,6 +165,24 @@ pub enum Error {
     /// The engine's configuration is invalid.
     #[error("invalid configuration: {0}")]
     InvalidConfig(&'static str),
+    /// The access key id does not exist.
+    #[error("access key {id:?} does not exist")]
+    NoSuchAccessKey {
+        /// Key id as requested.
+        id: String,
+    },
+    /// An access key with this id exists already (with another secret).
+    #[error("access key {id:?} exists already")]
+    KeyExists {
+        /// Key id.
+        id: String,
+    },
+    /// A request argument is invalid.
+    #[error("invalid argument: {what}")]
+    InvalidArgument {
+        /// What is wrong.
+        what: &'static str,
+    },
     /// A bug or an unexpected failure below; details in the source.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -199,6 +217,9 @@ impl Error {
             Error::MetaUnavailable(_) => "ServiceUnavailable",
             Error::Conflict { .. } => "OperationAborted",
             Error::InvalidConfig(_) => "InternalError",
+            Error::NoSuchAccessKey { .. } => "InvalidAccessKeyId",
+            Error::KeyExists { .. } => "KeyAlreadyExists",
+            Error::InvalidArgument { .. } => "InvalidArgument",
             Error::Internal(_) => "InternalError",
         }
     }

@@ -17,12 +17,14 @@
 //! # Layout
 //! - [`engine`](Engine): the facade and its shared state
 //! - `bucket`, `object`, `list`, `multipart`: the S3-shaped operations
+//! - `access`: access keys with bucket grants, named settings
 //! - `ingest`, `read`: the streaming put pipeline and ranged reads
 //! - `blocks`, `placement`: block store on disks, dedup, repair
 //! - `gc`, `scrub`, `worker`: background maintenance
 //! - `keys`, `model`: metadata key layout and records
 //! - `error`, `metrics`, `config`
 
+mod access;
 mod blocks;
 mod bucket;
 mod config;
@@ -41,6 +43,7 @@ mod read;
 mod scrub;
 mod worker;
 
+pub use access::{AccessKey, Permission};
 pub use bucket::validate_bucket_name;
 pub use config::{EngineConfig, default_erasure};
 pub use engine::Engine;

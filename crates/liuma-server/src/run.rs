@@ -47,6 +47,15 @@ pub async fn run(
         .collect();
     let disks = Arc::new(ShardStore::open(&disk_cfgs).context("opening disks")?);
     let engine = Engine::open(cfg.engine_config()?, meta, disks)?;
+    engine
+        .import_key(
+            &secrets.root.access_key_id,
+            &secrets.root.secret_access_key,
+            "root",
+            true,
+        )
+        .await
+        .context("registering the root access key")?;
     let metrics = Metrics::new(engine.clone());
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -56,6 +65,7 @@ pub async fn run(
     let admin_app = admin::router(AdminState {
         engine: engine.clone(),
         metrics,
+        admin_token: Arc::new(secrets.admin_token.clone()),
     });
     let admin_server =
         axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait_stop(stop_rx.clone()));
@@ -95,12 +105,13 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr,
     println!("liuma {} — node ready", env!("CARGO_PKG_VERSION"));
     println!("  data:     {}", cfg.data_dir.display());
     println!("  disks:    {} (erasure {k}+{m})", cfg.disks.len());
-    println!("  admin:    http://{admin}  (/health /ready /metrics)");
+    println!("  admin:    http://{admin}  (/health /ready; /metrics needs the admin token)");
     println!("  secrets:  {} (0600)", s.dir.display());
     if s.created {
         println!("  FIRST START — save these, they are not shown again:");
         println!("    root access key id:     {}", s.root.access_key_id);
         println!("    root secret access key: {}", s.root.secret_access_key);
         println!("    native system token:    {}", s.system_token);
+        println!("    admin API token:        {}", s.admin_token);
     }
 }

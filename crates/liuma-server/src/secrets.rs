@@ -31,6 +31,8 @@ pub struct Secrets {
     pub root: RootKey,
     /// Native API system token.
     pub system_token: String,
+    /// Bearer token of the admin API (key management, metrics).
+    pub admin_token: String,
     /// True on first start (the caller prints them once).
     pub created: bool,
     /// Where they are stored.
@@ -39,6 +41,7 @@ pub struct Secrets {
 
 const ROOT_FILE: &str = "root.key";
 const TOKEN_FILE: &str = "system.token";
+const ADMIN_FILE: &str = "admin.token";
 
 fn random_string(len: usize, alphabet: &[u8]) -> String {
     let mut buf = vec![0u8; len];
@@ -78,6 +81,17 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Secrets> {
         )?;
         created = true;
     }
+    let admin_path = dir.join(ADMIN_FILE);
+    if !admin_path.exists() {
+        write_private(
+            &admin_path,
+            &format!(
+                "{}\n",
+                random_string(48, b"abcdefghijklmnopqrstuvwxyz0123456789")
+            ),
+        )?;
+        created = true;
+    }
     let root = read_private(&root_path)?;
     let mut lines = root.lines();
     let (Some(id), Some(secret)) = (lines.next(), lines.next()) else {
@@ -87,12 +101,14 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Secrets> {
         );
     };
     let token = read_private(&token_path)?.trim().to_owned();
+    let admin_token = read_private(&admin_path)?.trim().to_owned();
     Ok(Secrets {
         root: RootKey {
             access_key_id: id.to_owned(),
             secret_access_key: secret.to_owned(),
         },
         system_token: token,
+        admin_token,
         created,
         dir: dir.to_owned(),
     })
@@ -133,7 +149,7 @@ mod tests {
         assert!(s.created);
         assert!(s.root.access_key_id.starts_with("LM") && s.root.access_key_id.len() == 20);
         assert_eq!(s.root.secret_access_key.len(), 40);
-        for f in [ROOT_FILE, TOKEN_FILE] {
+        for f in [ROOT_FILE, TOKEN_FILE, ADMIN_FILE] {
             let mode = fs::metadata(dir.path().join(f))
                 .unwrap()
                 .permissions()

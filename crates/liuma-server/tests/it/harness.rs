@@ -67,6 +67,16 @@ impl TestNode {
     }
 }
 
+impl TestNode {
+    /// The admin bearer token from the node's secrets.
+    pub fn admin_token(data: &Path) -> String {
+        std::fs::read_to_string(data.join("secrets/admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+}
+
 impl Drop for TestNode {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -76,11 +86,20 @@ impl Drop for TestNode {
 
 /// Minimal HTTP/1.1 GET: (status, body).
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_get_with(addr, path, &[])
+}
+
+/// GET with extra headers.
+pub fn http_get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut raw = Vec::new();

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use crate::harness::{TestNode, http_get};
+use crate::harness::{TestNode, http_get, http_get_with};
 
 #[test]
 fn health_ready_and_metrics_answer() {
@@ -15,7 +15,17 @@ fn health_ready_and_metrics_answer() {
     assert!(body.contains("ok"), "{body}");
     let (status, _) = http_get(&node.admin, "/ready");
     assert_eq!(status, 200);
-    let (status, metrics) = http_get(&node.admin, "/metrics");
+    let (status, _) = http_get(&node.admin, "/metrics");
+    assert_eq!(status, 401, "metrics need the admin token");
+    let (status, _) = http_get_with(
+        &node.admin,
+        "/metrics",
+        &[("Authorization", "Bearer wrong")],
+    );
+    assert_eq!(status, 401);
+    let token = TestNode::admin_token(dir.path());
+    let bearer = format!("Bearer {token}");
+    let (status, metrics) = http_get_with(&node.admin, "/metrics", &[("Authorization", &bearer)]);
     assert_eq!(status, 200);
     for name in [
         "liuma_blocks_written",
