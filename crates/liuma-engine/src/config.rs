@@ -25,9 +25,10 @@ pub struct EngineConfig {
     /// Largest single object or part accepted, in bytes. Default 5 TiB.
     pub max_object_size: u64,
     /// Budget of block buffers in flight across all uploads and downloads,
-    /// in blocks. Bounds memory whatever the number of concurrent requests. Default 24.
+    /// in blocks. Bounds memory whatever the number of concurrent requests. Default 16.
     pub inflight_blocks: usize,
-    /// Blocks of one upload processed concurrently (pipeline depth). Default 2.
+    /// Blocks of one upload processed concurrently (pipeline depth): several
+    /// fsyncs in flight hide their latency. Default 4.
     pub pipeline_depth: usize,
 }
 
@@ -43,8 +44,8 @@ impl Default for EngineConfig {
             gc_grace: Duration::from_secs(24 * 3600),
             min_part_size: 5 << 20,
             max_object_size: 5 << 40,
-            inflight_blocks: 24,
-            pipeline_depth: 2,
+            inflight_blocks: 16,
+            pipeline_depth: 4,
         }
     }
 }

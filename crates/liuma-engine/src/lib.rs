@@ -53,7 +53,9 @@ pub use ingest::ByteStream;
 pub use list::{ListParams, ListResult, ListVersionsParams, ListVersionsResult};
 pub use metrics::Stats;
 pub use model::{BucketInfo, ObjectMeta, Versioning};
-pub use multipart::{CopySource, MAX_PART_NUMBER, PartInfo, PartOptions, UploadInfo, UploadList};
+pub use multipart::{
+    CompleteOptions, CopySource, MAX_PART_NUMBER, PartInfo, PartOptions, UploadInfo, UploadList,
+};
 pub use object::{
     DeleteResult, GetObject, GetOptions, MAX_USER_METADATA, ObjectInfo, PutOptions, validate_key,
 };

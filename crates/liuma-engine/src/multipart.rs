@@ -9,8 +9,8 @@ use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
-    Body, ObjectMeta, Owner, PartRecord, UploadRecord, VersionRecord, decode, encode, now_ms,
-    random_id,
+    BlockEntry, Body, ObjectMeta, Owner, PartRecord, UploadRecord, VersionRecord, decode, encode,
+    now_ms, random_id,
 };
 use crate::object::{ObjectInfo, check_meta, validate_key};
 use crate::{Error, Result};
@@ -78,6 +78,17 @@ pub struct CopySource {
     pub version_id: Option<String>,
     /// Bytes of the source to copy (all when absent).
     pub range: Option<crate::ByteRange>,
+}
+
+/// Options of [`Engine::complete_multipart_with`].
+#[derive(Clone, Debug, Default)]
+pub struct CompleteOptions {
+    /// Minimum size of every part but the last; the configured one when None.
+    pub min_part_size: Option<u64>,
+    /// Expected SHA-256 of the assembled object: verified before anything is committed.
+    pub sha256: Option<[u8; 32]>,
+    /// Metadata of the object instead of the one given when the upload started.
+    pub meta: Option<ObjectMeta>,
 }
 
 /// Options of a part upload.
@@ -334,14 +345,36 @@ impl Engine {
         upload_id: &str,
         parts: &[(u32, String)],
     ) -> Result<ObjectInfo> {
+        self.complete_multipart_with(bucket, key, upload_id, parts, CompleteOptions::default())
+            .await
+    }
+
+    /// Complete an upload with per-call options: a minimum part size other
+    /// than the configured one, replacement metadata, and a SHA-256 the
+    /// assembled content must have. The digest is checked by reading the
+    /// parts' blocks once, in order, *before* anything is committed: on
+    /// `BadDigest` the upload and its parts are left as they were.
+    #[tracing::instrument(skip(self, parts, opts), level = "debug")]
+    pub async fn complete_multipart_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        opts: CompleteOptions,
+    ) -> Result<ObjectInfo> {
         let (upload, rev) = self.upload_record(bucket, key, upload_id).await?;
         let b = self.bucket(bucket).await?;
+        if let Some(m) = &opts.meta {
+            check_meta(m)?;
+        }
         if parts.is_empty() {
             return Err(Error::InvalidPart { part_number: 0 });
         }
         if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(Error::InvalidPartOrder);
         }
+        let min_part_size = opts.min_part_size.unwrap_or(self.inner.cfg.min_part_size);
         let stored = self.part_records(upload_id, 0, usize::MAX).await?;
         let mut entries = Vec::new();
         let mut md5s = Md5::new();
@@ -354,17 +387,28 @@ impl Engine {
                 .ok_or(Error::InvalidPart {
                     part_number: *number,
                 })?;
-            if i + 1 < parts.len() && part.size < self.inner.cfg.min_part_size {
+            if i + 1 < parts.len() && part.size < min_part_size {
                 return Err(Error::EntityTooSmall {
                     part_number: *number,
                     size: part.size,
-                    min: self.inner.cfg.min_part_size,
+                    min: min_part_size,
                 });
             }
             md5s.update(hex::decode(&part.etag).map_err(Error::internal)?);
             size += part.size;
             entries.extend(self.part_entries(part).await?);
         }
+        let sha256 = match opts.sha256 {
+            Some(expected) => {
+                if self.sha256_of_entries(&entries, size).await? != expected {
+                    return Err(Error::BadDigest {
+                        algorithm: "sha256",
+                    });
+                }
+                Some(hex::encode(expected))
+            }
+            None => None,
+        };
         let uid = random_id();
         let owner = Owner::Version {
             bucket: bucket.to_owned(),
@@ -380,9 +424,9 @@ impl Engine {
             delete_marker: false,
             size,
             etag: format!("{}-{}", hex::encode(md5s.finalize()), parts.len()),
-            sha256: None,
+            sha256,
             modified_ms: now_ms(),
-            meta: upload.meta,
+            meta: opts.meta.unwrap_or(upload.meta),
             body,
             parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
         };
@@ -399,6 +443,88 @@ impl Engine {
         let rec = self.commit_version(&b, key, rec).await?;
         self.delete_parts(upload_id).await?;
         Ok(ObjectInfo::from_record(bucket, key, &rec, true))
+    }
+
+    /// SHA-256 of the bytes of `entries` (in order), read once from the
+    /// blocks and hashed on a blocking thread while the next blocks load.
+    async fn sha256_of_entries(&self, entries: &[BlockEntry], size: u64) -> Result<[u8; 32]> {
+        use futures_util::StreamExt;
+        use sha2::{Digest as _, Sha256};
+        let rec = VersionRecord {
+            uid: String::new(),
+            vsort: String::new(),
+            null_version: false,
+            delete_marker: false,
+            size,
+            etag: String::new(),
+            sha256: None,
+            modified_ms: 0,
+            meta: ObjectMeta::default(),
+            body: Body::Blocks(entries.to_vec()),
+            parts: 0,
+        };
+        let mut stream = self.inner.open_stream(&rec, 0, size).await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut sha = Sha256::new();
+            while let Some(b) = rx.blocking_recv() {
+                sha.update(&b);
+            }
+            <[u8; 32]>::from(sha.finalize())
+        });
+        while let Some(chunk) = stream.next().await {
+            if tx.send(chunk?).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        Ok(hasher.await?)
+    }
+
+    /// Start a multipart upload with an id chosen by the caller (1-64
+    /// letters or digits), e.g. derived from the content hash so that every
+    /// node finds the same session. False when that upload exists already.
+    pub async fn create_multipart_with_id(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        meta: ObjectMeta,
+    ) -> Result<bool> {
+        validate_key(key)?;
+        check_meta(&meta)?;
+        if upload_id.is_empty()
+            || upload_id.len() > 64
+            || !upload_id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            return Err(Error::InvalidArgument {
+                what: "upload id must be 1-64 letters or digits",
+            });
+        }
+        self.bucket(bucket).await?;
+        let rec = UploadRecord {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            upload_id: upload_id.to_owned(),
+            created_ms: now_ms(),
+            meta,
+        };
+        let k = keys::upload(bucket, key, upload_id);
+        let txn = Txn::new()
+            .when(Compare::Absent(k.clone()))
+            .and_then(Op::put(k, encode(&rec)));
+        Ok(self.inner.meta.txn(txn).await?.succeeded)
+    }
+
+    /// One open upload, or `NoSuchUpload`.
+    pub async fn get_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
+        let (rec, _) = self.upload_record(bucket, key, upload_id).await?;
+        Ok(UploadInfo {
+            key: rec.key,
+            upload_id: rec.upload_id,
+            created_ms: rec.created_ms,
+            meta: rec.meta,
+        })
     }
 
     /// A part's blocks as manifest entries (parts are never inline).

@@ -59,7 +59,7 @@ impl ByteRange {
 }
 
 /// Blocks read ahead of the one being sent.
-const READ_AHEAD: usize = 2;
+const READ_AHEAD: usize = 4;
 
 impl Inner {
     /// The block list of a version, loading manifest pages when needed.
@@ -124,7 +124,6 @@ impl Inner {
                         .await
                         .map_err(Error::internal)?;
                     let data = inner.blocks.read(&id).await?;
-                    drop(permit);
                     if data.len() < hi {
                         return Err(Error::internal(std::io::Error::other(format!(
                             "block {id} is shorter than its manifest entry"
@@ -132,10 +131,12 @@ impl Inner {
                     }
                     let out = data.slice(lo..hi);
                     Stats::add(&inner.stats.bytes_out, out.len() as u64);
-                    Ok(out)
+                    Ok((out, permit))
                 }
             })
-            .buffered(READ_AHEAD);
+            .buffered(READ_AHEAD)
+            // read-ahead blocks hold their budget until the consumer takes them
+            .map(|r| r.map(|(bytes, _permit)| bytes));
         Ok(Box::pin(blocks))
     }
 }
