@@ -150,19 +150,7 @@ impl Engine {
 
     /// Every key, by id.
     pub async fn list_keys(&self) -> Result<Vec<AccessKey>> {
-        let start = ACCESS_KEY.as_bytes().to_vec();
-        let end = liuma_meta::prefix_end(&start);
-        let mut out = Vec::new();
-        let mut from = start;
-        loop {
-            let page = self.inner.meta.range(&from, &end, 500).await?;
-            let Some(last) = page.last() else { break };
-            from = liuma_meta::key_after(&last.key);
-            for kv in page {
-                out.push(decode(&kv.value)?);
-            }
-        }
-        Ok(out)
+        crate::scan::decode_prefix(&self.inner.meta, ACCESS_KEY.as_bytes()).await
     }
 
     /// Delete a key; its requests fail from now on.

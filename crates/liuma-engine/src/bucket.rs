@@ -86,19 +86,7 @@ impl Engine {
 
     /// Every bucket, in name order.
     pub async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
-        let prefix = keys::BUCKET.as_bytes().to_vec();
-        let end = liuma_meta::prefix_end(&prefix);
-        let mut out = Vec::new();
-        let mut start = prefix;
-        loop {
-            let page = self.inner.meta.range(&start, &end, 1000).await?;
-            let Some(last) = page.last() else { break };
-            start = liuma_meta::key_after(&last.key);
-            for kv in page {
-                out.push(decode(&kv.value)?);
-            }
-        }
-        Ok(out)
+        crate::scan::decode_prefix(&self.inner.meta, keys::BUCKET.as_bytes()).await
     }
 
     /// Delete an empty bucket (no versions, no delete markers, no uploads).

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use liuma_codec::BlockId;
-use liuma_meta::{Compare, MAX_TXN_OPS, Op, Txn};
+use liuma_meta::{Compare, Op, Txn};
 
 use crate::engine::Engine;
 use crate::keys;
@@ -17,6 +17,7 @@ use crate::metrics::Stats;
 use crate::model::{
     BlockRecord, BlockState, Owner, PartRecord, RefRecord, UploadRecord, decode, encode, now_ms,
 };
+use crate::scan::{Pager, apply_batched};
 use crate::{Error, Result};
 
 /// What one GC pass did.
@@ -32,6 +33,18 @@ pub struct GcReport {
     pub uploads_aborted: u64,
 }
 
+/// The block id and record of a `bl/<hex>` entry.
+pub(crate) fn parse_block(kv: &liuma_meta::KeyValue) -> Result<(BlockId, BlockRecord)> {
+    let hex = kv
+        .key
+        .get(keys::BLOCK.len()..)
+        .and_then(|h| std::str::from_utf8(h).ok());
+    let id = hex
+        .and_then(|h| BlockId::from_hex(h).ok())
+        .ok_or_else(|| Error::internal(std::io::Error::other("malformed block key")))?;
+    Ok((id, decode(&kv.value)?))
+}
+
 impl Engine {
     /// One full GC pass over every block record. `upload_expiry_ms`: abort
     /// multipart uploads older than this (None: keep them).
@@ -41,18 +54,11 @@ impl Engine {
             report.uploads_aborted = self.abort_expired_uploads(age).await?;
         }
         let grace = u64::try_from(self.inner.cfg.gc_grace.as_millis()).unwrap_or(u64::MAX);
-        let prefix = keys::BLOCK.as_bytes().to_vec();
-        let end = liuma_meta::prefix_end(&prefix);
-        let mut start = prefix.clone();
         let mut owners: HashMap<String, bool> = HashMap::new();
-        loop {
-            let page = self.inner.meta.range(&start, &end, 256).await?;
-            let Some(last) = page.last() else { break };
-            start = liuma_meta::key_after(&last.key);
+        let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 256);
+        while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
-                let hex = std::str::from_utf8(&kv.key[prefix.len()..]).map_err(Error::internal)?;
-                let id = BlockId::from_hex(hex).map_err(Error::internal)?;
-                let rec: BlockRecord = decode(&kv.value)?;
+                let (id, rec) = parse_block(&kv)?;
                 report.blocks_checked += 1;
                 let age = now_ms().saturating_sub(rec.created_ms.max(rec.touched_ms));
                 if rec.state == BlockState::Live && age < grace {
@@ -81,15 +87,10 @@ impl Engine {
         grace: u64,
         owners: &mut HashMap<String, bool>,
     ) -> Result<(bool, Vec<Vec<u8>>)> {
-        let prefix = keys::refs_of(id);
-        let end = liuma_meta::prefix_end(&prefix);
-        let mut start = prefix;
         let mut live = false;
         let mut stale = Vec::new();
-        loop {
-            let page = self.inner.meta.range(&start, &end, 256).await?;
-            let Some(last) = page.last() else { break };
-            start = liuma_meta::key_after(&last.key);
+        let mut pager = Pager::prefix(&keys::refs_of(id), 256);
+        while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
                 let r: RefRecord = decode(&kv.value)?;
                 if now_ms().saturating_sub(r.created_ms) < grace
@@ -165,28 +166,13 @@ impl Engine {
     }
 
     async fn delete_keys(&self, keys: Vec<Vec<u8>>) -> Result<()> {
-        for chunk in keys.chunks(MAX_TXN_OPS) {
-            let ops = chunk.iter().map(|k| Op::delete(k.clone())).collect();
-            self.inner
-                .meta
-                .txn(Txn {
-                    success: ops,
-                    ..Txn::default()
-                })
-                .await?;
-        }
-        Ok(())
+        apply_batched(&self.inner.meta, keys.into_iter().map(Op::delete).collect()).await
     }
 
     async fn abort_expired_uploads(&self, age_ms: u64) -> Result<u64> {
-        let prefix = keys::UPLOAD.as_bytes().to_vec();
-        let end = liuma_meta::prefix_end(&prefix);
-        let mut start = prefix;
         let mut aborted = 0;
-        loop {
-            let page = self.inner.meta.range(&start, &end, 256).await?;
-            let Some(last) = page.last() else { break };
-            start = liuma_meta::key_after(&last.key);
+        let mut pager = Pager::prefix(keys::UPLOAD.as_bytes(), 256);
+        while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
                 let u: UploadRecord = decode(&kv.value)?;
                 if now_ms().saturating_sub(u.created_ms) >= age_ms {

@@ -23,6 +23,7 @@ use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::{BlockEntry, Body, MANIFEST_PAGE, Owner, RefRecord, encode, now_ms};
+use crate::scan::apply_batched;
 use crate::{Error, Result};
 
 /// A request body: chunks of bytes, or the I/O error that cut it short.
@@ -272,33 +273,13 @@ pub(crate) async fn write_manifest(
         return Ok(Body::Blocks(entries));
     }
     let blocks = entries.len() as u64;
-    let mut pages = 0u32;
-    let mut ops = Vec::new();
-    for chunk in entries.chunks(MANIFEST_PAGE) {
-        ops.push(Op::put(
-            keys::manifest_page(uid, pages),
-            encode(&chunk.to_vec()),
-        ));
-        pages += 1;
-        if ops.len() >= 16 {
-            inner
-                .meta
-                .txn(Txn {
-                    success: std::mem::take(&mut ops),
-                    ..Txn::default()
-                })
-                .await?;
-        }
-    }
-    if !ops.is_empty() {
-        inner
-            .meta
-            .txn(Txn {
-                success: ops,
-                ..Txn::default()
-            })
-            .await?;
-    }
+    let ops: Vec<Op> = entries
+        .chunks(MANIFEST_PAGE)
+        .zip(0u32..)
+        .map(|(chunk, page)| Op::put(keys::manifest_page(uid, page), encode(&chunk.to_vec())))
+        .collect();
+    let pages = u32::try_from(ops.len()).expect("pages fit in u32");
+    apply_batched(&inner.meta, ops).await?;
     Ok(Body::Paged { blocks, pages })
 }
 
@@ -310,33 +291,14 @@ pub(crate) async fn write_refs(
     entries: &[BlockEntry],
 ) -> Result<()> {
     let mut seen = HashSet::new();
-    let mut ops = Vec::new();
     let rec = encode(&RefRecord {
         owner: owner.clone(),
         created_ms: now_ms(),
     });
-    for e in entries {
-        if seen.insert(e.id) {
-            ops.push(Op::put(keys::block_ref(&e.block_id(), uid), rec.clone()));
-            if ops.len() >= MAX_TXN_OPS - 1 {
-                inner
-                    .meta
-                    .txn(Txn {
-                        success: std::mem::take(&mut ops),
-                        ..Txn::default()
-                    })
-                    .await?;
-            }
-        }
-    }
-    if !ops.is_empty() {
-        inner
-            .meta
-            .txn(Txn {
-                success: ops,
-                ..Txn::default()
-            })
-            .await?;
-    }
-    Ok(())
+    let ops = entries
+        .iter()
+        .filter(|e| seen.insert(e.id))
+        .map(|e| Op::put(keys::block_ref(&e.block_id(), uid), rec.clone()))
+        .collect();
+    apply_batched(&inner.meta, ops).await
 }

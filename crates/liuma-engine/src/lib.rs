@@ -40,6 +40,7 @@ mod multipart;
 mod object;
 mod placement;
 mod read;
+mod scan;
 mod scrub;
 mod worker;
 

@@ -215,19 +215,7 @@ impl Engine {
 
     /// Every version of a key, newest first.
     pub(crate) async fn versions(&self, bucket: &str, key: &str) -> Result<Vec<VersionRecord>> {
-        let prefix = keys::versions_of(bucket, key);
-        let end = liuma_meta::prefix_end(&prefix);
-        let mut out = Vec::new();
-        let mut start = prefix;
-        loop {
-            let page = self.inner.meta.range(&start, &end, 256).await?;
-            let Some(last) = page.last() else { break };
-            start = liuma_meta::key_after(&last.key);
-            for kv in page {
-                out.push(decode(&kv.value)?);
-            }
-        }
-        Ok(out)
+        crate::scan::decode_prefix(&self.inner.meta, &keys::versions_of(bucket, key)).await
     }
 
     /// Make `rec` the newest version of `key`: assigns its sort key, replaces

@@ -11,7 +11,7 @@ use liuma_codec::BlockId;
 use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
-use crate::model::{BlockEntry, Body, VersionRecord, decode};
+use crate::model::{BlockEntry, Body, VersionRecord};
 use crate::{Error, Result};
 
 /// An object's bytes as they are read.
@@ -68,18 +68,10 @@ impl Inner {
             Body::Inline(_) => Ok(Vec::new()),
             Body::Blocks(b) => Ok(b.clone()),
             Body::Paged { blocks, .. } => {
-                let prefix = keys::manifest_pages(&rec.uid);
-                let end = liuma_meta::prefix_end(&prefix);
+                let pages: Vec<Vec<BlockEntry>> =
+                    crate::scan::decode_prefix(&self.meta, &keys::manifest_pages(&rec.uid)).await?;
                 let mut out = Vec::with_capacity(usize::try_from(*blocks).unwrap_or(0));
-                let mut start = prefix.clone();
-                loop {
-                    let page = self.meta.range(&start, &end, 64).await?;
-                    let Some(last) = page.last() else { break };
-                    start = liuma_meta::key_after(&last.key);
-                    for kv in &page {
-                        out.extend(decode::<Vec<BlockEntry>>(&kv.value)?);
-                    }
-                }
+                out.extend(pages.into_iter().flatten());
                 Ok(out)
             }
         }

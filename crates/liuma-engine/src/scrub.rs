@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use liuma_codec::BlockId;
-
 use crate::engine::Engine;
+use crate::gc::parse_block;
 use crate::keys;
 use crate::metrics::Stats;
-use crate::model::{BlockRecord, BlockState, decode};
+use crate::model::BlockState;
+use crate::scan::Pager;
 use crate::{Error, Result};
 
 /// What one scrub pass found.
@@ -29,19 +29,12 @@ impl Engine {
     /// One full scrub pass. `bytes_per_sec` limits the shard bytes read (0 = unlimited).
     pub async fn scrub_pass(&self, bytes_per_sec: u64) -> Result<ScrubReport> {
         let mut report = ScrubReport::default();
-        let prefix = keys::BLOCK.as_bytes().to_vec();
-        let end = liuma_meta::prefix_end(&prefix);
-        let mut start = prefix.clone();
         let began = Instant::now();
         let mut bytes_read = 0u64;
-        loop {
-            let page = self.inner.meta.range(&start, &end, 128).await?;
-            let Some(last) = page.last() else { break };
-            start = liuma_meta::key_after(&last.key);
+        let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 128);
+        while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
-                let hex = std::str::from_utf8(&kv.key[prefix.len()..]).map_err(Error::internal)?;
-                let id = BlockId::from_hex(hex).map_err(Error::internal)?;
-                let rec: BlockRecord = decode(&kv.value)?;
+                let (id, rec) = parse_block(&kv)?;
                 if rec.state != BlockState::Live {
                     continue;
                 }
