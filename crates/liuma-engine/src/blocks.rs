@@ -286,7 +286,7 @@ impl BlockStore {
             attempted[i] = true;
             frames[i] = f;
         }
-        let decoded = match liuma_codec::decode_block_expect(id, &frames) {
+        let decoded = match decode_off_thread(id, &frames).await? {
             Ok(ok) => ok,
             Err(_) => {
                 let rest: Vec<usize> = (k.min(n)..n).collect();
@@ -295,7 +295,7 @@ impl BlockStore {
                     frames[i] = f;
                 }
                 Stats::add(&self.stats.degraded_reads, 1);
-                liuma_codec::decode_block_expect(id, &frames).map_err(|_| {
+                decode_off_thread(id, &frames).await?.map_err(|_| {
                     let have = frames.iter().filter(|f| f.is_some()).count();
                     Error::BlockUnavailable {
                         block: *id,
@@ -406,4 +406,15 @@ impl BlockStore {
         let placed: Vec<Option<usize>> = rec.disks.iter().map(|d| self.disk_of(d)).collect();
         self.remove_written(id, &placed).await;
     }
+}
+
+/// Verify and decode on the blocking pool: hashing 4 MiB takes about a
+/// millisecond, too long for a runtime worker, and read-ahead blocks then
+/// decode on both cores at once.
+async fn decode_off_thread(
+    id: &BlockId,
+    frames: &[Option<Bytes>],
+) -> Result<liuma_codec::Result<(Bytes, Vec<u16>)>> {
+    let (id, frames) = (*id, frames.to_vec());
+    Ok(tokio::task::spawn_blocking(move || liuma_codec::decode_block_expect(&id, &frames)).await?)
 }

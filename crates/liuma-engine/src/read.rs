@@ -108,7 +108,9 @@ impl Inner {
         let blocks = stream::iter(wanted)
             .map(move |(id, lo, hi)| {
                 let inner = inner.clone();
-                async move {
+                // its own task: read-ahead blocks progress while the consumer
+                // is busy sending the current one
+                let task = tokio::spawn(async move {
                     let permit = inner
                         .permits
                         .clone()
@@ -124,7 +126,8 @@ impl Inner {
                     let out = data.slice(lo..hi);
                     Stats::add(&inner.stats.bytes_out, out.len() as u64);
                     Ok((out, permit))
-                }
+                });
+                async move { task.await? }
             })
             .buffered(READ_AHEAD)
             // read-ahead blocks hold their budget until the consumer takes them
