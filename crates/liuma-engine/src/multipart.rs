@@ -430,17 +430,18 @@ impl Engine {
             body,
             parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
         };
-        // Claim the upload first so a racing complete/abort cannot also win.
+        // The object and the end of the upload commit in one transaction: a
+        // racing complete or abort cannot also win, and a crash leaves either
+        // the upload (retry) or the object, never neither.
         let uk = keys::upload(bucket, key, upload_id);
-        let claim = Txn::new()
-            .when(Compare::ModRevision(uk.clone(), rev))
-            .and_then(Op::delete(uk));
-        if !self.inner.meta.txn(claim).await?.succeeded {
+        let Some(rec) = self
+            .commit_version_guarded(&b, key, rec, Some((&uk, rev)))
+            .await?
+        else {
             return Err(Error::NoSuchUpload {
                 upload_id: upload_id.to_owned(),
             });
-        }
-        let rec = self.commit_version(&b, key, rec).await?;
+        };
         self.delete_parts(upload_id).await?;
         Ok(ObjectInfo::from_record(bucket, key, &rec, true))
     }

@@ -225,8 +225,23 @@ impl Engine {
         &self,
         b: &BucketInfo,
         key: &str,
-        mut rec: VersionRecord,
+        rec: VersionRecord,
     ) -> Result<VersionRecord> {
+        let committed = self.commit_version_guarded(b, key, rec, None).await?;
+        Ok(committed.expect("an unguarded commit either succeeds or errs"))
+    }
+
+    /// [`Self::commit_version`] that also deletes `guard` (a key at a known
+    /// revision, e.g. the multipart upload being completed) in the same
+    /// transaction. None when the guard changed or vanished: someone else
+    /// completed or aborted first, and nothing was written.
+    pub(crate) async fn commit_version_guarded(
+        &self,
+        b: &BucketInfo,
+        key: &str,
+        mut rec: VersionRecord,
+        guard: Option<(&[u8], u64)>,
+    ) -> Result<Option<VersionRecord>> {
         let lk = keys::latest(&b.name, key);
         for _ in 0..32 {
             let latest = self.latest(&b.name, key).await?;
@@ -236,6 +251,11 @@ impl Engine {
                 Some((_, rev)) => Compare::ModRevision(lk.clone(), *rev),
                 None => Compare::Absent(lk.clone()),
             });
+            if let Some((gk, grev)) = guard {
+                txn = txn
+                    .when(Compare::ModRevision(gk.to_vec(), grev))
+                    .and_then(Op::delete(gk));
+            }
             if rec.null_version {
                 let olds = match (&latest, b.versioning) {
                     (Some((l, _)), Versioning::Off) => vec![l.clone()],
@@ -254,7 +274,17 @@ impl Engine {
                 ))
                 .and_then(Op::put(lk.clone(), value));
             if self.inner.meta.txn(txn).await?.succeeded {
-                return Ok(rec);
+                return Ok(Some(rec));
+            }
+            if let Some((gk, grev)) = guard
+                && self
+                    .inner
+                    .meta
+                    .get(gk)
+                    .await?
+                    .is_none_or(|kv| kv.mod_revision != grev)
+            {
+                return Ok(None);
             }
         }
         Err(Error::Conflict {
