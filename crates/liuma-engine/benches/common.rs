@@ -39,6 +39,7 @@ pub fn stream(pool: &Bytes, len: u64, salt: u64) -> ByteStream {
 
 /// An engine on `disks` directories under `dir`.
 pub async fn engine(dir: &std::path::Path, disks: usize, cfg: EngineConfig) -> Engine {
+    std::fs::create_dir_all(dir).unwrap();
     let meta = RedbStore::open(&dir.join("meta.redb")).unwrap();
     let cfgs: Vec<DiskConfig> = (0..disks)
         .map(|i| DiskConfig::new(dir.join(format!("disk{i}"))))

@@ -1,16 +1,24 @@
 //! The admin API: `/health` (liveness), `/ready` (the metadata store
 //! answers and the disks are there) — both open, for probes — and, behind
-//! `Authorization: Bearer <admin token>`, `/metrics` (Prometheus).
+//! `Authorization: Bearer <admin token>`, `/metrics` (Prometheus) and
+//! access key management (`/admin/keys`, JSON; see [`keys`](self#keys)).
+//!
+//! # Keys
+//! - `POST /admin/keys` `{"name": N}` → the new key with its secret (shown once)
+//! - `GET /admin/keys` → every key without secrets
+//! - `DELETE /admin/keys/{id}` → the key stops working at once
+//! - `POST /admin/keys/{id}/allow` `{"bucket": B, "permission": "read"|"write"|"owner"|"none"}`
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use liuma_engine::Engine;
+use axum::routing::{get, post};
+use liuma_engine::{AccessKey, Engine, Permission};
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::metrics::{Metrics, MetricsLayerState, track};
@@ -32,9 +40,15 @@ pub fn router(state: AdminState) -> Router {
         metrics: state.metrics.clone(),
         api: "admin",
     };
-    let protected = Router::new().route("/metrics", get(metrics)).route_layer(
-        axum::middleware::from_fn_with_state(state.clone(), require_token),
-    );
+    let protected = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/admin/keys", post(create_key).get(list_keys))
+        .route("/admin/keys/{id}", axum::routing::delete(delete_key))
+        .route("/admin/keys/{id}/allow", post(allow_key))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -90,4 +104,101 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         )],
         s.metrics.render(),
     )
+}
+
+fn permission_name(p: Permission) -> &'static str {
+    match p {
+        Permission::Read => "read",
+        Permission::Write => "write",
+        Permission::Owner => "owner",
+    }
+}
+
+/// A key as the admin API shows it; the secret only when just created.
+fn key_json(k: &AccessKey, with_secret: bool) -> serde_json::Value {
+    let buckets: serde_json::Map<String, serde_json::Value> = k
+        .buckets
+        .iter()
+        .map(|(b, p)| (b.clone(), permission_name(*p).into()))
+        .collect();
+    let mut v = serde_json::json!({
+        "id": k.id, "name": k.name, "root": k.root,
+        "created_ms": k.created_ms, "buckets": buckets,
+    });
+    if with_secret {
+        v["secret"] = k.secret.clone().into();
+    }
+    v
+}
+
+fn engine_error(e: &liuma_engine::Error) -> Response {
+    let status = match e {
+        liuma_engine::Error::NoSuchAccessKey { .. } => StatusCode::NOT_FOUND,
+        e if e.is_server_error() => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    if e.is_server_error() {
+        tracing::warn!(error = %e, "admin request failed");
+    }
+    let body = serde_json::json!({"status": "error", "code": e.code(), "message": e.to_string()});
+    (status, axum::Json(body)).into_response()
+}
+
+/// Body of `POST /admin/keys`.
+#[derive(Debug, Deserialize)]
+struct CreateKey {
+    name: String,
+}
+
+async fn create_key(
+    State(s): State<AdminState>,
+    axum::Json(req): axum::Json<CreateKey>,
+) -> Response {
+    match s.engine.create_key(&req.name).await {
+        Ok(k) => axum::Json(key_json(&k, true)).into_response(),
+        Err(e) => engine_error(&e),
+    }
+}
+
+async fn list_keys(State(s): State<AdminState>) -> Response {
+    match s.engine.list_keys().await {
+        Ok(keys) => {
+            let list: Vec<_> = keys.iter().map(|k| key_json(k, false)).collect();
+            axum::Json(serde_json::Value::Array(list)).into_response()
+        }
+        Err(e) => engine_error(&e),
+    }
+}
+
+async fn delete_key(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    match s.engine.delete_key(&id).await {
+        Ok(()) => axum::Json(serde_json::json!({"status": "deleted", "id": id})).into_response(),
+        Err(e) => engine_error(&e),
+    }
+}
+
+/// Body of `POST /admin/keys/{id}/allow`.
+#[derive(Debug, Deserialize)]
+struct AllowKey {
+    bucket: String,
+    permission: String,
+}
+
+async fn allow_key(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    axum::Json(req): axum::Json<AllowKey>,
+) -> Response {
+    let perm = if req.permission == "none" {
+        None
+    } else {
+        match req.permission.parse::<Permission>() {
+            Ok(p) => Some(p),
+            Err(e) => return engine_error(&e),
+        }
+    };
+    match s.engine.allow_key(&id, &req.bucket, perm).await {
+        Ok(k) => axum::Json(key_json(&k, false)).into_response(),
+        Err(e) => engine_error(&e),
+    }
 }

@@ -31,6 +31,18 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
+    /// The backend refused the request for a reason none of the other variants covers (for
+    /// etcd: its request-size limit, missing permissions, an argument it rejects). Nothing was
+    /// applied, and sending the same request again will fail the same way.
+    #[error("metadata backend {backend} rejected the request")]
+    Rejected {
+        /// Name of the backend, as [`MetaStore::backend_name`](crate::MetaStore::backend_name).
+        backend: &'static str,
+        /// What the client library reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+
     /// A transaction has more compares, success ops or failure ops than
     /// [`MAX_TXN_OPS`](crate::MAX_TXN_OPS). Nothing was applied; split the work.
     #[error("transaction has {ops} operations in one list, the maximum is {max}")]

@@ -1,11 +1,11 @@
 //! liuma's metadata store: a small etcd-like key-value interface ([`MetaStore`]) with
 //! ordered range scans, multi-key compare-and-swap transactions, prefix watches and leases,
-//! plus its embedded backend on [redb](https://docs.rs/redb) ([`RedbStore`]).
+//! plus its embedded backend on [redb](https://docs.rs/redb) ([`RedbStore`]) and, with the
+//! `etcd` feature, a backend on etcd v3 for clusters (`EtcdStore`).
 //!
 //! This is layer 3 of liuma (see `DESIGN.md`): the object engine and the cluster layer keep
 //! all their records here, and this crate is the only place that knows which backend is in
-//! use. It depends on no other liuma crate. An etcd backend (feature `etcd`, for clusters)
-//! implements the same trait and passes the same [`conformance`] suite.
+//! use. It depends on no other liuma crate. Both backends pass the same [`conformance`] suite.
 //!
 //! Portable limits every caller must respect, whatever the backend: at most [`MAX_TXN_OPS`]
 //! entries per transaction list, values up to [`MAX_VALUE_SIZE`], keys up to
@@ -18,7 +18,10 @@
 //! - `redb_store`: [`RedbStore`], the embedded backend: group-commit writer thread, MVCC reads
 //!   on the blocking pool, in-memory lease timers; its on-disk format is documented in
 //!   `redb_store/format.rs`.
+//! - `etcd_store` (feature `etcd`): `EtcdStore`, the cluster backend: key namespace, op
+//!   normalisation for etcd's txn rules, retries with backoff, resumable watches.
 //! - [`conformance`]: the behaviour every backend must show, as public async checks.
+//! - `testing` (feature `test-util`): `TestEtcd`, a throwaway etcd process for tests.
 //! - `error`: [`Error`] and [`Result`].
 //!
 //! # Example
@@ -47,10 +50,16 @@
 
 pub mod conformance;
 mod error;
+#[cfg(feature = "etcd")]
+mod etcd_store;
 mod redb_store;
 mod store;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use error::{Error, Result};
+#[cfg(feature = "etcd")]
+pub use etcd_store::{EtcdConfig, EtcdStore, RetryPolicy};
 pub use redb_store::{RedbConfig, RedbStore, WriterStats};
 pub use store::{
     Compare, DynMetaStore, EventKind, KeyValue, LeaseId, MAX_KEY_SIZE, MAX_TXN_OPS, MAX_VALUE_SIZE,

@@ -23,8 +23,54 @@ pub struct Cli {
 pub enum Command {
     /// Run a storage node.
     Server(Box<ServerArgs>),
+    /// Manage S3 access keys through the admin API of a running node.
+    Key(KeyArgs),
     /// Print the version and build information.
     Version,
+}
+
+/// `liuma key ...`: talks to the admin API (`--admin-url`) with the admin token.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Admin API of the node.
+    #[arg(long, env = "LIUMA_ADMIN_URL", default_value = "http://127.0.0.1:9002")]
+    pub admin_url: String,
+    /// File holding the admin token (env LIUMA_ADMIN_TOKEN takes precedence).
+    #[arg(
+        long,
+        env = "LIUMA_ADMIN_TOKEN_FILE",
+        default_value = "./liuma-data/secrets/admin.token"
+    )]
+    pub admin_token_file: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: KeyAction,
+}
+
+/// Key management actions.
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Create a key; prints its id and secret (the secret is shown only now).
+    Create {
+        /// A name for humans.
+        name: String,
+    },
+    /// List keys and their bucket grants (no secrets).
+    List,
+    /// Delete a key; its requests fail from now on.
+    Delete {
+        /// Access key id.
+        id: String,
+    },
+    /// Grant a key read, write or owner on a bucket ("none" revokes).
+    Allow {
+        /// Access key id.
+        id: String,
+        /// Bucket name.
+        bucket: String,
+        /// read | write | owner | none
+        permission: String,
+    },
 }
 
 /// Flags of `liuma server`.
@@ -36,12 +82,38 @@ pub struct ServerArgs {
     /// Data directory: metadata, secrets, and the default disk. Default ./liuma-data.
     #[arg(long, env = "LIUMA_DATA")]
     pub data: Option<PathBuf>,
+    /// Keep metadata in etcd at these endpoints (URL[,URL], e.g. http://127.0.0.1:2379)
+    /// instead of the embedded redb file. Default: embedded.
+    #[arg(long, env = "LIUMA_ETCD", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// Prefix of every liuma key in etcd (clusters sharing an etcd need distinct ones).
+    /// Default /liuma/.
+    #[arg(long, env = "LIUMA_ETCD_PREFIX")]
+    pub etcd_prefix: Option<String>,
     /// A disk (directory) for shards; repeat for several. Default <data>/disk0.
     #[arg(long = "disk", env = "LIUMA_DISKS", value_delimiter = ',')]
     pub disks: Vec<PathBuf>,
+    /// S3 API address. Default 127.0.0.1:9000.
+    #[arg(long, env = "LIUMA_S3_LISTEN")]
+    pub s3_listen: Option<SocketAddr>,
+    /// S3 region clients sign for. Default us-east-1.
+    #[arg(long, env = "LIUMA_S3_REGION")]
+    pub s3_region: Option<String>,
+    /// Base domain for virtual-hosted-style S3 requests (bucket.DOMAIN). Default: path-style only.
+    #[arg(long, env = "LIUMA_S3_DOMAIN")]
+    pub s3_domain: Option<String>,
     /// Admin API address (health, readiness, metrics). Default 127.0.0.1:9002.
     #[arg(long, env = "LIUMA_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,
+    /// Native token API address (liuma 1.0 endpoints, tus). Default 127.0.0.1:9001.
+    #[arg(long, env = "LIUMA_NATIVE_LISTEN")]
+    pub native_listen: Option<SocketAddr>,
+    /// Bucket holding the native API's files (created at start). Default liuma.
+    #[arg(long, env = "LIUMA_NATIVE_BUCKET")]
+    pub native_bucket: Option<String>,
+    /// Lifetime of native upload/download tokens, in seconds. Default 3600.
+    #[arg(long, env = "LIUMA_NATIVE_TOKEN_TTL_SECS")]
+    pub native_token_ttl_secs: Option<u64>,
     /// Block size in bytes. Default 4194304 (4 MiB).
     #[arg(long, env = "LIUMA_BLOCK_SIZE")]
     pub block_size: Option<usize>,

@@ -19,6 +19,12 @@ pub struct Config {
     /// Data directory (metadata, secrets, default disk). Default "./liuma-data".
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// etcd endpoints (URLs) for the metadata; empty = the embedded redb file. Default [].
+    #[serde(default)]
+    pub etcd: Vec<String>,
+    /// Prefix of every liuma key in etcd. Default "/liuma/".
+    #[serde(default = "default_etcd_prefix")]
+    pub etcd_prefix: String,
     /// Shard directories. Default: [<data_dir>/disk0].
     #[serde(default)]
     pub disks: Vec<PathBuf>,
@@ -28,6 +34,18 @@ pub struct Config {
     /// Admin listener. Default 127.0.0.1:9002.
     #[serde(default = "default_admin_listen")]
     pub admin_listen: SocketAddr,
+    /// Native token API listener. Default 127.0.0.1:9001.
+    #[serde(default = "default_native_listen")]
+    pub native_listen: SocketAddr,
+    /// Native token API settings.
+    #[serde(default)]
+    pub native: NativeSection,
+    /// S3 API listener. Default 127.0.0.1:9000.
+    #[serde(default = "default_s3_listen")]
+    pub s3_listen: SocketAddr,
+    /// S3 API settings.
+    #[serde(default)]
+    pub s3: S3Config,
     /// Block and erasure settings.
     #[serde(default)]
     pub storage: StorageConfig,
@@ -68,6 +86,58 @@ impl Default for StorageConfig {
     }
 }
 
+/// `[s3]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    /// Region clients sign for. Default "us-east-1".
+    pub region: String,
+    /// Base domain for virtual-hosted-style requests (`bucket.<domain>`). Default: none (path-style).
+    pub domain: Option<String>,
+    /// Largest request header section, in bytes. Default 16384.
+    pub max_header_bytes: usize,
+    /// Largest single PutObject / UploadPart body, in bytes. Default 5 GiB.
+    pub max_put_bytes: u64,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        let d = liuma_s3::S3Settings::default();
+        S3Config {
+            region: d.region,
+            domain: d.domain,
+            max_header_bytes: d.max_header_bytes,
+            max_put_bytes: d.max_put_bytes,
+        }
+    }
+}
+
+/// `[native]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NativeSection {
+    /// Bucket of the native API's files, created at start. Default "liuma".
+    pub bucket: String,
+    /// Lifetime of upload/download tokens, in seconds. Default 3600.
+    pub token_ttl_secs: u64,
+    /// Largest chunk (or tus PATCH body), in bytes. Default 1 GiB.
+    pub max_chunk_bytes: u64,
+    /// `Access-Control-Allow-Origin` for browser frontends. Default "*".
+    pub cors_origin: String,
+}
+
+impl Default for NativeSection {
+    fn default() -> Self {
+        let d = liuma_http::native::NativeConfig::default();
+        NativeSection {
+            bucket: d.bucket,
+            token_ttl_secs: d.token_ttl.as_secs(),
+            max_chunk_bytes: d.max_chunk_size,
+            cors_origin: d.cors_origin,
+        }
+    }
+}
+
 /// `[maintenance]` section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -98,6 +168,18 @@ fn default_data_dir() -> PathBuf {
     PathBuf::from("./liuma-data")
 }
 
+fn default_etcd_prefix() -> String {
+    "/liuma/".to_owned()
+}
+
+fn default_s3_listen() -> SocketAddr {
+    "127.0.0.1:9000".parse().expect("valid literal address")
+}
+
+fn default_native_listen() -> SocketAddr {
+    "127.0.0.1:9001".parse().expect("valid literal address")
+}
+
 fn default_admin_listen() -> SocketAddr {
     "127.0.0.1:9002".parse().expect("valid literal address")
 }
@@ -117,6 +199,12 @@ impl Config {
         if let Some(d) = &args.data {
             cfg.data_dir.clone_from(d);
         }
+        if !args.etcd.is_empty() {
+            cfg.etcd.clone_from(&args.etcd);
+        }
+        if let Some(p) = &args.etcd_prefix {
+            cfg.etcd_prefix.clone_from(p);
+        }
         if !args.disks.is_empty() {
             cfg.disks.clone_from(&args.disks);
         }
@@ -125,6 +213,24 @@ impl Config {
         }
         if let Some(a) = args.admin_listen {
             cfg.admin_listen = a;
+        }
+        if let Some(a) = args.native_listen {
+            cfg.native_listen = a;
+        }
+        if let Some(b) = &args.native_bucket {
+            cfg.native.bucket.clone_from(b);
+        }
+        if let Some(t) = args.native_token_ttl_secs {
+            cfg.native.token_ttl_secs = t;
+        }
+        if let Some(a) = args.s3_listen {
+            cfg.s3_listen = a;
+        }
+        if let Some(r) = &args.s3_region {
+            cfg.s3.region.clone_from(r);
+        }
+        if let Some(d) = &args.s3_domain {
+            cfg.s3.domain = Some(d.clone()).filter(|d| !d.is_empty());
         }
         if let Some(b) = args.block_size {
             cfg.storage.block_size = b;
@@ -150,11 +256,33 @@ impl Config {
         self.engine_config()?
             .validate()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        for url in &self.etcd {
+            if !url.starts_with("http://") {
+                bail!("etcd endpoint {url:?} must be an http:// URL (TLS is not supported yet)");
+            }
+        }
+        if !self.etcd.is_empty() && self.etcd_prefix.is_empty() {
+            bail!("etcd_prefix must not be empty");
+        }
         let mut seen = std::collections::HashSet::new();
         for d in &self.disks {
             if !seen.insert(d) {
                 bail!("disk {} is listed twice", d.display());
             }
+        }
+        if self.s3.region.is_empty()
+            || !self
+                .s3
+                .region
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            bail!("s3.region must be letters, digits and '-' (e.g. us-east-1)");
+        }
+        liuma_engine::validate_bucket_name(&self.native.bucket)
+            .map_err(|e| anyhow::anyhow!("native.bucket: {e}"))?;
+        if self.native.token_ttl_secs == 0 || self.native.max_chunk_bytes == 0 {
+            bail!("native.token_ttl_secs and native.max_chunk_bytes must be at least 1");
         }
         if self.maintenance.gc_interval_secs == 0 || self.maintenance.scrub_interval_secs == 0 {
             bail!("maintenance intervals must be at least 1 second");
@@ -179,6 +307,28 @@ impl Config {
         })
     }
 
+    /// The S3 front end's settings.
+    pub fn s3_settings(&self) -> liuma_s3::S3Settings {
+        liuma_s3::S3Settings {
+            region: self.s3.region.clone(),
+            domain: self.s3.domain.clone(),
+            max_header_bytes: self.s3.max_header_bytes,
+            max_put_bytes: self.s3.max_put_bytes,
+            ..liuma_s3::S3Settings::default()
+        }
+    }
+
+    /// The native token API's settings.
+    pub fn native_config(&self) -> liuma_http::native::NativeConfig {
+        liuma_http::native::NativeConfig {
+            bucket: self.native.bucket.clone(),
+            token_ttl: Duration::from_secs(self.native.token_ttl_secs),
+            max_chunk_size: self.native.max_chunk_bytes,
+            upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
+            cors_origin: self.native.cors_origin.clone(),
+        }
+    }
+
     /// The background workers' schedule.
     pub fn worker_config(&self) -> WorkerConfig {
         WorkerConfig {
@@ -186,6 +336,14 @@ impl Config {
             scrub_interval: Duration::from_secs(self.maintenance.scrub_interval_secs),
             scrub_rate: self.maintenance.scrub_rate,
             upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
+        }
+    }
+
+    /// The etcd backend's settings (used when `etcd` lists endpoints).
+    pub fn etcd_config(&self) -> liuma_meta::EtcdConfig {
+        liuma_meta::EtcdConfig {
+            prefix: self.etcd_prefix.clone(),
+            ..liuma_meta::EtcdConfig::default()
         }
     }
 

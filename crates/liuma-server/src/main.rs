@@ -3,6 +3,7 @@
 
 mod cli;
 mod config;
+mod keys;
 mod logging;
 mod run;
 mod secrets;
@@ -22,6 +23,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Server(args) => server(&args),
+        Command::Key(args) => keys::run(&args),
     }
 }
 
@@ -35,9 +37,15 @@ fn server(args: &ServerArgs) -> anyhow::Result<()> {
         let admin = TcpListener::bind(cfg.admin_listen)
             .await
             .with_context(|| format!("binding the admin listener {}", cfg.admin_listen))?;
+        let native = TcpListener::bind(cfg.native_listen)
+            .await
+            .with_context(|| format!("binding the native API listener {}", cfg.native_listen))?;
+        let s3 = TcpListener::bind(cfg.s3_listen)
+            .await
+            .with_context(|| format!("binding the S3 listener {}", cfg.s3_listen))?;
         run::run(
             cfg,
-            run::Listeners { admin },
+            run::Listeners { admin, s3, native },
             args.ready_file.as_deref(),
             shutdown_signal(),
         )

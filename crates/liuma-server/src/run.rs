@@ -10,7 +10,8 @@ use liuma_disk::{DiskConfig, ShardStore};
 use liuma_engine::Engine;
 use liuma_http::admin::{self, AdminState};
 use liuma_http::metrics::Metrics;
-use liuma_meta::{DynMetaStore, RedbStore};
+use liuma_http::native::{self, NativeState};
+use liuma_meta::{DynMetaStore, EtcdStore, RedbStore};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -21,6 +22,10 @@ use crate::secrets;
 pub struct Listeners {
     /// Admin API (health, readiness, metrics).
     pub admin: TcpListener,
+    /// S3 API.
+    pub s3: TcpListener,
+    /// Native token API.
+    pub native: TcpListener,
 }
 
 /// Open everything and serve until `shutdown` resolves.
@@ -33,10 +38,7 @@ pub async fn run(
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
     let secrets = secrets::load_or_create(&cfg.secrets_dir())?;
-    let meta_path = cfg.meta_path();
-    std::fs::create_dir_all(meta_path.parent().expect("meta path has a parent"))?;
-    let meta: DynMetaStore = RedbStore::open(&meta_path)
-        .with_context(|| format!("opening metadata store {}", meta_path.display()))?;
+    let meta = open_meta(&cfg).await?;
     let disk_cfgs: Vec<DiskConfig> = cfg
         .disks
         .iter()
@@ -57,6 +59,7 @@ pub async fn run(
         .await
         .context("registering the root access key")?;
     let metrics = Metrics::new(engine.clone());
+    let metrics_for_admin = metrics.clone();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
@@ -64,17 +67,42 @@ pub async fn run(
     let admin_addr = listeners.admin.local_addr()?;
     let admin_app = admin::router(AdminState {
         engine: engine.clone(),
-        metrics,
+        metrics: metrics_for_admin,
         admin_token: Arc::new(secrets.admin_token.clone()),
     });
     let admin_server =
         axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait_stop(stop_rx.clone()));
     let admin_task = tokio::spawn(async move { admin_server.await });
 
+    let s3_addr = listeners.s3.local_addr()?;
+    let s3_task = tokio::spawn(serve_s3(
+        listeners.s3,
+        liuma_s3::build(engine.clone(), cfg.s3_settings()),
+        metrics.clone(),
+        wait_stop(stop_rx.clone()),
+    ));
+
+    let native_addr = listeners.native.local_addr()?;
+    let native_task = spawn_native(
+        &cfg,
+        &secrets,
+        &engine,
+        listeners.native,
+        metrics.clone(),
+        wait_stop(stop_rx.clone()),
+    )
+    .await?;
+
     print_banner(&cfg, &secrets, admin_addr, &engine);
+    println!("  native:   http://{native_addr}  (liuma 1.0 token API; tus at /tus/)");
+    print_s3_banner(&cfg, &secrets, s3_addr);
     if let Some(path) = ready_file {
-        let ready =
-            serde_json::json!({ "admin": admin_addr.to_string(), "pid": std::process::id() });
+        let ready = serde_json::json!({
+            "admin": admin_addr.to_string(),
+            "s3": s3_addr.to_string(),
+            "native": native_addr.to_string(),
+            "pid": std::process::id(),
+        });
         std::fs::write(path, ready.to_string()).context("writing the ready file")?;
     }
     tracing::info!(%admin_addr, data = %cfg.data_dir.display(), "liuma node serving");
@@ -83,12 +111,107 @@ pub async fn run(
     tracing::info!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     admin_task.await?.context("admin server")?;
+    s3_task.await?.context("S3 server")?;
+    native_task.await?.context("native API server")?;
     for w in workers {
         let _ = w.await;
     }
     drop(engine);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The metadata store: etcd when endpoints are configured, else the embedded redb file.
+async fn open_meta(cfg: &Config) -> anyhow::Result<DynMetaStore> {
+    if cfg.etcd.is_empty() {
+        let meta_path = cfg.meta_path();
+        std::fs::create_dir_all(meta_path.parent().expect("meta path has a parent"))?;
+        let store = RedbStore::open(&meta_path)
+            .with_context(|| format!("opening metadata store {}", meta_path.display()))?;
+        return Ok(store);
+    }
+    let store = EtcdStore::connect(&cfg.etcd, cfg.etcd_config())
+        .await
+        .with_context(|| format!("connecting to etcd at {}", cfg.etcd.join(",")))?;
+    tracing::info!(
+        endpoints = %cfg.etcd.join(","),
+        prefix = %cfg.etcd_prefix,
+        "metadata on etcd; this node serves alone (cluster membership and placement come later)"
+    );
+    Ok(store)
+}
+
+/// Prepare the native API (bucket, token signing key) and serve it until `stop`.
+async fn spawn_native(
+    cfg: &Config,
+    secrets: &secrets::Secrets,
+    engine: &Engine,
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let native_cfg = cfg.native_config();
+    native::init(
+        engine,
+        &native_cfg,
+        &secrets.root.access_key_id,
+        &secrets.system_token,
+    )
+    .await
+    .context("preparing the native API (bucket, token signing key)")?;
+    let state = NativeState {
+        engine: engine.clone(),
+        cfg: Arc::new(native_cfg),
+        addr: listener.local_addr()?,
+    };
+    let app = native::router(state, metrics);
+    Ok(tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+    }))
+}
+
+/// Serve the S3 API (counted in the request metrics as api "s3") until `stop`.
+async fn serve_s3(
+    listener: TcpListener,
+    front: liuma_s3::S3Front,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let layer = liuma_http::metrics::MetricsLayerState { metrics, api: "s3" };
+    let app = axum::Router::new()
+        .fallback(move |req: axum::extract::Request| {
+            let front = front.clone();
+            async move { front.handle(req).await }
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            layer,
+            liuma_http::metrics::track,
+        ));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+}
+
+/// How to reach the S3 API, printed at start.
+fn print_s3_banner(cfg: &Config, s: &secrets::Secrets, addr: std::net::SocketAddr) {
+    println!("  s3:       http://{addr}  (region {})", cfg.s3.region);
+    if let Some(d) = &cfg.s3.domain {
+        println!(
+            "            virtual-hosted style: http://BUCKET.{d}:{}",
+            addr.port()
+        );
+    }
+    println!(
+        "  root key: {} (line 1: access key id, line 2: secret)",
+        s.dir.join("root.key").display()
+    );
+    println!(
+        "  try:      AWS_ACCESS_KEY_ID=$(sed -n 1p {k}) AWS_SECRET_ACCESS_KEY=$(sed -n 2p {k}) aws --endpoint-url http://{addr} --region {r} s3 ls",
+        k = s.dir.join("root.key").display(),
+        r = cfg.s3.region,
+    );
 }
 
 async fn wait_stop(mut rx: watch::Receiver<bool>) {
@@ -105,6 +228,15 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr,
     println!("liuma {} — node ready", env!("CARGO_PKG_VERSION"));
     println!("  data:     {}", cfg.data_dir.display());
     println!("  disks:    {} (erasure {k}+{m})", cfg.disks.len());
+    if cfg.etcd.is_empty() {
+        println!("  metadata: redb {}", cfg.meta_path().display());
+    } else {
+        println!(
+            "  metadata: etcd {} (prefix {}); single node: cluster membership and placement are not implemented yet",
+            cfg.etcd.join(","),
+            cfg.etcd_prefix
+        );
+    }
     println!("  admin:    http://{admin}  (/health /ready; /metrics needs the admin token)");
     println!("  secrets:  {} (0600)", s.dir.display());
     if s.created {

@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 pub struct TestNode {
     pub child: Child,
     pub admin: String,
+    /// Native token API address (empty if the node did not report one).
+    pub native: String,
+    /// S3 API address (empty if the node did not report one).
+    pub s3: String,
     pub stdout: PathBuf,
 }
 
@@ -24,7 +28,14 @@ impl TestNode {
         let child = Command::new(env!("CARGO_BIN_EXE_liuma"))
             .args(["server", "--data"])
             .arg(data)
-            .args(["--admin-listen", "127.0.0.1:0", "--ready-file"])
+            .args([
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--native-listen",
+                "127.0.0.1:0",
+            ])
+            .args(["--s3-listen", "127.0.0.1:0"])
+            .arg("--ready-file")
             .arg(&ready)
             .args(extra)
             .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
@@ -32,11 +43,13 @@ impl TestNode {
             .spawn()
             .expect("spawning liuma");
         let deadline = Instant::now() + Duration::from_secs(30);
-        let admin = loop {
+        let (admin, native, s3) = loop {
             if let Ok(text) = std::fs::read_to_string(&ready)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                break v["admin"].as_str().unwrap().to_owned();
+                let native = v["native"].as_str().unwrap_or_default().to_owned();
+                let s3 = v["s3"].as_str().unwrap_or_default().to_owned();
+                break (v["admin"].as_str().unwrap().to_owned(), native, s3);
             }
             assert!(
                 Instant::now() < deadline,
@@ -48,6 +61,8 @@ impl TestNode {
         TestNode {
             child,
             admin,
+            native,
+            s3,
             stdout,
         }
     }

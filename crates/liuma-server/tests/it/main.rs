@@ -1,5 +1,10 @@
 //! Process-level tests: the real `liuma` binary on loopback, one test
 //! binary for all of them (linking is slow on 2 cores).
 
+mod etcd;
 mod harness;
+mod http;
+mod native;
+mod s3;
 mod server;
+mod tus;

@@ -1,0 +1,239 @@
+//! The native API's errors and their one mapping to HTTP: a status and the
+//! JSON body `{"status":"error","code":"...","message":"..."}`. Engine
+//! errors are matched exhaustively, so a new engine variant does not
+//! compile until it is mapped here.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use liuma_engine::Error as EngineError;
+
+/// Result alias of the native handlers.
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+/// Everything a native API request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The `systemToken` header is missing or wrong.
+    #[error("a valid systemToken header is required")]
+    InvalidSystemToken,
+    /// No temporary token in the `token` header (or `?token=`).
+    #[error("a token is required (header `token`)")]
+    MissingToken,
+    /// The token is malformed, tampered with, or signed with a key that was
+    /// rotated away.
+    #[error("the token is invalid")]
+    InvalidToken,
+    /// The token's lifetime is over.
+    #[error("the token expired {ago_secs} s ago")]
+    ExpiredToken {
+        /// Seconds since it expired.
+        ago_secs: u64,
+    },
+    /// An upload token used to download, or the other way round.
+    #[error("this is not a {expected} token")]
+    WrongTokenOperation {
+        /// The operation the endpoint needs.
+        expected: &'static str,
+    },
+    /// The request names another file than the token is bound to.
+    #[error("the token is bound to another hash")]
+    TokenHashMismatch,
+    /// `hash` is not 64 hex digits.
+    #[error("hash must be the SHA-256 of the file as 64 hex digits")]
+    InvalidHash,
+    /// A query parameter or body is invalid.
+    #[error("invalid argument: {what}")]
+    InvalidArgument {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The chunk number is not an integer in 0..=9999.
+    #[error("chunk must be an integer from 0 to {max}")]
+    InvalidChunkNumber {
+        /// Highest chunk number.
+        max: u32,
+    },
+    /// A chunk or file is larger than allowed.
+    #[error("the data is larger than the limit of {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+    /// The file is empty (liuma stores no empty native files).
+    #[error("empty files are not accepted")]
+    EmptyFile,
+    /// The file name is empty, too long, or holds a path separator or a
+    /// control character.
+    #[error("invalid file name: {reason}")]
+    InvalidFileName {
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// The content type is not a printable ASCII string of at most 255 bytes.
+    #[error("invalid content type")]
+    InvalidContentType,
+    /// The multipart form data cannot be parsed.
+    #[error("malformed multipart form data: {detail}")]
+    MalformedForm {
+        /// The parser's message.
+        detail: String,
+    },
+    /// The form has no `file` field.
+    #[error("the form has no `file` field")]
+    MissingFile,
+    /// Finish found a gap in the chunk numbers.
+    #[error("chunk {chunk} is missing")]
+    MissingChunk {
+        /// The first missing chunk number.
+        chunk: u32,
+    },
+    /// Finish was called with no chunks uploaded (and no such content stored).
+    #[error("no chunks were uploaded for this hash")]
+    NoChunks,
+    /// No file with this hash is stored.
+    #[error("no file with hash {hash}")]
+    FileNotFound {
+        /// The hash asked for.
+        hash: String,
+    },
+    /// The Range header selects nothing inside the file.
+    #[error("range not satisfiable for a file of {size} bytes")]
+    RangeNotSatisfiable {
+        /// File size.
+        size: u64,
+    },
+    /// tus: `Upload-Offset` differs from the bytes received so far.
+    #[error("Upload-Offset {sent} does not match the current offset {current}")]
+    OffsetMismatch {
+        /// Offset sent.
+        sent: u64,
+        /// Offset stored.
+        current: u64,
+    },
+    /// tus: the `Upload-Checksum` of a PATCH does not match its body.
+    #[error("the checksum of the request body does not match Upload-Checksum")]
+    ChecksumMismatch,
+    /// tus: an unsupported checksum algorithm or a malformed header.
+    #[error("Upload-Checksum must be `sha1 <base64>` or `sha256 <base64>`")]
+    UnsupportedChecksum,
+    /// tus: the client speaks another protocol version.
+    #[error("only tus 1.0.0 is supported")]
+    UnsupportedTusVersion,
+    /// tus: PATCH bodies must be `application/offset+octet-stream`.
+    #[error("Content-Type must be application/offset+octet-stream")]
+    UnsupportedMediaType,
+    /// No such endpoint.
+    #[error("no such endpoint")]
+    NoSuchEndpoint,
+    /// An error of the object engine.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+impl ApiError {
+    /// HTTP status and stable error code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use StatusCode as S;
+        match self {
+            ApiError::InvalidSystemToken => (S::UNAUTHORIZED, "InvalidSystemToken"),
+            ApiError::MissingToken => (S::UNAUTHORIZED, "MissingToken"),
+            ApiError::InvalidToken => (S::UNAUTHORIZED, "InvalidToken"),
+            ApiError::ExpiredToken { .. } => (S::UNAUTHORIZED, "ExpiredToken"),
+            ApiError::WrongTokenOperation { .. } => (S::FORBIDDEN, "WrongTokenOperation"),
+            ApiError::TokenHashMismatch => (S::FORBIDDEN, "TokenHashMismatch"),
+            ApiError::InvalidHash => (S::BAD_REQUEST, "InvalidHash"),
+            ApiError::InvalidArgument { .. } => (S::BAD_REQUEST, "InvalidArgument"),
+            ApiError::InvalidChunkNumber { .. } => (S::BAD_REQUEST, "InvalidChunkNumber"),
+            ApiError::TooLarge { .. } => (S::PAYLOAD_TOO_LARGE, "EntityTooLarge"),
+            ApiError::EmptyFile => (S::BAD_REQUEST, "EmptyFile"),
+            ApiError::InvalidFileName { .. } => (S::BAD_REQUEST, "InvalidFileName"),
+            ApiError::InvalidContentType => (S::BAD_REQUEST, "InvalidContentType"),
+            ApiError::MalformedForm { .. } => (S::BAD_REQUEST, "MalformedForm"),
+            ApiError::MissingFile => (S::BAD_REQUEST, "MissingFile"),
+            ApiError::MissingChunk { .. } => (S::BAD_REQUEST, "MissingChunk"),
+            ApiError::NoChunks => (S::BAD_REQUEST, "NoChunks"),
+            ApiError::FileNotFound { .. } => (S::NOT_FOUND, "FileNotFound"),
+            ApiError::RangeNotSatisfiable { .. } => (S::RANGE_NOT_SATISFIABLE, "InvalidRange"),
+            ApiError::OffsetMismatch { .. } => (S::CONFLICT, "OffsetMismatch"),
+            ApiError::ChecksumMismatch => (
+                S::from_u16(460).expect("460 is a valid status code"),
+                "ChecksumMismatch",
+            ),
+            ApiError::UnsupportedChecksum => (S::BAD_REQUEST, "UnsupportedChecksum"),
+            ApiError::UnsupportedTusVersion => (S::PRECONDITION_FAILED, "UnsupportedVersion"),
+            ApiError::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
+            ApiError::NoSuchEndpoint => (S::NOT_FOUND, "NoSuchEndpoint"),
+            ApiError::Engine(e) => (engine_status(e), engine_code(e)),
+        }
+    }
+}
+
+/// The native code of an engine error: the shared engine code, except where
+/// the native API has its own word for it.
+fn engine_code(e: &EngineError) -> &'static str {
+    match e {
+        EngineError::NoSuchKey { .. } | EngineError::NoSuchVersion { .. } => "FileNotFound",
+        EngineError::EntityTooLarge { .. } => "EntityTooLarge",
+        other => other.code(),
+    }
+}
+
+fn engine_status(e: &EngineError) -> StatusCode {
+    use StatusCode as S;
+    match e {
+        EngineError::NoSuchBucket { .. }
+        | EngineError::NoSuchKey { .. }
+        | EngineError::NoSuchVersion { .. }
+        | EngineError::NoSuchUpload { .. } => S::NOT_FOUND,
+        EngineError::InvalidBucketName { .. }
+        | EngineError::InvalidKey { .. }
+        | EngineError::InvalidPart { .. }
+        | EngineError::InvalidPartOrder
+        | EngineError::InvalidPartNumber { .. }
+        | EngineError::EntityTooSmall { .. }
+        | EngineError::MetadataTooLarge { .. }
+        | EngineError::BadDigest { .. }
+        | EngineError::IncompleteBody { .. }
+        | EngineError::Body(_)
+        | EngineError::InvalidArgument { .. } => S::BAD_REQUEST,
+        EngineError::BucketAlreadyOwnedByYou { .. }
+        | EngineError::BucketAlreadyExists { .. }
+        | EngineError::BucketNotEmpty { .. }
+        | EngineError::KeyExists { .. }
+        | EngineError::Conflict { .. } => S::CONFLICT,
+        EngineError::EntityTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
+        EngineError::InvalidRange { .. } => S::RANGE_NOT_SATISFIABLE,
+        EngineError::PreconditionFailed => S::PRECONDITION_FAILED,
+        EngineError::NoSuchAccessKey { .. } => S::FORBIDDEN,
+        EngineError::BlockUnavailable { .. }
+        | EngineError::StorageFull(_)
+        | EngineError::MetaUnavailable(_) => S::SERVICE_UNAVAILABLE,
+        EngineError::InvalidConfig(_) | EngineError::Internal(_) => S::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::warn!(code, error = ?self, "native API request failed");
+        } else {
+            tracing::info!(code, error = %self, "native API request refused");
+        }
+        // Internal details stay in the log; the client gets the category.
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let body = serde_json::json!({"status": "error", "code": code, "message": message});
+        let mut resp = (status, Json(body)).into_response();
+        if let ApiError::RangeNotSatisfiable { size } = self {
+            let v = HeaderValue::from_str(&format!("bytes */{size}"))
+                .expect("a number is a valid header value");
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        resp
+    }
+}

@@ -1,0 +1,173 @@
+//! Backend endpoints: file info and delete, node status, and rotation of
+//! the system token.
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
+use liuma_engine::{Error as EngineError, ListVersionsParams};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, Result};
+use super::token::{self, validate_system_token};
+use super::{NativeState, Params, rfc3339, stored_name};
+
+/// `GET /file?hash=H` (systemToken): size, name, hash, dates, versions.
+pub(super) async fn handle_info(
+    State(s): State<NativeState>,
+    headers: HeaderMap,
+    p: Params,
+) -> Result<Json<Value>> {
+    s.system(&headers).await?;
+    let (hash, _) = p.hash()?;
+    let current = match s.engine.head_object(s.bucket(), &hash, None).await {
+        Ok(i) => i,
+        Err(EngineError::NoSuchKey { .. }) => return Err(ApiError::FileNotFound { hash }),
+        Err(e) => return Err(e.into()),
+    };
+    let listing = s
+        .engine
+        .list_versions(
+            s.bucket(),
+            &ListVersionsParams {
+                prefix: hash.clone(),
+                max_keys: 1000,
+                ..ListVersionsParams::default()
+            },
+        )
+        .await?;
+    let versions: Vec<_> = listing.versions.iter().filter(|v| v.key == hash).collect();
+    let created = versions
+        .iter()
+        .filter(|v| !v.delete_marker)
+        .map(|v| v.last_modified_ms)
+        .min()
+        .unwrap_or(current.last_modified_ms);
+    let list: Vec<Value> = versions
+        .iter()
+        .map(|v| {
+            json!({
+                "version_id": v.version_id,
+                "name": stored_name(&v.meta),
+                "size": v.size,
+                "created": rfc3339(v.last_modified_ms),
+                "is_latest": v.is_latest,
+                "delete_marker": v.delete_marker,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "status": "success",
+        "hash": hash,
+        "size": current.size,
+        "name": stored_name(&current.meta),
+        "content_type": current.meta.content_type,
+        "created": rfc3339(created),
+        "modified": rfc3339(current.last_modified_ms),
+        "version_id": current.version_id,
+        "versions": list,
+    })))
+}
+
+/// `DELETE /file?hash=H[&version=V]` (systemToken): a delete marker, or
+/// the removal of one version.
+pub(super) async fn handle_delete(
+    State(s): State<NativeState>,
+    headers: HeaderMap,
+    p: Params,
+) -> Result<Json<Value>> {
+    s.system(&headers).await?;
+    let (hash, _) = p.hash()?;
+    let version = p.get("version");
+    if version.is_none() && !super::upload::file_exists(&s, &hash).await? {
+        return Err(ApiError::FileNotFound { hash });
+    }
+    let r = s.engine.delete_object(s.bucket(), &hash, version).await?;
+    Ok(Json(json!({
+        "status": "success",
+        "hash": hash,
+        "version_id": r.version_id,
+        "delete_marker": r.delete_marker,
+    })))
+}
+
+/// `GET /server/active` (systemToken): the live nodes (here: this one),
+/// with address, disks and free space.
+pub(super) async fn handle_active(
+    State(s): State<NativeState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>> {
+    s.system(&headers).await?;
+    let disks = s.engine.disks().clone();
+    let list = tokio::task::spawn_blocking(move || {
+        (0..disks.disk_count())
+            .map(|i| {
+                let usage = disks.usage(i).ok();
+                json!({
+                    "id": disks.disk_id(i).0,
+                    "path": disks.disk_path(i).display().to_string(),
+                    "online": usage.is_some(),
+                    "total_bytes": usage.as_ref().map(|u| u.total_bytes),
+                    "free_bytes": usage.as_ref().map(|u| u.free_bytes),
+                })
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .map_err(|e| ApiError::Engine(EngineError::Internal(Box::new(e))))?;
+    let sum = |field: &str| list.iter().filter_map(|d| d[field].as_u64()).sum::<u64>();
+    let addr = s.addr.to_string();
+    Ok(Json(json!({
+        "status": "success",
+        "active": [addr],
+        "nodes": [{
+            "id": addr,
+            "address": addr,
+            "zone": null,
+            "disks": list,
+            "free_bytes": sum("free_bytes"),
+            "total_bytes": sum("total_bytes"),
+        }],
+    })))
+}
+
+/// `PUT /server/token` (systemToken): the new system token in the body,
+/// as JSON `{"token": "..."}` or as plain text. Also replaces the token
+/// signing key: every token issued before stops working.
+pub(super) async fn handle_rotate_token(
+    State(s): State<NativeState>,
+    req: Request,
+) -> Result<Json<Value>> {
+    let (_, rev) = s.system(req.headers()).await?;
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json"));
+    let raw = axum::body::to_bytes(req.into_body(), 4096)
+        .await
+        .map_err(|_| ApiError::InvalidArgument {
+            what: "the body must be at most 4 KiB",
+        })?;
+    let new = if is_json {
+        let v: Value = serde_json::from_slice(&raw).map_err(|_| ApiError::InvalidArgument {
+            what: "the body must be JSON {\"token\": \"...\"}",
+        })?;
+        v["token"]
+            .as_str()
+            .ok_or(ApiError::InvalidArgument {
+                what: "the body must be JSON {\"token\": \"...\"}",
+            })?
+            .to_owned()
+    } else {
+        String::from_utf8(raw.to_vec())
+            .map_err(|_| ApiError::InvalidArgument {
+                what: "the new system token must be UTF-8 text",
+            })?
+            .trim()
+            .to_owned()
+    };
+    validate_system_token(&new)?;
+    token::rotate(&s.engine, rev, &new).await?;
+    tracing::info!("native system token rotated");
+    Ok(Json(json!({"status": "success"})))
+}

@@ -1,0 +1,344 @@
+//! Temporary tokens and the system token.
+//!
+//! # Token format (version 1)
+//!
+//! A token is the unpadded base64url encoding of 106 bytes:
+//!
+//! ```text
+//! offset size  field
+//!      0    1  format version = 1
+//!      1    1  operation: 1 = upload, 2 = download
+//!      2   32  SHA-256 of the file the token is bound to
+//!     34    8  issued at, seconds since the Unix epoch, big endian
+//!     42    8  expires at, seconds since the Unix epoch, big endian
+//!     50    8  maximum file size in bytes, big endian; u64::MAX = no limit
+//!     58   16  random unique id
+//!     74   32  HMAC-SHA256 of bytes 0..74 under the signing key
+//! ```
+//!
+//! The MAC is compared in constant time. The signing key (32 random bytes)
+//! and the SHA-256 of the system token live together in one metadata
+//! setting ([`AUTH_SETTING`]), so every node of a cluster agrees on them;
+//! rotating the system token also replaces the signing key, which
+//! invalidates every token issued before.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hmac::{Hmac, Mac};
+use liuma_engine::Engine;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::{ApiError, Result};
+
+/// Name of the metadata setting holding [`AuthState`].
+pub const AUTH_SETTING: &str = "native/auth";
+/// Format version written into every token.
+pub const TOKEN_VERSION: u8 = 1;
+const BODY_LEN: usize = 74;
+const TOKEN_LEN: usize = BODY_LEN + 32;
+/// Shortest and longest accepted system token.
+pub const SYSTEM_TOKEN_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+
+/// What a token allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Upload the content with the token's hash (single, chunks, finish, tus).
+    Upload,
+    /// Download the content with the token's hash.
+    Download,
+}
+
+impl Operation {
+    fn byte(self) -> u8 {
+        match self {
+            Operation::Upload => 1,
+            Operation::Download => 2,
+        }
+    }
+
+    /// Lower-case name, as in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Upload => "upload",
+            Operation::Download => "download",
+        }
+    }
+}
+
+/// The signed content of a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claims {
+    /// What it allows.
+    pub op: Operation,
+    /// The file it is bound to.
+    pub sha256: [u8; 32],
+    /// Issue time, s since the epoch.
+    pub issued: u64,
+    /// Expiry, s since the epoch.
+    pub expires: u64,
+    /// Largest file the token may upload.
+    pub max_size: Option<u64>,
+    /// Random id (tokens issued in the same second differ).
+    pub id: [u8; 16],
+}
+
+/// The native API's shared secrets, as stored in the metadata setting.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AuthState {
+    /// Hex SHA-256 of the current system token.
+    pub system_token_sha256: String,
+    /// Hex HMAC key that signs temporary tokens.
+    pub signing_key: String,
+    /// Last rotation, ms since the epoch (0 = seeded at first start).
+    pub rotated_ms: u64,
+}
+
+impl std::fmt::Debug for AuthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthState")
+            .field("rotated_ms", &self.rotated_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl AuthState {
+    fn new(system_token: &str, rotated_ms: u64) -> AuthState {
+        AuthState {
+            system_token_sha256: hex::encode(Sha256::digest(system_token.as_bytes())),
+            signing_key: hex::encode(rand::random::<[u8; 32]>()),
+            rotated_ms,
+        }
+    }
+
+    fn key(&self) -> Result<Vec<u8>> {
+        hex::decode(&self.signing_key).map_err(|_| corrupt())
+    }
+
+    /// Constant-time check of a system token.
+    pub fn check_system_token(&self, sent: &str) -> Result<()> {
+        let sent = Sha256::digest(sent.as_bytes());
+        let stored = hex::decode(&self.system_token_sha256).map_err(|_| corrupt())?;
+        if bool::from(sent.as_slice().ct_eq(&stored)) {
+            Ok(())
+        } else {
+            Err(ApiError::InvalidSystemToken)
+        }
+    }
+
+    /// Sign `claims` into a token string.
+    pub fn issue(&self, claims: &Claims) -> Result<String> {
+        let mut buf = Vec::with_capacity(TOKEN_LEN);
+        buf.push(TOKEN_VERSION);
+        buf.push(claims.op.byte());
+        buf.extend_from_slice(&claims.sha256);
+        buf.extend_from_slice(&claims.issued.to_be_bytes());
+        buf.extend_from_slice(&claims.expires.to_be_bytes());
+        buf.extend_from_slice(&claims.max_size.unwrap_or(u64::MAX).to_be_bytes());
+        buf.extend_from_slice(&claims.id);
+        let mac = self.mac(&buf)?;
+        buf.extend_from_slice(&mac);
+        Ok(base64_simd::URL_SAFE_NO_PAD.encode_to_string(&buf))
+    }
+
+    /// Check a token's MAC, version, operation and expiry; return its claims.
+    pub fn verify(&self, token: &str, op: Operation, now: u64) -> Result<Claims> {
+        let raw = base64_simd::URL_SAFE_NO_PAD
+            .decode_to_vec(token.trim().as_bytes())
+            .map_err(|_| ApiError::InvalidToken)?;
+        if raw.len() != TOKEN_LEN {
+            return Err(ApiError::InvalidToken);
+        }
+        let (body, mac) = raw.split_at(BODY_LEN);
+        if !bool::from(self.mac(body)?.as_slice().ct_eq(mac)) {
+            return Err(ApiError::InvalidToken);
+        }
+        let u64_at =
+            |at: usize| u64::from_be_bytes(body[at..at + 8].try_into().expect("8 bytes in range"));
+        let claims = Claims {
+            op: match body[1] {
+                1 => Operation::Upload,
+                2 => Operation::Download,
+                _ => return Err(ApiError::InvalidToken),
+            },
+            sha256: body[2..34].try_into().expect("32 bytes in range"),
+            issued: u64_at(34),
+            expires: u64_at(42),
+            max_size: Some(u64_at(50)).filter(|&m| m != u64::MAX),
+            id: body[58..74].try_into().expect("16 bytes in range"),
+        };
+        if body[0] != TOKEN_VERSION {
+            return Err(ApiError::InvalidToken);
+        }
+        if claims.op != op {
+            return Err(ApiError::WrongTokenOperation {
+                expected: op.name(),
+            });
+        }
+        if now >= claims.expires {
+            return Err(ApiError::ExpiredToken {
+                ago_secs: now - claims.expires,
+            });
+        }
+        Ok(claims)
+    }
+
+    fn mac(&self, data: &[u8]) -> Result<[u8; 32]> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key()?).expect("HMAC accepts keys of any length");
+        mac.update(data);
+        Ok(mac.finalize().into_bytes().into())
+    }
+}
+
+fn corrupt() -> ApiError {
+    ApiError::Engine(liuma_engine::Error::InvalidConfig(
+        "the native auth setting is corrupt",
+    ))
+}
+
+/// Read the shared auth state from the metadata store.
+pub async fn load(engine: &Engine) -> Result<(AuthState, u64)> {
+    let Some((raw, rev)) = engine.get_setting(AUTH_SETTING).await? else {
+        return Err(corrupt());
+    };
+    let state: AuthState = serde_json::from_slice(&raw).map_err(|_| corrupt())?;
+    Ok((state, rev))
+}
+
+/// Seed the auth state from the system token generated at first start,
+/// unless it exists already (another node or an earlier start did it).
+pub async fn seed(engine: &Engine, initial_system_token: &str) -> Result<()> {
+    if engine.get_setting(AUTH_SETTING).await?.is_some() {
+        return Ok(());
+    }
+    let state = AuthState::new(initial_system_token, 0);
+    let value = serde_json::to_vec(&state).expect("AuthState serializes");
+    // False: another node seeded it first, which is as good.
+    engine.put_setting(AUTH_SETTING, &value, None).await?;
+    Ok(())
+}
+
+/// Replace the system token and the signing key (compare-and-swap on the
+/// revision the caller authenticated against, so two racing rotations
+/// cannot both think they won).
+pub async fn rotate(engine: &Engine, expected_rev: u64, new_system_token: &str) -> Result<()> {
+    let state = AuthState::new(new_system_token, now_ms());
+    let value = serde_json::to_vec(&state).expect("AuthState serializes");
+    if engine
+        .put_setting(AUTH_SETTING, &value, Some(expected_rev))
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::Engine(liuma_engine::Error::Conflict {
+            what: "the system token (rotated concurrently)".to_owned(),
+        }))
+    }
+}
+
+/// Check a proposed system token: printable ASCII, no spaces, 16-256 bytes.
+pub fn validate_system_token(t: &str) -> Result<()> {
+    if !SYSTEM_TOKEN_LEN.contains(&t.len()) || !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::InvalidArgument {
+            what: "the new system token must be 16-256 printable ASCII characters without spaces",
+        });
+    }
+    Ok(())
+}
+
+/// Parse a hash parameter: 64 hex digits (either case).
+pub fn parse_hash(h: &str) -> Result<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if h.len() != 64 {
+        return Err(ApiError::InvalidHash);
+    }
+    hex::decode_to_slice(h, &mut out).map_err(|_| ApiError::InvalidHash)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(op: Operation) -> Claims {
+        Claims {
+            op,
+            sha256: [7; 32],
+            issued: 1000,
+            expires: 2000,
+            max_size: Some(42),
+            id: [1; 16],
+        }
+    }
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let auth = AuthState::new("system-token-0123456789", 0);
+        let t = auth.issue(&claims(Operation::Upload)).unwrap();
+        assert_eq!(
+            auth.verify(&t, Operation::Upload, 1500).unwrap(),
+            claims(Operation::Upload)
+        );
+        assert!(matches!(
+            auth.verify(&t, Operation::Download, 1500),
+            Err(ApiError::WrongTokenOperation { .. })
+        ));
+        assert!(matches!(
+            auth.verify(&t, Operation::Upload, 2000),
+            Err(ApiError::ExpiredToken { .. })
+        ));
+        // flip one bit anywhere: invalid
+        let mut raw = base64_simd::URL_SAFE_NO_PAD
+            .decode_to_vec(t.as_bytes())
+            .unwrap();
+        for i in [0, 1, 5, 40, 60, 80, 105] {
+            raw[i] ^= 1;
+            let bad = base64_simd::URL_SAFE_NO_PAD.encode_to_string(&raw);
+            assert!(
+                matches!(
+                    auth.verify(&bad, Operation::Upload, 1500),
+                    Err(ApiError::InvalidToken)
+                ),
+                "byte {i}"
+            );
+            raw[i] ^= 1;
+        }
+        // another key (after rotation): invalid
+        let other = AuthState::new("system-token-0123456789", 1);
+        assert!(matches!(
+            other.verify(&t, Operation::Upload, 1500),
+            Err(ApiError::InvalidToken)
+        ));
+        assert!(matches!(
+            auth.verify("not base64 !", Operation::Upload, 1500),
+            Err(ApiError::InvalidToken)
+        ));
+    }
+
+    #[test]
+    fn system_token_checks() {
+        let auth = AuthState::new("system-token-0123456789", 0);
+        assert!(auth.check_system_token("system-token-0123456789").is_ok());
+        assert!(auth.check_system_token("system-token-012345678").is_err());
+        assert!(auth.check_system_token("").is_err());
+        assert!(validate_system_token("short").is_err());
+        assert!(validate_system_token("has a space in it, long enough").is_err());
+        assert!(validate_system_token("0123456789abcdef").is_ok());
+        assert!(format!("{auth:?}").find(&auth.signing_key).is_none());
+    }
+}

@@ -1,0 +1,328 @@
+//! Bucket operations: list, create (the creating key becomes owner),
+//! head, delete (grants revoked), location, versioning, CORS and the
+//! canned public-read ACL.
+
+use liuma_engine::{Permission, Versioning};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::auth::{ACL_ATTR, Caller};
+use crate::conv::ts;
+use crate::cors::{self, CORS_ATTR};
+use crate::error::s3_err;
+use crate::service::LiumaS3;
+
+fn owner_of(id: &str) -> Owner {
+    Owner {
+        display_name: Some(id.to_owned()),
+        id: Some(id.to_owned()),
+    }
+}
+
+pub(crate) async fn list_buckets(
+    s: &LiumaS3,
+    req: S3Request<ListBucketsInput>,
+) -> S3Result<S3Response<ListBucketsOutput>> {
+    let caller = Caller::of(&req);
+    let prefix = req.input.prefix.unwrap_or_default();
+    let buckets = s
+        .engine
+        .list_buckets()
+        .await
+        .map_err(s3_err)?
+        .into_iter()
+        .filter(|b| b.name.starts_with(&prefix) && caller.allows(&b.name, Permission::Read))
+        .map(|b| Bucket {
+            bucket_region: Some(s.settings.region.clone()),
+            creation_date: Some(ts(b.created_ms)),
+            name: Some(b.name),
+        })
+        .collect();
+    Ok(S3Response::new(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(owner_of(caller.id())),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn create_bucket(
+    s: &LiumaS3,
+    req: S3Request<CreateBucketInput>,
+) -> S3Result<S3Response<CreateBucketOutput>> {
+    let caller = Caller::of(&req);
+    let Some(key) = caller.key else {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    };
+    let input = req.input;
+    if let Some(loc) = input
+        .create_bucket_configuration
+        .as_ref()
+        .and_then(|c| c.location_constraint.as_ref())
+        && loc.as_str() != s.settings.region
+        && !(loc.as_str().is_empty() && s.settings.region == "us-east-1")
+    {
+        return Err(s3_error!(
+            InvalidLocationConstraint,
+            "The specified location-constraint is not valid: this endpoint serves {}",
+            s.settings.region
+        ));
+    }
+    let public = match input.acl.as_ref().map(BucketCannedACL::as_str) {
+        None | Some("private") => false,
+        Some("public-read") => true,
+        Some(other) => {
+            return Err(s3_error!(
+                NotImplemented,
+                "canned ACL {other} is not supported"
+            ));
+        }
+    };
+    let bucket = input.bucket;
+    let info = match s.engine.create_bucket(&bucket, &key.id).await {
+        Ok(info) => info,
+        Err(liuma_engine::Error::BucketAlreadyExists { .. }) if key.root => {
+            return Err(s3_error!(
+                BucketAlreadyOwnedByYou,
+                "Your previous request to create the named bucket succeeded and you already own it."
+            ));
+        }
+        Err(e) => return Err(s3_err(e)),
+    };
+    if !key.root {
+        s.engine
+            .allow_key(&key.id, &info.name, Some(Permission::Owner))
+            .await
+            .map_err(s3_err)?;
+    }
+    if public {
+        set_acl(s, &bucket, true).await?;
+    }
+    Ok(S3Response::new(CreateBucketOutput {
+        location: Some(format!("/{bucket}")),
+    }))
+}
+
+pub(crate) async fn head_bucket(
+    s: &LiumaS3,
+    req: S3Request<HeadBucketInput>,
+) -> S3Result<S3Response<HeadBucketOutput>> {
+    existing(&req, &req.input.bucket)?;
+    Ok(S3Response::new(HeadBucketOutput {
+        bucket_region: Some(s.settings.region.clone()),
+        ..Default::default()
+    }))
+}
+
+/// The addressed bucket, found by the access check, or NoSuchBucket.
+pub(crate) fn existing<T>(req: &S3Request<T>, name: &str) -> S3Result<liuma_engine::BucketInfo> {
+    Caller::of(req).bucket.ok_or_else(|| {
+        s3_err(liuma_engine::Error::NoSuchBucket {
+            bucket: name.to_owned(),
+        })
+    })
+}
+
+pub(crate) async fn delete_bucket(
+    s: &LiumaS3,
+    req: S3Request<DeleteBucketInput>,
+) -> S3Result<S3Response<DeleteBucketOutput>> {
+    let bucket = req.input.bucket;
+    s.engine.delete_bucket(&bucket).await.map_err(s3_err)?;
+    // A bucket created again later under the same name starts without grants.
+    for k in s.engine.list_keys().await.map_err(s3_err)? {
+        if k.buckets.contains_key(&bucket) {
+            s.engine
+                .allow_key(&k.id, &bucket, None)
+                .await
+                .map_err(s3_err)?;
+        }
+    }
+    Ok(S3Response::new(DeleteBucketOutput {}))
+}
+
+pub(crate) async fn get_bucket_location(
+    s: &LiumaS3,
+    req: S3Request<GetBucketLocationInput>,
+) -> S3Result<S3Response<GetBucketLocationOutput>> {
+    existing(&req, &req.input.bucket)?;
+    // us-east-1 is reported as an empty constraint, as S3 does.
+    let loc = (s.settings.region != "us-east-1")
+        .then(|| BucketLocationConstraint::from(s.settings.region.clone()));
+    Ok(S3Response::new(GetBucketLocationOutput {
+        location_constraint: loc,
+    }))
+}
+
+pub(crate) async fn get_bucket_versioning(
+    _s: &LiumaS3,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    let b = existing(&req, &req.input.bucket)?;
+    let status = match b.versioning {
+        Versioning::Off => None,
+        Versioning::Enabled => Some(BucketVersioningStatus::from_static(
+            BucketVersioningStatus::ENABLED,
+        )),
+        Versioning::Suspended => Some(BucketVersioningStatus::from_static(
+            BucketVersioningStatus::SUSPENDED,
+        )),
+    };
+    Ok(S3Response::new(GetBucketVersioningOutput {
+        status,
+        mfa_delete: None,
+    }))
+}
+
+pub(crate) async fn put_bucket_versioning(
+    s: &LiumaS3,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let input = req.input;
+    let state = match input
+        .versioning_configuration
+        .status
+        .as_ref()
+        .map(|v| v.as_str())
+    {
+        Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+        Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+        _ => {
+            return Err(s3_error!(
+                MalformedXML,
+                "Status must be Enabled or Suspended"
+            ));
+        }
+    };
+    s.engine
+        .set_versioning(&input.bucket, state)
+        .await
+        .map_err(s3_err)?;
+    Ok(S3Response::new(PutBucketVersioningOutput {}))
+}
+
+pub(crate) async fn get_bucket_cors(
+    _s: &LiumaS3,
+    req: S3Request<GetBucketCorsInput>,
+) -> S3Result<S3Response<GetBucketCorsOutput>> {
+    let b = existing(&req, &req.input.bucket)?;
+    let rules = cors::rules(&b.attrs);
+    if rules.is_empty() {
+        return Err(s3_error!(
+            NoSuchCORSConfiguration,
+            "The CORS configuration does not exist"
+        ));
+    }
+    Ok(S3Response::new(GetBucketCorsOutput {
+        cors_rules: Some(rules.into_iter().map(CORSRule::from).collect()),
+    }))
+}
+
+pub(crate) async fn put_bucket_cors(
+    s: &LiumaS3,
+    req: S3Request<PutBucketCorsInput>,
+) -> S3Result<S3Response<PutBucketCorsOutput>> {
+    let input = req.input;
+    let rules: Vec<cors::Rule> = input
+        .cors_configuration
+        .cors_rules
+        .into_iter()
+        .map(cors::Rule::from)
+        .collect();
+    cors::validate(&rules).map_err(|m| s3_error!(MalformedXML, "{m}"))?;
+    let value = cors::store(&rules);
+    s.engine
+        .update_bucket(&input.bucket, |b| {
+            b.attrs.insert(CORS_ATTR.to_owned(), value.clone());
+            Ok(())
+        })
+        .await
+        .map_err(s3_err)?;
+    Ok(S3Response::new(PutBucketCorsOutput {}))
+}
+
+pub(crate) async fn delete_bucket_cors(
+    s: &LiumaS3,
+    req: S3Request<DeleteBucketCorsInput>,
+) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+    s.engine
+        .update_bucket(&req.input.bucket, |b| {
+            b.attrs.remove(CORS_ATTR);
+            Ok(())
+        })
+        .await
+        .map_err(s3_err)?;
+    Ok(S3Response::new(DeleteBucketCorsOutput {}))
+}
+
+async fn set_acl(s: &LiumaS3, bucket: &str, public: bool) -> S3Result<()> {
+    s.engine
+        .update_bucket(bucket, |b| {
+            if public {
+                b.attrs
+                    .insert(ACL_ATTR.to_owned(), "public-read".to_owned());
+            } else {
+                b.attrs.remove(ACL_ATTR);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(s3_err)?;
+    Ok(())
+}
+
+pub(crate) async fn put_bucket_acl(
+    s: &LiumaS3,
+    req: S3Request<PutBucketAclInput>,
+) -> S3Result<S3Response<PutBucketAclOutput>> {
+    let input = req.input;
+    let public = match input.acl.as_ref().map(BucketCannedACL::as_str) {
+        Some("private") => false,
+        Some("public-read") => true,
+        _ => {
+            return Err(s3_error!(
+                NotImplemented,
+                "only the canned ACLs private and public-read are supported"
+            ));
+        }
+    };
+    set_acl(s, &input.bucket, public).await?;
+    Ok(S3Response::new(PutBucketAclOutput::default()))
+}
+
+pub(crate) async fn get_bucket_acl(
+    _s: &LiumaS3,
+    req: S3Request<GetBucketAclInput>,
+) -> S3Result<S3Response<GetBucketAclOutput>> {
+    let b = existing(&req, &req.input.bucket)?;
+    let owner = owner_of(&b.owner);
+    let mut grants = vec![Grant {
+        grantee: Some(Grantee {
+            display_name: owner.display_name.clone(),
+            email_address: None,
+            id: owner.id.clone(),
+            type_: Type::from_static(Type::CANONICAL_USER),
+            uri: None,
+        }),
+        permission: Some(s3s::dto::Permission::from_static(
+            s3s::dto::Permission::FULL_CONTROL,
+        )),
+    }];
+    if b.attrs.get(ACL_ATTR).map(String::as_str) == Some("public-read") {
+        grants.push(Grant {
+            grantee: Some(Grantee {
+                display_name: None,
+                email_address: None,
+                id: None,
+                type_: Type::from_static(Type::GROUP),
+                uri: Some("http://acs.amazonaws.com/groups/global/AllUsers".to_owned()),
+            }),
+            permission: Some(s3s::dto::Permission::from_static(
+                s3s::dto::Permission::READ,
+            )),
+        });
+    }
+    Ok(S3Response::new(GetBucketAclOutput {
+        grants: Some(grants),
+        owner: Some(owner),
+    }))
+}

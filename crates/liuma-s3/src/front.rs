@@ -1,0 +1,273 @@
+//! The layer in front of the s3s service. s3s leaves these to its user:
+//!
+//! - request header limits (total size of the header section);
+//! - CORS: preflight `OPTIONS` requests answered from the bucket's rules,
+//!   and `Access-Control-*` headers added to responses to browsers;
+//! - virtual-hosted-style host parsing for a configured base domain
+//!   ([`DomainHost`]), tolerant of ports and of plain `localhost`/IP hosts;
+//! - rendering a failure of the s3s service itself as a 500 S3 error.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use liuma_engine::Engine;
+use s3s::host::{S3Host, VirtualHost};
+use s3s::service::S3Service;
+use s3s::{Body, S3Error, S3ErrorCode, S3Result};
+
+use crate::cors;
+use crate::service::S3Settings;
+
+/// The S3 HTTP service: s3s plus CORS and limits. Cheap to clone.
+#[derive(Clone)]
+pub struct S3Front {
+    inner: S3Service,
+    engine: Engine,
+    settings: Arc<S3Settings>,
+}
+
+impl std::fmt::Debug for S3Front {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Front").finish_non_exhaustive()
+    }
+}
+
+fn error_response(e: S3Error) -> Response<Body> {
+    match e.to_http_response() {
+        Ok(r) => r,
+        Err(_) => {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+    }
+}
+
+impl S3Front {
+    pub(crate) fn new(inner: S3Service, engine: Engine, settings: Arc<S3Settings>) -> Self {
+        S3Front {
+            inner,
+            engine,
+            settings,
+        }
+    }
+
+    /// Serve one request.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        s3s::StdError: From<B::Error>,
+    {
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if header_bytes > self.settings.max_header_bytes {
+            return error_response(S3Error::with_message(
+                S3ErrorCode::RequestHeaderSectionTooLarge,
+                format!(
+                    "Your request header section exceeds the maximum allowed size of {} bytes",
+                    self.settings.max_header_bytes
+                ),
+            ));
+        }
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if req.method() == Method::OPTIONS {
+            return self
+                .preflight(req.uri().path(), req.headers(), origin)
+                .await;
+        }
+        let bucket = origin
+            .as_ref()
+            .and_then(|_| self.bucket_of(req.uri().path(), req.headers()));
+        let method = req.method().clone();
+        let req = req.map(Body::http_body_unsync);
+        let mut resp = match self.inner.call(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = ?e, "S3 service failed");
+                error_response(S3Error::new(S3ErrorCode::InternalError))
+            }
+        };
+        if let (Some(origin), Some(bucket)) = (origin, bucket)
+            && let Ok(b) = self.engine.bucket(&bucket).await
+        {
+            let rules = cors::rules(&b.attrs);
+            if let Some(rule) = cors::find(&rules, &origin, method.as_str(), &[]) {
+                add_cors_headers(resp.headers_mut(), rule, &origin);
+            }
+        }
+        resp
+    }
+
+    /// The bucket a request addresses (virtual host first, then the path).
+    fn bucket_of(&self, path: &str, headers: &HeaderMap) -> Option<String> {
+        if let Some(domain) = &self.settings.domain
+            && let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok())
+            && let Some(b) = vhost_bucket(domain, host)
+        {
+            return Some(b.to_owned());
+        }
+        let first = path.trim_start_matches('/').split('/').next()?;
+        (!first.is_empty()).then(|| first.to_owned())
+    }
+
+    async fn preflight(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        origin: Option<String>,
+    ) -> Response<Body> {
+        let denied = || {
+            let mut e = S3Error::with_message(
+                "CORSResponse".parse().unwrap_or(S3ErrorCode::AccessDenied),
+                "This CORS request is not allowed. This is usually because the evaluation of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec.",
+            );
+            e.set_status_code(StatusCode::FORBIDDEN);
+            error_response(e)
+        };
+        let method = headers
+            .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|v| v.to_str().ok());
+        let (Some(origin), Some(method)) = (origin, method) else {
+            let mut e = S3Error::with_message(
+                S3ErrorCode::InvalidRequest,
+                "Insufficient information. Origin request header needed.",
+            );
+            e.set_status_code(StatusCode::BAD_REQUEST);
+            return error_response(e);
+        };
+        let Some(bucket) = self.bucket_of(path, headers) else {
+            return denied();
+        };
+        let Ok(b) = self.engine.bucket(&bucket).await else {
+            return denied();
+        };
+        let requested: Vec<String> = headers
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(',')
+                    .map(|h| h.trim().to_ascii_lowercase())
+                    .filter(|h| !h.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let names: Vec<&str> = requested.iter().map(String::as_str).collect();
+        let rules = cors::rules(&b.attrs);
+        let Some(rule) = cors::find(&rules, &origin, method, &names) else {
+            return denied();
+        };
+        let mut resp = Response::new(Body::empty());
+        let h = resp.headers_mut();
+        add_cors_headers(h, rule, &origin);
+        if !requested.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&requested.join(", "))
+        {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, v);
+        }
+        if let Some(age) = rule.max_age_seconds {
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(age));
+        }
+        resp
+    }
+}
+
+fn add_cors_headers(h: &mut HeaderMap, rule: &cors::Rule, origin: &str) {
+    let any = rule.allowed_origins.iter().any(|o| o == "*");
+    let allow = if any { "*" } else { origin };
+    if let Ok(v) = HeaderValue::from_str(allow) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+    }
+    if !any {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&rule.allowed_methods.join(", ")) {
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, v);
+    }
+    if !rule.expose_headers.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&rule.expose_headers.join(", "))
+    {
+        h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, v);
+    }
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+}
+
+/// The bucket of a virtual-hosted-style host `bucket.<domain>[:port]`.
+fn vhost_bucket<'a>(domain: &str, host: &'a str) -> Option<&'a str> {
+    let name = strip_port(host);
+    let bucket = name.strip_suffix(domain)?.strip_suffix('.')?;
+    (!bucket.is_empty()).then_some(bucket)
+}
+
+fn strip_port(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        // "[::1]:9000" or "name:9000", but not a bare IPv6 address
+        Some((h, port))
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && (!h.contains(':') || h.ends_with(']')) =>
+        {
+            h
+        }
+        _ => host,
+    }
+}
+
+/// Virtual-hosted-style requests under one base domain; every other host
+/// (the domain itself, `localhost`, an IP) is path-style.
+#[derive(Debug)]
+pub(crate) struct DomainHost {
+    domain: String,
+}
+
+impl DomainHost {
+    pub(crate) fn new(domain: &str) -> Self {
+        DomainHost {
+            domain: strip_port(domain).to_ascii_lowercase(),
+        }
+    }
+}
+
+impl S3Host for DomainHost {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let vh = VirtualHost::new(Cow::Borrowed(host));
+        Ok(match vhost_bucket(&self.domain, host) {
+            Some(b) => vh.with_bucket(b),
+            None => vh,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_hosts() {
+        assert_eq!(
+            vhost_bucket("s3.local", "photos.s3.local:9000"),
+            Some("photos")
+        );
+        assert_eq!(vhost_bucket("s3.local", "photos.s3.local"), Some("photos"));
+        assert_eq!(vhost_bucket("s3.local", "s3.local:9000"), None);
+        assert_eq!(vhost_bucket("s3.local", "localhost:9000"), None);
+        assert_eq!(vhost_bucket("s3.local", "evils3.local"), None);
+        let h = DomainHost::new("s3.local:9000");
+        let vh = h.parse_host_header("a.b.s3.local:9000").unwrap();
+        assert_eq!(vh.bucket(), Some("a.b"));
+        assert_eq!(
+            h.parse_host_header("127.0.0.1:9000").unwrap().bucket(),
+            None
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! # liuma-s3 — the S3 API front end (layer 6)
+//!
+//! Serves the object engine over the S3 REST API. Routing, XML, SigV4
+//! (headers, presigned URLs, aws-chunked payloads) come from the `s3s`
+//! crate; this crate implements its [`s3s::S3`] trait over
+//! [`liuma_engine::Engine`], looks access keys up in the metadata store
+//! ([`s3s::auth::S3Auth`]), authorizes each request against the key's
+//! bucket grants ([`s3s::access::S3Access`]) and adds what s3s leaves to
+//! its user: CORS (preflight and response headers), header and body size
+//! limits, virtual-hosted-style host parsing. It depends only on the
+//! engine and s3s.
+//!
+//! # Layout
+//! - [`service`]: [`S3Settings`] and [`build`], the HTTP service a listener serves
+//! - `front`: the layer in front of s3s (CORS, limits, error rendering)
+//! - `auth`: key lookup, per-operation authorization, the caller
+//! - `bucket`, `object`, `list`, `multipart`: the operations
+//! - `cors`: bucket CORS rules as stored and matched
+//! - `body`: streaming adapters (request bodies with checksum checks, object streams)
+//! - `conv`: DTO conversions (metadata, timestamps, ETags, URL encoding)
+//! - `error`: engine errors → S3 errors, in one place
+
+mod auth;
+mod body;
+mod bucket;
+mod conv;
+mod cors;
+mod error;
+mod front;
+mod list;
+mod multipart;
+mod object;
+pub mod service;
+
+pub use front::S3Front;
+pub use service::{S3Settings, build};

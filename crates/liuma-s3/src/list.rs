@@ -1,0 +1,244 @@
+//! Listings: ListObjects (v1), ListObjectsV2 and ListObjectVersions, with
+//! prefix, delimiter, markers / continuation tokens, max-keys (capped at
+//! 1000), `encoding-type=url` and fetch-owner.
+
+use liuma_engine::{ListParams, ListResult, ListVersionsParams, ObjectInfo};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::bucket::existing;
+use crate::conv::{etag, key_of_token, token_for, ts, url_encode};
+use crate::error::s3_err;
+use crate::service::LiumaS3;
+
+const MAX_KEYS: i32 = 1000;
+
+fn max_keys(m: Option<i32>) -> S3Result<usize> {
+    match m {
+        Some(n) if n < 0 => Err(s3_error!(InvalidArgument, "max-keys must not be negative")),
+        Some(n) => Ok(usize::try_from(n.min(MAX_KEYS)).unwrap_or(0)),
+        None => Ok(1000),
+    }
+}
+
+/// Encodes names in a response when the client asked for `encoding-type=url`.
+struct Enc(bool);
+
+impl Enc {
+    fn of(e: Option<&EncodingType>) -> S3Result<Enc> {
+        match e.map(EncodingType::as_str) {
+            None => Ok(Enc(false)),
+            Some("url") => Ok(Enc(true)),
+            Some(_) => Err(s3_error!(
+                InvalidArgument,
+                "Invalid Encoding Method specified in Request"
+            )),
+        }
+    }
+
+    fn s(&self, v: String) -> String {
+        if self.0 { url_encode(&v) } else { v }
+    }
+
+    fn o(&self, v: Option<String>) -> Option<String> {
+        v.map(|v| self.s(v))
+    }
+}
+
+fn owner(id: &str) -> Owner {
+    Owner {
+        display_name: Some(id.to_owned()),
+        id: Some(id.to_owned()),
+    }
+}
+
+fn object(o: ObjectInfo, enc: &Enc, owner_id: Option<&str>) -> Object {
+    Object {
+        e_tag: Some(etag(&o.etag)),
+        key: Some(enc.s(o.key)),
+        last_modified: Some(ts(o.last_modified_ms)),
+        owner: owner_id.map(owner),
+        size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
+        ..Default::default()
+    }
+}
+
+fn prefixes(r: &mut ListResult, enc: &Enc) -> Option<Vec<CommonPrefix>> {
+    let v: Vec<CommonPrefix> = std::mem::take(&mut r.common_prefixes)
+        .into_iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(enc.s(p)),
+        })
+        .collect();
+    (!v.is_empty()).then_some(v)
+}
+
+pub(crate) async fn list_objects(
+    s: &LiumaS3,
+    req: S3Request<ListObjectsInput>,
+) -> S3Result<S3Response<ListObjectsOutput>> {
+    let b = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let enc = Enc::of(input.encoding_type.as_ref())?;
+    let params = ListParams {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+        start_after: input.marker.clone(),
+        max_keys: max_keys(input.max_keys)?,
+    };
+    let mut r = s
+        .engine
+        .list_objects(&input.bucket, &params)
+        .await
+        .map_err(s3_err)?;
+    let common_prefixes = prefixes(&mut r, &enc);
+    let next_marker = if r.is_truncated {
+        enc.o(r.next_marker.take())
+    } else {
+        None
+    };
+    let contents: Vec<Object> = r
+        .objects
+        .into_iter()
+        .map(|o| object(o, &enc, Some(&b.owner)))
+        .collect();
+    Ok(S3Response::new(ListObjectsOutput {
+        name: Some(input.bucket),
+        prefix: Some(enc.s(input.prefix.unwrap_or_default())),
+        marker: Some(enc.s(input.marker.unwrap_or_default())),
+        max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS).min(MAX_KEYS)),
+        is_truncated: Some(r.is_truncated),
+        contents: (!contents.is_empty()).then_some(contents),
+        common_prefixes,
+        delimiter: enc.o(input.delimiter),
+        next_marker,
+        encoding_type: input.encoding_type,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn list_objects_v2(
+    s: &LiumaS3,
+    req: S3Request<ListObjectsV2Input>,
+) -> S3Result<S3Response<ListObjectsV2Output>> {
+    let b = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let enc = Enc::of(input.encoding_type.as_ref())?;
+    let start_after = match &input.continuation_token {
+        Some(t) => Some(key_of_token(t)?),
+        None => input.start_after.clone(),
+    };
+    let params = ListParams {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+        start_after,
+        max_keys: max_keys(input.max_keys)?,
+    };
+    let mut r = s
+        .engine
+        .list_objects(&input.bucket, &params)
+        .await
+        .map_err(s3_err)?;
+    let common_prefixes = prefixes(&mut r, &enc);
+    let fetch_owner = input.fetch_owner.unwrap_or(false);
+    let contents: Vec<Object> = r
+        .objects
+        .into_iter()
+        .map(|o| object(o, &enc, fetch_owner.then_some(b.owner.as_str())))
+        .collect();
+    let key_count = contents.len() + common_prefixes.as_ref().map_or(0, Vec::len);
+    let next = if r.is_truncated {
+        r.next_marker.as_deref().map(token_for)
+    } else {
+        None
+    };
+    Ok(S3Response::new(ListObjectsV2Output {
+        name: Some(input.bucket),
+        prefix: Some(enc.s(input.prefix.unwrap_or_default())),
+        max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS).min(MAX_KEYS)),
+        key_count: Some(i32::try_from(key_count).unwrap_or(i32::MAX)),
+        continuation_token: input.continuation_token,
+        is_truncated: Some(r.is_truncated),
+        next_continuation_token: next,
+        contents: (!contents.is_empty()).then_some(contents),
+        common_prefixes,
+        delimiter: enc.o(input.delimiter),
+        encoding_type: input.encoding_type,
+        start_after: enc.o(input.start_after),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn list_object_versions(
+    s: &LiumaS3,
+    req: S3Request<ListObjectVersionsInput>,
+) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+    let b = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let enc = Enc::of(input.encoding_type.as_ref())?;
+    let params = ListVersionsParams {
+        prefix: input.prefix.clone().unwrap_or_default(),
+        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
+        key_marker: input.key_marker.clone(),
+        version_id_marker: input.version_id_marker.clone(),
+        max_keys: max_keys(input.max_keys)?,
+    };
+    let r = s
+        .engine
+        .list_versions(&input.bucket, &params)
+        .await
+        .map_err(s3_err)?;
+    let mut versions = Vec::new();
+    let mut markers = Vec::new();
+    for v in r.versions {
+        if v.delete_marker {
+            markers.push(DeleteMarkerEntry {
+                is_latest: Some(v.is_latest),
+                key: Some(enc.s(v.key)),
+                last_modified: Some(ts(v.last_modified_ms)),
+                owner: Some(owner(&b.owner)),
+                version_id: Some(v.version_id),
+            });
+        } else {
+            versions.push(ObjectVersion {
+                e_tag: Some(etag(&v.etag)),
+                is_latest: Some(v.is_latest),
+                key: Some(enc.s(v.key)),
+                last_modified: Some(ts(v.last_modified_ms)),
+                owner: Some(owner(&b.owner)),
+                size: Some(i64::try_from(v.size).unwrap_or(i64::MAX)),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                version_id: Some(v.version_id),
+                ..Default::default()
+            });
+        }
+    }
+    let cps: Vec<CommonPrefix> = r
+        .common_prefixes
+        .into_iter()
+        .map(|p| CommonPrefix {
+            prefix: Some(enc.s(p)),
+        })
+        .collect();
+    Ok(S3Response::new(ListObjectVersionsOutput {
+        common_prefixes: (!cps.is_empty()).then_some(cps),
+        delete_markers: (!markers.is_empty()).then_some(markers),
+        delimiter: enc.o(input.delimiter),
+        encoding_type: input.encoding_type,
+        is_truncated: Some(r.is_truncated),
+        key_marker: Some(enc.s(input.key_marker.unwrap_or_default())),
+        max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS).min(MAX_KEYS)),
+        name: Some(input.bucket),
+        next_key_marker: enc.o(r.next_key_marker),
+        next_version_id_marker: r.next_version_id_marker,
+        prefix: Some(enc.s(input.prefix.unwrap_or_default())),
+        version_id_marker: input.version_id_marker,
+        versions: (!versions.is_empty()).then_some(versions),
+        ..Default::default()
+    }))
+}

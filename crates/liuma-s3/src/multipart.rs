@@ -1,0 +1,391 @@
+//! Multipart uploads: create, upload part (streamed, digests verified),
+//! upload part copy (with a byte range), list parts, list uploads,
+//! complete (the engine checks order, ETags and part sizes) and abort.
+
+use liuma_engine::{ByteRange, CopySource as EngineCopySource, PartOptions};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result, s3_error};
+
+use crate::auth::Caller;
+use crate::body::{ChecksumSpec, request_body};
+use crate::bucket::existing;
+use crate::conv::{StdHeaders, content_md5, etag, object_meta, ts, url_encode, version_header};
+use crate::error::s3_err;
+use crate::object::{Conditions, copy_source};
+use crate::service::LiumaS3;
+
+fn part_number(n: i32) -> S3Result<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| (1..=liuma_engine::MAX_PART_NUMBER).contains(n))
+        .ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "Part number must be an integer between 1 and 10000, inclusive"
+            )
+        })
+}
+
+fn owner(id: &str) -> Owner {
+    Owner {
+        display_name: Some(id.to_owned()),
+        id: Some(id.to_owned()),
+    }
+}
+
+pub(crate) async fn create_multipart_upload(
+    s: &LiumaS3,
+    req: S3Request<CreateMultipartUploadInput>,
+) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+    existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let meta = object_meta(
+        StdHeaders {
+            content_type: input.content_type,
+            cache_control: input.cache_control,
+            content_disposition: input.content_disposition,
+            content_encoding: input.content_encoding,
+            content_language: input.content_language,
+            expires: input.expires,
+            website_redirect_location: input.website_redirect_location,
+        },
+        input.metadata,
+    )?;
+    let upload_id = s
+        .engine
+        .create_multipart(&input.bucket, &input.key, meta)
+        .await
+        .map_err(s3_err)?;
+    Ok(S3Response::new(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(upload_id),
+        checksum_algorithm: input.checksum_algorithm,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn upload_part(
+    s: &LiumaS3,
+    req: S3Request<UploadPartInput>,
+) -> S3Result<S3Response<UploadPartOutput>> {
+    let input = req.input;
+    let number = part_number(input.part_number)?;
+    let spec = ChecksumSpec {
+        expected: Checksum {
+            checksum_crc32: input.checksum_crc32,
+            checksum_crc32c: input.checksum_crc32c,
+            checksum_crc64nvme: input.checksum_crc64nvme,
+            checksum_sha1: input.checksum_sha1,
+            checksum_sha256: input.checksum_sha256,
+            ..Default::default()
+        },
+        algorithm: input.checksum_algorithm,
+        trailers: req.trailing_headers,
+    };
+    let blob = input.body.unwrap_or_else(|| {
+        StreamingBlob::wrap(futures_util::stream::empty::<
+            Result<bytes::Bytes, std::io::Error>,
+        >())
+    });
+    let (body, computed) = request_body(blob, spec, s.settings.max_put_bytes);
+    let opts = PartOptions {
+        content_md5: content_md5(input.content_md5.as_deref())?,
+        sha256: None,
+        content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
+    };
+    let part = s
+        .engine
+        .upload_part(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            number,
+            body,
+            opts,
+        )
+        .await
+        .map_err(s3_err)?;
+    let sums = computed
+        .lock()
+        .ok()
+        .and_then(|mut c| c.take())
+        .unwrap_or_default();
+    Ok(S3Response::new(UploadPartOutput {
+        e_tag: Some(etag(&part.etag)),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        ..Default::default()
+    }))
+}
+
+/// Parse `x-amz-copy-source-range: bytes=first-last`.
+fn copy_range(r: &str) -> S3Result<ByteRange> {
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last"
+        )
+    };
+    let (a, b) = r
+        .strip_prefix("bytes=")
+        .and_then(|s| s.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = a.trim().parse().map_err(|_| bad())?;
+    let last: u64 = b.trim().parse().map_err(|_| bad())?;
+    if last < first {
+        return Err(bad());
+    }
+    Ok(ByteRange::FromTo(first, last))
+}
+
+pub(crate) async fn upload_part_copy(
+    s: &LiumaS3,
+    req: S3Request<UploadPartCopyInput>,
+) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    let caller = Caller::of(&req);
+    let input = req.input;
+    let number = part_number(input.part_number)?;
+    let (sb, sk, sv) = copy_source(&caller, &input.copy_source)?;
+    let src = s
+        .engine
+        .head_object(&sb, &sk, sv.as_deref())
+        .await
+        .map_err(s3_err)?;
+    let cond = Conditions {
+        if_match: input.copy_source_if_match,
+        if_none_match: input.copy_source_if_none_match,
+        if_modified_since: input.copy_source_if_modified_since,
+        if_unmodified_since: input.copy_source_if_unmodified_since,
+    };
+    cond.check(&src, || s3_error!(PreconditionFailed))?;
+    let range = input
+        .copy_source_range
+        .as_deref()
+        .map(copy_range)
+        .transpose()?;
+    if let Some(ByteRange::FromTo(_, last)) = range
+        && last >= src.size
+    {
+        return Err(s3_error!(
+            InvalidRange,
+            "The requested range is not satisfiable"
+        ));
+    }
+    let from = EngineCopySource {
+        bucket: sb,
+        key: sk,
+        version_id: Some(src.version_id.clone()),
+        range,
+    };
+    let part = s
+        .engine
+        .upload_part_copy(&input.bucket, &input.key, &input.upload_id, number, &from)
+        .await
+        .map_err(s3_err)?;
+    Ok(S3Response::new(UploadPartCopyOutput {
+        copy_part_result: Some(CopyPartResult {
+            e_tag: Some(etag(&part.etag)),
+            last_modified: Some(ts(part.last_modified_ms)),
+            ..Default::default()
+        }),
+        copy_source_version_id: sv,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn list_parts(
+    s: &LiumaS3,
+    req: S3Request<ListPartsInput>,
+) -> S3Result<S3Response<ListPartsOutput>> {
+    let b = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let marker = input
+        .part_number_marker
+        .and_then(|m| u32::try_from(m).ok())
+        .unwrap_or(0);
+    let max = input.max_parts.unwrap_or(1000).clamp(0, 1000);
+    let (parts, truncated) = s
+        .engine
+        .list_parts(
+            &input.bucket,
+            &input.key,
+            &input.upload_id,
+            marker,
+            usize::try_from(max).unwrap_or(1000),
+        )
+        .await
+        .map_err(s3_err)?;
+    let next = parts.last().map(|p| p.part_number);
+    let parts: Vec<Part> = parts
+        .into_iter()
+        .map(|p| Part {
+            e_tag: Some(etag(&p.etag)),
+            last_modified: Some(ts(p.last_modified_ms)),
+            part_number: i32::try_from(p.part_number).ok(),
+            size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        is_truncated: Some(truncated),
+        max_parts: Some(max),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: next.and_then(|n| i32::try_from(n).ok()),
+        owner: Some(owner(&b.owner)),
+        initiator: Some(Initiator {
+            display_name: Some(b.owner.clone()),
+            id: Some(b.owner.clone()),
+        }),
+        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+        parts: Some(parts),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn list_multipart_uploads(
+    s: &LiumaS3,
+    req: S3Request<ListMultipartUploadsInput>,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let b = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let url = match input.encoding_type.as_ref().map(EncodingType::as_str) {
+        None => false,
+        Some("url") => true,
+        Some(_) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Invalid Encoding Method specified in Request"
+            ));
+        }
+    };
+    let enc = |s: String| if url { url_encode(&s) } else { s };
+    let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let key_marker = input.key_marker.clone().unwrap_or_default();
+    let id_marker = input.upload_id_marker.clone().unwrap_or_default();
+    // The engine lists by prefix; markers are applied here (open uploads are few).
+    let list = s
+        .engine
+        .list_uploads(&input.bucket, &prefix, 10_000)
+        .await
+        .map_err(s3_err)?;
+    let mut uploads: Vec<_> = list
+        .uploads
+        .into_iter()
+        .filter(|u| {
+            key_marker.is_empty()
+                || u.key > key_marker
+                || (u.key == key_marker && !id_marker.is_empty() && u.upload_id > id_marker)
+        })
+        .collect();
+    let truncated = uploads.len() > max || list.is_truncated;
+    uploads.truncate(max);
+    let (next_key, next_id) = match uploads.last() {
+        Some(u) if truncated => (Some(enc(u.key.clone())), Some(u.upload_id.clone())),
+        _ => (None, None),
+    };
+    let out: Vec<MultipartUpload> = uploads
+        .into_iter()
+        .map(|u| MultipartUpload {
+            initiated: Some(ts(u.created_ms)),
+            initiator: Some(Initiator {
+                display_name: Some(b.owner.clone()),
+                id: Some(b.owner.clone()),
+            }),
+            key: Some(enc(u.key)),
+            owner: Some(owner(&b.owner)),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            upload_id: Some(u.upload_id),
+            ..Default::default()
+        })
+        .collect();
+    Ok(S3Response::new(ListMultipartUploadsOutput {
+        bucket: Some(input.bucket),
+        delimiter: input.delimiter,
+        encoding_type: input.encoding_type,
+        is_truncated: Some(truncated),
+        key_marker: Some(key_marker),
+        max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+        next_key_marker: next_key,
+        next_upload_id_marker: next_id,
+        prefix: Some(enc(prefix)),
+        upload_id_marker: Some(id_marker),
+        uploads: (!out.is_empty()).then_some(out),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn complete_multipart_upload(
+    s: &LiumaS3,
+    req: S3Request<CompleteMultipartUploadInput>,
+) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+    let bucket = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let Some(parts) = input.multipart_upload.and_then(|m| m.parts) else {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema"
+        ));
+    };
+    let mut list = Vec::with_capacity(parts.len());
+    for p in parts {
+        let (Some(n), Some(e)) = (p.part_number, p.e_tag) else {
+            return Err(s3_error!(
+                MalformedXML,
+                "every part needs a PartNumber and an ETag"
+            ));
+        };
+        list.push((part_number(n)?, e.value().to_owned()));
+    }
+    let info = s
+        .engine
+        .complete_multipart(&input.bucket, &input.key, &input.upload_id, &list)
+        .await
+        .map_err(s3_err)?;
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        bucket: Some(input.bucket.clone()),
+        key: Some(input.key.clone()),
+        e_tag: Some(etag(&info.etag)),
+        location: Some(format!("/{}/{}", input.bucket, input.key)),
+        version_id: version_header(Some(&bucket), &info.version_id),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn abort_multipart_upload(
+    s: &LiumaS3,
+    req: S3Request<AbortMultipartUploadInput>,
+) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+    let input = req.input;
+    s.engine
+        .abort_multipart(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(s3_err)?;
+    Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_ranges() {
+        assert_eq!(copy_range("bytes=0-9").unwrap(), ByteRange::FromTo(0, 9));
+        assert!(copy_range("bytes=9-0").is_err());
+        assert!(copy_range("0-9").is_err());
+        assert!(copy_range("bytes=-9").is_err());
+    }
+
+    #[test]
+    fn part_numbers() {
+        assert_eq!(part_number(1).unwrap(), 1);
+        assert!(part_number(0).is_err() && part_number(10_001).is_err());
+    }
+}

@@ -1,0 +1,525 @@
+//! Object operations: put (Content-MD5 and x-amz-checksum-* verified while
+//! streaming), get (range, conditionals, versions), head, delete (versions,
+//! delete markers), batch delete, and server-side copy (no data copied).
+
+use liuma_engine::{ByteRange, GetOptions, ObjectInfo, Permission, PutOptions};
+use s3s::dto::*;
+use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
+
+use crate::auth::Caller;
+use crate::body::{ChecksumSpec, ObjectBody, request_body};
+use crate::bucket::existing;
+use crate::conv::{
+    StdHeaders, content_md5, etag, object_meta, secs, std_headers, ts, user_meta, version_header,
+};
+use crate::error::s3_err;
+use crate::service::LiumaS3;
+
+/// Request conditionals on an object (GetObject/HeadObject, or a copy source).
+#[derive(Default)]
+pub(crate) struct Conditions {
+    pub if_match: Option<ETagCondition>,
+    pub if_none_match: Option<ETagCondition>,
+    pub if_modified_since: Option<Timestamp>,
+    pub if_unmodified_since: Option<Timestamp>,
+}
+
+impl Conditions {
+    fn any(&self) -> bool {
+        self.if_match.is_some()
+            || self.if_none_match.is_some()
+            || self.if_modified_since.is_some()
+            || self.if_unmodified_since.is_some()
+    }
+
+    /// RFC 7232 as S3 applies it: If-Match beats If-Unmodified-Since,
+    /// If-None-Match beats If-Modified-Since. `not_modified` is the error
+    /// for a failed If-None-Match / If-Modified-Since (304 for reads, 412
+    /// for copy sources).
+    pub(crate) fn check(&self, info: &ObjectInfo, not_modified: fn() -> S3Error) -> S3Result<()> {
+        let current = etag(&info.etag);
+        let modified = i64::try_from(info.last_modified_ms / 1000).unwrap_or(i64::MAX);
+        let matches = |c: &ETagCondition| match c {
+            ETagCondition::Any => true,
+            ETagCondition::ETag(e) => e.value() == current.value(),
+        };
+        match &self.if_match {
+            Some(c) if !matches(c) => return Err(s3_error!(PreconditionFailed)),
+            Some(_) => {}
+            None => {
+                if let Some(t) = &self.if_unmodified_since
+                    && modified > secs(t)
+                {
+                    return Err(s3_error!(PreconditionFailed));
+                }
+            }
+        }
+        match &self.if_none_match {
+            Some(c) if matches(c) => return Err(not_modified()),
+            Some(_) => {}
+            None => {
+                if let Some(t) = &self.if_modified_since
+                    && modified <= secs(t)
+                {
+                    return Err(not_modified());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_modified() -> S3Error {
+    s3_error!(NotModified)
+}
+
+fn byte_range(r: Range) -> ByteRange {
+    match r {
+        Range::Int {
+            first,
+            last: Some(last),
+        } => ByteRange::FromTo(first, last),
+        Range::Int { first, last: None } => ByteRange::From(first),
+        Range::Suffix { length } => ByteRange::Suffix(length),
+    }
+}
+
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub(crate) async fn put_object(
+    s: &LiumaS3,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let bucket = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let spec = ChecksumSpec {
+        expected: Checksum {
+            checksum_crc32: input.checksum_crc32,
+            checksum_crc32c: input.checksum_crc32c,
+            checksum_crc64nvme: input.checksum_crc64nvme,
+            checksum_sha1: input.checksum_sha1,
+            checksum_sha256: input.checksum_sha256,
+            ..Default::default()
+        },
+        algorithm: input.checksum_algorithm,
+        trailers: req.trailing_headers,
+    };
+    if let Some(c) = &input.if_none_match
+        && c.is_any()
+    {
+        match s.engine.head_object(&input.bucket, &input.key, None).await {
+            Ok(_) => return Err(s3_error!(PreconditionFailed, "the object exists")),
+            Err(liuma_engine::Error::NoSuchKey { .. }) => {}
+            Err(e) => return Err(s3_err(e)),
+        }
+    }
+    let meta = object_meta(
+        StdHeaders {
+            content_type: input.content_type,
+            cache_control: input.cache_control,
+            content_disposition: input.content_disposition,
+            content_encoding: input.content_encoding,
+            content_language: input.content_language,
+            expires: input.expires,
+            website_redirect_location: input.website_redirect_location,
+        },
+        input.metadata,
+    )?;
+    let md5 = content_md5(input.content_md5.as_deref())?;
+    let len = input.content_length.and_then(|n| u64::try_from(n).ok());
+    let blob = input.body.unwrap_or_else(|| {
+        StreamingBlob::wrap(futures_util::stream::empty::<
+            Result<bytes::Bytes, std::io::Error>,
+        >())
+    });
+    let (body, computed) = request_body(blob, spec, s.settings.max_put_bytes);
+    let opts = PutOptions {
+        meta,
+        content_md5: md5,
+        sha256: None,
+        content_length: len,
+    };
+    let info = s
+        .engine
+        .put_object(&input.bucket, &input.key, body, opts)
+        .await
+        .map_err(s3_err)?;
+    let sums = computed
+        .lock()
+        .ok()
+        .and_then(|mut c| c.take())
+        .unwrap_or_default();
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(etag(&info.etag)),
+        version_id: version_header(Some(&bucket), &info.version_id),
+        checksum_crc32: sums.checksum_crc32,
+        checksum_crc32c: sums.checksum_crc32c,
+        checksum_crc64nvme: sums.checksum_crc64nvme,
+        checksum_sha1: sums.checksum_sha1,
+        checksum_sha256: sums.checksum_sha256,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn get_object(
+    s: &LiumaS3,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let bucket = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let cond = Conditions {
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+        if_modified_since: input.if_modified_since,
+        if_unmodified_since: input.if_unmodified_since,
+    };
+    let mut version_id = input.version_id;
+    if cond.any() {
+        let head = s
+            .engine
+            .head_object(&input.bucket, &input.key, version_id.as_deref())
+            .await
+            .map_err(s3_err)?;
+        cond.check(&head, not_modified)?;
+        version_id = Some(head.version_id);
+    }
+    let opts = GetOptions {
+        version_id,
+        range: input.range.map(byte_range),
+    };
+    let got = s
+        .engine
+        .get_object(&input.bucket, &input.key, opts)
+        .await
+        .map_err(s3_err)?;
+    let info = got.info;
+    let (len, content_range) = match got.range {
+        Some((start, end)) => (
+            end - start,
+            Some(format!("bytes {start}-{}/{}", end - 1, info.size)),
+        ),
+        None => (info.size, None),
+    };
+    let h = std_headers(&info.meta);
+    Ok(S3Response::new(GetObjectOutput {
+        body: Some(ObjectBody::blob(got.body, len)),
+        content_length: Some(int(len)),
+        content_range,
+        accept_ranges: Some("bytes".to_owned()),
+        e_tag: Some(etag(&info.etag)),
+        last_modified: Some(ts(info.last_modified_ms)),
+        metadata: user_meta(&info.meta),
+        content_type: h.content_type,
+        cache_control: h.cache_control,
+        content_disposition: h.content_disposition,
+        content_encoding: h.content_encoding,
+        content_language: h.content_language,
+        expires: h.expires,
+        website_redirect_location: h.website_redirect_location,
+        version_id: version_header(Some(&bucket), &info.version_id),
+        parts_count: (info.parts > 0).then(|| i32::try_from(info.parts).unwrap_or(i32::MAX)),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn head_object(
+    s: &LiumaS3,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let bucket = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let info = s
+        .engine
+        .head_object(&input.bucket, &input.key, input.version_id.as_deref())
+        .await
+        .map_err(s3_err)?;
+    let cond = Conditions {
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+        if_modified_since: input.if_modified_since,
+        if_unmodified_since: input.if_unmodified_since,
+    };
+    cond.check(&info, not_modified)?;
+    let (len, content_range) = match input.range {
+        Some(r) => {
+            let (start, end) = byte_range(r).resolve(info.size).map_err(s3_err)?;
+            (
+                end - start,
+                Some(format!("bytes {start}-{}/{}", end - 1, info.size)),
+            )
+        }
+        None => (info.size, None),
+    };
+    let h = std_headers(&info.meta);
+    Ok(S3Response::new(HeadObjectOutput {
+        content_length: Some(int(len)),
+        content_range,
+        accept_ranges: Some("bytes".to_owned()),
+        e_tag: Some(etag(&info.etag)),
+        last_modified: Some(ts(info.last_modified_ms)),
+        metadata: user_meta(&info.meta),
+        content_type: h.content_type,
+        cache_control: h.cache_control,
+        content_disposition: h.content_disposition,
+        content_encoding: h.content_encoding,
+        content_language: h.content_language,
+        expires: h.expires,
+        website_redirect_location: h.website_redirect_location,
+        version_id: version_header(Some(&bucket), &info.version_id),
+        parts_count: (info.parts > 0).then(|| i32::try_from(info.parts).unwrap_or(i32::MAX)),
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn delete_object(
+    s: &LiumaS3,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let bucket = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let r = s
+        .engine
+        .delete_object(&input.bucket, &input.key, input.version_id.as_deref())
+        .await
+        .map_err(s3_err)?;
+    let version_id = r.version_id.and_then(|v| version_header(Some(&bucket), &v));
+    Ok(S3Response::new(DeleteObjectOutput {
+        delete_marker: r.delete_marker.then_some(true),
+        version_id,
+        ..Default::default()
+    }))
+}
+
+pub(crate) async fn delete_objects(
+    s: &LiumaS3,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let bucket = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    if input.delete.objects.len() > 1000 {
+        return Err(s3_error!(
+            MalformedXML,
+            "a DeleteObjects request holds at most 1000 keys"
+        ));
+    }
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for obj in input.delete.objects {
+        match s
+            .engine
+            .delete_object(&input.bucket, &obj.key, obj.version_id.as_deref())
+            .await
+        {
+            Ok(r) => {
+                if quiet {
+                    continue;
+                }
+                let vid = r.version_id.and_then(|v| version_header(Some(&bucket), &v));
+                deleted.push(DeletedObject {
+                    delete_marker: r.delete_marker.then_some(true),
+                    delete_marker_version_id: if r.delete_marker { vid.clone() } else { None },
+                    key: Some(obj.key),
+                    version_id: obj.version_id.or(if r.delete_marker { None } else { vid }),
+                });
+            }
+            Err(e) => {
+                let err = s3_err(e);
+                errors.push(Error {
+                    code: Some(err.code().as_str().to_owned()),
+                    key: Some(obj.key),
+                    message: err.message().map(str::to_owned),
+                    version_id: obj.version_id,
+                });
+            }
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: (!errors.is_empty()).then_some(errors),
+        ..Default::default()
+    }))
+}
+
+/// Bucket, key and version of a copy source the caller may read.
+pub(crate) fn copy_source(
+    caller: &Caller,
+    src: &CopySource,
+) -> S3Result<(String, String, Option<String>)> {
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = src
+    else {
+        return Err(s3_error!(
+            NotImplemented,
+            "only bucket copy sources are supported"
+        ));
+    };
+    if !caller.allows(bucket, Permission::Read) {
+        return Err(s3_error!(AccessDenied, "Access Denied"));
+    }
+    Ok((
+        bucket.to_string(),
+        key.to_string(),
+        version_id.as_deref().map(str::to_owned),
+    ))
+}
+
+pub(crate) async fn copy_object(
+    s: &LiumaS3,
+    req: S3Request<CopyObjectInput>,
+) -> S3Result<S3Response<CopyObjectOutput>> {
+    let caller = Caller::of(&req);
+    let bucket = existing(&req, &req.input.bucket)?;
+    let input = req.input;
+    let (sb, sk, sv) = copy_source(&caller, &input.copy_source)?;
+    let src = s
+        .engine
+        .head_object(&sb, &sk, sv.as_deref())
+        .await
+        .map_err(s3_err)?;
+    let cond = Conditions {
+        if_match: input.copy_source_if_match,
+        if_none_match: input.copy_source_if_none_match,
+        if_modified_since: input.copy_source_if_modified_since,
+        if_unmodified_since: input.copy_source_if_unmodified_since,
+    };
+    cond.check(&src, || s3_error!(PreconditionFailed))?;
+    let replace = input
+        .metadata_directive
+        .as_ref()
+        .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    if !replace && sb == input.bucket && sk == input.key && sv.is_none() {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    let meta = if replace {
+        Some(object_meta(
+            StdHeaders {
+                content_type: input.content_type,
+                cache_control: input.cache_control,
+                content_disposition: input.content_disposition,
+                content_encoding: input.content_encoding,
+                content_language: input.content_language,
+                expires: input.expires,
+                website_redirect_location: input.website_redirect_location,
+            },
+            input.metadata,
+        )?)
+    } else {
+        None
+    };
+    let info = s
+        .engine
+        .copy_object(
+            &sb,
+            &sk,
+            Some(&src.version_id),
+            &input.bucket,
+            &input.key,
+            meta,
+        )
+        .await
+        .map_err(s3_err)?;
+    let src_bucket = caller.bucket.filter(|b| b.name == sb);
+    let src_version = match src_bucket {
+        Some(b) => version_header(Some(&b), &src.version_id),
+        None => s
+            .engine
+            .bucket(&sb)
+            .await
+            .ok()
+            .and_then(|b| version_header(Some(&b), &src.version_id)),
+    };
+    Ok(S3Response::new(CopyObjectOutput {
+        copy_object_result: Some(CopyObjectResult {
+            e_tag: Some(etag(&info.etag)),
+            last_modified: Some(ts(info.last_modified_ms)),
+            ..Default::default()
+        }),
+        copy_source_version_id: src_version,
+        version_id: version_header(Some(&bucket), &info.version_id),
+        ..Default::default()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(etag: &str, modified_s: u64) -> ObjectInfo {
+        ObjectInfo {
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: "null".into(),
+            size: 1,
+            etag: etag.into(),
+            sha256: None,
+            last_modified_ms: modified_s * 1000 + 500,
+            meta: Default::default(),
+            delete_marker: false,
+            is_latest: true,
+            parts: 0,
+        }
+    }
+
+    fn code(r: S3Result<()>) -> String {
+        r.err()
+            .map(|e| e.code().as_str().to_owned())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn conditionals_follow_rfc7232_precedence() {
+        let i = info("abc", 1000);
+        let tag = |s: &str| Some(ETagCondition::ETag(ETag::Strong(s.into())));
+        let at = |s: u64| Some(ts(s * 1000));
+        let c = Conditions {
+            if_match: tag("abc"),
+            if_unmodified_since: at(10),
+            ..Default::default()
+        };
+        assert_eq!(
+            code(c.check(&i, not_modified)),
+            "",
+            "If-Match wins over IUS"
+        );
+        let c = Conditions {
+            if_match: tag("zzz"),
+            ..Default::default()
+        };
+        assert_eq!(code(c.check(&i, not_modified)), "PreconditionFailed");
+        let c = Conditions {
+            if_none_match: tag("abc"),
+            ..Default::default()
+        };
+        assert_eq!(code(c.check(&i, not_modified)), "NotModified");
+        let c = Conditions {
+            if_none_match: tag("zzz"),
+            if_modified_since: at(2000),
+            ..Default::default()
+        };
+        assert_eq!(code(c.check(&i, not_modified)), "", "INM wins over IMS");
+        let c = Conditions {
+            if_modified_since: at(1000),
+            ..Default::default()
+        };
+        assert_eq!(code(c.check(&i, not_modified)), "NotModified");
+        let c = Conditions {
+            if_modified_since: at(999),
+            ..Default::default()
+        };
+        assert_eq!(code(c.check(&i, not_modified)), "");
+        let c = Conditions {
+            if_unmodified_since: at(999),
+            ..Default::default()
+        };
+        assert_eq!(code(c.check(&i, not_modified)), "PreconditionFailed");
+    }
+}

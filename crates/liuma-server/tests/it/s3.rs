@@ -1,0 +1,78 @@
+//! The S3 API with real clients: the Python suites in `tests/s3/` (boto3,
+//! aws cli, curl, rclone, s3cmd) run against a real node. Each test owns
+//! its node. Needs python3 with boto3 + pytest, awscli, rclone, s3cmd and
+//! curl (`./scripts/test` installs them when missing).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::harness::TestNode;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/liuma-server sits two levels below the repo root")
+        .to_owned()
+}
+
+/// Run `python3 -m pytest -x -q <args>` in tests/s3 against a fresh node
+/// started with `node_args`.
+fn pytest(args: &[&str], node_args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path(), node_args);
+    assert!(!node.s3.is_empty(), "the node reports its S3 address");
+    let root = std::fs::read_to_string(dir.path().join("secrets/root.key")).unwrap();
+    let mut lines = root.lines();
+    let (id, secret) = (lines.next().unwrap(), lines.next().unwrap());
+    let out = Command::new("python3")
+        .args(["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"])
+        .args(args)
+        .current_dir(repo_root().join("tests/s3"))
+        .env("LIUMA_S3_ENDPOINT", format!("http://{}", node.s3))
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("LIUMA_ADMIN_URL", format!("http://{}", node.admin))
+        .env("LIUMA_ADMIN_TOKEN", TestNode::admin_token(dir.path()))
+        .env("LIUMA_BIN", env!("CARGO_BIN_EXE_liuma"))
+        .env("TMPDIR", dir.path())
+        .env("LIUMA_S3_DOMAIN", "s3.localhost")
+        .output()
+        .expect("running python3 -m pytest (is python3 installed?)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let logs = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+        let tail: String = logs
+            .lines()
+            .rev()
+            .take(60)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        panic!(
+            "pytest {args:?} failed ({})\n--- stdout\n{stdout}\n--- stderr\n{stderr}\n--- node log (tail)\n{tail}",
+            out.status
+        );
+    }
+    println!("{stdout}");
+    assert!(node.stop().success(), "clean exit after the suite");
+}
+
+#[test]
+fn s3_boto3_suite() {
+    pytest(&["test_boto3.py"], &["--s3-domain", "s3.localhost"]);
+}
+
+#[test]
+fn s3_awscli_and_s3cmd() {
+    pytest(&["test_clients.py", "-k", "awscli or s3cmd"], &[]);
+}
+
+#[test]
+fn s3_rclone_sync_and_check() {
+    pytest(&["test_clients.py", "-k", "rclone"], &[]);
+}
