@@ -3,7 +3,9 @@
 //! and GET of a 1 GiB incompressible object, then 16 concurrent 1 GiB PUTs
 //! with the process's peak RSS.
 //!
-//! `cargo bench -p liuma-engine --bench load` (env LOAD_GIB=n changes the size).
+//! `cargo bench -p liuma-engine --bench load` (env LOAD_GIB=n changes the
+//! size, LOAD_WRITERS=n the concurrent PUTs, 0 to skip them, LOAD_DIR the
+//! directory).
 
 mod common;
 
@@ -118,7 +120,13 @@ async fn main() {
         100.0 * get / plain_read
     );
 
-    let writers = 16u64;
+    let writers: u64 = std::env::var("LOAD_WRITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
+    if writers == 0 {
+        return;
+    }
     common::reset_peak_rss();
     let t = Instant::now();
     let tasks: Vec<_> = (0..writers)

@@ -37,6 +37,35 @@ pub(crate) struct Ingested {
     pub body: Body,
 }
 
+impl Ingested {
+    /// Compare with what the client announced: length, MD5, SHA-256. On a
+    /// mismatch the caller commits nothing (the blocks become garbage).
+    pub fn check(
+        &self,
+        length: Option<u64>,
+        md5: Option<[u8; 16]>,
+        sha256: Option<[u8; 32]>,
+    ) -> Result<()> {
+        if let Some(expected) = length
+            && self.size != expected
+        {
+            return Err(Error::IncompleteBody {
+                received: self.size,
+                expected,
+            });
+        }
+        if md5.is_some_and(|m| m != self.md5) {
+            return Err(Error::BadDigest { algorithm: "md5" });
+        }
+        if sha256.is_some_and(|s| s != self.sha256) {
+            return Err(Error::BadDigest {
+                algorithm: "sha256",
+            });
+        }
+        Ok(())
+    }
+}
+
 type BlockTask = JoinHandle<Result<(BlockEntry, Stored)>>;
 
 /// A block and the share of the memory budget it holds: the permit goes

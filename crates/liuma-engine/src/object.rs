@@ -168,22 +168,7 @@ impl Engine {
             .inner
             .ingest(body, owner, &uid, erasure, max, true)
             .await?;
-        if let Some(expected) = opts.content_length
-            && ing.size != expected
-        {
-            return Err(Error::IncompleteBody {
-                received: ing.size,
-                expected,
-            });
-        }
-        if opts.content_md5.is_some_and(|m| m != ing.md5) {
-            return Err(Error::BadDigest { algorithm: "md5" });
-        }
-        if opts.sha256.is_some_and(|s| s != ing.sha256) {
-            return Err(Error::BadDigest {
-                algorithm: "sha256",
-            });
-        }
+        ing.check(opts.content_length, opts.content_md5, opts.sha256)?;
         let rec = VersionRecord {
             uid,
             vsort: String::new(),

@@ -11,7 +11,7 @@ use crate::body::{ChecksumSpec, request_body};
 use crate::bucket::existing;
 use crate::conv::{StdHeaders, content_md5, etag, object_meta, ts, url_encode, version_header};
 use crate::error::s3_err;
-use crate::object::{Conditions, copy_source};
+use crate::object::{Conditions, checked_copy_source};
 use crate::service::LiumaS3;
 
 fn part_number(n: i32) -> S3Result<u32> {
@@ -149,19 +149,13 @@ pub(crate) async fn upload_part_copy(
     let caller = Caller::of(&req);
     let input = req.input;
     let number = part_number(input.part_number)?;
-    let (sb, sk, sv) = copy_source(&caller, &input.copy_source)?;
-    let src = s
-        .engine
-        .head_object(&sb, &sk, sv.as_deref())
-        .await
-        .map_err(s3_err)?;
     let cond = Conditions {
         if_match: input.copy_source_if_match,
         if_none_match: input.copy_source_if_none_match,
         if_modified_since: input.copy_source_if_modified_since,
         if_unmodified_since: input.copy_source_if_unmodified_since,
     };
-    cond.check(&src, || s3_error!(PreconditionFailed))?;
+    let (sb, sk, sv, src) = checked_copy_source(s, &caller, &input.copy_source, cond).await?;
     let range = input
         .copy_source_range
         .as_deref()

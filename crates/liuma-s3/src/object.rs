@@ -369,6 +369,24 @@ pub(crate) fn copy_source(
     ))
 }
 
+/// A readable copy source that meets its `x-amz-copy-source-if-*` conditions:
+/// (bucket, key, version, the source's current metadata).
+pub(crate) async fn checked_copy_source(
+    s: &LiumaS3,
+    caller: &Caller,
+    src: &CopySource,
+    cond: Conditions,
+) -> S3Result<(String, String, Option<String>, ObjectInfo)> {
+    let (sb, sk, sv) = copy_source(caller, src)?;
+    let info = s
+        .engine
+        .head_object(&sb, &sk, sv.as_deref())
+        .await
+        .map_err(s3_err)?;
+    cond.check(&info, || s3_error!(PreconditionFailed))?;
+    Ok((sb, sk, sv, info))
+}
+
 pub(crate) async fn copy_object(
     s: &LiumaS3,
     req: S3Request<CopyObjectInput>,
@@ -376,19 +394,13 @@ pub(crate) async fn copy_object(
     let caller = Caller::of(&req);
     let bucket = existing(&req, &req.input.bucket)?;
     let input = req.input;
-    let (sb, sk, sv) = copy_source(&caller, &input.copy_source)?;
-    let src = s
-        .engine
-        .head_object(&sb, &sk, sv.as_deref())
-        .await
-        .map_err(s3_err)?;
     let cond = Conditions {
         if_match: input.copy_source_if_match,
         if_none_match: input.copy_source_if_none_match,
         if_modified_since: input.copy_source_if_modified_since,
         if_unmodified_since: input.copy_source_if_unmodified_since,
     };
-    cond.check(&src, || s3_error!(PreconditionFailed))?;
+    let (sb, sk, sv, src) = checked_copy_source(s, &caller, &input.copy_source, cond).await?;
     let replace = input
         .metadata_directive
         .as_ref()
