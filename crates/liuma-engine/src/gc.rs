@@ -31,6 +31,9 @@ pub struct GcReport {
     pub refs_deleted: u64,
     /// Expired multipart uploads aborted.
     pub uploads_aborted: u64,
+    /// Shard files with no block record (a write cut short before its
+    /// record was committed), removed once older than the grace period.
+    pub orphan_shards_deleted: u64,
 }
 
 /// The block id and record of a `bl/<hex>` entry.
@@ -75,6 +78,7 @@ impl Engine {
                 }
             }
         }
+        report.orphan_shards_deleted = self.sweep_orphan_shards(grace).await?;
         Stats::add(&self.inner.stats.gc_blocks_deleted, report.blocks_deleted);
         Stats::add(&self.inner.stats.gc_refs_deleted, report.refs_deleted);
         Ok(report)
@@ -167,6 +171,54 @@ impl Engine {
 
     async fn delete_keys(&self, keys: Vec<Vec<u8>>) -> Result<()> {
         apply_batched(&self.inner.meta, keys.into_iter().map(Op::delete).collect()).await
+    }
+
+    /// Delete shard files whose block has no record (and whose file is older
+    /// than the grace period, so a write in progress is never touched).
+    async fn sweep_orphan_shards(&self, grace_ms: u64) -> Result<u64> {
+        let disks = self.disks().clone();
+        let grace = std::time::Duration::from_millis(grace_ms);
+        // (disk, block, index) of old enough files, listed off the runtime
+        let candidates = tokio::task::spawn_blocking(move || {
+            let mut old = Vec::new();
+            for disk in 0..disks.disk_count() {
+                for (id, index) in disks.list_shards(disk).flatten() {
+                    let age = std::fs::metadata(disks.shard_path(disk, &id, index))
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok());
+                    if age.is_some_and(|a| a >= grace) {
+                        old.push((disk, id, index));
+                    }
+                }
+            }
+            old
+        })
+        .await?;
+        let mut known: HashMap<BlockId, bool> = HashMap::new();
+        let mut deleted = 0;
+        for (disk, id, index) in candidates {
+            let has_record = match known.get(&id) {
+                Some(&k) => k,
+                None => {
+                    let k = self.inner.meta.get(&keys::block(&id)).await?.is_some();
+                    known.insert(id, k);
+                    k
+                }
+            };
+            if has_record {
+                continue;
+            }
+            let disks = self.disks().clone();
+            let removed = tokio::task::spawn_blocking(move || disks.delete_shard(disk, &id, index))
+                .await?
+                .unwrap_or(false);
+            if removed {
+                tracing::debug!(block = %id, index, disk, "orphan shard removed");
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 
     async fn abort_expired_uploads(&self, age_ms: u64) -> Result<u64> {

@@ -1086,3 +1086,47 @@ async fn a_disk_that_disappears_degrades_reads_and_redirects_writes() {
     assert_eq!(report.unrecoverable, 0);
     assert_eq!(e.scrub_pass(0).await.unwrap().bad_shards, 0);
 }
+
+#[tokio::test]
+async fn gc_removes_orphan_shards_of_interrupted_writes_after_grace() {
+    let cfg = EngineConfig {
+        gc_grace: Duration::from_secs(3600),
+        ..config()
+    };
+    let n = Node::with(1, cfg);
+    let e = &n.engine;
+    e.create_bucket("bko", "me").await.unwrap();
+    let kept = random(31, 2 * BS);
+    put(e, "bko", "kept", &kept).await;
+    // shards written by a put that died before committing its block record
+    let params = liuma_codec::CodecParams::default();
+    let old = liuma_codec::encode_block(&params, Bytes::from(random(32, BS))).unwrap();
+    let young = liuma_codec::encode_block(&params, Bytes::from(random(33, BS))).unwrap();
+    e.disks().write_shard(0, &old.shards[0]).unwrap();
+    let old_path = e.disks().shard_path(0, &old.id, 0);
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old_path)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    // the committed object's shards are old too, but they have records
+    for f in n.shard_files(0) {
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+    e.disks().write_shard(0, &young.shards[0]).unwrap();
+    let r = e.gc_pass(None).await.unwrap();
+    assert_eq!(r.orphan_shards_deleted, 1, "{r:?}");
+    assert!(!old_path.exists());
+    assert!(
+        e.disks().shard_path(0, &young.id, 0).exists(),
+        "a young orphan may be a write in progress"
+    );
+    assert_eq!(get(e, "bko", "kept", GetOptions::default()).await, kept);
+}
