@@ -8,6 +8,13 @@
 //! - `GET /admin/keys` → every key without secrets
 //! - `DELETE /admin/keys/{id}` → the key stops working at once
 //! - `POST /admin/keys/{id}/allow` `{"bucket": B, "permission": "read"|"write"|"owner"|"none"}`
+//!
+//! # Backend credentials (native API; see `docs/native-api.md`)
+//! - `POST /admin/backends` `{"name": N, "scopes": [...], "bucket": B, "max_size": N,
+//!   "expires": DATE, "rate_limit": N}` → the credential with its secret (shown once)
+//! - `GET /admin/backends` → every credential without key material
+//! - `DELETE /admin/backends/{id}` → revoked: its requests and tokens fail at once
+//! - `POST /admin/backends/{id}/rotate` → a new secret (shown once); older tokens fail
 
 use std::sync::Arc;
 
@@ -22,6 +29,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::metrics::{Metrics, MetricsLayerState, track};
+use crate::native::{self, backend};
 
 /// What the admin handlers need.
 #[derive(Clone)]
@@ -45,6 +53,12 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/keys", post(create_key).get(list_keys))
         .route("/admin/keys/{id}", axum::routing::delete(delete_key))
         .route("/admin/keys/{id}/allow", post(allow_key))
+        .route("/admin/backends", post(create_backend).get(list_backends))
+        .route(
+            "/admin/backends/{id}",
+            axum::routing::delete(revoke_backend),
+        )
+        .route("/admin/backends/{id}/rotate", post(rotate_backend))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -200,5 +214,56 @@ async fn allow_key(
     match s.engine.allow_key(&id, &req.bucket, perm).await {
         Ok(k) => axum::Json(key_json(&k, false)).into_response(),
         Err(e) => engine_error(&e),
+    }
+}
+
+/// A native API error as an admin API answer.
+fn native_error(e: &native::ApiError) -> Response {
+    let (status, code) = e.status_and_code();
+    if status.is_server_error() {
+        tracing::warn!(error = %e, "admin request failed");
+    }
+    let body = serde_json::json!({"status": "error", "code": code, "message": e.to_string()});
+    (status, axum::Json(body)).into_response()
+}
+
+/// A credential and its new secret (shown only in this answer).
+fn with_secret(c: &backend::Credential, secret: String) -> Response {
+    let mut v = c.to_json();
+    v["secret"] = secret.into();
+    axum::Json(v).into_response()
+}
+
+async fn create_backend(
+    State(s): State<AdminState>,
+    axum::Json(req): axum::Json<backend::NewCredential>,
+) -> Response {
+    match backend::create(&s.engine, &req).await {
+        Ok((c, secret)) => with_secret(&c, secret),
+        Err(e) => native_error(&e),
+    }
+}
+
+async fn list_backends(State(s): State<AdminState>) -> Response {
+    match backend::list(&s.engine).await {
+        Ok(list) => {
+            let list: Vec<_> = list.iter().map(backend::Credential::to_json).collect();
+            axum::Json(serde_json::Value::Array(list)).into_response()
+        }
+        Err(e) => native_error(&e),
+    }
+}
+
+async fn revoke_backend(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    match backend::revoke(&s.engine, &id).await {
+        Ok(c) => axum::Json(c.to_json()).into_response(),
+        Err(e) => native_error(&e),
+    }
+}
+
+async fn rotate_backend(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    match backend::rotate(&s.engine, &id).await {
+        Ok((c, secret)) => with_secret(&c, secret),
+        Err(e) => native_error(&e),
     }
 }

@@ -35,11 +35,24 @@ pub struct ApiLabels {
     pub api: String,
 }
 
+/// Labels of the per-credential counter of the native API.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BackendLabels {
+    /// Backend credential id, "system" (legacy system token), or the id
+    /// claimed by a refused request ("anonymous" when none).
+    pub credential: String,
+    /// "backend" (a backend-authenticated call) or "token" (a token use).
+    pub kind: String,
+    /// "ok" or the native error code.
+    pub result: String,
+}
+
 /// The process-wide registry and the request instruments.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     duration: Family<ApiLabels, Histogram>,
+    backend: Family<BackendLabels, Counter>,
 }
 
 impl Metrics {
@@ -56,11 +69,18 @@ impl Metrics {
             "HTTP request latency",
             duration.clone(),
         );
+        let backend = Family::<BackendLabels, Counter>::default();
+        registry.register(
+            "native_backend_requests",
+            "Native API backend calls and token uses, per backend credential",
+            backend.clone(),
+        );
         registry.register_collector(Box::new(EngineCollector { engine }));
         Arc::new(Metrics {
             registry,
             requests,
             duration,
+            backend,
         })
     }
 
@@ -70,6 +90,23 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+
+    /// Count one native backend call or token use of `credential`.
+    pub fn count_backend(&self, credential: &str, kind: &str, result: &str) {
+        // Unverified ids are client input: bound what becomes a label.
+        let credential: String = credential
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(32)
+            .collect();
+        self.backend
+            .get_or_create(&BackendLabels {
+                credential,
+                kind: kind.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
     }
 
     fn record(&self, api: &str, method: &str, status: u16, started: Instant) {

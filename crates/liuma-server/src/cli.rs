@@ -25,6 +25,8 @@ pub enum Command {
     Server(Box<ServerArgs>),
     /// Manage S3 access keys through the admin API of a running node.
     Key(KeyArgs),
+    /// Manage native API backend credentials through the admin API of a running node.
+    Backend(BackendArgs),
     /// Print the version and build information.
     Version,
 }
@@ -70,6 +72,62 @@ pub enum KeyAction {
         bucket: String,
         /// read | write | owner | none
         permission: String,
+    },
+}
+
+/// `liuma backend ...`: talks to the admin API (`--admin-url`) with the admin token.
+#[derive(Debug, Args)]
+pub struct BackendArgs {
+    /// Admin API of the node.
+    #[arg(long, env = "LIUMA_ADMIN_URL", default_value = "http://127.0.0.1:9002")]
+    pub admin_url: String,
+    /// File holding the admin token (env LIUMA_ADMIN_TOKEN takes precedence).
+    #[arg(
+        long,
+        env = "LIUMA_ADMIN_TOKEN_FILE",
+        default_value = "./liuma-data/secrets/admin.token"
+    )]
+    pub admin_token_file: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: BackendAction,
+}
+
+/// Backend credential actions.
+#[derive(Debug, Subcommand)]
+pub enum BackendAction {
+    /// Create a credential; prints its id and secret (the secret is shown only now).
+    Create {
+        /// A name for humans.
+        name: String,
+        /// Scopes, comma separated or repeated: upload, download, finish, info,
+        /// delete, admin. Default upload,download,finish,info.
+        #[arg(long = "scope", value_delimiter = ',')]
+        scopes: Vec<String>,
+        /// The only bucket it may act on.
+        #[arg(long)]
+        bucket: Option<String>,
+        /// Largest file (bytes) it may mint upload tokens for.
+        #[arg(long)]
+        max_size: Option<u64>,
+        /// Expiry: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (UTC) or Unix seconds.
+        #[arg(long)]
+        expires: Option<String>,
+        /// Requests per second allowed (per node).
+        #[arg(long)]
+        rate_limit: Option<u32>,
+    },
+    /// List credentials (no secrets).
+    List,
+    /// Revoke a credential: its requests and the tokens it minted fail from now on.
+    Revoke {
+        /// Credential id.
+        id: String,
+    },
+    /// Give a credential a new secret (shown only now); tokens it minted stop working.
+    Rotate {
+        /// Credential id.
+        id: String,
     },
 }
 

@@ -326,6 +326,7 @@ impl Config {
             max_chunk_size: self.native.max_chunk_bytes,
             upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
             cors_origin: self.native.cors_origin.clone(),
+            region: self.s3.region.clone(),
         }
     }
 

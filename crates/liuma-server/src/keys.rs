@@ -12,22 +12,7 @@ use crate::cli::{KeyAction, KeyArgs};
 
 /// Run one key command and print its result.
 pub fn run(args: &KeyArgs) -> anyhow::Result<()> {
-    let token = match std::env::var("LIUMA_ADMIN_TOKEN") {
-        Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
-        _ => std::fs::read_to_string(&args.admin_token_file)
-            .with_context(|| {
-                format!(
-                    "reading the admin token from {} (set --admin-token-file or LIUMA_ADMIN_TOKEN)",
-                    args.admin_token_file.display()
-                )
-            })?
-            .trim()
-            .to_owned(),
-    };
-    let client = Admin {
-        addr: host_port(&args.admin_url)?,
-        token,
-    };
+    let client = Admin::connect(&args.admin_url, &args.admin_token_file)?;
     match &args.action {
         KeyAction::Create { name } => {
             let k = client.call(
@@ -100,14 +85,36 @@ fn host_port(url: &str) -> anyhow::Result<String> {
     })
 }
 
-struct Admin {
+/// A client of the admin API of one node.
+pub(crate) struct Admin {
     addr: String,
     token: String,
 }
 
 impl Admin {
+    /// A client for `admin_url`, with the admin token from env
+    /// `LIUMA_ADMIN_TOKEN` or else `token_file`.
+    pub(crate) fn connect(admin_url: &str, token_file: &std::path::Path) -> anyhow::Result<Admin> {
+        let token = match std::env::var("LIUMA_ADMIN_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
+            _ => std::fs::read_to_string(token_file)
+                .with_context(|| {
+                    format!(
+                        "reading the admin token from {} (set --admin-token-file or LIUMA_ADMIN_TOKEN)",
+                        token_file.display()
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        };
+        Ok(Admin {
+            addr: host_port(admin_url)?,
+            token,
+        })
+    }
+
     /// One request; the JSON body of a 2xx answer, else an error with the server's message.
-    fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         path: &str,

@@ -1,6 +1,7 @@
 //! `liuma`: the single binary. `liuma server` runs a node; `liuma version`
 //! prints build information.
 
+mod backend;
 mod cli;
 mod config;
 mod keys;
@@ -24,6 +25,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Server(args) => server(&args),
         Command::Key(args) => keys::run(&args),
+        Command::Backend(args) => backend::run(&args),
     }
 }
 

@@ -163,6 +163,7 @@ async fn spawn_native(
         engine: engine.clone(),
         cfg: Arc::new(native_cfg),
         addr: listener.local_addr()?,
+        guard: Arc::default(),
     };
     let app = native::router(state, metrics);
     Ok(tokio::spawn(async move {

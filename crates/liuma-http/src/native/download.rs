@@ -18,20 +18,22 @@ use serde_json::{Value, json};
 use super::error::{ApiError, Result};
 use super::token::Operation;
 use super::upload::{file_exists, issue};
-use super::{NativeState, Params, check_hash_param, stored_name};
+use super::{BackendReq, NativeState, Params, check_hash_param, stored_name};
 
-/// `GET /download/token?hash=H` (systemToken); 404 when no such file.
+/// `GET /download/token?hash=H` (backend, scope `download`); 404 when no such file.
 pub(super) async fn handle_download_token(
     State(s): State<NativeState>,
-    headers: HeaderMap,
+    req: BackendReq,
     p: Params,
 ) -> Result<Json<Value>> {
-    let (auth, _) = s.system(&headers).await?;
+    let (caller, auth, _) = s
+        .backend(&req, b"", super::backend::Scope::Download)
+        .await?;
     let (hash, bytes) = p.hash()?;
     if !file_exists(&s, &hash).await? {
         return Err(ApiError::FileNotFound { hash });
     }
-    let (token, expires) = issue(&s, &auth, Operation::Download, bytes, None)?;
+    let (token, expires) = issue(&s, &auth, &caller, Operation::Download, bytes, None)?;
     Ok(Json(json!({
         "status": "success",
         "token": token,

@@ -126,6 +126,51 @@ pub enum ApiError {
     /// No such endpoint.
     #[error("no such endpoint")]
     NoSuchEndpoint,
+    /// A SigV4 `Authorization` header that cannot be checked.
+    #[error("malformed signed request: {what}")]
+    MalformedAuthorization {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The signature does not match (wrong secret, or the request changed).
+    #[error("the request signature does not match")]
+    SignatureDoesNotMatch,
+    /// `x-amz-date` is more than 15 minutes away from the server clock.
+    #[error("the request time is more than 15 minutes from the server time")]
+    RequestTimeTooSkewed,
+    /// This signature was accepted before.
+    #[error("this signed request was already received (replay)")]
+    ReplayedRequest,
+    /// No backend credential has this id.
+    #[error("unknown backend credential")]
+    UnknownCredential,
+    /// The backend credential (or the one that minted the token) is revoked.
+    #[error("the backend credential is revoked")]
+    CredentialRevoked,
+    /// The backend credential is past its expiry.
+    #[error("the backend credential expired")]
+    CredentialExpired,
+    /// The backend credential lacks the scope the endpoint needs.
+    #[error("the backend credential lacks the `{scope}` scope")]
+    MissingScope {
+        /// The scope needed.
+        scope: &'static str,
+    },
+    /// The backend credential is bound to another bucket.
+    #[error("the backend credential may not act on bucket {bucket}")]
+    BucketNotAllowed {
+        /// The bucket of the request.
+        bucket: String,
+    },
+    /// The backend credential's request rate limit is exceeded.
+    #[error("too many requests for this backend credential; slow down")]
+    RateLimited,
+    /// Admin API: no backend credential with this id.
+    #[error("no backend credential {id}")]
+    NoSuchCredential {
+        /// The id asked for.
+        id: String,
+    },
     /// An error of the object engine.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -164,6 +209,19 @@ impl ApiError {
             ApiError::UnsupportedTusVersion => (S::PRECONDITION_FAILED, "UnsupportedVersion"),
             ApiError::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
             ApiError::NoSuchEndpoint => (S::NOT_FOUND, "NoSuchEndpoint"),
+            ApiError::MalformedAuthorization { .. } => {
+                (S::UNAUTHORIZED, "AuthorizationHeaderMalformed")
+            }
+            ApiError::SignatureDoesNotMatch => (S::UNAUTHORIZED, "SignatureDoesNotMatch"),
+            ApiError::RequestTimeTooSkewed => (S::UNAUTHORIZED, "RequestTimeTooSkewed"),
+            ApiError::ReplayedRequest => (S::UNAUTHORIZED, "ReplayedRequest"),
+            ApiError::UnknownCredential => (S::UNAUTHORIZED, "InvalidAccessKeyId"),
+            ApiError::CredentialRevoked => (S::UNAUTHORIZED, "CredentialRevoked"),
+            ApiError::CredentialExpired => (S::UNAUTHORIZED, "CredentialExpired"),
+            ApiError::MissingScope { .. } => (S::FORBIDDEN, "MissingScope"),
+            ApiError::BucketNotAllowed { .. } => (S::FORBIDDEN, "BucketNotAllowed"),
+            ApiError::RateLimited => (S::TOO_MANY_REQUESTS, "TooManyRequests"),
+            ApiError::NoSuchCredential { .. } => (S::NOT_FOUND, "NoSuchCredential"),
             ApiError::Engine(e) => (engine_status(e), engine_code(e)),
         }
     }

@@ -3,21 +3,23 @@
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use liuma_engine::{Error as EngineError, ListVersionsParams};
 use serde_json::{Value, json};
 
+use super::backend::Scope;
 use super::error::{ApiError, Result};
 use super::token::{self, validate_system_token};
-use super::{NativeState, Params, rfc3339, stored_name};
+use super::{BackendReq, META_UPLOADED_BY, NativeState, Params, rfc3339, stored_name};
 
-/// `GET /file?hash=H` (systemToken): size, name, hash, dates, versions.
+/// `GET /file?hash=H` (backend, scope `info`): size, name, hash, dates,
+/// versions, and the credential each version was uploaded with.
 pub(super) async fn handle_info(
     State(s): State<NativeState>,
-    headers: HeaderMap,
+    req: BackendReq,
     p: Params,
 ) -> Result<Json<Value>> {
-    s.system(&headers).await?;
+    s.backend(&req, b"", Scope::Info).await?;
     let (hash, _) = p.hash()?;
     let current = match s.engine.head_object(s.bucket(), &hash, None).await {
         Ok(i) => i,
@@ -51,6 +53,7 @@ pub(super) async fn handle_info(
                 "size": v.size,
                 "created": rfc3339(v.last_modified_ms),
                 "is_latest": v.is_latest,
+                "uploaded_by": v.meta.user.get(META_UPLOADED_BY),
                 "delete_marker": v.delete_marker,
             })
         })
@@ -64,18 +67,19 @@ pub(super) async fn handle_info(
         "created": rfc3339(created),
         "modified": rfc3339(current.last_modified_ms),
         "version_id": current.version_id,
+        "uploaded_by": current.meta.user.get(META_UPLOADED_BY),
         "versions": list,
     })))
 }
 
-/// `DELETE /file?hash=H[&version=V]` (systemToken): a delete marker, or
-/// the removal of one version.
+/// `DELETE /file?hash=H[&version=V]` (backend, scope `delete`): a delete
+/// marker, or the removal of one version.
 pub(super) async fn handle_delete(
     State(s): State<NativeState>,
-    headers: HeaderMap,
+    req: BackendReq,
     p: Params,
 ) -> Result<Json<Value>> {
-    s.system(&headers).await?;
+    s.backend(&req, b"", Scope::Delete).await?;
     let (hash, _) = p.hash()?;
     let version = p.get("version");
     if version.is_none() && !super::upload::file_exists(&s, &hash).await? {
@@ -90,13 +94,13 @@ pub(super) async fn handle_delete(
     })))
 }
 
-/// `GET /server/active` (systemToken): the live nodes (here: this one),
-/// with address, disks and free space.
+/// `GET /server/active` (backend, scope `info`): the live nodes (here:
+/// this one), with address, disks and free space.
 pub(super) async fn handle_active(
     State(s): State<NativeState>,
-    headers: HeaderMap,
+    req: BackendReq,
 ) -> Result<Json<Value>> {
-    s.system(&headers).await?;
+    s.backend(&req, b"", Scope::Info).await?;
     let disks = s.engine.disks().clone();
     let list = tokio::task::spawn_blocking(move || {
         (0..disks.disk_count())
@@ -130,24 +134,27 @@ pub(super) async fn handle_active(
     })))
 }
 
-/// `PUT /server/token` (systemToken): the new system token in the body,
+/// `PUT /server/token` (backend, scope `admin`): the new system token in the body,
 /// as JSON `{"token": "..."}` or as plain text. Also replaces the token
 /// signing key: every token issued before stops working.
 pub(super) async fn handle_rotate_token(
     State(s): State<NativeState>,
     req: Request,
 ) -> Result<Json<Value>> {
-    let (_, rev) = s.system(req.headers()).await?;
-    let is_json = req
-        .headers()
+    let (parts, body) = req.into_parts();
+    let is_json = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.starts_with("application/json"));
-    let raw = axum::body::to_bytes(req.into_body(), 4096)
+    let raw = axum::body::to_bytes(body, 4096)
         .await
         .map_err(|_| ApiError::InvalidArgument {
             what: "the body must be at most 4 KiB",
         })?;
+    let (_, _, rev) = s
+        .backend(&BackendReq::of(&parts), &raw, Scope::Admin)
+        .await?;
     let new = if is_json {
         let v: Value = serde_json::from_slice(&raw).map_err(|_| ApiError::InvalidArgument {
             what: "the body must be JSON {\"token\": \"...\"}",

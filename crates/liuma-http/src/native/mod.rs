@@ -1,7 +1,8 @@
 //! The native token API of liuma 1.0 (axum), on its own listener.
 //!
-//! A business backend holding the **system token** (header `systemToken`)
-//! asks for short-lived **tokens** (header `token`, or `?token=` for
+//! A business backend, authenticated by a SigV4 signature made with a
+//! named **backend credential** (or by the legacy shared **system token**,
+//! header `systemToken`), asks for short-lived **tokens** (header `token`, or `?token=` for
 //! links) bound to a file's SHA-256; a browser uploads and downloads with
 //! them. Files are objects of one bucket (default `liuma`), key = the
 //! SHA-256 in hex, file name in the user metadata, so S3 sees them too.
@@ -9,6 +10,7 @@
 //!
 //! # Layout
 //! - [`token`]: token format, signing key and system token in the metadata store
+//! - [`backend`]: backend credentials, scopes, SigV4 verification, replay and rate limits
 //! - [`error`]: [`ApiError`] and its one mapping to HTTP
 //! - `upload`: single, chunked (resumable) and finish; instant upload
 //! - `download`: streaming download with Range, If-Range, ETag
@@ -16,6 +18,7 @@
 //! - `tus`: a tus 1.0 endpoint (creation, core, termination, checksum)
 //! - `body`: request bodies (multipart form or raw) as engine streams
 
+pub mod backend;
 mod body;
 mod download;
 pub mod error;
@@ -30,12 +33,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use liuma_engine::{Engine, ObjectMeta, Versioning};
 
+use backend::{Credential, Guard, Scope};
 pub use error::ApiError;
 use error::Result;
 use token::{AuthState, Claims, Operation};
@@ -47,6 +51,9 @@ pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934c
 /// User metadata key of the file name (percent-encoded UTF-8, so S3
 /// clients see a plain ASCII header value).
 pub const META_FILE_NAME: &str = "file-name";
+/// User metadata key of the backend credential that minted the upload
+/// token ("system" for the legacy system token).
+pub const META_UPLOADED_BY: &str = "uploaded-by";
 /// Highest chunk number (chunks map onto multipart parts 1..=10000).
 pub const MAX_CHUNK: u32 = liuma_engine::MAX_PART_NUMBER - 1;
 
@@ -64,6 +71,8 @@ pub struct NativeConfig {
     pub upload_expiry: Duration,
     /// `Access-Control-Allow-Origin` sent to browsers. Default "*".
     pub cors_origin: String,
+    /// Region backends sign SigV4 requests for (the S3 region). Default us-east-1.
+    pub region: String,
 }
 
 impl Default for NativeConfig {
@@ -74,6 +83,7 @@ impl Default for NativeConfig {
             max_chunk_size: 1 << 30,
             upload_expiry: Duration::from_secs(7 * 24 * 3600),
             cors_origin: "*".to_owned(),
+            region: "us-east-1".to_owned(),
         }
     }
 }
@@ -87,6 +97,8 @@ pub struct NativeState {
     pub cfg: Arc<NativeConfig>,
     /// This node's native API address (reported by `/server/active`).
     pub addr: SocketAddr,
+    /// Replay cache and rate limiters of backend credentials (per node).
+    pub guard: Arc<Guard>,
 }
 
 /// Prepare the engine for the native API: create the bucket (versioning
@@ -113,6 +125,7 @@ pub async fn init(
 
 /// The native API router.
 pub fn router(state: NativeState, metrics: Arc<Metrics>) -> Router {
+    state.guard.set_metrics(metrics.clone());
     let layer = MetricsLayerState {
         metrics,
         api: "native",
@@ -146,7 +159,8 @@ pub fn router(state: NativeState, metrics: Arc<Metrics>) -> Router {
 /// headers they need. Authorization is by token headers, never cookies, so
 /// allowing any origin (the default) exposes nothing.
 async fn cors(State(origin): State<HeaderValue>, req: Request, next: Next) -> Response {
-    const ALLOW_HEADERS: &str = "token, systemToken, content-type, range, if-range, \
+    const ALLOW_HEADERS: &str = "token, systemToken, authorization, x-amz-date, \
+        x-amz-content-sha256, content-type, range, if-range, \
         tus-resumable, upload-length, upload-offset, upload-metadata, upload-checksum, \
         upload-defer-length, x-http-method-override, x-requested-with";
     const EXPOSE_HEADERS: &str = "content-disposition, content-range, content-length, etag, \
@@ -184,7 +198,158 @@ async fn cors(State(origin): State<HeaderValue>, req: Request, next: Next) -> Re
     resp
 }
 
+/// Who made a backend call.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    /// The legacy shared system token: every scope.
+    System,
+    /// A backend credential (verified, active, holding the scope).
+    Credential(Credential),
+}
+
+impl Caller {
+    /// Credential id, or "system".
+    pub fn id(&self) -> &str {
+        match self {
+            Caller::System => "system",
+            Caller::Credential(c) => &c.id,
+        }
+    }
+
+    /// What goes into the tokens it mints.
+    fn minter(&self) -> Option<(String, u32)> {
+        match self {
+            Caller::System => None,
+            Caller::Credential(c) => Some((c.id.clone(), c.generation)),
+        }
+    }
+
+    /// Its upload size limit.
+    fn max_size(&self) -> Option<u64> {
+        match self {
+            Caller::System => None,
+            Caller::Credential(c) => c.max_size,
+        }
+    }
+}
+
+/// The request parts backend authentication reads (method, URI, headers).
+pub struct BackendReq {
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for BackendReq {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self> {
+        Ok(BackendReq::of(parts))
+    }
+}
+
+impl BackendReq {
+    fn of(parts: &axum::http::request::Parts) -> BackendReq {
+        BackendReq {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        }
+    }
+
+    /// The `hash` query parameter as sent (for the audit log).
+    fn hash(&self) -> String {
+        self.uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|p| p.strip_prefix("hash="))
+            .unwrap_or("-")
+            .chars()
+            .take(64)
+            .collect()
+    }
+}
+
 impl NativeState {
+    /// Authenticate a backend call (SigV4 with a backend credential, or the
+    /// legacy `systemToken`) that needs `scope`; audit and count it.
+    /// Returns the caller, the auth state and its revision.
+    async fn backend(
+        &self,
+        req: &BackendReq,
+        body: &[u8],
+        scope: Scope,
+    ) -> Result<(Caller, AuthState, u64)> {
+        let claimed = if req.headers.contains_key("systemToken") {
+            "system".to_owned()
+        } else {
+            req.headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| backend::parse_authorization(v).ok())
+                .map_or_else(|| "anonymous".to_owned(), |a| a.id)
+        };
+        let r = self.backend_auth(req, body, scope).await;
+        let result = match &r {
+            Ok(_) => "ok",
+            Err(e) => e.status_and_code().1,
+        };
+        tracing::info!(
+            target: "audit",
+            credential = %claimed,
+            operation = scope.name(),
+            method = %req.method,
+            path = req.uri.path(),
+            hash = %req.hash(),
+            result,
+            "backend call"
+        );
+        // An id no credential has is client input: not a metrics label.
+        let label = match &r {
+            Err(ApiError::UnknownCredential | ApiError::MalformedAuthorization { .. }) => "unknown",
+            _ => claimed.as_str(),
+        };
+        self.guard.count(label, "backend", result);
+        r
+    }
+
+    async fn backend_auth(
+        &self,
+        req: &BackendReq,
+        body: &[u8],
+        scope: Scope,
+    ) -> Result<(Caller, AuthState, u64)> {
+        if req.headers.contains_key("systemToken") || !backend::is_sigv4(&req.headers) {
+            let (auth, rev) = self.system(&req.headers).await?;
+            return Ok((Caller::System, auth, rev));
+        }
+        let header = req
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let authz = backend::parse_authorization(header)?;
+        let cred = backend::get(&self.engine, &authz.id)
+            .await?
+            .ok_or(ApiError::UnknownCredential)?;
+        cred.check_active(token::now_ms())?;
+        let signed = backend::SignedRequest {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            query: req.uri.query(),
+            headers: &req.headers,
+            body,
+        };
+        let now = token::now_secs();
+        let at = backend::verify(&signed, &authz, &cred, &self.cfg.region, now)?;
+        self.guard.check_replay(&authz.signature, at, now)?;
+        cred.check_allowed(scope, self.bucket())?;
+        self.guard.check_rate(&cred.id, cred.rate_limit)?;
+        let (auth, rev) = token::load(&self.engine).await?;
+        Ok((Caller::Credential(cred), auth, rev))
+    }
+
     /// Check the `systemToken` header; returns the auth state and its revision.
     async fn system(&self, headers: &HeaderMap) -> Result<(AuthState, u64)> {
         let sent = headers
@@ -209,8 +374,42 @@ impl NativeState {
             .or(query_token)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::MissingToken)?;
+        let r = self.verify_token(sent, op).await;
+        let minter = match &r {
+            Ok(c) => c.minter.as_ref().map_or("system", |m| m.0.as_str()),
+            Err(_) => "unknown",
+        };
+        let result = match &r {
+            Ok(_) => "ok",
+            Err(e) => e.status_and_code().1,
+        };
+        tracing::info!(
+            target: "audit",
+            credential = minter,
+            operation = op.name(),
+            hash = %r.as_ref().map(|c| hex::encode(c.sha256)).unwrap_or_else(|_| "-".to_owned()),
+            result,
+            "token use"
+        );
+        self.guard.count(minter, "token", result);
+        r
+    }
+
+    /// Verify a token; one minted by a backend credential needs that
+    /// credential active and not rotated since.
+    async fn verify_token(&self, sent: &str, op: Operation) -> Result<Claims> {
         let (auth, _) = token::load(&self.engine).await?;
-        auth.verify(sent, op, token::now_secs())
+        let claims = auth.verify(sent, op, token::now_secs())?;
+        if let Some((id, generation)) = &claims.minter {
+            let cred = backend::get(&self.engine, id)
+                .await?
+                .ok_or(ApiError::CredentialRevoked)?;
+            cred.check_active(token::now_ms())?;
+            if cred.generation != *generation {
+                return Err(ApiError::InvalidToken);
+            }
+        }
+        Ok(claims)
     }
 
     fn bucket(&self) -> &str {
@@ -274,6 +473,12 @@ pub fn validate_file_name(name: &str) -> Result<()> {
         return bad("must not be '.', '..' or blank");
     }
     Ok(())
+}
+
+/// Record which backend credential minted the upload token in `meta`.
+fn set_uploaded_by(meta: &mut ObjectMeta, claims: &Claims) {
+    let by = claims.minter.as_ref().map_or("system", |m| m.0.as_str());
+    meta.user.insert(META_UPLOADED_BY.to_owned(), by.to_owned());
 }
 
 /// Object metadata of a native file: its name and content type.

@@ -2,7 +2,8 @@
 //!
 //! # Token format (version 1)
 //!
-//! A token is the unpadded base64url encoding of 106 bytes:
+//! A token is the unpadded base64url encoding of 130 bytes (version 2;
+//! version 1 tokens, 106 bytes without the minter fields, are still read):
 //!
 //! ```text
 //! offset size  field
@@ -13,7 +14,9 @@
 //!     42    8  expires at, seconds since the Unix epoch, big endian
 //!     50    8  maximum file size in bytes, big endian; u64::MAX = no limit
 //!     58   16  random unique id
-//!     74   32  HMAC-SHA256 of bytes 0..74 under the signing key
+//!     74   20  id of the backend credential that minted it; zeros = systemToken
+//!     94    4  that credential's generation (bumped by rotation), big endian
+//!     98   32  HMAC-SHA256 of bytes 0..98 under the signing key
 //! ```
 //!
 //! The MAC is compared in constant time. The signing key (32 random bytes)
@@ -35,8 +38,9 @@ use super::error::{ApiError, Result};
 /// Name of the metadata setting holding [`AuthState`].
 pub const AUTH_SETTING: &str = "native/auth";
 /// Format version written into every token.
-pub const TOKEN_VERSION: u8 = 1;
-const BODY_LEN: usize = 74;
+pub const TOKEN_VERSION: u8 = 2;
+const V1_BODY_LEN: usize = 74;
+const BODY_LEN: usize = V1_BODY_LEN + super::backend::ID_LEN + 4;
 const TOKEN_LEN: usize = BODY_LEN + 32;
 /// Shortest and longest accepted system token.
 pub const SYSTEM_TOKEN_LEN: std::ops::RangeInclusive<usize> = 16..=256;
@@ -82,6 +86,8 @@ pub struct Claims {
     pub max_size: Option<u64>,
     /// Random id (tokens issued in the same second differ).
     pub id: [u8; 16],
+    /// The backend credential that minted it and its generation; None = systemToken.
+    pub minter: Option<(String, u32)>,
 }
 
 /// The native API's shared secrets, as stored in the metadata setting.
@@ -110,7 +116,8 @@ pub fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -150,6 +157,17 @@ impl AuthState {
         buf.extend_from_slice(&claims.expires.to_be_bytes());
         buf.extend_from_slice(&claims.max_size.unwrap_or(u64::MAX).to_be_bytes());
         buf.extend_from_slice(&claims.id);
+        let mut minter = [0u8; super::backend::ID_LEN];
+        let mut generation = 0u32;
+        if let Some((id, g)) = &claims.minter {
+            if id.len() != minter.len() {
+                return Err(ApiError::UnknownCredential);
+            }
+            minter.copy_from_slice(id.as_bytes());
+            generation = *g;
+        }
+        buf.extend_from_slice(&minter);
+        buf.extend_from_slice(&generation.to_be_bytes());
         let mac = self.mac(&buf)?;
         buf.extend_from_slice(&mac);
         Ok(base64_simd::URL_SAFE_NO_PAD.encode_to_string(&buf))
@@ -160,10 +178,12 @@ impl AuthState {
         let raw = base64_simd::URL_SAFE_NO_PAD
             .decode_to_vec(token.trim().as_bytes())
             .map_err(|_| ApiError::InvalidToken)?;
-        if raw.len() != TOKEN_LEN {
-            return Err(ApiError::InvalidToken);
-        }
-        let (body, mac) = raw.split_at(BODY_LEN);
+        let body_len = match raw.len() {
+            TOKEN_LEN => BODY_LEN,
+            l if l == V1_BODY_LEN + 32 => V1_BODY_LEN,
+            _ => return Err(ApiError::InvalidToken),
+        };
+        let (body, mac) = raw.split_at(body_len);
         if !bool::from(self.mac(body)?.as_slice().ct_eq(mac)) {
             return Err(ApiError::InvalidToken);
         }
@@ -180,8 +200,23 @@ impl AuthState {
             expires: u64_at(42),
             max_size: Some(u64_at(50)).filter(|&m| m != u64::MAX),
             id: body[58..74].try_into().expect("16 bytes in range"),
+            minter: match body.get(V1_BODY_LEN..BODY_LEN - 4) {
+                Some(m) if m.iter().any(|&b| b != 0) => Some((
+                    String::from_utf8(m.to_vec()).map_err(|_| ApiError::InvalidToken)?,
+                    u32::from_be_bytes(
+                        body[BODY_LEN - 4..BODY_LEN]
+                            .try_into()
+                            .expect("4 bytes in range"),
+                    ),
+                )),
+                _ => None,
+            },
         };
-        if body[0] != TOKEN_VERSION {
+        let version_ok = match body_len {
+            BODY_LEN => body[0] == TOKEN_VERSION,
+            _ => body[0] == 1,
+        };
+        if !version_ok {
             return Err(ApiError::InvalidToken);
         }
         if claims.op != op {
@@ -283,6 +318,7 @@ mod tests {
             expires: 2000,
             max_size: Some(42),
             id: [1; 16],
+            minter: Some(("LB000000000000000001".to_owned(), 3)),
         }
     }
 
@@ -306,7 +342,7 @@ mod tests {
         let mut raw = base64_simd::URL_SAFE_NO_PAD
             .decode_to_vec(t.as_bytes())
             .unwrap();
-        for i in [0, 1, 5, 40, 60, 80, 105] {
+        for i in [0, 1, 5, 40, 60, 80, 100, 129] {
             raw[i] ^= 1;
             let bad = base64_simd::URL_SAFE_NO_PAD.encode_to_string(&raw);
             assert!(

@@ -332,7 +332,8 @@ async fn complete(s: &NativeState, claims: &Claims, up: &TusUpload) -> Result<()
         .map(|p| (p.part_number, p.etag.clone()))
         .collect();
     let name = stored_name(&up.meta).unwrap_or_else(|| up.hash.clone());
-    let meta = file_meta(&name, up.meta.user.get(META_TYPE).map(String::as_str))?;
+    let mut meta = file_meta(&name, up.meta.user.get(META_TYPE).map(String::as_str))?;
+    super::set_uploaded_by(&mut meta, claims);
     let opts = CompleteOptions {
         min_part_size: Some(0),
         sha256: Some(claims.sha256),

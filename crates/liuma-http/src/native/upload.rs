@@ -13,18 +13,22 @@ use axum::http::HeaderMap;
 use liuma_engine::{CompleteOptions, Error as EngineError, ObjectMeta, PartOptions, PutOptions};
 use serde_json::{Value, json};
 
+use super::backend::Scope;
 use super::body::incoming;
 use super::error::{ApiError, Result};
 use super::token::{Claims, Operation, now_secs};
-use super::{EMPTY_SHA256, MAX_CHUNK, NativeState, Params, check_hash_param, file_meta, rfc3339};
+use super::{
+    BackendReq, Caller, EMPTY_SHA256, MAX_CHUNK, NativeState, Params, check_hash_param, file_meta,
+    rfc3339, set_uploaded_by,
+};
 
-/// `GET /upload/token?hash=H[&size=N]` (systemToken).
+/// `GET /upload/token?hash=H[&size=N]` (backend, scope `upload`).
 pub(super) async fn handle_upload_token(
     State(s): State<NativeState>,
-    headers: HeaderMap,
+    req: BackendReq,
     p: Params,
 ) -> Result<Json<Value>> {
-    let (auth, _) = s.system(&headers).await?;
+    let (caller, auth, _) = s.backend(&req, b"", Scope::Upload).await?;
     let (hash, bytes) = p.hash()?;
     if hash == EMPTY_SHA256 {
         return Err(ApiError::EmptyFile);
@@ -41,8 +45,13 @@ pub(super) async fn handle_upload_token(
             }
         },
     };
+    let max_size = match (max_size, caller.max_size()) {
+        (Some(n), Some(max)) if n > max => return Err(ApiError::TooLarge { max }),
+        (None, limit) => limit,
+        (n, _) => n,
+    };
     let exists = file_exists(&s, &hash).await?;
-    let (token, expires) = issue(&s, &auth, Operation::Upload, bytes, max_size)?;
+    let (token, expires) = issue(&s, &auth, &caller, Operation::Upload, bytes, max_size)?;
     Ok(Json(json!({
         "status": "success",
         "token": token,
@@ -56,6 +65,7 @@ pub(super) async fn handle_upload_token(
 pub(super) fn issue(
     s: &NativeState,
     auth: &super::token::AuthState,
+    caller: &Caller,
     op: Operation,
     sha256: [u8; 32],
     max_size: Option<u64>,
@@ -69,6 +79,7 @@ pub(super) fn issue(
         expires,
         max_size,
         id: rand::random(),
+        minter: caller.minter(),
     };
     Ok((auth.issue(&claims)?, expires))
 }
@@ -108,8 +119,10 @@ pub(super) async fn handle_single(
         .map(str::to_owned)
         .or_else(|| inc.file_name.clone())
         .unwrap_or_else(|| hash.clone());
+    let mut meta = file_meta(&name, inc.content_type.as_deref())?;
+    set_uploaded_by(&mut meta, &claims);
     let opts = PutOptions {
-        meta: file_meta(&name, inc.content_type.as_deref())?,
+        meta,
         sha256: Some(claims.sha256),
         ..PutOptions::default()
     };
@@ -254,23 +267,24 @@ pub(super) async fn handle_status(
     })))
 }
 
-/// `GET /upload/finish?file_name=NAME` (token + systemToken): assemble the
+/// `GET /upload/finish?file_name=NAME` (token + backend, scope `finish`): assemble the
 /// chunks in order, verify the SHA-256, store. With no chunks but the
 /// content already stored (instant upload), record a new version under the
 /// new name without any data.
 pub(super) async fn handle_finish(
     State(s): State<NativeState>,
-    headers: HeaderMap,
+    req: BackendReq,
     p: Params,
 ) -> Result<Json<Value>> {
-    s.system(&headers).await?;
-    let claims = s.token(&headers, None, Operation::Upload).await?;
+    s.backend(&req, b"", Scope::Finish).await?;
+    let claims = s.token(&req.headers, None, Operation::Upload).await?;
     check_hash_param(&claims, p.get("hash"))?;
     let hash = token_hash(&claims)?;
     let name = p.get("file_name").ok_or(ApiError::InvalidFileName {
         reason: "file_name is required",
     })?;
-    let meta = file_meta(name, p.get("content_type"))?;
+    let mut meta = file_meta(name, p.get("content_type"))?;
+    set_uploaded_by(&mut meta, &claims);
     let parts = chunks(&s, &hash).await?;
     if parts.is_empty() {
         return instant(&s, &hash, name, meta).await;
