@@ -27,6 +27,9 @@ pub enum Command {
     Key(KeyArgs),
     /// Manage native API backend credentials through the admin API of a running node.
     Backend(BackendArgs),
+    /// Load-test an S3 endpoint (this one or any other): put, get, mixed, list,
+    /// delete, multipart; prints a summary table or JSON.
+    Bench(Box<liuma_bench::BenchArgs>),
     /// Print the version and build information.
     Version,
 }

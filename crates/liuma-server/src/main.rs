@@ -26,7 +26,22 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => server(&args),
         Command::Key(args) => keys::run(&args),
         Command::Backend(args) => backend::run(&args),
+        Command::Bench(args) => bench(&args),
     }
+}
+
+/// `liuma bench`: exit status 1 when any operation failed (the report is
+/// printed either way).
+fn bench(args: &liuma_bench::BenchArgs) -> anyhow::Result<()> {
+    let report = liuma_bench::run(args)?;
+    if report.total.errors > 0 {
+        eprintln!(
+            "liuma bench: {} of {} operations failed",
+            report.total.errors, report.total.ops
+        );
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn server(args: &ServerArgs) -> anyhow::Result<()> {

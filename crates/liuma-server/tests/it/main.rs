@@ -2,6 +2,7 @@
 //! binary for all of them (linking is slow on 2 cores).
 
 mod backend;
+mod bench;
 mod etcd;
 mod harness;
 mod http;
