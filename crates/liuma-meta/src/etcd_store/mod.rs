@@ -351,15 +351,7 @@ impl MetaStore for EtcdStore {
             async move { client.keep_alive(lease.0).await.map(drop) }
         })
         .await
-        .map_err(|f| {
-            f.map(|e| {
-                if retry::is_lease_not_found(&e) {
-                    Error::LeaseNotFound(lease)
-                } else {
-                    retry::map_final(e)
-                }
-            })
-        })
+        .map_err(|f| f.map(|e| lease_error(lease, e)))
     }
 
     async fn revoke_lease(&self, lease: LeaseId) -> Result<()> {
@@ -371,18 +363,19 @@ impl MetaStore for EtcdStore {
             async move { client.revoke(lease.0).await.map(drop) }
         })
         .await
-        .map_err(|f| {
-            f.map(|e| {
-                if retry::is_lease_not_found(&e) {
-                    Error::LeaseNotFound(lease)
-                } else {
-                    retry::map_final(e)
-                }
-            })
-        })
+        .map_err(|f| f.map(|e| lease_error(lease, e)))
     }
 
     fn backend_name(&self) -> &'static str {
         BACKEND
+    }
+}
+
+/// A lease call's final etcd error: "lease not found" is `LeaseNotFound`.
+fn lease_error(lease: LeaseId, e: etcd_client::Error) -> Error {
+    if retry::is_lease_not_found(&e) {
+        Error::LeaseNotFound(lease)
+    } else {
+        retry::map_final(e)
     }
 }
