@@ -6,6 +6,7 @@
 #   docker build -t liuma:0.1.0 .
 #   docker run -p 9000-9002:9000-9002 -v liuma-data:/data liuma:0.1.0
 #   docker run ... liuma:0.1.0 server --etcd http://etcd:2379
+#   cluster node: ... server --etcd URL --node-id n1 --advertise HOST:9003 (9003: shard API)
 
 FROM rust:1.95-slim-bookworm AS build
 RUN apt-get update \
@@ -39,13 +40,16 @@ ENV LIUMA_DATA=/data \
     LIUMA_S3_LISTEN=0.0.0.0:9000 \
     LIUMA_NATIVE_LISTEN=0.0.0.0:9001 \
     LIUMA_ADMIN_LISTEN=0.0.0.0:9002 \
+    LIUMA_CLUSTER_LISTEN=0.0.0.0:9003 \
     LIUMA_ADMIN_TOKEN_FILE=/data/secrets/admin.token
 
 USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
-# 9000 S3 API, 9001 native token API, 9002 admin API (/health, /ready, /metrics)
-EXPOSE 9000 9001 9002
+# 9000 S3 API, 9001 native token API, 9002 admin API (/health, /ready, /metrics),
+# 9003 internal shard API (cluster nodes only, i.e. with --etcd; signed with
+# <data>/secrets/cluster.secret, which every node of a cluster must share)
+EXPOSE 9000 9001 9002 9003
 
 # Liveness only (/health answers as soon as the admin listener serves); Kubernetes
 # uses its own probes instead. Assumes the admin API on port 9002 in the container.

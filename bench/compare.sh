@@ -84,7 +84,7 @@ api_bind_addr = "127.0.0.1:$s3_port"
 root_domain = ".s3.garage.localhost"
 TOML
 g() { "$GARAGE" -c "$work/garage/garage.toml" "$@"; }
-g server >"$work/garage.log" 2>&1 &
+"$GARAGE" -c "$work/garage/garage.toml" server >"$work/garage.log" 2>&1 &
 gpid=$!
 for _ in $(seq 300); do g status >/dev/null 2>&1 && break; sleep 0.1; done
 node=$(g node id -q | cut -d@ -f1)
@@ -145,7 +145,7 @@ for s in $servers; do workloads "$s"; dataset "$s"; done
 echo
 echo "== results (ratio = liuma / garage; RSS ratio: lower is better for liuma)"
 logical=$((3 * MIXED_MIB * 1048576))
-python3 - "$work" "$logical" "$(hwm $lpid)" "$( [ -n "$gpid" ] && hwm "$gpid" || echo 0)" "$raw_w" "$raw_r" "$(git rev-parse --short HEAD)" <<'PY'
+LIST_KEYS=$LIST_KEYS python3 - "$work" "$logical" "$(hwm $lpid)" "$( [ -n "$gpid" ] && hwm "$gpid" || echo 0)" "$raw_w" "$raw_r" "$(git rev-parse --short HEAD)" <<'PY'
 import json, os, sys
 work, logical, lrss, grss, raw_w, raw_r, commit = sys.argv[1:8]
 logical = int(logical)
@@ -171,7 +171,7 @@ rows = [("1 GiB PUT, 1 stream", "put-big", "mb_per_sec", "MB/s"),
         ("64 MiB GET, 8 concurrent", "get-64m", "mb_per_sec", "MB/s"),
         ("4 KiB PUT, 32 concurrent", "put-4k", "ops_per_sec", "ops/s"),
         ("4 KiB GET, 32 concurrent", "get-4k", "ops_per_sec", "ops/s"),
-        ("list of the list keys", "list", "keys_per_sec", "keys/s")]
+        (f"list of {int(os.environ.get('LIST_KEYS', '100000')):,} keys", "list", "keys_per_sec", "keys/s")]
 print(f"commit {commit}; raw disk write {raw_w}, read {raw_r}")
 print("| workload | liuma | Garage | liuma/Garage |\n|---|---|---|---|")
 for label, n, k, unit in rows:

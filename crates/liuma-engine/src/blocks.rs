@@ -1,6 +1,7 @@
-//! Block storage on the node's disks: dedup by block id, encode, place,
-//! write shards in parallel with fallback disks, read with degraded decode,
-//! and repair what a read finds missing or rotten.
+//! Block storage across the cluster's disks: dedup by block id, encode,
+//! place, write shards in parallel with fallback disks, read with degraded
+//! decode, and repair what a read finds missing or rotten. Shards are
+//! addressed by disk id; [`Cluster`] reaches the disk, local or remote.
 //!
 //! GC safety: an upload that reuses a block "touches" its record with a CAS
 //! write; GC only deletes a block whose record has not been touched for the
@@ -8,20 +9,19 @@
 //! so a concurrent upload either sees `Deleting` (and waits until the block
 //! is gone, then writes it afresh) or wins the race and GC backs off.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
+use liuma_cluster::placement::{rank, spread, spread_from};
+use liuma_cluster::{Candidate, Cluster, DiskHealth};
 use liuma_codec::{BlockId, CodecParams, Shard};
-use liuma_disk::ShardStore;
 use liuma_meta::{Compare, DynMetaStore, Op, Txn};
 
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::{BlockRecord, BlockState, decode, encode, now_ms};
-use crate::placement::{self, Candidate};
 use crate::{Error, Result};
 
 /// Outcome of storing one block.
@@ -36,47 +36,31 @@ const DELETING_WAIT: Duration = Duration::from_secs(10);
 
 pub(crate) struct BlockStore {
     meta: DynMetaStore,
-    disks: Arc<ShardStore>,
+    cluster: Cluster,
     stats: Arc<Stats>,
     codec: CodecParams,
     gc_grace_ms: u64,
-    disk_index: HashMap<String, usize>,
-    candidates: Vec<Candidate>,
 }
 
 impl BlockStore {
     pub fn new(
         meta: DynMetaStore,
-        disks: Arc<ShardStore>,
+        cluster: Cluster,
         stats: Arc<Stats>,
         codec: CodecParams,
         gc_grace: Duration,
     ) -> Self {
-        let mut disk_index = HashMap::new();
-        let mut candidates = Vec::new();
-        for i in 0..disks.disk_count() {
-            let id = disks.disk_id(i).0.clone();
-            let weight = disks.usage(i).map_or(1 << 30, |u| u.total_bytes);
-            disk_index.insert(id.clone(), i);
-            candidates.push(Candidate {
-                index: i,
-                id,
-                weight,
-            });
-        }
         BlockStore {
             meta,
-            disks,
+            cluster,
             stats,
             codec,
             gc_grace_ms: u64::try_from(gc_grace.as_millis()).unwrap_or(u64::MAX),
-            disk_index,
-            candidates,
         }
     }
 
-    pub fn disks(&self) -> &Arc<ShardStore> {
-        &self.disks
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
     }
 
     /// The block record and its revision, if the block is stored.
@@ -160,109 +144,117 @@ impl BlockStore {
         Ok(self.meta.txn(txn).await?.succeeded)
     }
 
-    /// Write every shard to its own disk (falling back to the next ranked
-    /// disk on failure). Returns the disk id per shard index.
+    /// Write every shard to its own disk (on distinct nodes when there
+    /// are enough), falling back to the next ranked disk on failure.
+    /// Returns the disk id per shard index.
     async fn write_shards(&self, id: &BlockId, shards: &[Shard]) -> Result<Vec<String>> {
-        let ranked = placement::rank(id, &self.candidates);
-        let targets = placement::assign(&ranked, shards.len());
-        let writes = shards.iter().zip(&targets).map(|(shard, &disk)| {
-            let store = self.disks.clone();
-            let shard = shard.clone();
-            async move {
-                let s = shard.clone();
-                let st = store.clone();
-                let r = tokio::task::spawn_blocking(move || st.write_shard(disk, &s)).await;
-                (disk, shard, r)
-            }
+        let cands = self.cluster.view().candidates();
+        if cands.is_empty() {
+            return Err(Error::StorageFull(liuma_cluster::Error::NoDisks));
+        }
+        let ranked = rank(id, &cands);
+        let targets = spread(&cands, &ranked, shards.len());
+        let writes = shards.iter().zip(&targets).map(|(shard, &t)| {
+            let disk = &cands[t].disk;
+            async move { self.cluster.write_shard(disk, shard).await }
         });
-        let mut placed = Vec::with_capacity(shards.len());
+        let mut placed: Vec<Option<usize>> = Vec::with_capacity(shards.len());
         let mut failed = Vec::new();
-        for (disk, shard, r) in join_all(writes).await {
-            match r? {
-                Ok(()) => placed.push(Some(disk)),
+        for ((r, &t), shard) in join_all(writes).await.into_iter().zip(&targets).zip(shards) {
+            match r {
+                Ok(()) => placed.push(Some(t)),
                 Err(e) => {
-                    tracing::warn!(disk, block = %id, error = %e, "shard write failed, trying another disk");
-                    failed.push((placed.len(), shard, e));
+                    tracing::warn!(disk = %cands[t].disk, block = %id, error = %e,
+                        "shard write failed, trying another disk");
+                    failed.push((placed.len(), t, shard, e));
                     placed.push(None);
                 }
             }
         }
-        for (slot, shard, first_err) in failed {
-            match self.write_fallback(&ranked, &placed, shard).await {
-                Ok(disk) => placed[slot] = Some(disk),
-                Err(e) => {
-                    self.remove_written(id, &placed).await;
-                    tracing::warn!(block = %id, error = %e, "no disk can take the shard");
+        for (slot, target, shard, first_err) in failed {
+            let taken: Vec<usize> = placed.iter().flatten().copied().collect();
+            match self
+                .write_fallback(&cands, &ranked, &taken, Some(target), shard)
+                .await
+            {
+                Some(t) => placed[slot] = Some(t),
+                None => {
+                    let written: Vec<(String, u16)> = placed
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, t)| t.map(|t| (cands[t].disk.clone(), index_u16(i))))
+                        .collect();
+                    self.remove(id, &written).await;
+                    tracing::warn!(block = %id, error = %first_err, "no disk can take the shard");
                     return Err(Error::StorageFull(first_err));
                 }
             }
         }
         Ok(placed
             .into_iter()
-            .map(|d| self.candidates[d.expect("every shard placed")].id.clone())
+            .map(|t| cands[t.expect("every shard placed")].disk.clone())
             .collect())
     }
 
+    /// Write `shard` to the best disk not in `taken` (new nodes first);
+    /// reuse taken disks only if nothing else is left (less tolerance beats
+    /// no write at all). `failed` (a target that just refused) is not tried
+    /// again. Returns the candidate index written.
     async fn write_fallback(
         &self,
+        cands: &[Candidate],
         ranked: &[usize],
-        placed: &[Option<usize>],
-        shard: Shard,
-    ) -> Result<usize, liuma_disk::Error> {
-        let used: Vec<usize> = placed.iter().flatten().copied().collect();
-        // Prefer disks not holding a shard of this block; reuse them only if
-        // nothing else is left (less tolerance beats no write at all).
-        let order = ranked
+        taken: &[usize],
+        failed: Option<usize>,
+        shard: &Shard,
+    ) -> Option<usize> {
+        let fresh = spread_from(
+            cands,
+            ranked,
+            ranked.len().saturating_sub(taken.len()),
+            taken,
+        );
+        let mut tried: std::collections::HashSet<usize> = failed.into_iter().collect();
+        for &t in fresh.iter().chain(ranked.iter()) {
+            if !tried.insert(t) {
+                continue;
+            }
+            match self.cluster.write_shard(&cands[t].disk, shard).await {
+                Ok(()) => return Some(t),
+                Err(e) => {
+                    tracing::debug!(disk = %cands[t].disk, error = %e, "fallback write failed")
+                }
+            }
+        }
+        None
+    }
+
+    /// Delete shards (disk id, index); failures are left to the orphan sweep.
+    pub async fn remove(&self, id: &BlockId, shards: &[(String, u16)]) {
+        let deletes = shards
             .iter()
-            .filter(|d| !used.contains(d))
-            .chain(ranked.iter());
-        let mut last = None;
-        for &disk in order {
-            let store = self.disks.clone();
-            let s = shard.clone();
-            match tokio::task::spawn_blocking(move || store.write_shard(disk, &s)).await {
-                Ok(Ok(())) => return Ok(disk),
-                Ok(Err(e)) => last = Some(e),
-                Err(_) => {}
-            }
-        }
-        Err(last.unwrap_or(liuma_disk::Error::NoSuchDisk(0)))
-    }
-
-    async fn remove_written(&self, id: &BlockId, placed: &[Option<usize>]) {
-        for (i, disk) in placed.iter().enumerate() {
-            if let Some(disk) = *disk {
-                let store = self.disks.clone();
-                let id = *id;
-                let index = u16::try_from(i).unwrap_or(u16::MAX);
-                let _ =
-                    tokio::task::spawn_blocking(move || store.delete_shard(disk, &id, index)).await;
+            .map(|(disk, index)| self.cluster.delete_shard(disk, id, *index));
+        for (r, (disk, index)) in join_all(deletes).await.into_iter().zip(shards) {
+            if let Err(e) = r {
+                tracing::debug!(block = %id, %disk, index, error = %e, "shard delete failed");
             }
         }
     }
 
-    fn disk_of(&self, disk_id: &str) -> Option<usize> {
-        self.disk_index.get(disk_id).copied()
-    }
-
-    async fn read_frames(
+    pub(crate) async fn read_frames(
         &self,
         id: &BlockId,
         rec: &BlockRecord,
         which: &[usize],
     ) -> Vec<(usize, Option<Bytes>)> {
-        let reads = which.iter().map(|&i| {
-            let disk = self.disk_of(&rec.disks[i]);
-            let store = self.disks.clone();
-            let id = *id;
-            async move {
-                let Some(disk) = disk else { return (i, None) };
-                let index = u16::try_from(i).unwrap_or(u16::MAX);
-                let r =
-                    tokio::task::spawn_blocking(move || store.read_shard_frame(disk, &id, index))
-                        .await;
-                (i, r.ok().and_then(Result::ok))
+        let reads = which.iter().map(|&i| async move {
+            let r = self.cluster.read_shard(&rec.disks[i], id, index_u16(i)).await;
+            if let Err(e) = &r
+                && !e.is_not_found()
+            {
+                tracing::debug!(block = %id, index = i, disk = %rec.disks[i], error = %e, "shard read failed");
             }
+            (i, r.ok())
         });
         join_all(reads).await
     }
@@ -323,61 +315,112 @@ impl BlockStore {
     }
 
     /// Rebuild the shards `bad` from the good `frames` and write them back
-    /// (to their own disk, or another one if it is gone).
+    /// to their own disk, or to another one if that disk is not up.
     pub async fn repair(
         &self,
         id: &BlockId,
         frames: &[Option<Bytes>],
         bad: &[u16],
     ) -> Result<usize> {
+        let Some((rec, rev)) = self.record(id).await? else {
+            return Ok(0);
+        };
+        let view = self.cluster.view();
+        let now = now_ms();
+        let moves: Vec<(u16, Option<String>)> = bad
+            .iter()
+            .map(|&i| {
+                let home = &rec.disks[usize::from(i)];
+                let keep = matches!(
+                    view.disk_health(home, now),
+                    DiskHealth::Up | DiskHealth::Draining
+                );
+                (i, keep.then(|| home.clone()))
+            })
+            .collect();
+        Ok(self.rebuild_into(id, rec, rev, frames, &moves).await?.len())
+    }
+
+    /// Rebuild shard `index` for each `(index, target)` from `frames` (any
+    /// k good ones) and write it to `target`, or to a new disk chosen by
+    /// placement when `None`; then record the new locations (CAS on `rev`).
+    /// Returns the disk each rebuilt shard went to (index, disk).
+    pub(crate) async fn rebuild_into(
+        &self,
+        id: &BlockId,
+        mut rec: BlockRecord,
+        rev: u64,
+        frames: &[Option<Bytes>],
+        moves: &[(u16, Option<String>)],
+    ) -> Result<Vec<(String, u16)>> {
+        if moves.is_empty() {
+            return Ok(Vec::new());
+        }
         let frames = frames.to_vec();
-        let wanted = bad.to_vec();
+        let wanted: Vec<u16> = moves.iter().map(|(i, _)| *i).collect();
         let rebuilt =
             tokio::task::spawn_blocking(move || liuma_codec::rebuild_shards(&frames, &wanted))
                 .await?
                 .map_err(Error::internal)?;
-        let Some((mut rec, rev)) = self.record(id).await? else {
-            return Ok(0);
-        };
-        let ranked = placement::rank(id, &self.candidates);
+        let cands = self.cluster.view().candidates();
+        let ranked = rank(id, &cands);
+        let mut written: Vec<(String, u16)> = Vec::new();
         let mut moved = false;
-        let mut repaired = 0;
-        for shard in rebuilt {
-            let i = usize::from(shard.header.index);
-            let home = self.disk_of(&rec.disks[i]);
-            let store = self.disks.clone();
-            let s = shard.clone();
-            let result = match home {
-                Some(disk) => {
-                    tokio::task::spawn_blocking(move || store.write_shard(disk, &s).map(|()| disk))
-                        .await?
-                }
-                None => Err(liuma_disk::Error::NoSuchDisk(i)),
+        for (shard, (index, target)) in rebuilt.iter().zip(moves) {
+            let i = usize::from(*index);
+            let home_ok = match target {
+                Some(disk) => match self.cluster.write_shard(disk, shard).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::debug!(block = %id, index, %disk, error = %e, "target refused the shard");
+                        false
+                    }
+                },
+                None => false,
             };
-            let disk = match result {
-                Ok(d) => d,
-                Err(_) => {
-                    let placed: Vec<Option<usize>> =
-                        rec.disks.iter().map(|d| self.disk_of(d)).collect();
-                    moved = true;
-                    self.write_fallback(&ranked, &placed, shard)
-                        .await
-                        .map_err(Error::StorageFull)?
-                }
+            let failed = target
+                .as_ref()
+                .and_then(|d| cands.iter().position(|c| &c.disk == d));
+            let disk = if home_ok {
+                target.clone().expect("home target")
+            } else {
+                let taken: Vec<usize> = rec
+                    .disks
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .filter_map(|(_, d)| cands.iter().position(|c| &c.disk == d))
+                    .collect();
+                let t = self
+                    .write_fallback(&cands, &ranked, &taken, failed, shard)
+                    .await
+                    .ok_or(Error::StorageFull(liuma_cluster::Error::NoDisks))?;
+                cands[t].disk.clone()
             };
-            rec.disks[i] = self.candidates[disk].id.clone();
-            repaired += 1;
+            moved |= disk != rec.disks[i];
+            written.push((disk.clone(), *index));
+            rec.disks[i] = disk;
         }
         if moved {
             let key = keys::block(id);
             let txn = Txn::new()
                 .when(Compare::ModRevision(key.clone(), rev))
                 .and_then(Op::put(key, encode(&rec)));
-            self.meta.txn(txn).await?;
+            if !self.meta.txn(txn).await?.succeeded {
+                // The record changed under us (GC, another repair): undo.
+                let fresh: Vec<(String, u16)> = written
+                    .into_iter()
+                    .filter(|(d, i)| target_of(moves, *i).is_none_or(|t| t != d))
+                    .collect();
+                self.remove(id, &fresh).await;
+                return Err(Error::Conflict {
+                    what: format!("block {id} changed during repair"),
+                });
+            }
         }
-        Stats::add(&self.stats.shards_repaired, repaired as u64);
-        tracing::info!(block = %id, repaired, "shards repaired");
-        Ok(repaired)
+        Stats::add(&self.stats.shards_repaired, written.len() as u64);
+        tracing::info!(block = %id, repaired = written.len(), moved, "shards rebuilt");
+        Ok(written)
     }
 
     /// Read every shard of a block, verify it and repair the bad ones.
@@ -403,9 +446,25 @@ impl BlockStore {
 
     /// Delete every shard of a block (GC, after the record is `Deleting`).
     pub async fn delete_shards(&self, id: &BlockId, rec: &BlockRecord) {
-        let placed: Vec<Option<usize>> = rec.disks.iter().map(|d| self.disk_of(d)).collect();
-        self.remove_written(id, &placed).await;
+        let all: Vec<(String, u16)> = rec
+            .disks
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.clone(), index_u16(i)))
+            .collect();
+        self.remove(id, &all).await;
     }
+}
+
+pub(crate) fn index_u16(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+fn target_of(moves: &[(u16, Option<String>)], index: u16) -> Option<&String> {
+    moves
+        .iter()
+        .find(|(i, _)| *i == index)
+        .and_then(|(_, t)| t.as_ref())
 }
 
 /// Verify and decode on the blocking pool: hashing 4 MiB takes about a

@@ -20,6 +20,8 @@ pub struct EngineConfig {
     pub erasure: Option<(u16, u16)>,
     /// Unreferenced blocks are deleted only after this long. Default 24 h.
     pub gc_grace: Duration,
+    /// A node down this long has its shards rebuilt elsewhere (cluster). Default 5 min.
+    pub heal_grace: Duration,
     /// Minimum size of every multipart part but the last, in bytes. Default 5 MiB.
     pub min_part_size: u64,
     /// Largest single object or part accepted, in bytes. Default 5 TiB.
@@ -42,6 +44,7 @@ impl Default for EngineConfig {
             replicate_below: 128 << 10,
             erasure: None,
             gc_grace: Duration::from_secs(24 * 3600),
+            heal_grace: Duration::from_secs(300),
             min_part_size: 5 << 20,
             max_object_size: 5 << 40,
             inflight_blocks: 16,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use liuma_cluster::Cluster;
 use liuma_codec::CodecParams;
 use liuma_disk::ShardStore;
 use liuma_meta::DynMetaStore;
@@ -11,6 +12,7 @@ use crate::Result;
 use crate::blocks::BlockStore;
 use crate::config::{EngineConfig, default_erasure};
 use crate::metrics::Stats;
+use crate::model::now_ms;
 
 /// The object engine. Cheap to clone; all clones share one state.
 #[derive(Clone)]
@@ -25,21 +27,19 @@ pub(crate) struct Inner {
     pub stats: Arc<Stats>,
     /// Block buffers in flight, across every request.
     pub permits: Arc<Semaphore>,
-    /// Erasure code for new blocks unless a bucket overrides it.
-    pub erasure: (u16, u16),
 }
 
 impl Engine {
-    /// Open an engine over a metadata store and the node's disks.
+    /// Open an engine over a metadata store and the node's disks (a node on its own).
     pub fn open(cfg: EngineConfig, meta: DynMetaStore, disks: Arc<ShardStore>) -> Result<Engine> {
+        Self::open_in(cfg, meta, Cluster::single(disks))
+    }
+
+    /// Open an engine whose shards live across `cluster`.
+    pub fn open_in(cfg: EngineConfig, meta: DynMetaStore, cluster: Cluster) -> Result<Engine> {
         cfg.validate()?;
-        let erasure = cfg
-            .erasure
-            .unwrap_or_else(|| default_erasure(disks.disk_count()));
         let stats = Arc::new(Stats::default());
         let codec = CodecParams {
-            data_shards: erasure.0,
-            parity_shards: erasure.1,
             zstd_level: cfg.zstd_level,
             compress: cfg.compress,
             replicate_below: cfg.replicate_below,
@@ -47,28 +47,29 @@ impl Engine {
         };
         let blocks = Arc::new(BlockStore::new(
             meta.clone(),
-            disks,
+            cluster,
             stats.clone(),
             codec,
             cfg.gc_grace,
         ));
         let permits = Arc::new(Semaphore::new(cfg.inflight_blocks));
-        tracing::info!(
-            k = erasure.0,
-            m = erasure.1,
-            block_size = cfg.block_size,
-            "engine open"
-        );
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 cfg,
                 meta,
                 blocks,
                 stats,
                 permits,
-                erasure,
             }),
-        })
+        };
+        let (k, m) = engine.erasure();
+        tracing::info!(
+            k,
+            m,
+            block_size = engine.inner.cfg.block_size,
+            "engine open"
+        );
+        Ok(engine)
     }
 
     /// Counters for metrics.
@@ -76,14 +77,25 @@ impl Engine {
         &self.inner.stats
     }
 
-    /// The erasure code (k, m) used for new blocks by default.
+    /// The erasure code (k, m) for new blocks unless a bucket overrides it:
+    /// the configured one, else the default for the cluster's disk count
+    /// (live disks, plus those of nodes down for less than the heal grace).
     pub fn erasure(&self) -> (u16, u16) {
-        self.inner.erasure
+        let cfg = &self.inner.cfg;
+        cfg.erasure.unwrap_or_else(|| {
+            let grace = u64::try_from(cfg.heal_grace.as_millis()).unwrap_or(u64::MAX);
+            default_erasure(self.cluster().view().disks_for_erasure(now_ms(), grace))
+        })
     }
 
-    /// The node's disks.
+    /// The cluster this engine stores shards in (a cluster of one on its own).
+    pub fn cluster(&self) -> &Cluster {
+        self.inner.blocks.cluster()
+    }
+
+    /// The node's own disks.
     pub fn disks(&self) -> &Arc<ShardStore> {
-        self.inner.blocks.disks()
+        self.cluster().local()
     }
 
     /// Ready to serve: the metadata store answers and every disk is there.
@@ -94,7 +106,7 @@ impl Engine {
             (0..disks.disk_count()).try_for_each(|i| disks.usage(i).map(|_| ()))
         })
         .await?
-        .map_err(crate::Error::StorageFull)
+        .map_err(|e| crate::Error::StorageFull(e.into()))
     }
 
     /// The engine's configuration.

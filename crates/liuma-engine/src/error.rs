@@ -152,7 +152,7 @@ pub enum Error {
     },
     /// No disk can take the data (all full or gone); nothing was stored.
     #[error("no disk has room for the data: {0}")]
-    StorageFull(#[source] liuma_disk::Error),
+    StorageFull(#[source] liuma_cluster::Error),
     /// The metadata store is unreachable or overloaded; nothing half-written.
     #[error("metadata store unavailable")]
     MetaUnavailable(#[source] liuma_meta::Error),

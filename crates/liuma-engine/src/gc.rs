@@ -62,6 +62,10 @@ impl Engine {
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
                 let (id, rec) = parse_block(&kv)?;
+                // In a cluster each block has one maintainer among the live nodes.
+                if !self.cluster().view().maintains(&id) {
+                    continue;
+                }
                 report.blocks_checked += 1;
                 let age = now_ms().saturating_sub(rec.created_ms.max(rec.touched_ms));
                 if rec.state == BlockState::Live && age < grace {
@@ -195,18 +199,23 @@ impl Engine {
             old
         })
         .await?;
-        let mut known: HashMap<BlockId, bool> = HashMap::new();
+        // A shard is an orphan when its block has no record, or the record
+        // places that index on another disk (the shard was moved away).
+        let mut known: HashMap<BlockId, Option<Vec<String>>> = HashMap::new();
         let mut deleted = 0;
         for (disk, id, index) in candidates {
-            let has_record = match known.get(&id) {
-                Some(&k) => k,
-                None => {
-                    let k = self.inner.meta.get(&keys::block(&id)).await?.is_some();
-                    known.insert(id, k);
-                    k
-                }
-            };
-            if has_record {
+            if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(id) {
+                let disks = match self.inner.meta.get(&keys::block(&id)).await? {
+                    Some(kv) => Some(decode::<BlockRecord>(&kv.value)?.disks),
+                    None => None,
+                };
+                slot.insert(disks);
+            }
+            let here = &self.disks().disk_id(disk).0;
+            let recorded = known[&id]
+                .as_ref()
+                .is_some_and(|d| d.get(usize::from(index)) == Some(here));
+            if recorded {
                 continue;
             }
             let disks = self.disks().clone();

@@ -19,7 +19,8 @@
 //! - `bucket`, `object`, `list`, `multipart`: the S3-shaped operations
 //! - `access`: access keys with bucket grants, named settings
 //! - `ingest`, `read`: the streaming put pipeline and ranged reads
-//! - `blocks`, `placement`: block store on disks, dedup, repair
+//! - `blocks`: block store across the cluster's disks, dedup, repair
+//! - `heal`: healer, drain and rebalance (shards off lost or leaving nodes)
 //! - `gc`, `scrub`, `worker`: background maintenance
 //! - `keys`, `model`: metadata key layout and records
 //! - `error`, `metrics`, `config`
@@ -31,6 +32,7 @@ mod config;
 mod engine;
 mod error;
 mod gc;
+mod heal;
 mod ingest;
 mod keys;
 mod list;
@@ -38,7 +40,6 @@ mod metrics;
 mod model;
 mod multipart;
 mod object;
-mod placement;
 mod read;
 mod scan;
 mod scrub;
@@ -50,6 +51,7 @@ pub use config::{EngineConfig, default_erasure};
 pub use engine::Engine;
 pub use error::{Error, Result};
 pub use gc::GcReport;
+pub use heal::{BlockCensus, HealOptions, HealReport};
 pub use ingest::ByteStream;
 pub use list::{ListParams, ListResult, ListVersionsParams, ListVersionsResult};
 pub use metrics::Stats;

@@ -30,6 +30,12 @@ pub struct Stats {
     pub gc_blocks_deleted: AtomicU64,
     /// Stale references removed by GC.
     pub gc_refs_deleted: AtomicU64,
+    /// Shards rebuilt by the healer because their node was lost.
+    pub heal_rebuilt: AtomicU64,
+    /// Shards moved by the healer (drain, rebalance).
+    pub heal_moved: AtomicU64,
+    /// Completed heal passes.
+    pub heal_passes: AtomicU64,
 }
 
 impl Stats {

@@ -180,7 +180,7 @@ impl Engine {
             uid: uid.clone(),
         };
         let max = self.inner.cfg.max_object_size;
-        let erasure = b.erasure.unwrap_or(self.inner.erasure);
+        let erasure = b.erasure.unwrap_or_else(|| self.erasure());
         let ing = self
             .inner
             .ingest(body, owner, &uid, erasure, max, false)

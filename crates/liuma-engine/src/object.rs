@@ -159,7 +159,7 @@ impl Engine {
             key: key.to_owned(),
             uid: uid.clone(),
         };
-        let erasure = b.erasure.unwrap_or(self.inner.erasure);
+        let erasure = b.erasure.unwrap_or_else(|| self.erasure());
         let max = opts
             .content_length
             .unwrap_or(self.inner.cfg.max_object_size)

@@ -132,7 +132,16 @@ impl Inner {
             .buffered(READ_AHEAD)
             // read-ahead blocks hold their budget until the consumer takes them
             .map(|r| r.map(|(bytes, _permit)| bytes));
-        Ok(Box::pin(blocks))
+        // The first block is read before the caller answers: an object that
+        // cannot be read fails with a status (503), not a cut-off 200.
+        let mut blocks = Box::pin(blocks);
+        match blocks.next().await {
+            Some(Err(e)) => Err(e),
+            Some(Ok(first)) => Ok(Box::pin(
+                stream::once(async move { Ok(first) }).chain(blocks),
+            )),
+            None => Ok(Box::pin(stream::empty())),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! The scrubber: walks every block record, reads and verifies all of its
-//! shards on the local disks, and repairs missing or rotten ones. Rate
+//! The scrubber: walks every block record this node maintains (each block
+//! has one maintainer among the live nodes), reads and verifies all of its
+//! shards wherever they are, and repairs missing or rotten ones. Rate
 //! limited (bytes per second) so it does not starve client traffic.
 
 use std::time::{Duration, Instant};
@@ -35,6 +36,10 @@ impl Engine {
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
                 let (id, rec) = parse_block(&kv)?;
+                // In a cluster each block has one maintainer among the live nodes.
+                if !self.cluster().view().maintains(&id) {
+                    continue;
+                }
                 if rec.state != BlockState::Live {
                     continue;
                 }

@@ -1,4 +1,5 @@
-//! Background workers: periodic GC and scrub passes, stopped by a shutdown signal.
+//! Background workers: periodic GC, scrub and heal passes (heal also runs
+//! soon after the cluster membership changes), stopped by a shutdown signal.
 
 use std::time::Duration;
 
@@ -6,6 +7,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::engine::Engine;
+use crate::heal::HealOptions;
 
 /// Schedule of the background work.
 #[derive(Clone, Debug)]
@@ -18,6 +20,11 @@ pub struct WorkerConfig {
     pub scrub_rate: u64,
     /// Multipart uploads older than this are aborted by GC. Default 7 days.
     pub upload_expiry: Duration,
+    /// Time between heal passes (also run a few seconds after any
+    /// membership change). Default 60 s.
+    pub heal_interval: Duration,
+    /// Heal read rate limit in bytes/s (0 = unlimited). Default 128 MiB/s.
+    pub heal_rate: u64,
 }
 
 impl Default for WorkerConfig {
@@ -27,6 +34,8 @@ impl Default for WorkerConfig {
             scrub_interval: Duration::from_secs(24 * 3600),
             scrub_rate: 64 << 20,
             upload_expiry: Duration::from_secs(7 * 24 * 3600),
+            heal_interval: Duration::from_secs(60),
+            heal_rate: 128 << 20,
         }
     }
 }
@@ -50,6 +59,7 @@ pub fn spawn_workers(
             }
         })
     };
+    let heal = spawn_healer(engine.clone(), &cfg, shutdown.clone());
     let scrub = {
         let engine = engine.clone();
         every(cfg.scrub_interval, shutdown, move || {
@@ -62,7 +72,46 @@ pub fn spawn_workers(
             }
         })
     };
-    vec![gc, scrub]
+    vec![gc, scrub, heal]
+}
+
+/// Heal every `heal_interval`, and a few seconds after membership changes
+/// (a node joined, left, or is to be drained).
+fn spawn_healer(
+    engine: Engine,
+    cfg: &WorkerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let opts = HealOptions {
+        rebalance: true,
+        bytes_per_sec: cfg.heal_rate,
+    };
+    let period = cfg.heal_interval;
+    let mut changes = engine.cluster().subscribe();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(period) => {}
+                r = changes.changed() => {
+                    if r.is_err() { return; }
+                    // Let a burst of changes (a node and its disks) settle.
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    changes.borrow_and_update();
+                }
+                _ = shutdown.changed() => return,
+            }
+            tokio::select! {
+                r = engine.heal_pass(opts) => match r {
+                    Ok(r) if r.rebuilt + r.drained + r.rebalanced + r.failed > 0 => {
+                        tracing::info!(?r, "heal pass done");
+                    }
+                    Ok(r) => tracing::debug!(?r, "heal pass done"),
+                    Err(e) => tracing::warn!(error = %e, "heal pass failed"),
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
 }
 
 fn every<F, Fut>(

@@ -15,6 +15,14 @@
 //! - `GET /admin/backends` → every credential without key material
 //! - `DELETE /admin/backends/{id}` → revoked: its requests and tokens fail at once
 //! - `POST /admin/backends/{id}/rotate` → a new secret (shown once); older tokens fail
+//!
+//! # Cluster
+//! - `GET /admin/cluster` → this node's view: nodes, live, draining, disks, erasure
+//! - `POST /admin/nodes/{id}/drain` (`DELETE` cancels) → the node takes no new
+//!   shards and the healers move its shards off; progress in `/admin/blocks`
+//! - `DELETE /admin/nodes/{id}` → forget a node that is not live
+//! - `GET /admin/blocks[?verify=true]` → blocks healthy / degraded / lost, shards per node
+//! - `POST /admin/heal`, `POST /admin/scrub` → run a pass on this node now
 
 use std::sync::Arc;
 
@@ -28,6 +36,7 @@ use liuma_engine::{AccessKey, Engine, Permission};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::cluster;
 use crate::metrics::{Metrics, MetricsLayerState, track};
 use crate::native::{self, backend};
 
@@ -59,6 +68,15 @@ pub fn router(state: AdminState) -> Router {
             axum::routing::delete(revoke_backend),
         )
         .route("/admin/backends/{id}/rotate", post(rotate_backend))
+        .route("/admin/cluster", get(cluster::status))
+        .route(
+            "/admin/nodes/{id}/drain",
+            post(cluster::drain).delete(cluster::undrain),
+        )
+        .route("/admin/nodes/{id}", axum::routing::delete(cluster::forget))
+        .route("/admin/blocks", get(cluster::census))
+        .route("/admin/heal", post(cluster::heal))
+        .route("/admin/scrub", post(cluster::scrub))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -145,7 +163,7 @@ fn key_json(k: &AccessKey, with_secret: bool) -> serde_json::Value {
     v
 }
 
-fn engine_error(e: &liuma_engine::Error) -> Response {
+pub(crate) fn engine_error(e: &liuma_engine::Error) -> Response {
     let status = match e {
         liuma_engine::Error::NoSuchAccessKey { .. } => StatusCode::NOT_FOUND,
         e if e.is_server_error() => StatusCode::INTERNAL_SERVER_ERROR,

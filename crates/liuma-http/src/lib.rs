@@ -9,5 +9,6 @@
 //! - [`native`]: the native token API (upload/download tokens, chunks, tus)
 
 pub mod admin;
+pub mod cluster;
 pub mod metrics;
 pub mod native;

@@ -157,7 +157,7 @@ impl std::fmt::Debug for EngineCollector {
 impl Collector for EngineCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.engine.stats();
-        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 12] = [
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 15] = [
             ("bytes_in", "object bytes received", &s.bytes_in),
             ("bytes_out", "object bytes sent", &s.bytes_out),
             ("blocks_written", "blocks newly written", &s.blocks_written),
@@ -202,6 +202,17 @@ impl Collector for EngineCollector {
                 "stale references removed by GC",
                 &s.gc_refs_deleted,
             ),
+            (
+                "heal_shards_rebuilt",
+                "shards rebuilt by the healer after a node was lost",
+                &s.heal_rebuilt,
+            ),
+            (
+                "heal_shards_moved",
+                "shards moved by the healer (drain, rebalance)",
+                &s.heal_moved,
+            ),
+            ("heal_passes", "completed heal passes", &s.heal_passes),
         ];
         for (name, help, value) in counters {
             let c = ConstCounter::new(Stats::get(value));

@@ -27,6 +27,8 @@ pub enum Command {
     Key(KeyArgs),
     /// Manage native API backend credentials through the admin API of a running node.
     Backend(BackendArgs),
+    /// Cluster nodes: status, drain (with progress), undrain, forget.
+    Node(NodeArgs),
     /// Load-test an S3 endpoint (this one or any other): put, get, mixed, list,
     /// delete, multipart; prints a summary table or JSON.
     Bench(Box<liuma_bench::BenchArgs>),
@@ -50,6 +52,57 @@ pub struct KeyArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: KeyAction,
+}
+
+/// `liuma node ...`: talks to the admin API (`--admin-url`) of any node.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Admin API of a node of the cluster.
+    #[arg(
+        long,
+        global = true,
+        env = "LIUMA_ADMIN_URL",
+        default_value = "http://127.0.0.1:9002"
+    )]
+    pub admin_url: String,
+    /// File holding the admin token (env LIUMA_ADMIN_TOKEN takes precedence).
+    #[arg(
+        long,
+        global = true,
+        env = "LIUMA_ADMIN_TOKEN_FILE",
+        default_value = "./liuma-data/secrets/admin.token"
+    )]
+    pub admin_token_file: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: NodeAction,
+}
+
+/// Node actions.
+#[derive(Debug, Subcommand)]
+pub enum NodeAction {
+    /// List the nodes: live, draining, zone, disks, free space, shards held.
+    Status,
+    /// Stop placing shards on a node and move its shards off; waits and
+    /// shows progress until the node holds none (then it can be stopped).
+    Drain {
+        /// Node id.
+        id: String,
+        /// Return at once instead of waiting for the drain to finish.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Cancel a drain: the node takes shards again.
+    Undrain {
+        /// Node id.
+        id: String,
+    },
+    /// Forget a node that is not live (after a drain, or a machine that is
+    /// gone for good): any shard still recorded there is rebuilt elsewhere.
+    Forget {
+        /// Node id.
+        id: String,
+    },
 }
 
 /// Key management actions.
@@ -190,6 +243,24 @@ pub struct ServerArgs {
     /// Seconds between scrub passes. Default 86400.
     #[arg(long, env = "LIUMA_SCRUB_INTERVAL_SECS")]
     pub scrub_interval_secs: Option<u64>,
+    /// Node id in a cluster (with --etcd). Default: a random id kept in <data>/node.id.
+    #[arg(long, env = "LIUMA_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Failure domain of this node (rack, room, AZ). Default "default".
+    #[arg(long, env = "LIUMA_ZONE")]
+    pub zone: Option<String>,
+    /// Listener of the internal shard API (with --etcd). Default 127.0.0.1:9003.
+    #[arg(long, env = "LIUMA_CLUSTER_LISTEN")]
+    pub cluster_listen: Option<SocketAddr>,
+    /// host:port other nodes use to reach this node's shard API. Default: the listen address.
+    #[arg(long, env = "LIUMA_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Seconds a node may be down before its shards are rebuilt elsewhere. Default 300.
+    #[arg(long, env = "LIUMA_HEAL_GRACE_SECS")]
+    pub heal_grace_secs: Option<u64>,
+    /// Seconds between heal passes (they also run after membership changes). Default 60.
+    #[arg(long, env = "LIUMA_HEAL_INTERVAL_SECS")]
+    pub heal_interval_secs: Option<u64>,
     /// Write the bound addresses as JSON to this file once serving (for tests and supervisors).
     #[arg(long, env = "LIUMA_READY_FILE")]
     pub ready_file: Option<PathBuf>,

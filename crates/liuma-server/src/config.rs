@@ -52,6 +52,40 @@ pub struct Config {
     /// Background work.
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    /// Cluster membership (used with etcd).
+    #[serde(default)]
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]` section: only used when metadata is in etcd.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterSection {
+    /// Node id, unique in the cluster. Default: a random id kept in <data>/node.id.
+    pub node_id: Option<String>,
+    /// Failure domain (rack, room, AZ). Default "default".
+    pub zone: String,
+    /// Listener of the internal shard API. Default 127.0.0.1:9003.
+    pub listen: SocketAddr,
+    /// host:port peers use to reach the shard API. Default: the listen address.
+    pub advertise: Option<String>,
+    /// A node down this long has its shards rebuilt elsewhere, seconds. Default 300.
+    pub heal_grace_secs: u64,
+    /// Seconds between heal passes (also run after membership changes). Default 60.
+    pub heal_interval_secs: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            node_id: None,
+            zone: "default".to_owned(),
+            listen: "127.0.0.1:9003".parse().expect("valid literal address"),
+            advertise: None,
+            heal_grace_secs: EngineConfig::default().heal_grace.as_secs(),
+            heal_interval_secs: WorkerConfig::default().heal_interval.as_secs(),
+        }
+    }
 }
 
 /// `[storage]` section.
@@ -70,6 +104,9 @@ pub struct StorageConfig {
     pub erasure: Option<String>,
     /// Seconds before GC may delete an unreferenced block. Default 86400.
     pub gc_grace_secs: u64,
+    /// Page cache of the embedded metadata store (redb), bytes. Default 64 MiB:
+    /// hot metadata stays cached; the OS page cache holds the rest.
+    pub meta_cache_bytes: usize,
 }
 
 impl Default for StorageConfig {
@@ -82,6 +119,7 @@ impl Default for StorageConfig {
             inline_threshold: e.inline_threshold,
             erasure: None,
             gc_grace_secs: e.gc_grace.as_secs(),
+            meta_cache_bytes: 64 << 20,
         }
     }
 }
@@ -247,6 +285,24 @@ impl Config {
         if let Some(s) = args.scrub_interval_secs {
             cfg.maintenance.scrub_interval_secs = s;
         }
+        if let Some(n) = &args.node_id {
+            cfg.cluster.node_id = Some(n.clone());
+        }
+        if let Some(z) = &args.zone {
+            cfg.cluster.zone.clone_from(z);
+        }
+        if let Some(a) = args.cluster_listen {
+            cfg.cluster.listen = a;
+        }
+        if let Some(a) = &args.advertise {
+            cfg.cluster.advertise = Some(a.clone());
+        }
+        if let Some(g) = args.heal_grace_secs {
+            cfg.cluster.heal_grace_secs = g;
+        }
+        if let Some(i) = args.heal_interval_secs {
+            cfg.cluster.heal_interval_secs = i;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -284,7 +340,13 @@ impl Config {
         if self.native.token_ttl_secs == 0 || self.native.max_chunk_bytes == 0 {
             bail!("native.token_ttl_secs and native.max_chunk_bytes must be at least 1");
         }
-        if self.maintenance.gc_interval_secs == 0 || self.maintenance.scrub_interval_secs == 0 {
+        if self.cluster.zone.is_empty() || self.cluster.zone.len() > 64 {
+            bail!("cluster.zone must be 1-64 characters");
+        }
+        if self.maintenance.gc_interval_secs == 0
+            || self.maintenance.scrub_interval_secs == 0
+            || self.cluster.heal_interval_secs == 0
+        {
             bail!("maintenance intervals must be at least 1 second");
         }
         Ok(())
@@ -303,6 +365,7 @@ impl Config {
             inline_threshold: self.storage.inline_threshold,
             erasure,
             gc_grace: Duration::from_secs(self.storage.gc_grace_secs),
+            heal_grace: Duration::from_secs(self.cluster.heal_grace_secs),
             ..EngineConfig::default()
         })
     }
@@ -337,6 +400,8 @@ impl Config {
             scrub_interval: Duration::from_secs(self.maintenance.scrub_interval_secs),
             scrub_rate: self.maintenance.scrub_rate,
             upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
+            heal_interval: Duration::from_secs(self.cluster.heal_interval_secs),
+            ..WorkerConfig::default()
         }
     }
 

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod keys;
 mod logging;
+mod node;
 mod run;
 mod secrets;
 
@@ -26,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => server(&args),
         Command::Key(args) => keys::run(&args),
         Command::Backend(args) => backend::run(&args),
+        Command::Node(args) => node::run(&args),
         Command::Bench(args) => bench(&args),
     }
 }
@@ -60,9 +62,26 @@ fn server(args: &ServerArgs) -> anyhow::Result<()> {
         let s3 = TcpListener::bind(cfg.s3_listen)
             .await
             .with_context(|| format!("binding the S3 listener {}", cfg.s3_listen))?;
+        // The shard API listens only when there is a cluster to serve.
+        let cluster = if cfg.etcd.is_empty() {
+            None
+        } else {
+            Some(
+                TcpListener::bind(cfg.cluster.listen)
+                    .await
+                    .with_context(|| {
+                        format!("binding the shard API listener {}", cfg.cluster.listen)
+                    })?,
+            )
+        };
         run::run(
             cfg,
-            run::Listeners { admin, s3, native },
+            run::Listeners {
+                admin,
+                s3,
+                native,
+                cluster,
+            },
             args.ready_file.as_deref(),
             shutdown_signal(),
         )

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use liuma_cluster::{Cluster, ClusterConfig};
 use liuma_disk::{DiskConfig, ShardStore};
 use liuma_engine::Engine;
 use liuma_http::admin::{self, AdminState};
@@ -26,6 +27,8 @@ pub struct Listeners {
     pub s3: TcpListener,
     /// Native token API.
     pub native: TcpListener,
+    /// Internal shard API (cluster nodes only).
+    pub cluster: Option<TcpListener>,
 }
 
 /// Open everything and serve until `shutdown` resolves.
@@ -48,7 +51,13 @@ pub async fn run(
         })
         .collect();
     let disks = Arc::new(ShardStore::open(&disk_cfgs).context("opening disks")?);
-    let engine = Engine::open(cfg.engine_config()?, meta, disks)?;
+    let cluster = match &listeners.cluster {
+        Some(l) if !cfg.etcd.is_empty() => {
+            join_cluster(&cfg, &secrets, &listeners, l, meta.clone(), disks).await?
+        }
+        _ => Cluster::single(disks),
+    };
+    let engine = Engine::open_in(cfg.engine_config()?, meta, cluster.clone())?;
     engine
         .import_key(
             &secrets.root.access_key_id,
@@ -62,7 +71,21 @@ pub async fn run(
     let metrics_for_admin = metrics.clone();
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
+    let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
+    workers.extend(cluster.spawn(stop_rx.clone()));
+    let cluster_addr = match (listeners.cluster, cluster.router()) {
+        (Some(l), Some(app)) => {
+            let addr = l.local_addr()?;
+            let server = axum::serve(l, app).with_graceful_shutdown(wait_stop(stop_rx.clone()));
+            workers.push(tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "shard API server failed");
+                }
+            }));
+            Some(addr)
+        }
+        _ => None,
+    };
 
     let admin_addr = listeners.admin.local_addr()?;
     let admin_app = admin::router(AdminState {
@@ -96,11 +119,23 @@ pub async fn run(
     print_banner(&cfg, &secrets, admin_addr, &engine);
     println!("  native:   http://{native_addr}  (liuma 1.0 token API; tus at /tus/)");
     print_s3_banner(&cfg, &secrets, s3_addr);
+    if let Some(addr) = cluster_addr {
+        let view = cluster.view();
+        let live: Vec<&str> = view.live_nodes().map(|n| n.info.id.as_str()).collect();
+        println!(
+            "  cluster:  node {} (zone {}), shard API {addr}; live nodes: {}",
+            cluster.node_id(),
+            cfg.cluster.zone,
+            live.join(", ")
+        );
+    }
     if let Some(path) = ready_file {
         let ready = serde_json::json!({
             "admin": admin_addr.to_string(),
             "s3": s3_addr.to_string(),
             "native": native_addr.to_string(),
+            "cluster": cluster_addr.map(|a| a.to_string()),
+            "node_id": cluster.node_id(),
             "pid": std::process::id(),
         });
         std::fs::write(path, ready.to_string()).context("writing the ready file")?;
@@ -116,9 +151,66 @@ pub async fn run(
     for w in workers {
         let _ = w.await;
     }
+    cluster.leave().await;
     drop(engine);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Register this node in the cluster whose membership lives in etcd.
+async fn join_cluster(
+    cfg: &Config,
+    secrets: &secrets::Secrets,
+    listeners: &Listeners,
+    cluster_listener: &TcpListener,
+    meta: DynMetaStore,
+    disks: Arc<ShardStore>,
+) -> anyhow::Result<Cluster> {
+    let bound = cluster_listener.local_addr()?;
+    if cfg.cluster.advertise.is_none() && bound.ip().is_unspecified() {
+        anyhow::bail!(
+            "the shard API listens on {bound}: set --advertise HOST:PORT so other nodes can reach it"
+        );
+    }
+    let advertise = cfg
+        .cluster
+        .advertise
+        .clone()
+        .unwrap_or_else(|| bound.to_string());
+    // Public endpoints: the advertised host with each API's port, unless the
+    // API is bound to a specific address.
+    let host = advertise
+        .rsplit_once(':')
+        .map_or(advertise.as_str(), |(h, _)| h)
+        .to_owned();
+    let public = |a: std::net::SocketAddr| {
+        if a.ip().is_unspecified() {
+            format!("{host}:{}", a.port())
+        } else {
+            a.to_string()
+        }
+    };
+    let endpoints = [
+        ("s3", public(listeners.s3.local_addr()?)),
+        ("native", public(listeners.native.local_addr()?)),
+        ("admin", public(listeners.admin.local_addr()?)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let ccfg = ClusterConfig {
+        node_id: secrets::node_id(&cfg.data_dir, cfg.cluster.node_id.as_deref())?,
+        zone: cfg.cluster.zone.clone(),
+        advertise,
+        secret: secrets.cluster_secret.as_bytes().to_vec(),
+        lease_ttl: std::time::Duration::from_secs(10),
+        heartbeat: std::time::Duration::from_secs(3),
+        endpoints,
+    };
+    let id = ccfg.node_id.clone();
+    Cluster::join(meta, disks, ccfg)
+        .await
+        .with_context(|| format!("joining the cluster as node {id}"))
 }
 
 /// The metadata store: etcd when endpoints are configured, else the embedded redb file.
@@ -126,7 +218,11 @@ async fn open_meta(cfg: &Config) -> anyhow::Result<DynMetaStore> {
     if cfg.etcd.is_empty() {
         let meta_path = cfg.meta_path();
         std::fs::create_dir_all(meta_path.parent().expect("meta path has a parent"))?;
-        let store = RedbStore::open(&meta_path)
+        let redb_cfg = liuma_meta::RedbConfig {
+            cache_size_bytes: cfg.storage.meta_cache_bytes,
+            ..liuma_meta::RedbConfig::default()
+        };
+        let store = RedbStore::open_with(&meta_path, redb_cfg)
             .with_context(|| format!("opening metadata store {}", meta_path.display()))?;
         return Ok(store);
     }
@@ -136,7 +232,7 @@ async fn open_meta(cfg: &Config) -> anyhow::Result<DynMetaStore> {
     tracing::info!(
         endpoints = %cfg.etcd.join(","),
         prefix = %cfg.etcd_prefix,
-        "metadata on etcd; this node serves alone (cluster membership and placement come later)"
+        "metadata on etcd"
     );
     Ok(store)
 }
@@ -233,7 +329,7 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr,
         println!("  metadata: redb {}", cfg.meta_path().display());
     } else {
         println!(
-            "  metadata: etcd {} (prefix {}); single node: cluster membership and placement are not implemented yet",
+            "  metadata: etcd {} (prefix {})",
             cfg.etcd.join(","),
             cfg.etcd_prefix
         );

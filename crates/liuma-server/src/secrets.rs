@@ -33,6 +33,8 @@ pub struct Secrets {
     pub system_token: String,
     /// Bearer token of the admin API (key management, metrics).
     pub admin_token: String,
+    /// Shared by every node of a cluster: signs the internal shard API.
+    pub cluster_secret: String,
     /// True on first start (the caller prints them once).
     pub created: bool,
     /// Where they are stored.
@@ -42,6 +44,9 @@ pub struct Secrets {
 const ROOT_FILE: &str = "root.key";
 const TOKEN_FILE: &str = "system.token";
 const ADMIN_FILE: &str = "admin.token";
+/// Copy this file to every node of a cluster (Helm does it from a Secret).
+pub const CLUSTER_FILE: &str = "cluster.secret";
+const TOKEN_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 fn random_string(len: usize, alphabet: &[u8]) -> String {
     let mut buf = vec![0u8; len];
@@ -71,26 +76,13 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Secrets> {
         write_private(&root_path, &format!("{id}\n{secret}\n"))?;
         created = true;
     }
-    if !token_path.exists() {
-        write_private(
-            &token_path,
-            &format!(
-                "{}\n",
-                random_string(48, b"abcdefghijklmnopqrstuvwxyz0123456789")
-            ),
-        )?;
-        created = true;
-    }
-    let admin_path = dir.join(ADMIN_FILE);
-    if !admin_path.exists() {
-        write_private(
-            &admin_path,
-            &format!(
-                "{}\n",
-                random_string(48, b"abcdefghijklmnopqrstuvwxyz0123456789")
-            ),
-        )?;
-        created = true;
+    for (file, len) in [(TOKEN_FILE, 48), (ADMIN_FILE, 48), (CLUSTER_FILE, 64)] {
+        let path = dir.join(file);
+        if !path.exists() {
+            write_private(&path, &format!("{}\n", random_string(len, TOKEN_ALPHABET)))?;
+            // The cluster secret alone is not news to print: it is never typed.
+            created |= file != CLUSTER_FILE;
+        }
     }
     let root = read_private(&root_path)?;
     let mut lines = root.lines();
@@ -101,7 +93,8 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Secrets> {
         );
     };
     let token = read_private(&token_path)?.trim().to_owned();
-    let admin_token = read_private(&admin_path)?.trim().to_owned();
+    let admin_token = read_private(&dir.join(ADMIN_FILE))?.trim().to_owned();
+    let cluster_secret = read_private(&dir.join(CLUSTER_FILE))?.trim().to_owned();
     Ok(Secrets {
         root: RootKey {
             access_key_id: id.to_owned(),
@@ -109,6 +102,7 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Secrets> {
         },
         system_token: token,
         admin_token,
+        cluster_secret,
         created,
         dir: dir.to_owned(),
     })
@@ -138,6 +132,21 @@ fn read_private(path: &Path) -> anyhow::Result<String> {
     fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
+/// This node's id in a cluster: `--node-id`, else a random one created once
+/// in `<data>/node.id` (not secret).
+pub fn node_id(data_dir: &Path, configured: Option<&str>) -> anyhow::Result<String> {
+    if let Some(id) = configured {
+        return Ok(id.to_owned());
+    }
+    let path = data_dir.join("node.id");
+    if let Ok(id) = fs::read_to_string(&path) {
+        return Ok(id.trim().to_owned());
+    }
+    let id = format!("node-{}", random_string(8, TOKEN_ALPHABET));
+    fs::write(&path, format!("{id}\n")).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,7 +158,7 @@ mod tests {
         assert!(s.created);
         assert!(s.root.access_key_id.starts_with("LM") && s.root.access_key_id.len() == 20);
         assert_eq!(s.root.secret_access_key.len(), 40);
-        for f in [ROOT_FILE, TOKEN_FILE, ADMIN_FILE] {
+        for f in [ROOT_FILE, TOKEN_FILE, ADMIN_FILE, CLUSTER_FILE] {
             let mode = fs::metadata(dir.path().join(f))
                 .unwrap()
                 .permissions()
@@ -160,6 +169,8 @@ mod tests {
         assert!(!again.created);
         assert_eq!(again.root.secret_access_key, s.root.secret_access_key);
         assert_eq!(again.system_token, s.system_token);
+        assert_eq!(again.cluster_secret, s.cluster_secret);
+        assert_eq!(s.cluster_secret.len(), 64);
         assert!(
             !format!("{:?}", s.root).contains(&s.root.secret_access_key),
             "Debug must not leak the secret"

@@ -94,43 +94,37 @@ pub(super) async fn handle_delete(
     })))
 }
 
-/// `GET /server/active` (backend, scope `info`): the live nodes (here:
-/// this one), with address, disks and free space.
+/// `GET /server/active` (backend, scope `info`): the live nodes that take
+/// traffic (not draining), with their native API address, zone, disks and
+/// free space.
 pub(super) async fn handle_active(
     State(s): State<NativeState>,
     req: BackendReq,
 ) -> Result<Json<Value>> {
     s.backend(&req, b"", Scope::Info).await?;
-    let disks = s.engine.disks().clone();
-    let list = tokio::task::spawn_blocking(move || {
-        (0..disks.disk_count())
-            .map(|i| {
-                let usage = disks.usage(i).ok();
-                json!({
-                    "id": disks.disk_id(i).0,
-                    "path": disks.disk_path(i).display().to_string(),
-                    "online": usage.is_some(),
-                    "total_bytes": usage.as_ref().map(|u| u.total_bytes),
-                    "free_bytes": usage.as_ref().map(|u| u.free_bytes),
-                })
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| ApiError::Engine(EngineError::Internal(Box::new(e))))?;
-    let sum = |field: &str| list.iter().filter_map(|d| d[field].as_u64()).sum::<u64>();
-    let addr = s.addr.to_string();
+    let view = s.engine.cluster().view();
+    let here = s.addr.to_string();
+    // Nodes publish their native endpoint; a node on its own has none.
+    let native_of = |n: &liuma_cluster::NodeState| {
+        n.info
+            .endpoints
+            .get("native")
+            .cloned()
+            .unwrap_or_else(|| here.clone())
+    };
+    let live: Vec<_> = view.live_nodes().filter(|n| !n.draining).collect();
+    let nodes: Vec<Value> = live
+        .iter()
+        .map(|n| {
+            let mut v = crate::cluster::node_json(n);
+            v["address"] = json!(native_of(n));
+            v
+        })
+        .collect();
     Ok(Json(json!({
         "status": "success",
-        "active": [addr],
-        "nodes": [{
-            "id": addr,
-            "address": addr,
-            "zone": null,
-            "disks": list,
-            "free_bytes": sum("free_bytes"),
-            "total_bytes": sum("total_bytes"),
-        }],
+        "active": live.iter().map(|n| native_of(n)).collect::<Vec<_>>(),
+        "nodes": nodes,
     })))
 }
 

@@ -117,7 +117,11 @@ pub async fn init(
                 .await?;
             tracing::info!(bucket = %cfg.bucket, "native API bucket created");
         }
-        Err(liuma_engine::Error::BucketAlreadyOwnedByYou { .. }) => {}
+        // Created before, by this node or (in a cluster) another node's root key.
+        Err(
+            liuma_engine::Error::BucketAlreadyOwnedByYou { .. }
+            | liuma_engine::Error::BucketAlreadyExists { .. },
+        ) => {}
         Err(e) => return Err(e.into()),
     }
     token::seed(engine, initial_system_token).await

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use crate::harness::TestNode;
+use crate::harness::{TestNode, copy_secrets};
 use crate::http::{Resp, request};
 use crate::native::{Native, data, sha};
 
@@ -543,11 +543,7 @@ fn revocation_reaches_every_node_sharing_the_metadata() {
     let (da, db) = (dir.path().join("a"), dir.path().join("b"));
     let a = Native::start(&da, &args);
     // b shares a's secrets (root key, tokens), as nodes of one cluster do
-    std::fs::create_dir_all(db.join("secrets")).unwrap();
-    for f in std::fs::read_dir(da.join("secrets")).unwrap() {
-        let f = f.unwrap();
-        std::fs::copy(f.path(), db.join("secrets").join(f.file_name())).unwrap();
-    }
+    copy_secrets(&da, &db);
     let b = Native::start(&db, &args);
     let c = a.create(
         &da,

@@ -9,45 +9,7 @@ use std::process::Command;
 use liuma_meta::testing::TestEtcd;
 use liuma_meta::{EtcdConfig, EtcdStore, MetaStore};
 
-use crate::harness::{TestNode, http_get};
-
-/// Root access key id and secret of the node on `data`.
-fn root_key(data: &Path) -> (String, String) {
-    let text = std::fs::read_to_string(data.join("secrets/root.key")).expect("root key file");
-    let mut lines = text.lines();
-    let id = lines.next().expect("key id line").to_owned();
-    let secret = lines.next().expect("secret line").to_owned();
-    (id, secret)
-}
-
-/// `curl` with SigV4 signing as the root key of `data`; returns (HTTP status, body).
-fn s3_curl(data: &Path, args: &[&str]) -> (u16, Vec<u8>) {
-    let (id, secret) = root_key(data);
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-w",
-            "\n%{http_code}",
-            "--aws-sigv4",
-            "aws:amz:us-east-1:s3",
-        ])
-        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
-        .args(["--user", &format!("{id}:{secret}")])
-        .args(args)
-        .output()
-        .expect("running curl (is it installed?)");
-    let mut body = out.stdout;
-    let split = body
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .expect("curl prints the status last");
-    let status = String::from_utf8_lossy(&body[split + 1..])
-        .trim()
-        .parse()
-        .expect("numeric status");
-    body.truncate(split);
-    (status, body)
-}
+use crate::harness::{TestNode, copy_secrets, http_get, s3_curl};
 
 /// `liuma key <args>` against the node's admin API.
 fn key_cli(node: &TestNode, data: &Path, args: &[&str]) -> String {
@@ -151,17 +113,11 @@ fn metadata_on_etcd_survives_restarts_and_is_shared() {
 
     // A fresh data dir on the same etcd prefix sees the same metadata (its shards are not
     // there: moving them between nodes is cluster mode's job, not this test's). Nodes of one
-    // cluster share their secrets (a Kubernetes Secret); with its own root key the node would
-    // not own the native API's bucket.
+    // cluster share their secrets (a Kubernetes Secret): with its own root key the node would
+    // not own the native API's bucket, and with its own cluster secret its peers would refuse
+    // its shard API calls.
     let data_b = dir.path().join("b");
-    std::fs::create_dir_all(data_b.join("secrets")).expect("mkdir");
-    for f in ["root.key", "system.token", "admin.token"] {
-        std::fs::copy(
-            data_a.join("secrets").join(f),
-            data_b.join("secrets").join(f),
-        )
-        .expect("copy secret");
-    }
+    copy_secrets(&data_a, &data_b);
     let node = TestNode::start(&data_b, &args);
     assert!(key_cli(&node, &data_b, &["list"]).contains("etcd-survivor"));
     let (status, _) = s3_curl(&data_b, &["-I", &bucket(&node)]);

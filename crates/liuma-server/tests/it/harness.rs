@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::http::{Resp, request};
+
 pub struct TestNode {
     pub child: Child,
     pub admin: String,
@@ -14,6 +16,12 @@ pub struct TestNode {
     pub native: String,
     /// S3 API address (empty if the node did not report one).
     pub s3: String,
+    /// Internal shard API address (empty unless the node is in a cluster).
+    pub cluster: String,
+    /// Node id ("local" outside a cluster).
+    pub node_id: String,
+    /// The data directory it was started on.
+    pub data: PathBuf,
     pub stdout: PathBuf,
 }
 
@@ -35,6 +43,7 @@ impl TestNode {
                 "127.0.0.1:0",
             ])
             .args(["--s3-listen", "127.0.0.1:0"])
+            .args(["--cluster-listen", "127.0.0.1:0"])
             .arg("--ready-file")
             .arg(&ready)
             .args(extra)
@@ -43,13 +52,11 @@ impl TestNode {
             .spawn()
             .expect("spawning liuma");
         let deadline = Instant::now() + Duration::from_secs(30);
-        let (admin, native, s3) = loop {
+        let ready = loop {
             if let Ok(text) = std::fs::read_to_string(&ready)
                 && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
             {
-                let native = v["native"].as_str().unwrap_or_default().to_owned();
-                let s3 = v["s3"].as_str().unwrap_or_default().to_owned();
-                break (v["admin"].as_str().unwrap().to_owned(), native, s3);
+                break v;
             }
             assert!(
                 Instant::now() < deadline,
@@ -58,13 +65,34 @@ impl TestNode {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
+        let field = |k: &str| ready[k].as_str().unwrap_or_default().to_owned();
         TestNode {
             child,
-            admin,
-            native,
-            s3,
+            admin: ready["admin"].as_str().expect("admin address").to_owned(),
+            native: field("native"),
+            s3: field("s3"),
+            cluster: field("cluster"),
+            node_id: field("node_id"),
+            data: data.to_owned(),
             stdout,
         }
+    }
+
+    /// SIGKILL (no clean shutdown: the membership lease is left to expire).
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaping the node");
+    }
+
+    /// The node's log (stderr) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("stderr.log")).unwrap_or_default()
+    }
+
+    /// A request to the admin API with the node's admin token.
+    pub fn admin_req(&self, method: &str, path: &str) -> Resp {
+        let auth = format!("Bearer {}", TestNode::admin_token(&self.data));
+        request(&self.admin, method, path, &[("Authorization", &auth)], b"")
     }
 
     /// SIGTERM and wait for a clean exit.
@@ -90,6 +118,60 @@ impl TestNode {
             .trim()
             .to_owned()
     }
+}
+
+/// Give `to` the secrets of `from` (root key, tokens, cluster secret), as
+/// every node of one cluster has them; modes stay 0600.
+pub fn copy_secrets(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let dst = to.join("secrets");
+    std::fs::create_dir_all(&dst).expect("creating the secrets dir");
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    for f in std::fs::read_dir(from.join("secrets")).expect("reading the secrets dir") {
+        let f = f.expect("secrets dir entry");
+        let target = dst.join(f.file_name());
+        std::fs::copy(f.path(), &target).expect("copying a secret");
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+}
+
+/// Root access key id and secret of the node on `data`.
+pub fn root_key(data: &Path) -> (String, String) {
+    let text = std::fs::read_to_string(data.join("secrets/root.key")).expect("root key file");
+    let mut lines = text.lines();
+    let id = lines.next().expect("key id line").to_owned();
+    let secret = lines.next().expect("secret line").to_owned();
+    (id, secret)
+}
+
+/// `curl` with SigV4 signing as the root key of `data`; returns (HTTP status, body).
+/// Status 0 means curl got no response (e.g. its `-m` timeout expired).
+pub fn s3_curl(data: &Path, args: &[&str]) -> (u16, Vec<u8>) {
+    let (id, secret) = root_key(data);
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "--aws-sigv4",
+            "aws:amz:us-east-1:s3",
+        ])
+        .args(["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"])
+        .args(["--user", &format!("{id}:{secret}")])
+        .args(args)
+        .output()
+        .expect("running curl (is it installed?)");
+    let mut body = out.stdout;
+    let split = body
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .expect("curl prints the status last");
+    let status = String::from_utf8_lossy(&body[split + 1..])
+        .trim()
+        .parse()
+        .expect("numeric status");
+    body.truncate(split);
+    (status, body)
 }
 
 impl Drop for TestNode {

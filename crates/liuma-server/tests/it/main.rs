@@ -3,6 +3,7 @@
 
 mod backend;
 mod bench;
+mod cluster;
 mod etcd;
 mod harness;
 mod http;

@@ -41,12 +41,16 @@ impl Native {
     pub fn start(dir: &Path, extra: &[&str]) -> Native {
         let mut args = vec!["--block-size", "65536"];
         args.extend_from_slice(extra);
-        let node = TestNode::start(dir, &args);
+        Native::wrap(TestNode::start(dir, &args))
+    }
+
+    /// The native API of a node started elsewhere (with its own flags).
+    pub fn wrap(node: TestNode) -> Native {
         assert!(
             !node.native.is_empty(),
             "the ready file names the native API"
         );
-        let system = std::fs::read_to_string(dir.join("secrets/system.token"))
+        let system = std::fs::read_to_string(node.data.join("secrets/system.token"))
             .unwrap()
             .trim()
             .to_owned();

@@ -79,6 +79,30 @@ app.kubernetes.io/component: etcd
 {{- end }}
 {{- end }}
 
+{{/* Replicas: .Values.replicas, or when it is empty 3 with etcd (a cluster) and 1 without. */}}
+{{- define "liuma.replicas" -}}
+{{- $r := .Values.replicas }}
+{{- if kindIs "invalid" $r }}{{- $r = "" }}{{- end }}
+{{- if eq (toString $r) "" }}
+{{- if include "liuma.etcdEndpoints" . }}3{{ else }}1{{ end }}
+{{- else }}
+{{- int $r }}
+{{- end }}
+{{- end }}
+
+{{/* Erasure code pinned from the replica count (DESIGN table: 2 → 1+1, 3 → 2+1,
+     4-5 → 2+2, 6-11 → 4+2, 12+ → 8+4), so blocks written while a fresh
+     install is still starting pods get the cluster's full redundancy. */}}
+{{- define "liuma.defaultErasure" -}}
+{{- $n := int (include "liuma.replicas" .) }}
+{{- if ge $n 12 }}8+4{{ else if ge $n 6 }}4+2{{ else if ge $n 4 }}2+2{{ else if eq $n 3 }}2+1{{ else if eq $n 2 }}1+1{{ else }}1+0{{ end }}
+{{- end }}
+
+{{/* The files liuma reads from <data>/secrets/; every node of a cluster needs the same ones. */}}
+{{- define "liuma.secretFiles" -}}
+root.key system.token admin.token cluster.secret
+{{- end }}
+
 {{/* Refuse settings that would lose data with the code as it is. */}}
 {{- define "liuma.validate" -}}
 {{- if and .Values.etcd.bundled.enabled (gt (len .Values.etcd.endpoints) 0) }}
@@ -89,12 +113,25 @@ app.kubernetes.io/component: etcd
 {{- fail (printf "etcd endpoint %q must be an http:// URL (liuma does not support TLS to etcd yet)" .) }}
 {{- end }}
 {{- end }}
-{{- if gt (int .Values.replicas) 1 }}
+{{- if gt (int (include "liuma.replicas" .)) 1 }}
 {{- if include "liuma.etcdEndpoints" . }}
-{{- fail "replicas > 1 with etcd is not supported yet: cluster mode (membership, placement across nodes, healing) is not implemented, so pods would share metadata but not data and lose objects. Use replicas: 1." }}
+{{- /* A cluster: every node needs the same secrets, or each pod generates its own
+       cluster.secret and the nodes cannot talk. Checked when the Secret can be
+       looked up (helm install/upgrade; `helm template` sees no cluster). */}}
+{{- with .Values.secrets.existingSecret }}
+{{- $s := lookup "v1" "Secret" $.Release.Namespace . }}
+{{- $data := dict }}
+{{- if $s }}{{- $data = $s.data | default dict }}{{- end }}
+{{- if $data }}
+{{- range $f := splitList " " (include "liuma.secretFiles" $) }}
+{{- if not (hasKey $data $f) }}
+{{- fail (printf "secrets.existingSecret %s has no key %s: with replicas > 1 every node must get the same root.key, system.token, admin.token and cluster.secret" $.Values.secrets.existingSecret $f) }}
 {{- end }}
-{{- if not .Values.allowIndependentReplicas }}
-{{- fail "replicas > 1 gives independent, unrelated nodes (cluster mode is not implemented yet). Use replicas: 1, or set allowIndependentReplicas: true if you address each pod on its own." }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- else if not .Values.allowIndependentReplicas }}
+{{- fail "replicas > 1 without etcd gives independent, unrelated nodes (a cluster needs etcd: set etcd.bundled.enabled or etcd.endpoints). Use replicas: 1, or set allowIndependentReplicas: true if you address each pod on its own." }}
 {{- end }}
 {{- end }}
 {{- end }}

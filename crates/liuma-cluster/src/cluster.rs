@@ -1,0 +1,298 @@
+//! [`Cluster`]: this node's disks plus the view of its peers; reads,
+//! writes and deletes shards by disk id wherever they are.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use liuma_codec::{BlockId, Shard};
+use liuma_disk::ShardStore;
+use liuma_meta::{DynMetaStore, LeaseId};
+use tokio::sync::watch;
+
+use crate::auth::Signer;
+use crate::node::{DiskInfo, NodeInfo, now_ms, validate_node_id};
+use crate::rpc::PeerClient;
+use crate::view::{NodeState, View};
+use crate::{Error, Result};
+
+/// How a node joins a cluster.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    /// Unique node id: letters, digits, `-`, `_`, `.`; at most 64.
+    pub node_id: String,
+    /// Failure domain.
+    pub zone: String,
+    /// host:port where peers reach this node's shard API.
+    pub advertise: String,
+    /// The cluster secret shared by every node.
+    pub secret: Vec<u8>,
+    /// TTL of the membership lease. Default 10 s.
+    pub lease_ttl: Duration,
+    /// Heartbeat (lease keep-alive and free-space update) period. Default 3 s.
+    pub heartbeat: Duration,
+    /// Public endpoints to publish ("s3", "native", "admin" → host:port).
+    pub endpoints: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("node_id", &self.node_id)
+            .field("zone", &self.zone)
+            .field("advertise", &self.advertise)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Membership, placement inputs and shard I/O for one node. Cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub node_id: String,
+    pub zone: String,
+    pub advertise: String,
+    pub started_ms: u64,
+    pub endpoints: BTreeMap<String, String>,
+    pub local: Arc<ShardStore>,
+    pub local_disks: HashMap<String, usize>,
+    pub view: RwLock<Arc<View>>,
+    /// Bumped whenever the view changes (maintenance wakes up on joins).
+    pub changed: watch::Sender<u64>,
+    pub net: Option<Net>,
+    pub lease: Mutex<Option<LeaseId>>,
+    /// When this process first saw each absent node absent (ms). The heal
+    /// grace counts from here, never from a node's last heartbeat: after an
+    /// etcd outage or a restart of this node, every absence starts fresh.
+    pub down_since: Mutex<HashMap<String, u64>>,
+}
+
+/// What only a clustered node has.
+pub(crate) struct Net {
+    pub meta: DynMetaStore,
+    pub signer: Arc<Signer>,
+    pub peers: PeerClient,
+    pub cfg: ClusterConfig,
+}
+
+impl Cluster {
+    /// A node on its own: only local disks, no membership, no network.
+    pub fn single(local: Arc<ShardStore>) -> Cluster {
+        Self::build(
+            local,
+            "local".into(),
+            "default".into(),
+            String::new(),
+            BTreeMap::new(),
+            None,
+        )
+    }
+
+    /// Join the cluster whose membership lives in `meta`: register this
+    /// node and load the view. Call [`Cluster::spawn`] to keep it current.
+    pub async fn join(
+        meta: DynMetaStore,
+        local: Arc<ShardStore>,
+        cfg: ClusterConfig,
+    ) -> Result<Cluster> {
+        if !validate_node_id(&cfg.node_id) {
+            return Err(Error::Config(format!(
+                "node id {:?}: use 1-64 letters, digits, '-', '_' or '.'",
+                cfg.node_id
+            )));
+        }
+        if cfg.secret.len() < 16 {
+            return Err(Error::Config(
+                "the cluster secret needs at least 16 bytes".into(),
+            ));
+        }
+        let signer = Arc::new(Signer::new(&cfg.secret));
+        let net = Net {
+            meta,
+            peers: PeerClient::new(signer.clone()),
+            signer,
+            cfg: cfg.clone(),
+        };
+        let (id, zone, advertise, endpoints) =
+            (cfg.node_id, cfg.zone, cfg.advertise, cfg.endpoints);
+        let c = Self::build(local, id, zone, advertise, endpoints, Some(net));
+        c.check_secret().await?;
+        c.check_not_running_elsewhere().await?;
+        c.register().await?;
+        c.refresh().await?;
+        Ok(c)
+    }
+
+    fn build(
+        local: Arc<ShardStore>,
+        node_id: String,
+        zone: String,
+        advertise: String,
+        endpoints: BTreeMap<String, String>,
+        net: Option<Net>,
+    ) -> Cluster {
+        let local_disks = (0..local.disk_count())
+            .map(|i| (local.disk_id(i).0.clone(), i))
+            .collect();
+        let inner = Arc::new(Inner {
+            node_id,
+            zone,
+            advertise,
+            started_ms: now_ms(),
+            endpoints,
+            local,
+            local_disks,
+            view: RwLock::new(Arc::new(View::new(String::new(), BTreeMap::new()))),
+            changed: watch::channel(0).0,
+            net,
+            lease: Mutex::new(None),
+            down_since: Mutex::new(HashMap::new()),
+        });
+        let c = Cluster { inner };
+        let me = c.local_info();
+        c.set_view(View::new(
+            c.inner.node_id.clone(),
+            BTreeMap::from([(
+                me.id.clone(),
+                NodeState {
+                    info: me,
+                    live: true,
+                    draining: false,
+                    last_seen_ms: now_ms(),
+                },
+            )]),
+        ));
+        c
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// This node's disks.
+    pub fn local(&self) -> &Arc<ShardStore> {
+        &self.inner.local
+    }
+
+    /// True when part of a cluster (membership in the metadata store).
+    pub fn is_clustered(&self) -> bool {
+        self.inner.net.is_some()
+    }
+
+    /// The current view of the cluster.
+    pub fn view(&self) -> Arc<View> {
+        self.inner.view.read().expect("view lock").clone()
+    }
+
+    /// A receiver that changes whenever the view does.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
+    pub(crate) fn set_view(&self, v: View) {
+        *self.inner.view.write().expect("view lock") = Arc::new(v);
+        self.inner.changed.send_modify(|n| *n += 1);
+    }
+
+    /// What this node publishes about itself right now.
+    pub fn local_info(&self) -> NodeInfo {
+        let local = &self.inner.local;
+        let disks = (0..local.disk_count())
+            .map(|i| {
+                let u = local.usage(i).ok();
+                DiskInfo {
+                    id: local.disk_id(i).0.clone(),
+                    total_bytes: u.as_ref().map_or(0, |u| u.total_bytes),
+                    free_bytes: u.as_ref().map_or(0, |u| u.free_bytes),
+                }
+            })
+            .collect();
+        NodeInfo {
+            id: self.inner.node_id.clone(),
+            addr: self.inner.advertise.clone(),
+            zone: self.inner.zone.clone(),
+            disks,
+            started_ms: self.inner.started_ms,
+            heartbeat_ms: now_ms(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            endpoints: self.inner.endpoints.clone(),
+        }
+    }
+
+    /// The router of the internal shard API (clustered nodes only).
+    pub fn router(&self) -> Option<axum::Router> {
+        let net = self.inner.net.as_ref()?;
+        Some(crate::rpc::router(
+            self.inner.local.clone(),
+            net.signer.clone(),
+        ))
+    }
+
+    fn local_disk(&self, disk: &str) -> Option<usize> {
+        self.inner.local_disks.get(disk).copied()
+    }
+
+    /// The peer holding `disk`: (node id, address).
+    fn remote(&self, disk: &str) -> Result<(&Net, String, String)> {
+        let unavailable = || Error::DiskUnavailable {
+            disk: disk.to_owned(),
+        };
+        let net = self.inner.net.as_ref().ok_or_else(unavailable)?;
+        let view = self.view();
+        let node = view
+            .node_of(disk)
+            .filter(|n| n.live)
+            .ok_or_else(unavailable)?;
+        Ok((net, node.info.id.clone(), node.info.addr.clone()))
+    }
+
+    /// Write a shard to `disk`, local or on its node.
+    pub async fn write_shard(&self, disk: &str, shard: &Shard) -> Result<()> {
+        if let Some(i) = self.local_disk(disk) {
+            let store = self.inner.local.clone();
+            let shard = shard.clone();
+            return Ok(blocking(move || store.write_shard(i, &shard)).await?);
+        }
+        let (net, node, addr) = self.remote(disk)?;
+        net.peers.put(&node, &addr, disk, shard).await
+    }
+
+    /// Read a shard's frame from `disk` (not verified: the decoder does).
+    pub async fn read_shard(&self, disk: &str, id: &BlockId, index: u16) -> Result<Bytes> {
+        if let Some(i) = self.local_disk(disk) {
+            let store = self.inner.local.clone();
+            let id = *id;
+            return Ok(blocking(move || store.read_shard_frame(i, &id, index)).await?);
+        }
+        let (net, node, addr) = self.remote(disk)?;
+        net.peers.get(&node, &addr, disk, id, index).await
+    }
+
+    /// Delete a shard from `disk` (absent counts as done).
+    pub async fn delete_shard(&self, disk: &str, id: &BlockId, index: u16) -> Result<()> {
+        if let Some(i) = self.local_disk(disk) {
+            let store = self.inner.local.clone();
+            let id = *id;
+            return Ok(blocking(move || store.delete_shard(i, &id, index).map(|_| ())).await?);
+        }
+        let (net, node, addr) = self.remote(disk)?;
+        net.peers.delete(&node, &addr, disk, id, index).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> liuma_disk::Result<T> + Send + 'static,
+) -> liuma_disk::Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(liuma_disk::Error::Io {
+            disk: 0,
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
+}

@@ -1,0 +1,33 @@
+//! # liuma-cluster — where shards live (layer 4)
+//!
+//! A node is a set of local disks ([`liuma_disk::ShardStore`]) plus, in a
+//! cluster, a view of every other node learned from the metadata store:
+//! each node registers itself under a lease (`cl/n/<id>`), remembers that it
+//! ever existed (`cl/k/<id>`, with a heartbeat), and may be marked for
+//! draining (`cl/d/<id>`). Every node watches that prefix and rebuilds its
+//! [`View`] on each change, so joins and departures apply without restarts.
+//!
+//! [`Cluster`] is what the object engine talks to: it places shards
+//! ([`placement`]: weighted rendezvous hashing of the block id over disks,
+//! spread over distinct nodes, then zones) and reads, writes and deletes
+//! them by disk id, locally or through a peer's internal shard API
+//! ([`rpc`], HMAC-signed with the cluster secret, with a replay window).
+//!
+//! A single node is a cluster of one: [`Cluster::single`] has no membership
+//! and no network, and the engine runs the same code either way.
+
+mod auth;
+mod cluster;
+mod error;
+mod membership;
+mod node;
+pub mod placement;
+pub mod rpc;
+mod view;
+
+pub use auth::{AuthError, Signer};
+pub use cluster::{Cluster, ClusterConfig};
+pub use error::{Error, Result};
+pub use node::{DiskInfo, NodeInfo};
+pub use placement::Candidate;
+pub use view::{DiskHealth, NodeState, View};
