@@ -142,7 +142,7 @@ impl ShardHeader {
     }
 
     /// Checks the invariants between fields (everything but the checksum).
-    fn validate(&self, flags: u8, reserved: &[u8]) -> Result<()> {
+    pub(crate) fn validate(&self, flags: u8, reserved: &[u8]) -> Result<()> {
         let invalid = |field| Error::InvalidHeader {
             block: self.block_id,
             index: self.index,

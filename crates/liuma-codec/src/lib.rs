@@ -61,8 +61,8 @@ pub mod format;
 pub mod id;
 
 pub use block::{
-    CodecParams, EncodedBlock, decode_block, decode_block_expect, decode_block_report,
-    encode_block, encode_block_with_id, rebuild_shards,
+    CodecParams, EncodedBlock, decode_block, decode_block_expect, decode_block_fast,
+    decode_block_report, encode_block, encode_block_with_id, rebuild_shards,
 };
 pub use error::{Error, Result};
 pub use format::{

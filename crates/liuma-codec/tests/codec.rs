@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use liuma_codec::{
-    BlockId, CodecParams, EncodedBlock, Error, decode_block, decode_block_report, encode_block,
-    parse_shard, rebuild_shards,
+    BlockId, CodecParams, EncodedBlock, Error, decode_block, decode_block_fast,
+    decode_block_report, encode_block, parse_shard, rebuild_shards,
 };
 use proptest::prelude::*;
 use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
@@ -292,4 +292,35 @@ fn golden_frames_still_decode() {
         &first[16..48],
         BlockId::from_hex(&hex).unwrap().0.as_slice()
     );
+}
+
+#[test]
+fn fast_decode_trusts_the_block_id_and_falls_back_on_damage() {
+    let params = CodecParams {
+        data_shards: 4,
+        parity_shards: 2,
+        ..CodecParams::default()
+    };
+    let plain = random_bytes(41, 3 << 20);
+    let b = encode_block(&params, Bytes::from(plain.clone())).unwrap();
+    let good = frames(&b);
+    // Data shards only (what a read fetches first): decoded, nothing bad.
+    let mut data_only = good.clone();
+    data_only[4] = None;
+    data_only[5] = None;
+    let (out, bad) = decode_block_fast(&b.id, &data_only).unwrap();
+    assert_eq!(out, plain);
+    assert!(bad.is_empty());
+    // A flipped payload byte in a data shard: the fast path's id check
+    // fails, the full path names the shard and still decodes from parity.
+    let mut rotten = good.clone();
+    let mut f = rotten[1].take().unwrap().to_vec();
+    f[200] ^= 0x40;
+    rotten[1] = Some(Bytes::from(f));
+    let (out, bad) = decode_block_fast(&b.id, &rotten).unwrap();
+    assert_eq!(out, plain);
+    assert_eq!(bad, vec![1]);
+    // Another block's id never decodes.
+    let other = BlockId::of(b"not this block");
+    assert!(decode_block_fast(&other, &good).is_err());
 }

@@ -475,5 +475,5 @@ async fn decode_off_thread(
     frames: &[Option<Bytes>],
 ) -> Result<liuma_codec::Result<(Bytes, Vec<u16>)>> {
     let (id, frames) = (*id, frames.to_vec());
-    Ok(tokio::task::spawn_blocking(move || liuma_codec::decode_block_expect(&id, &frames)).await?)
+    Ok(tokio::task::spawn_blocking(move || liuma_codec::decode_block_fast(&id, &frames)).await?)
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 pub struct EngineConfig {
     /// Size objects are cut into, in bytes. Default 4 MiB.
     pub block_size: usize,
-    /// zstd level for block compression. Default 1 (fast).
+    /// zstd level for block compression. Default 3: about 10 % smaller than
+    /// level 1 on text at three quarters of its speed; incompressible blocks
+    /// are not affected (a 64 KiB probe skips them).
     pub zstd_level: i32,
     /// Try compression at all. Default true.
     pub compress: bool,
@@ -38,7 +40,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             block_size: 4 << 20,
-            zstd_level: 1,
+            zstd_level: 3,
             compress: true,
             inline_threshold: 4 << 10,
             replicate_below: 128 << 10,

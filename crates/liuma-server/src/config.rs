@@ -94,7 +94,7 @@ impl Default for ClusterSection {
 pub struct StorageConfig {
     /// Block size in bytes. Default 4 MiB.
     pub block_size: usize,
-    /// zstd level. Default 1.
+    /// zstd level. Default 3.
     pub zstd_level: i32,
     /// Compress blocks when it saves at least 5 %. Default true.
     pub compress: bool,
