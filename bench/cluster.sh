@@ -25,9 +25,9 @@ cleanup() {
 trap cleanup EXIT
 json() { python3 -c "import json,sys;d=json.load(open(sys.argv[1]));print(eval(sys.argv[2]))" "$@"; }
 
-# bench LABEL ENDPOINT KEYFILE NAME ARGS...
+# bench LABEL NAME ENDPOINT KEYFILE ARGS...
 bench() {
-    local label=$1 ep=$2 keyfile=$3 name=$4; shift 4
+    local label=$1 name=$2 ep=$3 keyfile=$4; shift 4
     AWS_SECRET_ACCESS_KEY=$(sed -n 2p "$keyfile") "$LIUMA" bench --endpoint "$ep" \
         --access-key "$(sed -n 1p "$keyfile")" --bucket cbench --prefix "$name/" \
         --json --quiet "$@" >"$work/$label-$name.json" || echo "($label $name had errors)" >&2
@@ -71,6 +71,10 @@ for n in $NODES; do
         rm -f "$work"/c/n[56].pid "$work"/c/n[56].ready
         bench c6-2down get-big http://127.0.0.1:11000 "$key" -w get --size "${BIG_MIB}MiB" -c 1 --objects 1 --ops 2
         tok=$(cat "$work/c/n1/secrets/admin.token")
+        # The census counts shards on live nodes as healthy: first wait until
+        # the dead nodes' leases run out.
+        until curl -s -H "Authorization: Bearer $tok" http://127.0.0.1:11002/admin/cluster \
+            | python3 -c 'import json,sys;sys.exit(json.load(sys.stdin)["live_nodes"] != 4)'; do sleep 0.5; done
         while :; do
             h=$(curl -s -H "Authorization: Bearer $tok" http://127.0.0.1:11002/admin/blocks \
                 | python3 -c 'import json,sys;d=json.load(sys.stdin);print(d["healthy"]==d["blocks"] and not any(k in ("n5","n6","?") for k in d["shards_per_node"]))')

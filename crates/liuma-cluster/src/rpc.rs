@@ -190,23 +190,30 @@ impl PeerClient {
         }
     }
 
-    /// Store a shard on `disk` of the node at `addr`.
-    pub async fn put(&self, node: &str, addr: &str, disk: &str, shard: &Shard) -> Result<()> {
-        let path = shard_path(disk, &shard.header.block_id, shard.header.index);
-        let (status, body) = self
-            .call(
-                node,
-                addr,
-                Method::PUT,
-                &path,
-                Bytes::from(shard.to_frame()),
-            )
-            .await?;
+    /// One shard request; the body of a 2xx answer, else the mapped error.
+    async fn shard_request(
+        &self,
+        node: &str,
+        addr: &str,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<Bytes> {
+        let (status, body) = self.call(node, addr, method, path, body).await?;
         if status.is_success() {
-            Ok(())
+            Ok(body)
         } else {
             Err(Self::status_error(node, status, &body))
         }
+    }
+
+    /// Store a shard on `disk` of the node at `addr`.
+    pub async fn put(&self, node: &str, addr: &str, disk: &str, shard: &Shard) -> Result<()> {
+        let path = shard_path(disk, &shard.header.block_id, shard.header.index);
+        let frame = Bytes::from(shard.to_frame());
+        self.shard_request(node, addr, Method::PUT, &path, frame)
+            .await
+            .map(|_| ())
     }
 
     /// Fetch a shard's frame (unverified: the decoder checks it).
@@ -219,14 +226,8 @@ impl PeerClient {
         index: u16,
     ) -> Result<Bytes> {
         let path = shard_path(disk, id, index);
-        let (status, body) = self
-            .call(node, addr, Method::GET, &path, Bytes::new())
-            .await?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(Self::status_error(node, status, &body))
-        }
+        self.shard_request(node, addr, Method::GET, &path, Bytes::new())
+            .await
     }
 
     /// Delete a shard (absent counts as done).
@@ -239,13 +240,12 @@ impl PeerClient {
         index: u16,
     ) -> Result<()> {
         let path = shard_path(disk, id, index);
-        let (status, body) = self
-            .call(node, addr, Method::DELETE, &path, Bytes::new())
-            .await?;
-        if status.is_success() || status == StatusCode::NOT_FOUND {
-            Ok(())
-        } else {
-            Err(Self::status_error(node, status, &body))
+        match self
+            .shard_request(node, addr, Method::DELETE, &path, Bytes::new())
+            .await
+        {
+            Ok(_) | Err(Error::NotFound) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::model::{decode, encode, now_ms};
 use crate::{Error, Result};
 
-const ACCESS_KEY: &str = "ak/";
+use crate::keys::ACCESS_KEY;
 const SETTING: &str = "st/";
 
 /// What a key may do in a bucket. Ordered: each level includes the ones before.

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use liuma_cluster::Cluster;
 use liuma_codec::CodecParams;
 use liuma_disk::ShardStore;
-use liuma_meta::DynMetaStore;
+use liuma_meta::{CachedStore, DynMetaStore};
 use tokio::sync::Semaphore;
 
 use crate::Result;
 use crate::blocks::BlockStore;
 use crate::config::{EngineConfig, default_erasure};
+use crate::keys;
 use crate::metrics::Stats;
 use crate::model::now_ms;
 
@@ -38,6 +39,12 @@ impl Engine {
     /// Open an engine whose shards live across `cluster`.
     pub fn open_in(cfg: EngineConfig, meta: DynMetaStore, cluster: Cluster) -> Result<Engine> {
         cfg.validate()?;
+        // Access keys and bucket records are read by every request and
+        // rarely written: served from a watch-invalidated cache.
+        let meta: DynMetaStore = CachedStore::wrap(
+            meta,
+            &[keys::ACCESS_KEY.as_bytes(), keys::BUCKET.as_bytes()],
+        );
         let stats = Arc::new(Stats::default());
         let codec = CodecParams {
             zstd_level: cfg.zstd_level,
@@ -100,7 +107,8 @@ impl Engine {
 
     /// Ready to serve: the metadata store answers and every disk is there.
     pub async fn check_ready(&self) -> Result<()> {
-        self.inner.meta.get(b"bk/").await?;
+        // A key outside the cached prefixes: this must reach the store.
+        self.inner.meta.get(b"st/").await?;
         let disks = self.disks().clone();
         tokio::task::spawn_blocking(move || {
             (0..disks.disk_count()).try_for_each(|i| disks.usage(i).map(|_| ()))

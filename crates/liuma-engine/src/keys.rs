@@ -16,6 +16,7 @@
 use liuma_codec::BlockId;
 
 pub(crate) const BUCKET: &str = "bk/";
+pub(crate) const ACCESS_KEY: &str = "ak/";
 pub(crate) const LATEST: &str = "ob/";
 pub(crate) const VERSION: &str = "vr/";
 pub(crate) const BLOCK: &str = "bl/";

@@ -48,6 +48,7 @@
 //! # }
 //! ```
 
+mod cached;
 pub mod conformance;
 mod error;
 #[cfg(feature = "etcd")]
@@ -57,6 +58,7 @@ mod store;
 #[cfg(feature = "test-util")]
 pub mod testing;
 
+pub use cached::CachedStore;
 pub use error::{Error, Result};
 #[cfg(feature = "etcd")]
 pub use etcd_store::{EtcdConfig, EtcdStore, RetryPolicy};

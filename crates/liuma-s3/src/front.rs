@@ -88,6 +88,10 @@ impl S3Front {
             .as_ref()
             .and_then(|_| self.bucket_of(req.uri().path(), req.headers()));
         let method = req.method().clone();
+        let expects_continue = req
+            .headers()
+            .get(header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let req = req.map(Body::http_body_unsync);
         let mut resp = match self.inner.call(req).await {
             Ok(r) => r,
@@ -103,6 +107,15 @@ impl S3Front {
             if let Some(rule) = cors::find(&rules, &origin, method.as_str(), &[]) {
                 add_cors_headers(resp.headers_mut(), rule, &origin);
             }
+        }
+        // An error answered before a 100-continue body was read: the client
+        // may or may not send that body now, so the connection's byte stream
+        // is ambiguous. Close it rather than parse the next request from the
+        // middle of a body (seen as a spurious SignatureDoesNotMatch).
+        if expects_continue && (resp.status().is_client_error() || resp.status().is_server_error())
+        {
+            resp.headers_mut()
+                .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         }
         resp
     }

@@ -36,28 +36,10 @@ pub enum Command {
     Version,
 }
 
-/// `liuma key ...`: talks to the admin API (`--admin-url`) with the admin token.
+/// How the management commands reach a node's admin API.
 #[derive(Debug, Args)]
-pub struct KeyArgs {
-    /// Admin API of the node.
-    #[arg(long, env = "LIUMA_ADMIN_URL", default_value = "http://127.0.0.1:9002")]
-    pub admin_url: String,
-    /// File holding the admin token (env LIUMA_ADMIN_TOKEN takes precedence).
-    #[arg(
-        long,
-        env = "LIUMA_ADMIN_TOKEN_FILE",
-        default_value = "./liuma-data/secrets/admin.token"
-    )]
-    pub admin_token_file: PathBuf,
-    /// What to do.
-    #[command(subcommand)]
-    pub action: KeyAction,
-}
-
-/// `liuma node ...`: talks to the admin API (`--admin-url`) of any node.
-#[derive(Debug, Args)]
-pub struct NodeArgs {
-    /// Admin API of a node of the cluster.
+pub struct AdminArgs {
+    /// Admin API of a node.
     #[arg(
         long,
         global = true,
@@ -73,6 +55,25 @@ pub struct NodeArgs {
         default_value = "./liuma-data/secrets/admin.token"
     )]
     pub admin_token_file: PathBuf,
+}
+
+/// `liuma key ...`: talks to the admin API (`--admin-url`) with the admin token.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Which node to talk to, and how.
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: KeyAction,
+}
+
+/// `liuma node ...`: talks to the admin API (`--admin-url`) of any node.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Which node to talk to, and how.
+    #[command(flatten)]
+    pub admin: AdminArgs,
     /// What to do.
     #[command(subcommand)]
     pub action: NodeAction,
@@ -134,16 +135,9 @@ pub enum KeyAction {
 /// `liuma backend ...`: talks to the admin API (`--admin-url`) with the admin token.
 #[derive(Debug, Args)]
 pub struct BackendArgs {
-    /// Admin API of the node.
-    #[arg(long, env = "LIUMA_ADMIN_URL", default_value = "http://127.0.0.1:9002")]
-    pub admin_url: String,
-    /// File holding the admin token (env LIUMA_ADMIN_TOKEN takes precedence).
-    #[arg(
-        long,
-        env = "LIUMA_ADMIN_TOKEN_FILE",
-        default_value = "./liuma-data/secrets/admin.token"
-    )]
-    pub admin_token_file: PathBuf,
+    /// Which node to talk to, and how.
+    #[command(flatten)]
+    pub admin: AdminArgs,
     /// What to do.
     #[command(subcommand)]
     pub action: BackendAction,

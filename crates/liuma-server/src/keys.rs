@@ -12,7 +12,7 @@ use crate::cli::{KeyAction, KeyArgs};
 
 /// Run one key command and print its result.
 pub fn run(args: &KeyArgs) -> anyhow::Result<()> {
-    let client = Admin::connect(&args.admin_url, &args.admin_token_file)?;
+    let client = Admin::connect(&args.admin.admin_url, &args.admin.admin_token_file)?;
     match &args.action {
         KeyAction::Create { name } => {
             let k = client.call(
