@@ -189,3 +189,70 @@ impl MetaStore for CachedStore {
         self.inner.backend_name()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RedbStore;
+
+    #[tokio::test]
+    async fn cached_reads_follow_local_and_foreign_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw: DynMetaStore = RedbStore::open(&dir.path().join("m.redb")).unwrap();
+        let cached = CachedStore::wrap(raw.clone(), &[b"ak/"]);
+        // Wait for the watch to be live (the cache is bypassed until then).
+        for _ in 0..100 {
+            if cached.prefixes[0].1.lock().unwrap().live {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        raw.put(b"ak/x", b"1").await.unwrap();
+        // A read racing the put's own watch event is not cached: retry until
+        // one lands in the cache.
+        let mut in_cache = false;
+        for _ in 0..200 {
+            assert_eq!(cached.get(b"ak/x").await.unwrap().unwrap().value, b"1");
+            in_cache = cached.prefixes[0]
+                .1
+                .lock()
+                .unwrap()
+                .entries
+                .contains_key(&b"ak/x"[..]);
+            if in_cache {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(in_cache, "a quiet key gets cached");
+        // Through the cache: visible at once.
+        cached.put(b"ak/x", b"2").await.unwrap();
+        assert_eq!(cached.get(b"ak/x").await.unwrap().unwrap().value, b"2");
+        // Behind its back (another node): the watch invalidates it.
+        raw.put(b"ak/x", b"3").await.unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..200 {
+            seen = cached.get(b"ak/x").await.unwrap().unwrap().value;
+            if seen == b"3" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(seen, b"3", "a foreign write reaches the cache");
+        raw.delete(b"ak/x").await.unwrap();
+        let mut gone = false;
+        for _ in 0..200 {
+            if cached.get(b"ak/x").await.unwrap().is_none() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(gone, "a foreign delete reaches the cache");
+        // Keys outside the cached prefixes are never cached.
+        raw.put(b"ob/y", b"1").await.unwrap();
+        cached.get(b"ob/y").await.unwrap();
+        raw.put(b"ob/y", b"2").await.unwrap();
+        assert_eq!(cached.get(b"ob/y").await.unwrap().unwrap().value, b"2");
+    }
+}
