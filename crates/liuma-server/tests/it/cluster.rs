@@ -437,6 +437,24 @@ fn six_nodes_ec_4_2_upload_anywhere_download_everywhere() {
         assert_eq!(n["endpoints"]["admin"], me.admin.as_str(), "{n}");
         assert_eq!(n["disks"].as_array().map(Vec::len), Some(1), "{n}");
     }
+    // The native API's node list (liuma 1.0's /server/active) names every
+    // live node's native address, whichever node answers.
+    let active = c.node("n4").backend("GET", "/server/active");
+    assert_eq!(active.status, 200);
+    let mut listed: Vec<String> = active.json()["active"]
+        .as_array()
+        .expect("active list")
+        .iter()
+        .map(|a| a.as_str().expect("address").to_owned())
+        .collect();
+    let mut expected: Vec<String> = c
+        .ids()
+        .iter()
+        .map(|id| c.node(id).node.native.clone())
+        .collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(listed, expected);
 
     // In through n3 (S3 and native), out through every node.
     let object = random(24 * MIB + 12_345);
