@@ -348,7 +348,7 @@ impl BlockStore {
     pub(crate) async fn rebuild_into(
         &self,
         id: &BlockId,
-        mut rec: BlockRecord,
+        rec: BlockRecord,
         rev: u64,
         frames: &[Option<Bytes>],
         moves: &[(u16, Option<String>)],
@@ -362,11 +362,25 @@ impl BlockStore {
             tokio::task::spawn_blocking(move || liuma_codec::rebuild_shards(&frames, &wanted))
                 .await?
                 .map_err(Error::internal)?;
+        self.relocate(id, rec, rev, &rebuilt, moves).await
+    }
+
+    /// Write `shards` (one per entry of `moves`, same order) to their
+    /// targets (or a placement fallback), then record the new locations with
+    /// a CAS on `rev`. Returns where each shard went (disk, index).
+    pub(crate) async fn relocate(
+        &self,
+        id: &BlockId,
+        mut rec: BlockRecord,
+        rev: u64,
+        shards: &[Shard],
+        moves: &[(u16, Option<String>)],
+    ) -> Result<Vec<(String, u16)>> {
         let cands = self.cluster.view().candidates();
         let ranked = rank(id, &cands);
         let mut written: Vec<(String, u16)> = Vec::new();
         let mut moved = false;
-        for (shard, (index, target)) in rebuilt.iter().zip(moves) {
+        for (shard, (index, target)) in shards.iter().zip(moves) {
             let i = usize::from(*index);
             let home_ok = match target {
                 Some(disk) => match self.cluster.write_shard(disk, shard).await {

@@ -11,8 +11,11 @@
 //!   nothing of the block (a node joined): copied over (*rebalance*).
 //!
 //! A shard on a node down for less than the grace is left alone: restarts
-//! and short outages cost nothing. New locations are recorded with a CAS
-//! on the block record; old copies are deleted only after that.
+//! and short outages cost nothing. A copy is verified (frame checksum,
+//! block id, index) before it travels; if any shard to move is lost or bad,
+//! the block's moving shards are rebuilt from any k instead. New locations
+//! are recorded with a CAS on the block record; old copies are deleted only
+//! after that.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -209,27 +212,16 @@ impl Engine {
         rev: u64,
         plan: &[(u16, Option<String>, Why)],
     ) -> Result<Vec<Why>> {
-        let view = self.cluster().view();
-        let now = now_ms();
-        let readable: Vec<usize> = (0..rec.disks.len())
-            .filter(|&i| {
-                matches!(
-                    view.disk_health(&rec.disks[i], now),
-                    DiskHealth::Up | DiskHealth::Draining
-                )
-            })
-            .collect();
         let blocks = &self.inner.blocks;
-        let mut frames = vec![None; rec.disks.len()];
-        for (i, f) in blocks.read_frames(id, &rec, &readable).await {
-            frames[i] = f;
-        }
-        // The shards being replaced are rebuilt, never copied: a rotten
-        // source must not travel.
         let moves: Vec<(u16, Option<String>)> =
             plan.iter().map(|(i, t, _)| (*i, t.clone())).collect();
         let old = rec.disks.clone();
-        let placed = blocks.rebuild_into(id, rec, rev, &frames, &moves).await?;
+        // Moving shards that are all still readable (drain, rebalance):
+        // copy each one, verified, instead of reading k and re-encoding.
+        let placed = match self.read_verified(id, &rec, plan).await {
+            Some(shards) => blocks.relocate(id, rec, rev, &shards, &moves).await?,
+            None => self.rebuild_for(id, rec, rev, &moves).await?,
+        };
         // Old copies go once the record points elsewhere (a fallback may
         // have landed a shard back on its old disk: that one stays).
         let leftovers: Vec<(String, u16)> = plan
@@ -246,6 +238,54 @@ impl Engine {
             .filter(|(i, _, _)| !placed.contains(&(old[usize::from(*i)].clone(), *i)))
             .map(|(_, _, why)| *why)
             .collect())
+    }
+
+    /// The planned shards themselves, read from where they are and verified
+    /// (frame checksum, block id, index); None if any is lost or bad.
+    async fn read_verified(
+        &self,
+        id: &BlockId,
+        rec: &BlockRecord,
+        plan: &[(u16, Option<String>, Why)],
+    ) -> Option<Vec<liuma_codec::Shard>> {
+        if plan.iter().any(|(_, _, why)| *why == Why::Lost) {
+            return None;
+        }
+        let which: Vec<usize> = plan.iter().map(|(i, _, _)| usize::from(*i)).collect();
+        let frames = self.inner.blocks.read_frames(id, rec, &which).await;
+        frames
+            .into_iter()
+            .map(|(i, f)| {
+                let s = liuma_codec::parse_shard(f?).ok()?;
+                (s.header.block_id == *id && usize::from(s.header.index) == i).then_some(s)
+            })
+            .collect()
+    }
+
+    /// Rebuild the planned shards from any k readable ones.
+    async fn rebuild_for(
+        &self,
+        id: &BlockId,
+        rec: BlockRecord,
+        rev: u64,
+        moves: &[(u16, Option<String>)],
+    ) -> Result<Vec<(String, u16)>> {
+        let view = self.cluster().view();
+        let now = now_ms();
+        let readable: Vec<usize> = (0..rec.disks.len())
+            .filter(|&i| {
+                matches!(
+                    view.disk_health(&rec.disks[i], now),
+                    DiskHealth::Up | DiskHealth::Draining
+                )
+            })
+            .collect();
+        let blocks = &self.inner.blocks;
+        let mut frames = vec![None; rec.disks.len()];
+        for (i, f) in blocks.read_frames(id, &rec, &readable).await {
+            frames[i] = f;
+        }
+        blocks.rebuild_into(id, rec, rev, &frames, moves).await
     }
 
     /// Count where every live block's shards are; with `verify`, read and

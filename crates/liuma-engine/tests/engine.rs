@@ -1238,3 +1238,62 @@ fn count_files(p: &std::path::Path) -> usize {
             .sum()
     })
 }
+
+fn files_under(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![p.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn rebalance_never_copies_a_rotten_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EngineConfig {
+        erasure: Some((2, 1)),
+        ..config()
+    };
+    let data = random(9, 20 * BS);
+    {
+        let e = open_disks(dir.path(), &["a", "b", "c"], cfg.clone());
+        e.create_bucket("bkt", "o").await.unwrap();
+        put(&e, "bkt", "k", &data).await;
+    }
+    // Every shard on disk a rots (one payload byte flipped).
+    let rotten = files_under(&dir.path().join("a/shards"));
+    assert_eq!(rotten.len(), 20);
+    for f in &rotten {
+        let mut b = std::fs::read(f).unwrap();
+        b[150] ^= 0x20;
+        std::fs::write(f, b).unwrap();
+    }
+    // A new disk joins; whatever moves from a to e must arrive good.
+    let e = open_disks(dir.path(), &["a", "b", "c", "e"], cfg);
+    let mut moved = 0;
+    for _ in 0..5 {
+        let r = e.heal_pass(heal_now()).await.unwrap();
+        moved += r.rebalanced;
+        if r.rebalanced == 0 && r.failed == 0 {
+            break;
+        }
+    }
+    let arrived = files_under(&dir.path().join("e/shards"));
+    assert!(moved > 0 && !arrived.is_empty(), "moved {moved}");
+    for f in &arrived {
+        let frame = Bytes::from(std::fs::read(f).unwrap());
+        assert!(
+            liuma_codec::parse_shard(frame).is_ok(),
+            "{} arrived rotten",
+            f.display()
+        );
+    }
+    assert_eq!(get(&e, "bkt", "k", GetOptions::default()).await, data);
+}
