@@ -18,7 +18,6 @@
 //! after that.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
 use liuma_cluster::DiskHealth;
 use liuma_cluster::placement::{rank, spread};
@@ -31,7 +30,7 @@ use crate::gc::parse_block;
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::{BlockRecord, BlockState, now_ms};
-use crate::scan::Pager;
+use crate::scan::{Pager, Throttle};
 use crate::{Error, Result};
 
 /// Options of a heal pass.
@@ -97,8 +96,7 @@ impl Engine {
     pub async fn heal_pass(&self, opts: HealOptions) -> Result<HealReport> {
         let mut report = HealReport::default();
         let grace = u64::try_from(self.inner.cfg.heal_grace.as_millis()).unwrap_or(u64::MAX);
-        let began = Instant::now();
-        let mut bytes_read = 0u64;
+        let mut throttle = Throttle::new(opts.bytes_per_sec);
         let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 128);
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
@@ -136,15 +134,7 @@ impl Engine {
                         tracing::warn!(block = %id, error = %e, "heal of block failed; retrying next pass");
                     }
                 }
-                bytes_read += rec.stored_len * (u64::from(rec.k) + u64::from(rec.m))
-                    / u64::from(rec.k.max(1));
-                if opts.bytes_per_sec > 0 {
-                    let due =
-                        Duration::from_secs_f64(bytes_read as f64 / opts.bytes_per_sec as f64);
-                    if let Some(wait) = due.checked_sub(began.elapsed()) {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
+                throttle.read_block(&rec).await;
             }
         }
         Stats::add(&self.inner.stats.heal_passes, 1);

@@ -95,3 +95,33 @@ pub(crate) async fn apply_batched(meta: &DynMetaStore, ops: Vec<Op>) -> Result<(
 
 /// Payload bytes per batched transaction: well under etcd's 1.5 MiB request limit.
 const TXN_BYTES: usize = 1 << 20;
+
+/// Paces a background pass to `bytes_per_sec` of shard reads (0 = unlimited).
+pub(crate) struct Throttle {
+    bytes_per_sec: u64,
+    began: std::time::Instant,
+    bytes: u64,
+}
+
+impl Throttle {
+    pub fn new(bytes_per_sec: u64) -> Throttle {
+        Throttle {
+            bytes_per_sec,
+            began: std::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    /// Account for reading every shard of `rec`, sleeping if ahead of pace.
+    pub async fn read_block(&mut self, rec: &crate::model::BlockRecord) {
+        self.bytes +=
+            rec.stored_len * (u64::from(rec.k) + u64::from(rec.m)) / u64::from(rec.k.max(1));
+        if self.bytes_per_sec == 0 {
+            return;
+        }
+        let due = std::time::Duration::from_secs_f64(self.bytes as f64 / self.bytes_per_sec as f64);
+        if let Some(wait) = due.checked_sub(self.began.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
+    }
+}

@@ -3,14 +3,12 @@
 //! shards wherever they are, and repairs missing or rotten ones. Rate
 //! limited (bytes per second) so it does not starve client traffic.
 
-use std::time::{Duration, Instant};
-
 use crate::engine::Engine;
 use crate::gc::parse_block;
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::BlockState;
-use crate::scan::Pager;
+use crate::scan::{Pager, Throttle};
 use crate::{Error, Result};
 
 /// What one scrub pass found.
@@ -30,8 +28,7 @@ impl Engine {
     /// One full scrub pass. `bytes_per_sec` limits the shard bytes read (0 = unlimited).
     pub async fn scrub_pass(&self, bytes_per_sec: u64) -> Result<ScrubReport> {
         let mut report = ScrubReport::default();
-        let began = Instant::now();
-        let mut bytes_read = 0u64;
+        let mut throttle = Throttle::new(bytes_per_sec);
         let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 128);
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
@@ -57,14 +54,7 @@ impl Engine {
                     }
                     Err(e) => return Err(e),
                 }
-                bytes_read += rec.stored_len * (u64::from(rec.k) + u64::from(rec.m))
-                    / u64::from(rec.k.max(1));
-                if bytes_per_sec > 0 {
-                    let due = Duration::from_secs_f64(bytes_read as f64 / bytes_per_sec as f64);
-                    if let Some(wait) = due.checked_sub(began.elapsed()) {
-                        tokio::time::sleep(wait).await;
-                    }
-                }
+                throttle.read_block(&rec).await;
             }
         }
         Stats::add(&self.inner.stats.scrub_passes, 1);
