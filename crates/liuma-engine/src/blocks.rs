@@ -421,12 +421,19 @@ impl BlockStore {
                 .when(Compare::ModRevision(key.clone(), rev))
                 .and_then(Op::put(key, encode(&rec)));
             if !self.meta.txn(txn).await?.succeeded {
-                // The record changed under us (GC, another repair): undo.
-                let fresh: Vec<(String, u16)> = written
+                // The record changed under us (GC, a concurrent repair that
+                // may have put the same shard on the same disk): remove what
+                // we wrote unless the record now points at it.
+                let now = self.record(id).await?.map(|(r, _)| r.disks);
+                let ours: Vec<(String, u16)> = written
                     .into_iter()
-                    .filter(|(d, i)| target_of(moves, *i).is_none_or(|t| t != d))
+                    .filter(|(d, i)| {
+                        now.as_ref()
+                            .and_then(|disks| disks.get(usize::from(*i)))
+                            .is_none_or(|recorded| recorded != d)
+                    })
                     .collect();
-                self.remove(id, &fresh).await;
+                self.remove(id, &ours).await;
                 return Err(Error::Conflict {
                     what: format!("block {id} changed during repair"),
                 });
@@ -472,13 +479,6 @@ impl BlockStore {
 
 pub(crate) fn index_u16(i: usize) -> u16 {
     u16::try_from(i).unwrap_or(u16::MAX)
-}
-
-fn target_of(moves: &[(u16, Option<String>)], index: u16) -> Option<&String> {
-    moves
-        .iter()
-        .find(|(i, _)| *i == index)
-        .and_then(|(_, t)| t.as_ref())
 }
 
 /// Verify and decode on the blocking pool: hashing 4 MiB takes about a

@@ -912,8 +912,12 @@ async fn reads_survive_lost_and_rotten_shards_and_repair_them() {
         std::fs::write(f, b).unwrap();
     }
     assert_eq!(get(e, "bkr", "obj", GetOptions::default()).await, data);
-    wait_for(|| lost.iter().all(|f| f.exists())).await;
-    assert!(Stats::get(&e.stats().shards_repaired) >= lost.len() as u64);
+    // The repair runs in the background: files first, then its counter.
+    wait_for(|| {
+        lost.iter().all(|f| f.exists())
+            && Stats::get(&e.stats().shards_repaired) >= lost.len() as u64
+    })
+    .await;
     assert!(Stats::get(&e.stats().degraded_reads) > 0);
     // rotten parity shards were not read; the scrubber finds and repairs them
     let report = e.scrub_pass(0).await.unwrap();
