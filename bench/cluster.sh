@@ -84,6 +84,11 @@ for n in $NODES; do
         t1=$(date +%s.%N)
         python3 -c "print('heal: %d GiB + earlier data, 2 of 6 nodes SIGKILLed: all blocks healthy again after %.1f s (incl. ~10 s lease expiry and 5 s grace)' % ($HEAL_GIB, $t1 - $t0))"
     fi
+    rss=""
+    for f in "$work"/c/n*.pid; do
+        [ -f "$f" ] && rss="$rss $(awk '/VmHWM/ {printf "%.0f", $2/1024}' "/proc/$(cat "$f")/status" 2>/dev/null)"
+    done
+    echo "peak RSS per live node (MiB):$rss"
     DIR=$work/c scripts/cluster-local stop >/dev/null
 done
 

@@ -1084,3 +1084,51 @@ fn wrong_or_missing_cluster_secret_cannot_touch_shards() {
         }
     }
 }
+
+#[test]
+fn shard_api_on_all_interfaces_needs_an_advertised_address() {
+    let etcd = TestEtcd::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_liuma"))
+            .args(["server", "--data"])
+            .arg(dir.path())
+            .args(["--etcd", &etcd.endpoint(), "--node-id", "lonely"])
+            .args([
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--native-listen",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--s3-listen",
+                "127.0.0.1:0",
+                "--cluster-listen",
+                "0.0.0.0:0",
+            ])
+            .args(extra)
+            .output()
+            .expect("running liuma")
+    };
+    // Peers would dial 0.0.0.0, i.e. themselves: refused at start.
+    let out = run(&[]);
+    assert!(!out.status.success(), "started with nothing to advertise");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("set --advertise"), "{stderr}");
+    // Nothing was registered for it.
+    let node = TestNode::start(
+        &dir.path().join("probe"),
+        &["--etcd", &etcd.endpoint(), "--node-id", "probe"],
+    );
+    let r = node.admin_req("GET", "/admin/cluster");
+    let st = r.json();
+    assert_eq!(st["live_nodes"], 1, "{st}");
+    assert!(
+        st["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|n| n["id"] != "lonely"),
+        "{st}"
+    );
+}

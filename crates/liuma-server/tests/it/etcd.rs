@@ -147,7 +147,12 @@ fn unreachable_etcd_is_a_clear_start_error() {
             "--native-listen",
             "127.0.0.1:0",
         ])
-        .args(["--s3-listen", "127.0.0.1:0"])
+        .args([
+            "--s3-listen",
+            "127.0.0.1:0",
+            "--cluster-listen",
+            "127.0.0.1:0",
+        ])
         .output()
         .expect("running liuma");
     assert!(!out.status.success(), "started without etcd");
