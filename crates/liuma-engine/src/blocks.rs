@@ -259,6 +259,21 @@ impl BlockStore {
         join_all(reads).await
     }
 
+    /// The frames of shards `which`, in slots by index (None where not
+    /// read or not readable), as the decoder takes them.
+    pub(crate) async fn frames_at(
+        &self,
+        id: &BlockId,
+        rec: &BlockRecord,
+        which: &[usize],
+    ) -> Vec<Option<Bytes>> {
+        let mut frames = vec![None; rec.disks.len()];
+        for (i, f) in self.read_frames(id, rec, which).await {
+            frames[i] = f;
+        }
+        frames
+    }
+
     /// Read and decode a block: data shards first, the rest only if needed.
     /// Shards found missing or rotten are rewritten in the background.
     pub async fn read(self: &Arc<Self>, id: &BlockId) -> Result<Bytes> {
@@ -448,10 +463,7 @@ impl BlockStore {
     /// Returns (bad shards found, shards repaired).
     pub async fn scrub(&self, id: &BlockId, rec: &BlockRecord) -> Result<(usize, usize)> {
         let all: Vec<usize> = (0..rec.disks.len()).collect();
-        let mut frames = vec![None; rec.disks.len()];
-        for (i, f) in self.read_frames(id, rec, &all).await {
-            frames[i] = f;
-        }
+        let frames = self.frames_at(id, rec, &all).await;
         let (_, bad) =
             liuma_codec::decode_block_expect(id, &frames).map_err(|_| Error::BlockUnavailable {
                 block: *id,

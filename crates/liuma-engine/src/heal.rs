@@ -271,10 +271,7 @@ impl Engine {
             })
             .collect();
         let blocks = &self.inner.blocks;
-        let mut frames = vec![None; rec.disks.len()];
-        for (i, f) in blocks.read_frames(id, &rec, &readable).await {
-            frames[i] = f;
-        }
+        let frames = blocks.frames_at(id, &rec, &readable).await;
         blocks.rebuild_into(id, rec, rev, &frames, moves).await
     }
 
@@ -303,10 +300,7 @@ impl Engine {
                 let mut good = up;
                 if verify {
                     let all: Vec<usize> = (0..rec.disks.len()).collect();
-                    let mut frames = vec![None; rec.disks.len()];
-                    for (i, f) in self.inner.blocks.read_frames(&id, &rec, &all).await {
-                        frames[i] = f;
-                    }
+                    let frames = self.inner.blocks.frames_at(&id, &rec, &all).await;
                     good = match tokio::task::spawn_blocking(move || {
                         liuma_codec::decode_block_expect(&id, &frames)
                             .map(|(_, bad)| frames.len() - bad.len())

@@ -76,25 +76,47 @@ impl CachedStore {
         }
     }
 
-    /// Forget every key a transaction names (compares and both branches).
-    fn invalidate_txn(&self, txn: &Txn) {
-        for c in &txn.compares {
+    /// The cached keys a transaction names (compares and both branches),
+    /// and whether it deletes a range (then every cached entry goes).
+    /// Only keys under cached prefixes are copied: most writes name none.
+    fn touched(&self, txn: &Txn) -> (Vec<Vec<u8>>, bool) {
+        let compared = txn.compares.iter().map(|c| {
             let (Compare::Absent(k)
             | Compare::Exists(k)
             | Compare::ModRevision(k, _)
             | Compare::Value(k, _)) = c;
+            k
+        });
+        let mut range = false;
+        let written = txn
+            .success
+            .iter()
+            .chain(&txn.failure)
+            .filter_map(|op| match op {
+                Op::Put { key, .. } | Op::Delete { key } => Some(key),
+                Op::DeleteRange { .. } => {
+                    range = true;
+                    None
+                }
+            });
+        let keys = compared
+            .chain(written)
+            .filter(|k| self.slot(k).is_some())
+            .cloned()
+            .collect();
+        (keys, range)
+    }
+
+    /// Forget what [`Self::touched`] found.
+    fn forget(&self, (keys, range): &(Vec<Vec<u8>>, bool)) {
+        for k in keys {
             self.invalidate(k);
         }
-        for op in txn.success.iter().chain(&txn.failure) {
-            match op {
-                Op::Put { key, .. } | Op::Delete { key } => self.invalidate(key),
-                Op::DeleteRange { .. } => {
-                    for (_, slot) in &self.prefixes {
-                        let mut s = slot.lock().expect("cache lock");
-                        s.generation += 1;
-                        s.entries.clear();
-                    }
-                }
+        if *range {
+            for (_, slot) in &self.prefixes {
+                let mut s = slot.lock().expect("cache lock");
+                s.generation += 1;
+                s.entries.clear();
             }
         }
     }
@@ -162,10 +184,10 @@ impl MetaStore for CachedStore {
     async fn txn(&self, txn: Txn) -> Result<TxnResponse> {
         // Before (reads in flight must not cache the old value) and after
         // (a read that started meanwhile must not have cached it either).
-        self.invalidate_txn(&txn);
-        let keys = txn.clone();
+        let touched = self.touched(&txn);
+        self.forget(&touched);
         let r = self.inner.txn(txn).await;
-        self.invalidate_txn(&keys);
+        self.forget(&touched);
         r
     }
 

@@ -21,6 +21,23 @@ pub(crate) struct StdHeaders {
     pub website_redirect_location: Option<String>,
 }
 
+/// The standard headers of a request DTO that has them all as fields
+/// (PutObject, CreateMultipartUpload, CopyObject), moved out of it.
+macro_rules! std_headers_of {
+    ($input:expr) => {
+        $crate::conv::StdHeaders {
+            content_type: $input.content_type,
+            cache_control: $input.cache_control,
+            content_disposition: $input.content_disposition,
+            content_encoding: $input.content_encoding,
+            content_language: $input.content_language,
+            expires: $input.expires,
+            website_redirect_location: $input.website_redirect_location,
+        }
+    };
+}
+pub(crate) use std_headers_of;
+
 /// Build the engine's metadata from request fields.
 pub(crate) fn object_meta(h: StdHeaders, user: Option<Metadata>) -> S3Result<ObjectMeta> {
     let mut headers = BTreeMap::new();

@@ -9,7 +9,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use crate::auth::Caller;
 use crate::body::{ChecksumSpec, request_body};
 use crate::bucket::existing;
-use crate::conv::{StdHeaders, content_md5, etag, object_meta, ts, url_encode, version_header};
+use crate::conv::{content_md5, etag, object_meta, std_headers_of, ts, url_encode, version_header};
 use crate::error::s3_err;
 use crate::object::{Conditions, checked_copy_source};
 use crate::service::LiumaS3;
@@ -39,18 +39,7 @@ pub(crate) async fn create_multipart_upload(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     existing(&req, &req.input.bucket)?;
     let input = req.input;
-    let meta = object_meta(
-        StdHeaders {
-            content_type: input.content_type,
-            cache_control: input.cache_control,
-            content_disposition: input.content_disposition,
-            content_encoding: input.content_encoding,
-            content_language: input.content_language,
-            expires: input.expires,
-            website_redirect_location: input.website_redirect_location,
-        },
-        input.metadata,
-    )?;
+    let meta = object_meta(std_headers_of!(input), input.metadata)?;
     let upload_id = s
         .engine
         .create_multipart(&input.bucket, &input.key, meta)

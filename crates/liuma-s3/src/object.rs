@@ -10,7 +10,8 @@ use crate::auth::Caller;
 use crate::body::{ChecksumSpec, ObjectBody, request_body};
 use crate::bucket::existing;
 use crate::conv::{
-    StdHeaders, content_md5, etag, object_meta, secs, std_headers, ts, user_meta, version_header,
+    content_md5, etag, object_meta, secs, std_headers, std_headers_of, ts, user_meta,
+    version_header,
 };
 use crate::error::s3_err;
 use crate::service::LiumaS3;
@@ -115,18 +116,7 @@ pub(crate) async fn put_object(
             Err(e) => return Err(s3_err(e)),
         }
     }
-    let meta = object_meta(
-        StdHeaders {
-            content_type: input.content_type,
-            cache_control: input.cache_control,
-            content_disposition: input.content_disposition,
-            content_encoding: input.content_encoding,
-            content_language: input.content_language,
-            expires: input.expires,
-            website_redirect_location: input.website_redirect_location,
-        },
-        input.metadata,
-    )?;
+    let meta = object_meta(std_headers_of!(input), input.metadata)?;
     let md5 = content_md5(input.content_md5.as_deref())?;
     let len = input.content_length.and_then(|n| u64::try_from(n).ok());
     let blob = input.body.unwrap_or_else(|| {
@@ -163,6 +153,45 @@ pub(crate) async fn put_object(
     }))
 }
 
+/// Bytes sent and the Content-Range header for an optional resolved range.
+fn length_and_range(range: Option<(u64, u64)>, size: u64) -> (u64, Option<String>) {
+    match range {
+        Some((start, end)) => (
+            end - start,
+            Some(format!("bytes {start}-{}/{size}", end - 1)),
+        ),
+        None => (size, None),
+    }
+}
+
+/// GetObjectOutput and HeadObjectOutput carry the same object headers
+/// (distinct s3s types, so a macro rather than a function fills them).
+macro_rules! object_output {
+    ($ty:ident { $($field:ident),* }, $info:expr, $bucket:expr, $len:expr, $range:expr) => {{
+        let info = &$info;
+        let h = std_headers(&info.meta);
+        $ty {
+            $($field,)*
+            content_length: Some(int($len)),
+            content_range: $range,
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(etag(&info.etag)),
+            last_modified: Some(ts(info.last_modified_ms)),
+            metadata: user_meta(&info.meta),
+            content_type: h.content_type,
+            cache_control: h.cache_control,
+            content_disposition: h.content_disposition,
+            content_encoding: h.content_encoding,
+            content_language: h.content_language,
+            expires: h.expires,
+            website_redirect_location: h.website_redirect_location,
+            version_id: version_header(Some(&$bucket), &info.version_id),
+            parts_count: (info.parts > 0).then(|| i32::try_from(info.parts).unwrap_or(i32::MAX)),
+            ..Default::default()
+        }
+    }};
+}
+
 pub(crate) async fn get_object(
     s: &LiumaS3,
     req: S3Request<GetObjectInput>,
@@ -195,33 +224,15 @@ pub(crate) async fn get_object(
         .await
         .map_err(s3_err)?;
     let info = got.info;
-    let (len, content_range) = match got.range {
-        Some((start, end)) => (
-            end - start,
-            Some(format!("bytes {start}-{}/{}", end - 1, info.size)),
-        ),
-        None => (info.size, None),
-    };
-    let h = std_headers(&info.meta);
-    Ok(S3Response::new(GetObjectOutput {
-        body: Some(ObjectBody::blob(got.body, len)),
-        content_length: Some(int(len)),
-        content_range,
-        accept_ranges: Some("bytes".to_owned()),
-        e_tag: Some(etag(&info.etag)),
-        last_modified: Some(ts(info.last_modified_ms)),
-        metadata: user_meta(&info.meta),
-        content_type: h.content_type,
-        cache_control: h.cache_control,
-        content_disposition: h.content_disposition,
-        content_encoding: h.content_encoding,
-        content_language: h.content_language,
-        expires: h.expires,
-        website_redirect_location: h.website_redirect_location,
-        version_id: version_header(Some(&bucket), &info.version_id),
-        parts_count: (info.parts > 0).then(|| i32::try_from(info.parts).unwrap_or(i32::MAX)),
-        ..Default::default()
-    }))
+    let (len, content_range) = length_and_range(got.range, info.size);
+    let body = Some(ObjectBody::blob(got.body, len));
+    Ok(S3Response::new(object_output!(
+        GetObjectOutput { body },
+        info,
+        bucket,
+        len,
+        content_range
+    )))
 }
 
 pub(crate) async fn head_object(
@@ -242,35 +253,18 @@ pub(crate) async fn head_object(
         if_unmodified_since: input.if_unmodified_since,
     };
     cond.check(&info, not_modified)?;
-    let (len, content_range) = match input.range {
-        Some(r) => {
-            let (start, end) = byte_range(r).resolve(info.size).map_err(s3_err)?;
-            (
-                end - start,
-                Some(format!("bytes {start}-{}/{}", end - 1, info.size)),
-            )
-        }
-        None => (info.size, None),
+    let range = match input.range {
+        Some(r) => Some(byte_range(r).resolve(info.size).map_err(s3_err)?),
+        None => None,
     };
-    let h = std_headers(&info.meta);
-    Ok(S3Response::new(HeadObjectOutput {
-        content_length: Some(int(len)),
-        content_range,
-        accept_ranges: Some("bytes".to_owned()),
-        e_tag: Some(etag(&info.etag)),
-        last_modified: Some(ts(info.last_modified_ms)),
-        metadata: user_meta(&info.meta),
-        content_type: h.content_type,
-        cache_control: h.cache_control,
-        content_disposition: h.content_disposition,
-        content_encoding: h.content_encoding,
-        content_language: h.content_language,
-        expires: h.expires,
-        website_redirect_location: h.website_redirect_location,
-        version_id: version_header(Some(&bucket), &info.version_id),
-        parts_count: (info.parts > 0).then(|| i32::try_from(info.parts).unwrap_or(i32::MAX)),
-        ..Default::default()
-    }))
+    let (len, content_range) = length_and_range(range, info.size);
+    Ok(S3Response::new(object_output!(
+        HeadObjectOutput {},
+        info,
+        bucket,
+        len,
+        content_range
+    )))
 }
 
 pub(crate) async fn delete_object(
@@ -412,18 +406,7 @@ pub(crate) async fn copy_object(
         ));
     }
     let meta = if replace {
-        Some(object_meta(
-            StdHeaders {
-                content_type: input.content_type,
-                cache_control: input.cache_control,
-                content_disposition: input.content_disposition,
-                content_encoding: input.content_encoding,
-                content_language: input.content_language,
-                expires: input.expires,
-                website_redirect_location: input.website_redirect_location,
-            },
-            input.metadata,
-        )?)
+        Some(object_meta(std_headers_of!(input), input.metadata)?)
     } else {
         None
     };
