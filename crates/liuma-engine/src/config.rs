@@ -31,6 +31,15 @@ pub struct EngineConfig {
     /// Budget of block buffers in flight across all uploads and downloads,
     /// in blocks. Bounds memory whatever the number of concurrent requests. Default 16.
     pub inflight_blocks: usize,
+    /// Requests that may wait for budget at once; beyond, 503 SlowDown at
+    /// once. Default 256.
+    pub max_waiting: usize,
+    /// Longest wait for budget before a request gets 503 SlowDown. Default 10 s.
+    pub max_wait: Duration,
+    /// A download whose client has not read for this long gives its parked
+    /// blocks back to waiting requests (re-read when the client resumes).
+    /// Default 500 ms.
+    pub stall_release: Duration,
     /// Blocks of one upload processed concurrently (pipeline depth): several
     /// fsyncs in flight hide their latency. Default 4.
     pub pipeline_depth: usize,
@@ -50,6 +59,9 @@ impl Default for EngineConfig {
             min_part_size: 5 << 20,
             max_object_size: 5 << 40,
             inflight_blocks: 16,
+            max_waiting: 256,
+            max_wait: Duration::from_secs(10),
+            stall_release: Duration::from_millis(500),
             pipeline_depth: 4,
         }
     }

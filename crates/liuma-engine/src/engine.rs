@@ -6,10 +6,10 @@ use liuma_cluster::Cluster;
 use liuma_codec::CodecParams;
 use liuma_disk::ShardStore;
 use liuma_meta::{CachedStore, DynMetaStore};
-use tokio::sync::Semaphore;
 
 use crate::Result;
 use crate::blocks::BlockStore;
+use crate::budget::{Budget, BudgetConfig, BudgetStats};
 use crate::config::{EngineConfig, default_erasure};
 use crate::keys;
 use crate::metrics::Stats;
@@ -26,8 +26,8 @@ pub(crate) struct Inner {
     pub meta: DynMetaStore,
     pub blocks: Arc<BlockStore>,
     pub stats: Arc<Stats>,
-    /// Block buffers in flight, across every request.
-    pub permits: Arc<Semaphore>,
+    /// Block buffers in flight, across every request (see [`crate::budget`]).
+    pub budget: Arc<Budget>,
 }
 
 impl Engine {
@@ -59,14 +59,19 @@ impl Engine {
             codec,
             cfg.gc_grace,
         ));
-        let permits = Arc::new(Semaphore::new(cfg.inflight_blocks));
+        let budget = Budget::new(BudgetConfig {
+            grants: cfg.inflight_blocks,
+            max_queue: cfg.max_waiting,
+            max_wait: cfg.max_wait,
+            stall: cfg.stall_release,
+        });
         let engine = Engine {
             inner: Arc::new(Inner {
                 cfg,
                 meta,
                 blocks,
                 stats,
-                permits,
+                budget,
             }),
         };
         let (k, m) = engine.erasure();
@@ -82,6 +87,19 @@ impl Engine {
     /// Counters for metrics.
     pub fn stats(&self) -> &Stats {
         &self.inner.stats
+    }
+
+    /// Counters of the memory budget (waiting, refused, evicted), for metrics.
+    pub fn budget_stats(&self) -> &BudgetStats {
+        &self.inner.budget.stats
+    }
+
+    /// Grants of the memory budget free now, and the total.
+    pub fn budget_free(&self) -> (usize, usize) {
+        (
+            self.inner.budget.available(),
+            self.inner.cfg.inflight_blocks,
+        )
     }
 
     /// The erasure code (k, m) for new blocks unless a bucket overrides it:

@@ -156,6 +156,13 @@ pub enum Error {
     /// The metadata store is unreachable or overloaded; nothing half-written.
     #[error("metadata store unavailable")]
     MetaUnavailable(#[source] liuma_meta::Error),
+    /// The node is at its limit (memory budget, waiting requests); the
+    /// caller should retry after a short pause. Nothing was stored.
+    #[error("the node is overloaded ({what}); retry shortly")]
+    Overloaded {
+        /// Which limit was hit.
+        what: &'static str,
+    },
     /// Too much contention on one key; the caller may retry.
     #[error("too many concurrent updates of {what}; retry")]
     Conflict {
@@ -215,6 +222,7 @@ impl Error {
             Error::BlockUnavailable { .. } => "ServiceUnavailable",
             Error::StorageFull(_) => "SlowDown",
             Error::MetaUnavailable(_) => "ServiceUnavailable",
+            Error::Overloaded { .. } => "SlowDown",
             Error::Conflict { .. } => "OperationAborted",
             Error::InvalidConfig(_) => "InternalError",
             Error::NoSuchAccessKey { .. } => "InvalidAccessKeyId",
@@ -231,6 +239,7 @@ impl Error {
             Error::BlockUnavailable { .. }
                 | Error::StorageFull(_)
                 | Error::MetaUnavailable(_)
+                | Error::Overloaded { .. }
                 | Error::InvalidConfig(_)
                 | Error::Internal(_)
         )

@@ -1,8 +1,9 @@
 //! The upload pipeline: one streaming pass cuts the body into blocks while
 //! a hashing thread computes MD5 (ETag) and SHA-256 in order, and up to
 //! `pipeline_depth` blocks per upload are BLAKE3-identified, deduplicated,
-//! encoded and written concurrently. A global semaphore of block buffers
-//! bounds memory across all uploads, whatever their size or number.
+//! encoded and written concurrently. The node's budget of block buffers
+//! (see [`crate::budget`]) bounds memory across all uploads, whatever
+//! their size or number; a block takes its grant only once it has arrived.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -15,10 +16,11 @@ use liuma_meta::{MAX_TXN_OPS, Op, Txn};
 use md5::Md5;
 use md5::digest::{self, Digest};
 use sha2::Sha256;
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::blocks::Stored;
+use crate::budget::Grant;
 use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
@@ -70,7 +72,7 @@ type BlockTask = JoinHandle<Result<(BlockEntry, Stored)>>;
 
 /// A block and the share of the memory budget it holds: the permit goes
 /// back only when the hashers and the block store are all done with it.
-type Budgeted = (Bytes, Option<Arc<OwnedSemaphorePermit>>);
+type Budgeted = (Bytes, Option<Arc<Grant>>);
 
 /// The in-order hashing threads of one upload.
 struct Hashers {
@@ -79,7 +81,7 @@ struct Hashers {
 }
 
 impl Hashers {
-    async fn send(&self, block: &Bytes, permit: Option<&Arc<OwnedSemaphorePermit>>) -> Result<()> {
+    async fn send(&self, block: &Bytes, permit: Option<&Arc<Grant>>) -> Result<()> {
         let item = || (block.clone(), permit.cloned());
         self.md5.send(item()).await.map_err(Error::internal)?;
         self.sha256.send(item()).await.map_err(Error::internal)?;
@@ -149,8 +151,11 @@ impl Inner {
             pending_refs: Vec::new(),
         };
         let block_size = self.cfg.block_size;
-        let mut buf = BytesMut::new();
-        let mut permit: Option<OwnedSemaphorePermit> = None;
+        // The block being gathered, as the body delivered it: no budget is
+        // taken until the whole block is here, so a client that stalls
+        // mid-block pins nothing another request could use (its partial
+        // block is freed when the body times out).
+        let mut gathering = Gathering::default();
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
             let mut chunk = chunk.map_err(Error::Body)?;
@@ -163,53 +168,28 @@ impl Inner {
                 });
             }
             while !chunk.is_empty() {
-                if permit.is_none() {
-                    permit = Some(
-                        self.permits
-                            .clone()
-                            .acquire_owned()
-                            .await
-                            .map_err(Error::internal)?,
-                    );
+                let take = (block_size - gathering.len).min(chunk.len());
+                gathering.push(chunk.split_to(take));
+                if gathering.len == block_size {
+                    let first = up.entries.is_empty() && up.inflight.is_empty();
+                    let grant = self.budget.acquire(first).await?;
+                    up.dispatch(gathering.take(), grant).await?;
                 }
-                let block = if buf.is_empty() && chunk.len() >= block_size {
-                    chunk.split_to(block_size) // whole block straight from the body: no copy
-                } else {
-                    if buf.capacity() == 0 {
-                        // one exact allocation per block: no doubling, no copies
-                        buf.reserve(block_size);
-                    }
-                    let take = (block_size - buf.len()).min(chunk.len());
-                    buf.extend_from_slice(&chunk.split_to(take));
-                    if buf.len() < block_size {
-                        continue;
-                    }
-                    buf.split().freeze()
-                };
-                up.dispatch(block, permit.take().expect("permit held"))
-                    .await?;
             }
         }
-        let tail = buf.freeze();
         let inline = allow_inline
             && up.entries.is_empty()
             && up.inflight.is_empty()
-            && tail.len() <= self.cfg.inline_threshold;
+            && gathering.len <= self.cfg.inline_threshold;
         let body = if inline {
+            let tail = gathering.take();
             up.hash_tx.send(&tail, None).await?;
             Body::Inline(tail.to_vec())
         } else {
-            if !tail.is_empty() {
-                let p = match permit.take() {
-                    Some(p) => p,
-                    None => self
-                        .permits
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .map_err(Error::internal)?,
-                };
-                up.dispatch(tail, p).await?;
+            if gathering.len > 0 {
+                let first = up.entries.is_empty() && up.inflight.is_empty();
+                let grant = self.budget.acquire(first).await?;
+                up.dispatch(gathering.take(), grant).await?;
             }
             up.finish().await?
         };
@@ -225,10 +205,39 @@ impl Inner {
     }
 }
 
+/// The chunks of a block still arriving.
+#[derive(Default)]
+struct Gathering {
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+impl Gathering {
+    fn push(&mut self, b: Bytes) {
+        self.len += b.len();
+        self.chunks.push(b);
+    }
+
+    /// The block as one buffer: the body's own chunk when it came whole
+    /// (no copy), else one exact-size copy.
+    fn take(&mut self) -> Bytes {
+        self.len = 0;
+        let mut chunks = std::mem::take(&mut self.chunks);
+        if chunks.len() == 1 {
+            return chunks.pop().expect("one chunk");
+        }
+        let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+        for c in chunks {
+            buf.extend_from_slice(&c);
+        }
+        buf.freeze()
+    }
+}
+
 impl Upload<'_> {
-    async fn dispatch(&mut self, block: Bytes, permit: OwnedSemaphorePermit) -> Result<()> {
+    async fn dispatch(&mut self, block: Bytes, grant: Grant) -> Result<()> {
         // The hashers must see blocks in order; they are never far behind.
-        let permit = Arc::new(permit);
+        let permit = Arc::new(grant);
         self.hash_tx.send(&block, Some(&permit)).await?;
         let blocks = self.inner.blocks.clone();
         let erasure = self.erasure;

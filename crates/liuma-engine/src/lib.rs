@@ -28,6 +28,7 @@
 mod access;
 mod blocks;
 mod bucket;
+mod budget;
 mod config;
 mod engine;
 mod error;
@@ -47,6 +48,7 @@ mod worker;
 
 pub use access::{AccessKey, Permission};
 pub use bucket::validate_bucket_name;
+pub use budget::BudgetStats;
 pub use config::{EngineConfig, default_erasure};
 pub use engine::Engine;
 pub use error::{Error, Result};

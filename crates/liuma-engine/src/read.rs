@@ -1,5 +1,6 @@
-//! Streaming reads: only the blocks a range touches are read, with a small
-//! read-ahead, each block buffer counted against the global budget.
+//! Streaming reads: only the blocks a range touches are read, in order,
+//! with a small read-ahead, each block buffer counted against the node's
+//! budget (see [`crate::budget`] for why this cannot deadlock).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,6 +9,9 @@ use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt};
 use liuma_codec::BlockId;
 
+use tokio::task::JoinHandle;
+
+use crate::budget::{Budget, Holder};
 use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
@@ -58,8 +62,163 @@ impl ByteRange {
     }
 }
 
-/// Blocks read ahead of the one being sent.
-const READ_AHEAD: usize = 4;
+/// Blocks read ahead of the one being sent, when the budget has room.
+const READ_AHEAD: usize = 2;
+
+/// Bytes handed to the transport at a time. Small enough that a client
+/// that stops reading pins little memory in the transport's write buffer;
+/// large enough that per-frame costs stay negligible.
+pub(crate) const FRAME: usize = 256 << 10;
+
+/// Where a download's blocks come from: block `i` of the range, already cut
+/// to the part of it the range covers.
+pub(crate) trait BlockSource: Send + Sync + 'static {
+    /// Number of blocks.
+    fn len(&self) -> usize;
+    /// Read block `i`.
+    fn read(&self, i: usize) -> impl Future<Output = Result<Bytes>> + Send;
+}
+
+/// The blocks of a byte range of a stored object.
+struct RangeSource {
+    inner: Arc<Inner>,
+    /// (block id, slice within the block) for every block the range touches
+    wanted: Vec<(BlockId, usize, usize)>,
+}
+
+impl BlockSource for RangeSource {
+    fn len(&self) -> usize {
+        self.wanted.len()
+    }
+
+    async fn read(&self, i: usize) -> Result<Bytes> {
+        let (id, lo, hi) = self.wanted[i];
+        let data = self.inner.blocks.read(&id).await?;
+        if data.len() < hi {
+            return Err(Error::internal(std::io::Error::other(format!(
+                "block {id} is shorter than its manifest entry"
+            ))));
+        }
+        Stats::add(&self.inner.stats.bytes_out, (hi - lo) as u64);
+        Ok(data.slice(lo..hi))
+    }
+}
+
+/// One download in progress: sends block `next` from `offset`, frame by
+/// frame, with up to [`READ_AHEAD`] blocks read ahead when the budget has
+/// room. Follows the budget's invariant (see [`crate::budget`]): it waits
+/// for a grant only after giving back every block it parked.
+pub(crate) struct Reader<S: BlockSource> {
+    src: Arc<S>,
+    budget: Arc<Budget>,
+    holder: Arc<Holder>,
+    next: usize,
+    offset: usize,
+    /// Read-ahead tasks by block index; each parks its block when done.
+    ahead: Vec<(usize, JoinHandle<Result<()>>)>,
+    frame: usize,
+    /// A block was read: later waits are not the request's first.
+    started: bool,
+}
+
+impl<S: BlockSource> Drop for Reader<S> {
+    fn drop(&mut self) {
+        for (_, t) in &self.ahead {
+            t.abort();
+        }
+    }
+}
+
+impl<S: BlockSource> Reader<S> {
+    pub(crate) fn new(src: S, budget: Arc<Budget>, frame: usize) -> Self {
+        let holder = budget.holder();
+        Reader {
+            src: Arc::new(src),
+            budget,
+            holder,
+            next: 0,
+            offset: 0,
+            ahead: Vec::new(),
+            frame,
+            started: false,
+        }
+    }
+
+    /// The next frame of bytes, `None` at the end.
+    pub(crate) async fn next_frame(&mut self) -> Option<Result<Bytes>> {
+        loop {
+            if self.next >= self.src.len() {
+                return None;
+            }
+            self.holder.touch();
+            if let Some((bytes, done)) = self.holder.copy_out(self.next, self.offset, self.frame) {
+                if done {
+                    self.next += 1;
+                    self.offset = 0;
+                } else {
+                    self.offset += bytes.len();
+                }
+                self.read_ahead();
+                return Some(Ok(bytes));
+            }
+            // Not parked: being read ahead, evicted, or never asked for.
+            if let Some(pos) = self.ahead.iter().position(|(i, _)| *i == self.next) {
+                let (_, task) = self.ahead.swap_remove(pos);
+                // A failed read-ahead is retried below, where its error is reported.
+                if matches!(task.await, Ok(Ok(()))) && self.holder.has(self.next) {
+                    continue;
+                }
+            }
+            // Wait for budget holding nothing (the invariant): blocks read
+            // further ahead are given back and read again later.
+            for (_, t) in self.ahead.drain(..) {
+                t.abort();
+            }
+            self.holder.clear();
+            let grant = match self.budget.acquire(!self.started).await {
+                Ok(g) => g,
+                Err(e) => return Some(Err(e)),
+            };
+            match self.src.read(self.next).await {
+                Ok(data) => {
+                    self.started = true;
+                    self.holder.put(self.next, data, grant);
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+
+    /// Start reading the blocks after `next` that are neither parked nor
+    /// being read, while grants are free. Never waits for a grant.
+    fn read_ahead(&mut self) {
+        self.ahead.retain(|(_, t)| !t.is_finished());
+        let last = (self.next + READ_AHEAD).min(self.src.len().saturating_sub(1));
+        for i in self.next + 1..=last {
+            if self.ahead.iter().any(|(j, _)| *j == i) || self.holder.has(i) {
+                continue;
+            }
+            let Some(grant) = self.budget.try_acquire() else {
+                return;
+            };
+            let (src, holder) = (self.src.clone(), self.holder.clone());
+            let task = tokio::spawn(async move {
+                let data = src.read(i).await?;
+                holder.put(i, data, grant);
+                Ok(())
+            });
+            self.ahead.push((i, task));
+        }
+    }
+
+    /// As a stream of frames.
+    pub(crate) fn into_stream(self) -> impl Stream<Item = Result<Bytes>> + Send {
+        stream::unfold(
+            self,
+            |mut r| async move { r.next_frame().await.map(|f| (f, r)) },
+        )
+    }
+}
 
 impl Inner {
     /// The block list of a version, loading manifest pages when needed.
@@ -91,7 +250,6 @@ impl Inner {
             Stats::add(&self.stats.bytes_out, bytes.len() as u64);
             return Ok(Box::pin(stream::once(async move { Ok(bytes) })));
         }
-        // (block id, slice within the block) for every block the range touches
         let mut wanted: Vec<(BlockId, usize, usize)> = Vec::new();
         let mut offset = 0u64;
         for e in self.manifest(rec).await? {
@@ -104,41 +262,17 @@ impl Inner {
             let hi = usize::try_from(end.min(b_end) - b_start).expect("within a block");
             wanted.push((e.block_id(), lo, hi));
         }
-        let inner = self.clone();
-        let blocks = stream::iter(wanted)
-            .map(move |(id, lo, hi)| {
-                let inner = inner.clone();
-                // its own task: read-ahead blocks progress while the consumer
-                // is busy sending the current one
-                let task = tokio::spawn(async move {
-                    let permit = inner
-                        .permits
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .map_err(Error::internal)?;
-                    let data = inner.blocks.read(&id).await?;
-                    if data.len() < hi {
-                        return Err(Error::internal(std::io::Error::other(format!(
-                            "block {id} is shorter than its manifest entry"
-                        ))));
-                    }
-                    let out = data.slice(lo..hi);
-                    Stats::add(&inner.stats.bytes_out, out.len() as u64);
-                    Ok((out, permit))
-                });
-                async move { task.await? }
-            })
-            .buffered(READ_AHEAD)
-            // read-ahead blocks hold their budget until the consumer takes them
-            .map(|r| r.map(|(bytes, _permit)| bytes));
-        // The first block is read before the caller answers: an object that
+        let src = RangeSource {
+            inner: self.clone(),
+            wanted,
+        };
+        let mut reader = Reader::new(src, self.budget.clone(), FRAME);
+        // The first frame is read before the caller answers: an object that
         // cannot be read fails with a status (503), not a cut-off 200.
-        let mut blocks = Box::pin(blocks);
-        match blocks.next().await {
+        match reader.next_frame().await {
             Some(Err(e)) => Err(e),
             Some(Ok(first)) => Ok(Box::pin(
-                stream::once(async move { Ok(first) }).chain(blocks),
+                stream::once(async move { Ok(first) }).chain(reader.into_stream()),
             )),
             None => Ok(Box::pin(stream::empty())),
         }
@@ -148,6 +282,138 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::budget::BudgetConfig;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use std::time::Duration;
+
+    /// Blocks of fake content: block `i` of download `r` has `lens[i]`
+    /// bytes, each `(r + i + offset) as u8`, and takes `delays[i]` to read.
+    struct Fake {
+        r: usize,
+        lens: Vec<usize>,
+        delays: Vec<Duration>,
+    }
+
+    impl Fake {
+        fn expected(&self) -> Vec<u8> {
+            (0..self.lens.len()).flat_map(|i| self.block(i)).collect()
+        }
+        fn block(&self, i: usize) -> Vec<u8> {
+            (0..self.lens[i]).map(|o| (self.r + i + o) as u8).collect()
+        }
+    }
+
+    impl BlockSource for Fake {
+        fn len(&self) -> usize {
+            self.lens.len()
+        }
+        async fn read(&self, i: usize) -> Result<Bytes> {
+            tokio::time::sleep(self.delays[i]).await;
+            Ok(Bytes::from(self.block(i)))
+        }
+    }
+
+    /// The budget's invariant, as a randomized model: many downloads over a
+    /// small budget, some of whose clients stop reading forever, with random
+    /// block sizes and read times. Every download whose client keeps
+    /// reading must finish with the right bytes (no deadlock, no
+    /// starvation behind stalled clients), and grants all come back. The
+    /// seed is printed on failure; `LIUMA_TEST_SEED` replays it.
+    #[test]
+    fn downloads_never_deadlock_and_stalled_clients_pin_nothing() {
+        let base: u64 = std::env::var("LIUMA_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(rand::random);
+        for case in 0..150u64 {
+            let seed = base.wrapping_add(case);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            rt.block_on(run_case(seed));
+        }
+    }
+
+    async fn run_case(seed: u64) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let grants = rng.gen_range(2..6);
+        // Half the cases have clients that stop reading; the other half
+        // never evict (stall = 1 h), so only the ordering rules can keep
+        // them from deadlocking.
+        let with_stalls = rng.gen_bool(0.5);
+        let budget = Budget::new(BudgetConfig {
+            grants,
+            max_queue: 1000,
+            max_wait: Duration::from_secs(7200),
+            stall: Duration::from_millis(if with_stalls { 500 } else { 3_600_000 }),
+        });
+        let downloads = rng.gen_range(1..40);
+        let mut tasks = Vec::new();
+        let mut stalled = Vec::new();
+        for r in 0..downloads {
+            let n = rng.gen_range(1..8);
+            let src = Fake {
+                r,
+                lens: (0..n).map(|_| rng.gen_range(1..1000)).collect(),
+                delays: (0..n)
+                    .map(|_| Duration::from_millis(rng.gen_range(0..20)))
+                    .collect(),
+            };
+            let expected = src.expected();
+            let frame = rng.gen_range(16..300);
+            // a fifth of the clients stop after a few frames, forever
+            let stop_after = (with_stalls && rng.gen_range(0..5) == 0).then(|| rng.gen_range(1..4));
+            let pause = Duration::from_millis(rng.gen_range(0..5));
+            let budget = budget.clone();
+            let (tx, rx) = tokio::sync::oneshot::channel::<Reader<Fake>>();
+            tasks.push(tokio::spawn(async move {
+                let mut reader = Reader::new(src, budget, frame);
+                let mut got = Vec::new();
+                let mut frames = 0;
+                while let Some(f) = reader.next_frame().await {
+                    got.extend_from_slice(&f.expect("no error"));
+                    frames += 1;
+                    if stop_after == Some(frames) {
+                        let _ = tx.send(reader); // keep it alive, never read again
+                        return None;
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+                assert_eq!(got, expected, "seed {seed}: download {r} got wrong bytes");
+                Some(())
+            }));
+            stalled.push(rx);
+        }
+        let all = futures_util::future::join_all(tasks);
+        let done = tokio::time::timeout(Duration::from_secs(600), all)
+            .await
+            .unwrap_or_else(|_| panic!("seed {seed}: downloads deadlocked"));
+        for d in done {
+            d.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        }
+        // stalled readers still alive: their grants are evictable, and
+        // all come back when they go
+        let mut parked = Vec::new();
+        for rx in stalled {
+            if let Ok(r) = rx.await {
+                parked.push(r);
+            }
+        }
+        if with_stalls {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let g = budget
+                .acquire(false)
+                .await
+                .expect("stalled readers were evicted");
+            drop(g);
+        }
+        drop(parked);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(budget.available(), grants, "seed {seed}: grants leaked");
+    }
 
     #[test]
     fn ranges_resolve_like_http() {

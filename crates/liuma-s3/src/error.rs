@@ -39,6 +39,7 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::BlockUnavailable { .. } => s3_error!(e, ServiceUnavailable),
         E::StorageFull(_) => s3_error!(e, ServiceUnavailable, "no disk has room for the data"),
         E::MetaUnavailable(_) => s3_error!(e, ServiceUnavailable),
+        E::Overloaded { .. } => s3_error!(e, SlowDown),
         E::Conflict { .. } => s3_error!(e, OperationAborted),
         E::InvalidConfig(_) => S3Error::internal_error(e),
         E::NoSuchAccessKey { .. } => s3_error!(e, InvalidAccessKeyId),

@@ -100,6 +100,12 @@ impl S3Front {
                 error_response(S3Error::new(S3ErrorCode::InternalError))
             }
         };
+        // Every 503 (SlowDown, a disk or the metadata store unavailable) is
+        // a moment's condition: tell clients when to come back.
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        }
         if let (Some(origin), Some(bucket)) = (origin, bucket)
             && let Ok(b) = self.engine.bucket(&bucket).await
         {

@@ -55,6 +55,48 @@ pub struct Config {
     /// Cluster membership (used with etcd).
     #[serde(default)]
     pub cluster: ClusterSection,
+    /// Connection, time and memory limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// `[limits]` section: what one client can hold, and for how long.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Open connections per listener; beyond, 503 and close. Default 4096.
+    pub max_connections: usize,
+    /// Seconds to deliver a request head. Default 10.
+    pub header_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay without a request. Default 60.
+    pub idle_timeout_secs: u64,
+    /// Seconds without a byte of a request body before it is cut. Default 30.
+    pub body_timeout_secs: u64,
+    /// Seconds a client may take no byte of a response before it is cut. Default 30.
+    pub write_timeout_secs: u64,
+    /// Block buffers in memory at once across all requests (the memory
+    /// budget, in blocks). Default 16.
+    pub inflight_blocks: usize,
+    /// Requests that may wait for memory at once; beyond, 503 SlowDown. Default 256.
+    pub max_waiting: usize,
+    /// Milliseconds a request may wait for memory before 503 SlowDown. Default 10000.
+    pub max_wait_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let e = EngineConfig::default();
+        LimitsConfig {
+            max_connections: 4096,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_timeout_secs: 30,
+            write_timeout_secs: 30,
+            inflight_blocks: e.inflight_blocks,
+            max_waiting: e.max_waiting,
+            max_wait_ms: u64::try_from(e.max_wait.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// `[cluster]` section: only used when metadata is in etcd.
@@ -343,6 +385,15 @@ impl Config {
         if self.cluster.zone.is_empty() || self.cluster.zone.len() > 64 {
             bail!("cluster.zone must be 1-64 characters");
         }
+        let l = &self.limits;
+        if l.max_connections == 0
+            || l.header_timeout_secs == 0
+            || l.idle_timeout_secs == 0
+            || l.body_timeout_secs == 0
+            || l.write_timeout_secs == 0
+        {
+            bail!("limits: max_connections and every timeout must be at least 1");
+        }
         if self.maintenance.gc_interval_secs == 0
             || self.maintenance.scrub_interval_secs == 0
             || self.cluster.heal_interval_secs == 0
@@ -366,8 +417,24 @@ impl Config {
             erasure,
             gc_grace: Duration::from_secs(self.storage.gc_grace_secs),
             heal_grace: Duration::from_secs(self.cluster.heal_grace_secs),
+            inflight_blocks: self.limits.inflight_blocks,
+            max_waiting: self.limits.max_waiting,
+            max_wait: Duration::from_millis(self.limits.max_wait_ms),
             ..EngineConfig::default()
         })
+    }
+
+    /// The limits every listener serves with.
+    pub fn serve_limits(&self) -> crate::serve::Limits {
+        let l = &self.limits;
+        crate::serve::Limits {
+            max_connections: l.max_connections,
+            header_timeout: Duration::from_secs(l.header_timeout_secs),
+            idle_timeout: Duration::from_secs(l.idle_timeout_secs),
+            body_timeout: Duration::from_secs(l.body_timeout_secs),
+            write_timeout: Duration::from_secs(l.write_timeout_secs),
+            shutdown_grace: Duration::from_secs(30),
+        }
     }
 
     /// The S3 front end's settings.

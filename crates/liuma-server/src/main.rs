@@ -9,6 +9,7 @@ mod logging;
 mod node;
 mod run;
 mod secrets;
+mod serve;
 
 use anyhow::Context;
 use clap::Parser;

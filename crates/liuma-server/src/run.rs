@@ -18,6 +18,16 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::secrets;
+use crate::serve::{ConnStats, Limits, serve};
+
+/// Connection counters of each listener.
+#[derive(Default)]
+struct ListenerStats {
+    s3: Arc<ConnStats>,
+    native: Arc<ConnStats>,
+    admin: Arc<ConnStats>,
+    shard: Arc<ConnStats>,
+}
 
 /// The listeners a node serves on.
 pub struct Listeners {
@@ -70,13 +80,25 @@ pub async fn run(
     let metrics = Metrics::new(engine.clone());
     let metrics_for_admin = metrics.clone();
 
+    let limits = cfg.serve_limits();
+    // Four listeners' connections plus disks, etcd and peers.
+    crate::serve::raise_fd_limit(4 * limits.max_connections as u64 + 1024);
+    let conn_stats = ListenerStats::default();
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
     workers.extend(cluster.spawn(stop_rx.clone()));
     let cluster_addr = match (listeners.cluster, cluster.router()) {
         (Some(l), Some(app)) => {
             let addr = l.local_addr()?;
-            let server = axum::serve(l, app).with_graceful_shutdown(wait_stop(stop_rx.clone()));
+            let server = serve(
+                "shard",
+                l,
+                app,
+                limits,
+                conn_stats.shard.clone(),
+                wait_stop(stop_rx.clone()),
+            );
             workers.push(tokio::spawn(async move {
                 if let Err(e) = server.await {
                     tracing::error!(error = %e, "shard API server failed");
@@ -93,15 +115,21 @@ pub async fn run(
         metrics: metrics_for_admin,
         admin_token: Arc::new(secrets.admin_token.clone()),
     });
-    let admin_server =
-        axum::serve(listeners.admin, admin_app).with_graceful_shutdown(wait_stop(stop_rx.clone()));
-    let admin_task = tokio::spawn(async move { admin_server.await });
+    let admin_task = tokio::spawn(serve(
+        "admin",
+        listeners.admin,
+        admin_app,
+        limits,
+        conn_stats.admin.clone(),
+        wait_stop(stop_rx.clone()),
+    ));
 
     let s3_addr = listeners.s3.local_addr()?;
     let s3_task = tokio::spawn(serve_s3(
         listeners.s3,
         liuma_s3::build(engine.clone(), cfg.s3_settings()),
         metrics.clone(),
+        (limits, conn_stats.s3.clone()),
         wait_stop(stop_rx.clone()),
     ));
 
@@ -112,6 +140,7 @@ pub async fn run(
         &engine,
         listeners.native,
         metrics.clone(),
+        (limits, conn_stats.native.clone()),
         wait_stop(stop_rx.clone()),
     )
     .await?;
@@ -244,6 +273,7 @@ async fn spawn_native(
     engine: &Engine,
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    (limits, stats): (Limits, Arc<ConnStats>),
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let native_cfg = cfg.native_config();
@@ -262,11 +292,9 @@ async fn spawn_native(
         guard: Arc::default(),
     };
     let app = native::router(state, metrics);
-    Ok(tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await
-    }))
+    Ok(tokio::spawn(serve(
+        "native", listener, app, limits, stats, stop,
+    )))
 }
 
 /// Serve the S3 API (counted in the request metrics as api "s3") until `stop`.
@@ -274,6 +302,7 @@ async fn serve_s3(
     listener: TcpListener,
     front: liuma_s3::S3Front,
     metrics: Arc<Metrics>,
+    (limits, stats): (Limits, Arc<ConnStats>),
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let layer = liuma_http::metrics::MetricsLayerState { metrics, api: "s3" };
@@ -286,9 +315,7 @@ async fn serve_s3(
             layer,
             liuma_http::metrics::track,
         ));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
+    serve("s3", listener, app, limits, stats, stop).await
 }
 
 /// How to reach the S3 API, printed at start.

@@ -266,6 +266,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::NoSuchAccessKey { .. } => S::FORBIDDEN,
         EngineError::BlockUnavailable { .. }
         | EngineError::StorageFull(_)
+        | EngineError::Overloaded { .. }
         | EngineError::MetaUnavailable(_) => S::SERVICE_UNAVAILABLE,
         EngineError::InvalidConfig(_) | EngineError::Internal(_) => S::INTERNAL_SERVER_ERROR,
     }
@@ -287,6 +288,10 @@ impl IntoResponse for ApiError {
         };
         let body = serde_json::json!({"status": "error", "code": code, "message": message});
         let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if let ApiError::RangeNotSatisfiable { size } = self {
             let v = HeaderValue::from_str(&format!("bytes */{size}"))
                 .expect("a number is a valid header value");

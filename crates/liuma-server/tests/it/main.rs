@@ -1,6 +1,7 @@
 //! Process-level tests: the real `liuma` binary on loopback, one test
 //! binary for all of them (linking is slow on 2 cores).
 
+mod abuse;
 mod backend;
 mod bench;
 mod cluster;

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Load-and-abuse suite for one liuma node (issue #11): every scenario runs
+against a real node with real clients while a *probe* client (a 1 MiB PUT
+and its GET, signed by curl --aws-sigv4) measures what a normal user sees.
+
+Prints per scenario: requests, errors by code, the probe's max latency and
+the node's peak RSS during the scenario (VmHWM, reset before each one).
+
+Usage: bench/abuse.sh [scenario ...]   (builds the release binary first)
+Env:   LIUMA       binary (default target/release/liuma)
+       GET_MIB     object size of the GET flood (64)    GETS   concurrent GETs (64)
+       PUT_MIB     object size of the PUT flood (1024)  PUTS   concurrent PUTs (16)
+       WORK        data directory (default a temp dir)
+"""
+
+import collections
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import boto3
+from botocore.config import Config
+
+LIUMA = os.environ.get("LIUMA", "target/release/liuma")
+GET_MIB = int(os.environ.get("GET_MIB", "64"))
+GETS = int(os.environ.get("GETS", "64"))
+PUT_MIB = int(os.environ.get("PUT_MIB", "1024"))
+PUTS = int(os.environ.get("PUTS", "16"))
+
+
+class Node:
+    def __init__(self, work):
+        self.work = work
+        ready = os.path.join(work, "ready.json")
+        self.log = open(os.path.join(work, "node.log"), "w")
+        self.proc = subprocess.Popen(
+            [LIUMA, "server", "--data", os.path.join(work, "data"),
+             "--admin-listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0",
+             "--native-listen", "127.0.0.1:0", "--ready-file", ready],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(300):
+            if os.path.exists(ready) and os.path.getsize(ready) > 0:
+                break
+            time.sleep(0.1)
+        info = json.load(open(ready))
+        self.s3 = info["s3"]
+        key = open(os.path.join(work, "data", "secrets", "root.key")).read().split()
+        self.key_id, self.secret = key[0], key[1]
+        self.client = boto3.client(
+            "s3", endpoint_url=f"http://{self.s3}", aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret, region_name="us-east-1",
+            config=Config(signature_version="s3v4", s3={"addressing_style": "path"},
+                          retries={"max_attempts": 1}))
+        self.client.create_bucket(Bucket="abuse")
+
+    def reset_peak(self):
+        with open(f"/proc/{self.proc.pid}/clear_refs", "w") as f:
+            f.write("5")
+
+    def peak_mib(self):
+        for line in open(f"/proc/{self.proc.pid}/status"):
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) // 1024
+        return -1
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+class Probe(threading.Thread):
+    """A normal client, once every 200 ms: PUT 1 MiB, GET it back."""
+
+    def __init__(self, node):
+        super().__init__(daemon=True)
+        self.node = node
+        self.stop_flag = threading.Event()
+        self.lat = []
+        self.errors = collections.Counter()
+        self.file = os.path.join(node.work, "probe.bin")
+        with open(self.file, "wb") as f:
+            f.write(os.urandom(1 << 20))
+
+    def curl(self, args):
+        out = subprocess.run(
+            ["curl", "-s", "-o", "/dev/null", "-m", "60", "-w", "%{http_code} %{time_total}",
+             "--aws-sigv4", "aws:amz:us-east-1:s3", "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+             "--user", f"{self.node.key_id}:{self.node.secret}"] + args,
+            capture_output=True, text=True)
+        code, secs = out.stdout.split()
+        if code != "200":
+            self.errors[code] += 1
+        return float(secs)
+
+    def run(self):
+        i = 0
+        while not self.stop_flag.is_set():
+            url = f"http://{self.node.s3}/abuse/probe-{i % 8}"
+            self.lat.append(self.curl(["-T", self.file, url]))
+            self.lat.append(self.curl([url]))
+            i += 1
+            time.sleep(0.2)
+
+    def finish(self):
+        self.stop_flag.set()
+        self.join()
+        return max(self.lat) if self.lat else float("nan"), len(self.lat)
+
+
+def bench(node, args):
+    env = dict(os.environ, AWS_SECRET_ACCESS_KEY=node.secret)
+    return subprocess.Popen(
+        [LIUMA, "bench", "--endpoint", f"http://{node.s3}", "--access-key", node.key_id,
+         "--bucket", "load", "--json", "--quiet"] + args,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def bench_result(p, what):
+    out, err = p.communicate()
+    try:
+        r = json.loads(out)
+    except ValueError:
+        return {"requests": 0, "errors": {f"no report: {err.strip()[-200:]}": 1}}
+    t = r["total"]
+    # liuma bench counts errors and keeps the first one's text (with its code)
+    errs = {(t.get("first_error") or "error")[:80]: t["errors"]} if t["errors"] else {}
+    return {"requests": t["ops"], "errors": errs, "MB/s": round(t["mb_per_sec"], 1)}
+
+
+def presigned_path(node, method, key):
+    op = {"GET": "get_object", "PUT": "put_object"}[method]
+    url = node.client.generate_presigned_url(op, Params={"Bucket": "abuse", "Key": key}, ExpiresIn=600)
+    return url[len(f"http://{node.s3}"):]
+
+
+def scenario(node, name, run):
+    node.reset_peak()
+    probe = Probe(node)
+    probe.start()
+    t = time.time()
+    result = run(node)
+    worst, n = probe.finish()
+    result.update({
+        "scenario": name,
+        "seconds": round(time.time() - t, 1),
+        "probe requests": n,
+        "probe errors": dict(probe.errors),
+        "probe max ms": round(worst * 1000),
+        "peak RSS MiB": node.peak_mib(),
+    })
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def quiet(node):
+    time.sleep(5)
+    return {"requests": 0, "errors": {}}
+
+
+def flood(node):
+    gets = bench(node, ["-w", "get", "--size", f"{GET_MIB}MiB", "-c", str(GETS),
+                        "--ops", str(2 * GETS), "--objects", "16"])
+    time.sleep(3)  # let the GETs' objects be written first
+    puts = bench(node, ["-w", "put", "--size", f"{PUT_MIB}MiB", "-c", str(PUTS), "--ops", str(PUTS)])
+    g = bench_result(gets, "gets")
+    p = bench_result(puts, "puts")
+    errors = collections.Counter(g["errors"]) + collections.Counter(p["errors"])
+    return {"requests": g["requests"] + p["requests"], "errors": dict(errors),
+            "GET MB/s": g.get("MB/s"), "PUT MB/s": p.get("MB/s")}
+
+
+def addr(node):
+    host, port = node.s3.rsplit(":", 1)
+    return host, int(port)
+
+
+def stalled(node):
+    node.client.put_object(Bucket="abuse", Key="big", Body=os.urandom(32 << 20))
+    socks = []
+    for i in range(16):
+        path = presigned_path(node, "PUT", f"stalled-{i}")
+        s = socket.create_connection(addr(node))
+        s.sendall(f"PUT {path} HTTP/1.1\r\nHost: {node.s3}\r\nContent-Length: {8 << 20}\r\n\r\nx".encode())
+        socks.append(s)
+    path = presigned_path(node, "GET", "big")
+    for _ in range(16):
+        s = socket.create_connection(addr(node))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {node.s3}\r\n\r\n".encode())
+        socks.append(s)
+    time.sleep(15)
+    stored = 0
+    for i in range(16):
+        try:
+            node.client.head_object(Bucket="abuse", Key=f"stalled-{i}")
+            stored += 1
+        except Exception:
+            pass
+    for s in socks:
+        s.close()
+    return {"requests": 32, "errors": {}, "stalled PUTs stored (must be 0)": stored}
+
+
+def idle(node):
+    host, port = node.s3.rsplit(":", 1)
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    socks = [socket.create_connection((host, int(port))) for _ in range(2000)]
+    time.sleep(5)
+    for s in socks:
+        s.close()
+    return {"requests": 2000, "errors": {}}
+
+
+SCENARIOS = {"quiet": quiet, "flood": flood, "stalled": stalled, "idle": idle}
+
+
+def main():
+    names = sys.argv[1:] or list(SCENARIOS)
+    work = os.environ.get("WORK") or tempfile.mkdtemp(prefix="liuma-abuse.")
+    node = Node(work)
+    try:
+        for n in names:
+            scenario(node, n, SCENARIOS[n])
+    finally:
+        node.stop()
+
+
+if __name__ == "__main__":
+    main()

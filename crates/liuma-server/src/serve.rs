@@ -1,0 +1,663 @@
+//! HTTP/1.1 serving with limits, for every listener (S3, native, admin,
+//! shard API): a client can hold only what a deadline lets it hold.
+//!
+//! - **Connections**: at most `max_connections` per listener; the next one
+//!   gets an immediate `503` with `Retry-After` and is closed (a clear
+//!   refusal, not a hang in the accept backlog).
+//! - **Request head**: a new connection, or a keep-alive one that started
+//!   sending a request, has `header_timeout` to deliver the whole head
+//!   (slowloris).
+//! - **Idle keep-alive**: a connection with no request in flight is closed
+//!   after `idle_timeout`.
+//! - **Request body**: no byte for `body_timeout` while the handler waits
+//!   for one fails the body; the handler then frees whatever it held.
+//! - **Response**: a client that takes no byte for `write_timeout` while
+//!   the server has bytes to send is disconnected.
+//!
+//! The timers live in an I/O wrapper ([`ConnIo`]) that knows whether a
+//! request is in flight (a counter the service keeps), and in a request body
+//! wrapper ([`TimedBody`]). hyper's own `header_read_timeout` is not used:
+//! it also runs on idle keep-alive connections, so it cannot tell the two
+//! deadlines apart.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body::Frame;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
+use tower_service::Service;
+
+/// Limits of one listener.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Open connections at most; beyond, 503 and close.
+    pub max_connections: usize,
+    /// Time to deliver a request head, from its first byte (or from accept).
+    pub header_timeout: Duration,
+    /// A keep-alive connection without a request is closed after this.
+    pub idle_timeout: Duration,
+    /// Longest pause between two bytes of a request body.
+    pub body_timeout: Duration,
+    /// Longest time a client may take no byte of a response.
+    pub write_timeout: Duration,
+    /// In-flight requests get this long to finish at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+/// Counters of one listener, for metrics.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// Connections open now.
+    pub open: AtomicUsize,
+    /// Connections refused at the limit.
+    pub refused: AtomicU64,
+    /// Connections closed by a deadline (head, idle, body, write).
+    pub timed_out: AtomicU64,
+}
+
+/// Serve `app` on `listener` until `stop` resolves, then let in-flight
+/// requests finish for at most `shutdown_grace`.
+pub async fn serve(
+    name: &'static str,
+    listener: TcpListener,
+    app: axum::Router,
+    limits: Limits,
+    stats: Arc<ConnStats>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    // Refusals are written by short tasks; a flood of them is bounded too.
+    let refusals = Arc::new(Semaphore::new(64));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _peer)) => s,
+                Err(e) => {
+                    accept_error(name, &e).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            if let Ok(p) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(p);
+                });
+            }
+            continue;
+        };
+        let state = Arc::new(ConnState::new());
+        let io = TokioIo::new(ConnIo::new(stream, state.clone(), limits, stats.clone()));
+        let svc = ConnService {
+            app: app.clone(),
+            state,
+            body_timeout: limits.body_timeout,
+            stats: stats.clone(),
+        };
+        let conn = http1::Builder::new()
+            .header_read_timeout(None)
+            .serve_connection(io, svc);
+        let conn = graceful.watch(conn);
+        let stats = stats.clone();
+        stats.open.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(listener = name, error = %e, "connection ended with an error");
+            }
+            stats.open.fetch_sub(1, Ordering::Relaxed);
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(listener = name, "requests still running at the end of the shutdown grace");
+        }
+    }
+    Ok(())
+}
+
+/// An accept that failed: per-connection errors are ignored; running out of
+/// file descriptors or memory pauses accepting briefly instead of spinning.
+async fn accept_error(name: &str, e: &io::Error) {
+    use io::ErrorKind as K;
+    if matches!(
+        e.kind(),
+        K::ConnectionAborted | K::ConnectionReset | K::ConnectionRefused | K::Interrupted
+    ) {
+        return;
+    }
+    tracing::warn!(listener = name, error = %e, "accept failed; pausing 100 ms");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+/// The answer to a connection over the limit.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Retry-After: 1\r\n\
+Content-Type: text/plain\r\n\
+Connection: close\r\n\
+Content-Length: 44\r\n\
+\r\n\
+too many connections to this listener; retry";
+
+async fn refuse(mut stream: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(REFUSAL).await?;
+        stream.shutdown().await?;
+        // Drain what the client sent, so closing does not reset the
+        // connection before it read the answer.
+        let mut sink = [0u8; 4096];
+        while tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? > 0 {}
+        io::Result::Ok(())
+    })
+    .await;
+}
+
+/// What the service tells the I/O wrapper about a connection.
+struct ConnState {
+    /// Requests in flight (from head parsed to response body finished).
+    active: AtomicUsize,
+    /// Requests started so far: a request head that began before the last
+    /// start belongs to a request that is no longer waiting for its head.
+    started: AtomicU64,
+    /// When the last request finished, in ms since `epoch`.
+    idle_since_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl ConnState {
+    fn new() -> Self {
+        ConnState {
+            active: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn since_epoch_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Marks a request in flight until its response body is done or dropped.
+struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    fn new(state: Arc<ConnState>) -> Self {
+        state.started.fetch_add(1, Ordering::SeqCst);
+        state.active.fetch_add(1, Ordering::SeqCst);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .idle_since_ms
+            .store(self.0.since_epoch_ms(), Ordering::SeqCst);
+        self.0.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The per-connection service: the app, with timed request bodies and
+/// responses that mark the request in flight until they are sent.
+#[derive(Clone)]
+struct ConnService {
+    app: axum::Router,
+    state: Arc<ConnState>,
+    body_timeout: Duration,
+    stats: Arc<ConnStats>,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for ConnService {
+    type Response = http::Response<Body>;
+    type Error = std::convert::Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+        let in_flight = InFlight::new(self.state.clone());
+        let timeout = self.body_timeout;
+        let stats = self.stats.clone();
+        let req = req.map(|b| Body::new(TimedBody::new(b, timeout, stats)));
+        let mut app = self.app.clone();
+        Box::pin(async move {
+            let resp = app.call(req).await?;
+            Ok(resp.map(|b| {
+                Body::new(Tracked {
+                    inner: b,
+                    _in_flight: in_flight,
+                })
+            }))
+        })
+    }
+}
+
+/// A response body that keeps its request marked in flight.
+struct Tracked {
+    inner: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Tracked {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Why a request body was cut off here.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyTimeout {
+    /// The client sent no byte for too long.
+    #[error("the client sent no byte of the request body for {0:?}")]
+    Stalled(Duration),
+    /// The connection failed.
+    #[error(transparent)]
+    Hyper(#[from] hyper::Error),
+}
+
+/// A request body that fails when the client pauses longer than allowed
+/// while the handler is waiting for bytes.
+pub struct TimedBody {
+    inner: Incoming,
+    timeout: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    stats: Arc<ConnStats>,
+}
+
+impl TimedBody {
+    fn new(inner: Incoming, timeout: Duration, stats: Arc<ConnStats>) -> Self {
+        TimedBody {
+            inner,
+            timeout,
+            sleep: None,
+            stats,
+        }
+    }
+}
+
+impl http_body::Body for TimedBody {
+    type Data = Bytes;
+    type Error = BodyTimeout;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyTimeout>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(r) => {
+                self.sleep = None;
+                Poll::Ready(r.map(|f| f.map_err(BodyTimeout::from)))
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let sleep = self
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                ready!(sleep.as_mut().poll(cx));
+                self.stats.timed_out.fetch_add(1, Ordering::Relaxed);
+                Poll::Ready(Some(Err(BodyTimeout::Stalled(timeout))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A connection's socket with the head, idle and write deadlines.
+pub struct ConnIo<T> {
+    io: T,
+    state: Arc<ConnState>,
+    limits: Limits,
+    stats: Arc<ConnStats>,
+    /// A request head began arriving at this time, when `started` was this.
+    head: Option<(Instant, u64)>,
+    /// (deadline, hard: a deadline, not a re-check, its timer)
+    read_timer: Option<(Instant, bool, Pin<Box<Sleep>>)>,
+    write_timer: Option<Pin<Box<Sleep>>>,
+    /// No request yet: the first head is due `header_timeout` after accept.
+    fresh: bool,
+}
+
+impl<T> ConnIo<T> {
+    fn new(io: T, state: Arc<ConnState>, limits: Limits, stats: Arc<ConnStats>) -> Self {
+        ConnIo {
+            io,
+            state,
+            limits,
+            stats,
+            head: None,
+            read_timer: None,
+            write_timer: None,
+            fresh: true,
+        }
+    }
+
+    /// When a pending read must have made progress, or `None` while a
+    /// request is in flight (its body has its own deadline).
+    fn read_deadline(&mut self) -> Option<Instant> {
+        let started = self.state.started.load(Ordering::SeqCst);
+        if started > 0 {
+            self.fresh = false;
+        }
+        if self.state.active.load(Ordering::SeqCst) > 0 {
+            self.head = None;
+            return None;
+        }
+        if self.head.is_some_and(|(_, n)| n != started) {
+            self.head = None; // that head's request has come and gone
+        }
+        Some(match self.head {
+            Some((t, _)) => t + self.limits.header_timeout,
+            None if self.fresh => self.state.epoch + self.limits.header_timeout,
+            None => {
+                let idle = self.state.idle_since_ms.load(Ordering::SeqCst);
+                self.state.epoch + Duration::from_millis(idle) + self.limits.idle_timeout
+            }
+        })
+    }
+
+    fn timed_out(&self, what: &str) -> io::Error {
+        self.stats.timed_out.fetch_add(1, Ordering::Relaxed);
+        io::Error::new(io::ErrorKind::TimedOut, format!("{what} deadline passed"))
+    }
+
+    /// Poll the write deadline after the socket said "not now".
+    fn poll_write_timer(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let timeout = self.limits.write_timeout;
+        let t = self
+            .write_timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        ready!(t.as_mut().poll(cx));
+        Poll::Ready(self.timed_out("response write"))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ConnIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(r) => {
+                this.read_timer = None;
+                if r.is_ok()
+                    && buf.filled().len() > before
+                    && this.head.is_none()
+                    && this.state.active.load(Ordering::SeqCst) == 0
+                {
+                    let started = this.state.started.load(Ordering::SeqCst);
+                    this.head = Some((Instant::now(), started));
+                }
+                Poll::Ready(r)
+            }
+            Poll::Pending => loop {
+                // While a request is in flight there is no read deadline,
+                // but a timer still runs: hyper may not read again after
+                // the response, so the timer is what notices the
+                // connection went idle and starts its idle deadline.
+                let (deadline, hard) = match this.read_deadline() {
+                    Some(d) => (d, true),
+                    None => (Instant::now() + this.limits.idle_timeout, false),
+                };
+                let keep = match &this.read_timer {
+                    Some((d, h, _)) if *h == hard => !hard || *d == deadline,
+                    _ => false,
+                };
+                if !keep {
+                    let sleep = Box::pin(tokio::time::sleep_until(deadline));
+                    this.read_timer = Some((deadline, hard, sleep));
+                }
+                let (_, _, sleep) = this.read_timer.as_mut().expect("set above");
+                ready!(sleep.as_mut().poll(cx));
+                this.read_timer = None;
+                if hard {
+                    let what = if this.head.is_some() || this.fresh {
+                        "request head"
+                    } else {
+                        "idle keep-alive"
+                    };
+                    return Poll::Ready(Err(this.timed_out(what)));
+                }
+            },
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ConnIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                this.write_timer = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.poll_write_timer(cx).map(Err),
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
+            Poll::Ready(r) => {
+                this.write_timer = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.poll_write_timer(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.io).poll_flush(cx) {
+            Poll::Ready(r) => {
+                this.write_timer = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => this.poll_write_timer(cx).map(Err),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Raise the soft limit of open files to the hard limit, so the connection
+/// limits can be reached; say so when they cannot.
+pub fn raise_fd_limit(wanted: u64) {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    let (Some(cur), hard) = (lim.current, lim.maximum) else {
+        return; // unlimited
+    };
+    let target = hard.unwrap_or(u64::MAX);
+    if cur < target {
+        lim.current = Some(target);
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            tracing::warn!(error = %e, "cannot raise the open-files limit");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    if now < wanted {
+        tracing::warn!(
+            limit = now,
+            wanted,
+            "the open-files limit is below what the connection limits need: \
+             connections beyond it are refused by the OS (raise `ulimit -n`)"
+        );
+    } else {
+        tracing::debug!(limit = now, "open-files limit");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn limits() -> Limits {
+        Limits {
+            max_connections: 2,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_new_connection_times_out_after_the_header_timeout() {
+        let (client, server) = tokio::io::duplex(64);
+        let stats = Arc::new(ConnStats::default());
+        let mut io = ConnIo::new(server, Arc::new(ConnState::new()), limits(), stats.clone());
+        let started = Instant::now();
+        let mut buf = [0u8; 8];
+        let err = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        assert_eq!(stats.timed_out.load(Ordering::Relaxed), 1);
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_keep_alive_connection_gets_the_idle_timeout() {
+        let (client, server) = tokio::io::duplex(64);
+        let state = Arc::new(ConnState::new());
+        let mut io = ConnIo::new(server, state.clone(), limits(), Arc::default());
+        // one request came and went
+        drop(InFlight::new(state.clone()));
+        let started = Instant::now();
+        let mut buf = [0u8; 8];
+        let err = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(60));
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_head_is_cut_at_the_header_timeout_from_its_first_byte() {
+        let (mut client, server) = tokio::io::duplex(64);
+        let state = Arc::new(ConnState::new());
+        let mut io = ConnIo::new(server, state.clone(), limits(), Arc::default());
+        drop(InFlight::new(state.clone()));
+        tokio::time::sleep(Duration::from_secs(50)).await;
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(io.read(&mut buf).await.unwrap() > 0);
+        let started = Instant::now();
+        let err = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // 10 s from the head's first byte, not the 60 s idle timeout
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_read_deadline_while_a_request_is_in_flight() {
+        let (client, server) = tokio::io::duplex(64);
+        let state = Arc::new(ConnState::new());
+        let mut io = ConnIo::new(server, state.clone(), limits(), Arc::default());
+        let req = InFlight::new(state.clone());
+        let mut buf = [0u8; 8];
+        let r = tokio::time::timeout(Duration::from_secs(3600), io.read(&mut buf)).await;
+        assert!(r.is_err(), "the read must still be pending after an hour");
+        drop(req);
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_goes_idle_during_a_pending_read_is_closed() {
+        // hyper reads (pending) while a request runs and does not read
+        // again after the response: the idle deadline must still apply.
+        let (client, server) = tokio::io::duplex(64);
+        let state = Arc::new(ConnState::new());
+        let mut io = ConnIo::new(server, state.clone(), limits(), Arc::default());
+        let req = InFlight::new(state.clone());
+        let ender = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(req);
+        });
+        let started = Instant::now();
+        let mut buf = [0u8; 8];
+        let err = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // request ended at 5 s, idle timeout 60 s
+        assert_eq!(started.elapsed(), Duration::from_secs(65));
+        ender.await.unwrap();
+        drop(client);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_cut_at_the_write_timeout() {
+        let (client, server) = tokio::io::duplex(1024);
+        let state = Arc::new(ConnState::new());
+        let mut io = ConnIo::new(server, state.clone(), limits(), Arc::default());
+        let _req = InFlight::new(state);
+        let started = Instant::now();
+        let chunk = [7u8; 512];
+        let err = loop {
+            if let Err(e) = io.write_all(&chunk).await {
+                break e;
+            }
+        };
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
+        drop(client);
+    }
+}
