@@ -267,6 +267,8 @@ impl Drop for RedbStore {
         {
             tracing::error!("metadata writer thread panicked");
         }
+        // The lease reaper may still hold `shared` for a moment: the file must close now.
+        self.shared.set_database(None);
     }
 }
 
