@@ -26,14 +26,20 @@ pub enum Error {
         /// What failed (connect, timeout, body).
         reason: String,
     },
-    /// The peer answered with an error status.
-    #[error("node {node} answered {status}: {message}")]
-    Peer {
+    /// The peer has no disk with this id (it was removed, or the view is stale).
+    #[error("node {node} has no disk {disk}")]
+    PeerNoSuchDisk {
         /// Node id.
         node: String,
-        /// HTTP status.
-        status: u16,
-        /// Error text from the peer.
+        /// Disk id asked for.
+        disk: String,
+    },
+    /// The peer's shard file is rotten: rebuild it from the other shards.
+    #[error("node {node}: shard corrupt: {message}")]
+    PeerCorrupt {
+        /// Node id.
+        node: String,
+        /// The peer's details.
         message: String,
     },
     /// The peer's disk is full (HTTP 507): try another disk.
@@ -41,6 +47,49 @@ pub enum Error {
     PeerFull {
         /// Node id.
         node: String,
+    },
+    /// The peer's disk failed (I/O error, gone): try another disk.
+    #[error("node {node}: disk failed: {message}")]
+    PeerDiskFailed {
+        /// Node id.
+        node: String,
+        /// The peer's details.
+        message: String,
+    },
+    /// The peer refused our signature (another cluster secret, clock skew, replay).
+    #[error("node {node} refused the request: {message}")]
+    PeerUnauthorized {
+        /// Node id.
+        node: String,
+        /// Why, as the peer said.
+        message: String,
+    },
+    /// The peer found the request malformed (a bug on one side or a version mismatch).
+    #[error("node {node}: bad request: {message}")]
+    PeerBadRequest {
+        /// Node id.
+        node: String,
+        /// What, as the peer said.
+        message: String,
+    },
+    /// The peer failed internally.
+    #[error("node {node}: internal error: {message}")]
+    PeerInternal {
+        /// Node id.
+        node: String,
+        /// The peer's details.
+        message: String,
+    },
+    /// The peer answered with an error that is not a shard API error body (an older
+    /// version, or something else listening on that address).
+    #[error("node {node} answered {status}: {body}")]
+    PeerUnexpected {
+        /// Node id.
+        node: String,
+        /// HTTP status.
+        status: u16,
+        /// Start of the answer's body.
+        body: String,
     },
     /// No live disk in the cluster takes new shards.
     #[error("no live disk can take shards")]
@@ -58,7 +107,9 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            Error::NotFound | Error::Disk(liuma_disk::Error::NotFound { .. })
+            Error::NotFound
+                | Error::PeerNoSuchDisk { .. }
+                | Error::Disk(liuma_disk::Error::NotFound { .. })
         )
     }
 

@@ -1,6 +1,8 @@
-//! The internal shard API between nodes: `PUT`, `GET` and `DELETE` of
-//! `/v1/shard/{disk}/{block}/{index}`, every request signed with the
-//! cluster secret ([`crate::Signer`]). The disk is looked up among this
+//! The internal shard API between nodes: `PUT`, `GET`, `HEAD` (exists?) and
+//! `DELETE` of `/v1/shard/{disk}/{block}/{index}`, every request signed with the
+//! cluster secret ([`crate::Signer`]). Errors are typed both ways: the server
+//! answers `{"code", "message"}` with a code from [`ErrorCode`], and the client
+//! turns it into the matching [`Error`] variant. The disk is looked up among this
 //! node's disks by id and the file path derives from the block id and
 //! index only: nothing from the request becomes a path.
 //!
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -44,17 +47,123 @@ struct ServerState {
     signer: Arc<Signer>,
 }
 
+/// What went wrong, on the wire: a closed set, so the caller can act on it (try another
+/// disk, rebuild from parity, give up) instead of parsing text. Sent as the JSON body
+/// `{"code": "...", "message": "..."}` of every error answer but HEAD's (which has no body).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ErrorCode {
+    /// The shard is not on that disk (404).
+    NotFound,
+    /// The shard file is there but rotten (422).
+    Corrupt,
+    /// The disk has no room for the shard (507).
+    DiskFull,
+    /// The disk failed (I/O error, gone) (503).
+    DiskFailed,
+    /// The node has no disk with that id (404).
+    NoSuchDisk,
+    /// The request's signature, time or nonce was refused (401).
+    Unauthorized,
+    /// The request is malformed: path, block id, shard frame (400).
+    BadRequest,
+    /// The method is not one of PUT, GET, HEAD, DELETE (405).
+    MethodNotAllowed,
+    /// A failure of the node itself (500).
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for tests and documentation.
+    pub const ALL: [ErrorCode; 9] = [
+        ErrorCode::NotFound,
+        ErrorCode::Corrupt,
+        ErrorCode::DiskFull,
+        ErrorCode::DiskFailed,
+        ErrorCode::NoSuchDisk,
+        ErrorCode::Unauthorized,
+        ErrorCode::BadRequest,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Internal,
+    ];
+
+    /// The HTTP status that carries the code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::NotFound | ErrorCode::NoSuchDisk => StatusCode::NOT_FOUND,
+            ErrorCode::Corrupt => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
+            ErrorCode::DiskFailed => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The code for a failure of this node's shard store.
+    fn of_disk(e: &liuma_disk::Error) -> ErrorCode {
+        match e {
+            liuma_disk::Error::NotFound { .. } => ErrorCode::NotFound,
+            liuma_disk::Error::Bitrot { .. } => ErrorCode::Corrupt,
+            liuma_disk::Error::DiskFull { .. } => ErrorCode::DiskFull,
+            liuma_disk::Error::Io { .. } => ErrorCode::DiskFailed,
+            liuma_disk::Error::NoSuchDisk(_) => ErrorCode::NoSuchDisk,
+            liuma_disk::Error::InvalidDisk { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+/// The JSON body of an error answer.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub code: ErrorCode,
+    /// Details for logs (never parsed).
+    pub message: String,
+}
+
+impl ErrorBody {
+    fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ErrorBody {
+    fn into_response(self) -> Response {
+        (self.code.status(), axum::Json(self)).into_response()
+    }
+}
+
+/// An error answer: the code's status and the JSON body.
+fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+    ErrorBody::new(code, message).into_response()
+}
+
 /// The router of the internal shard API over this node's disks.
+///
+/// Every method has its own route: a method the API does not have is refused with 405,
+/// never taken for another (HEAD used to reach the GET handler, and anything but PUT and GET
+/// the delete branch: a signed `curl -I` deleted the shard).
 pub fn router(local: Arc<ShardStore>, signer: Arc<Signer>) -> Router {
     let disks = (0..local.disk_count())
         .map(|i| (local.disk_id(i).0.clone(), i))
         .collect();
+    let methods = put(handle_put)
+        .get(handle_get)
+        .head(handle_head)
+        .delete(handle_delete)
+        .fallback(|method: Method| async move {
+            error(
+                ErrorCode::MethodNotAllowed,
+                format!("{method} is not a shard API method (PUT, GET, HEAD, DELETE)"),
+            )
+        });
     Router::new()
-        .route(
-            "/v1/shard/{disk}/{block}/{index}",
-            put(handle_shard).get(handle_shard).delete(handle_shard),
-        )
-        .fallback(|| async { (StatusCode::NOT_FOUND, "no such endpoint") })
+        .route("/v1/shard/{disk}/{block}/{index}", methods)
+        .fallback(|| async { error(ErrorCode::BadRequest, "no such endpoint") })
         .with_state(ServerState {
             local,
             disks: Arc::new(disks),
@@ -63,59 +172,146 @@ pub fn router(local: Arc<ShardStore>, signer: Arc<Signer>) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-async fn handle_shard(
+/// A request that passed authentication, with its shard address resolved.
+struct Target {
+    store: Arc<ShardStore>,
+    disk: usize,
+    id: BlockId,
+    index: u16,
+}
+
+type ShardPath = Result<Path<(String, String, u16)>, PathRejection>;
+
+/// Authenticates the request (before looking at anything else), then resolves the disk and
+/// block id of its path.
+fn target(
+    s: &ServerState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    path: ShardPath,
+    body: &[u8],
+) -> Result<Target, ErrorBody> {
+    let verified = Signature::from_headers(headers)
+        .and_then(|sig| s.signer.verify(method.as_str(), uri.path(), &sig, body));
+    if let Err(e) = verified {
+        tracing::warn!(target: "audit", %method, path = %uri.path(), error = %e, "shard API request refused");
+        return Err(ErrorBody::new(ErrorCode::Unauthorized, e.to_string()));
+    }
+    let Path((disk, block, index)) =
+        path.map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Some(&disk_index) = s.disks.get(&disk) else {
+        return Err(ErrorBody::new(
+            ErrorCode::NoSuchDisk,
+            format!("no disk {disk} here"),
+        ));
+    };
+    let Ok(id) = BlockId::from_hex(&block) else {
+        return Err(ErrorBody::new(ErrorCode::BadRequest, "bad block id"));
+    };
+    Ok(Target {
+        store: s.local.clone(),
+        disk: disk_index,
+        id,
+        index,
+    })
+}
+
+/// Runs a disk operation on the blocking pool and renders its failure.
+async fn on_disk(f: impl FnOnce() -> liuma_disk::Result<Response> + Send + 'static) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => error(ErrorCode::of_disk(&e), e.to_string()),
+        Err(e) => error(ErrorCode::Internal, format!("shard task failed: {e}")),
+    }
+}
+
+async fn handle_put(
     State(s): State<ServerState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    Path((disk, block, index)): Path<(String, String, u16)>,
+    path: ShardPath,
     body: Bytes,
 ) -> Response {
-    // Authenticate before looking at anything else.
-    let verified = Signature::from_headers(&headers)
-        .and_then(|sig| s.signer.verify(method.as_str(), uri.path(), &sig, &body));
-    if let Err(e) = verified {
-        tracing::warn!(target: "audit", %method, path = %uri.path(), error = %e, "shard API request refused");
-        return (StatusCode::UNAUTHORIZED, e.to_string()).into_response();
+    let t = match target(&s, &method, &uri, &headers, path, &body) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    let Ok(shard) = parse_shard(body) else {
+        return error(ErrorCode::BadRequest, "malformed shard frame");
+    };
+    if shard.header.block_id != t.id || shard.header.index != t.index {
+        return error(ErrorCode::BadRequest, "frame is for another shard");
     }
-    let Some(&disk) = s.disks.get(&disk) else {
-        return (StatusCode::NOT_FOUND, "unknown disk").into_response();
-    };
-    let Ok(id) = BlockId::from_hex(&block) else {
-        return (StatusCode::BAD_REQUEST, "bad block id").into_response();
-    };
-    let store = s.local.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<Response> {
-        Ok(match method {
-            Method::PUT => {
-                let Ok(shard) = parse_shard(body) else {
-                    return Ok((StatusCode::BAD_REQUEST, "malformed shard frame").into_response());
-                };
-                if shard.header.block_id != id || shard.header.index != index {
-                    return Ok(
-                        (StatusCode::BAD_REQUEST, "frame is for another shard").into_response()
-                    );
-                }
-                store.write_shard(disk, &shard)?;
-                StatusCode::NO_CONTENT.into_response()
-            }
-            Method::GET => store.read_shard_frame(disk, &id, index)?.into_response(),
-            _ => {
-                store.delete_shard(disk, &id, index)?;
-                StatusCode::NO_CONTENT.into_response()
-            }
-        })
+    on_disk(move || {
+        t.store.write_shard(t.disk, &shard)?;
+        Ok(StatusCode::NO_CONTENT.into_response())
     })
-    .await;
-    match result {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) if e.is_not_found() => (StatusCode::NOT_FOUND, "no such shard").into_response(),
-        Ok(Err(e)) if e.is_full() => {
-            (StatusCode::INSUFFICIENT_STORAGE, "disk full").into_response()
+    .await
+}
+
+async fn handle_get(
+    State(s): State<ServerState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    path: ShardPath,
+    body: Bytes,
+) -> Response {
+    let t = match target(&s, &method, &uri, &headers, path, &body) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    on_disk(move || {
+        Ok(t.store
+            .read_shard_frame(t.disk, &t.id, t.index)?
+            .into_response())
+    })
+    .await
+}
+
+/// HEAD: does the shard exist (200) or not (404)? Reads nothing, changes nothing.
+async fn handle_head(
+    State(s): State<ServerState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    path: ShardPath,
+    body: Bytes,
+) -> Response {
+    let t = match target(&s, &method, &uri, &headers, path, &body) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    on_disk(move || {
+        Ok(if t.store.has_shard(t.disk, &t.id, t.index) {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
         }
-        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "task failed").into_response(),
-    }
+        .into_response())
+    })
+    .await
+}
+
+async fn handle_delete(
+    State(s): State<ServerState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    path: ShardPath,
+    body: Bytes,
+) -> Response {
+    let t = match target(&s, &method, &uri, &headers, path, &body) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    on_disk(move || {
+        t.store.delete_shard(t.disk, &t.id, t.index)?;
+        Ok(StatusCode::NO_CONTENT.into_response())
+    })
+    .await
 }
 
 /// Client side of the shard API, shared by every call to every peer.
@@ -176,17 +372,35 @@ impl PeerClient {
             .map_err(|_| unreachable("timed out".to_owned()))?
     }
 
-    fn status_error(node: &str, status: StatusCode, body: &Bytes) -> Error {
-        match status {
-            StatusCode::NOT_FOUND => Error::NotFound,
-            StatusCode::INSUFFICIENT_STORAGE => Error::PeerFull {
-                node: node.to_owned(),
+    /// The typed error of a non-2xx answer. A body that is not an [`ErrorBody`] (a peer
+    /// of an older version, a proxy) keeps the old meaning of 404 and 507.
+    fn status_error(node: &str, disk: &str, status: StatusCode, body: &Bytes) -> Error {
+        let node = node.to_owned();
+        let Ok(ErrorBody { code, message }) = serde_json::from_slice::<ErrorBody>(body) else {
+            return match status {
+                StatusCode::NOT_FOUND => Error::NotFound,
+                StatusCode::INSUFFICIENT_STORAGE => Error::PeerFull { node },
+                _ => Error::PeerUnexpected {
+                    node,
+                    status: status.as_u16(),
+                    body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+                },
+            };
+        };
+        match code {
+            ErrorCode::NotFound => Error::NotFound,
+            ErrorCode::NoSuchDisk => Error::PeerNoSuchDisk {
+                node,
+                disk: disk.to_owned(),
             },
-            _ => Error::Peer {
-                node: node.to_owned(),
-                status: status.as_u16(),
-                message: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
-            },
+            ErrorCode::Corrupt => Error::PeerCorrupt { node, message },
+            ErrorCode::DiskFull => Error::PeerFull { node },
+            ErrorCode::DiskFailed => Error::PeerDiskFailed { node, message },
+            ErrorCode::Unauthorized => Error::PeerUnauthorized { node, message },
+            ErrorCode::BadRequest | ErrorCode::MethodNotAllowed => {
+                Error::PeerBadRequest { node, message }
+            }
+            ErrorCode::Internal => Error::PeerInternal { node, message },
         }
     }
 
@@ -196,14 +410,14 @@ impl PeerClient {
         node: &str,
         addr: &str,
         method: Method,
-        path: &str,
+        (disk, path): (&str, &str),
         body: Bytes,
     ) -> Result<Bytes> {
         let (status, body) = self.call(node, addr, method, path, body).await?;
         if status.is_success() {
             Ok(body)
         } else {
-            Err(Self::status_error(node, status, &body))
+            Err(Self::status_error(node, disk, status, &body))
         }
     }
 
@@ -211,7 +425,7 @@ impl PeerClient {
     pub async fn put(&self, node: &str, addr: &str, disk: &str, shard: &Shard) -> Result<()> {
         let path = shard_path(disk, &shard.header.block_id, shard.header.index);
         let frame = Bytes::from(shard.to_frame());
-        self.shard_request(node, addr, Method::PUT, &path, frame)
+        self.shard_request(node, addr, Method::PUT, (disk, &path), frame)
             .await
             .map(|_| ())
     }
@@ -226,8 +440,28 @@ impl PeerClient {
         index: u16,
     ) -> Result<Bytes> {
         let path = shard_path(disk, id, index);
-        self.shard_request(node, addr, Method::GET, &path, Bytes::new())
+        self.shard_request(node, addr, Method::GET, (disk, &path), Bytes::new())
             .await
+    }
+
+    /// Whether the shard exists on `disk` of the node at `addr` (HEAD: nothing is read).
+    pub async fn exists(
+        &self,
+        node: &str,
+        addr: &str,
+        disk: &str,
+        id: &BlockId,
+        index: u16,
+    ) -> Result<bool> {
+        let path = shard_path(disk, id, index);
+        let (status, body) = self
+            .call(node, addr, Method::HEAD, &path, Bytes::new())
+            .await?;
+        match status {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(Self::status_error(node, disk, s, &body)),
+        }
     }
 
     /// Delete a shard (absent counts as done).
@@ -241,11 +475,61 @@ impl PeerClient {
     ) -> Result<()> {
         let path = shard_path(disk, id, index);
         match self
-            .shard_request(node, addr, Method::DELETE, &path, Bytes::new())
+            .shard_request(node, addr, Method::DELETE, (disk, &path), Bytes::new())
             .await
         {
             Ok(_) | Err(Error::NotFound) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code the server can send comes back as its own typed error.
+    #[tokio::test]
+    async fn every_error_code_round_trips_to_a_typed_error() {
+        for code in ErrorCode::ALL {
+            let resp = error(code, "details");
+            let status = resp.status();
+            assert_eq!(status, code.status());
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            let e = PeerClient::status_error("n1", "d1", status, &body);
+            let ok = match code {
+                ErrorCode::NotFound => matches!(e, Error::NotFound),
+                ErrorCode::NoSuchDisk => {
+                    matches!(&e, Error::PeerNoSuchDisk { node, disk } if node == "n1" && disk == "d1")
+                }
+                ErrorCode::Corrupt => {
+                    matches!(&e, Error::PeerCorrupt { message, .. } if message == "details")
+                }
+                ErrorCode::DiskFull => matches!(e, Error::PeerFull { .. }),
+                ErrorCode::DiskFailed => matches!(e, Error::PeerDiskFailed { .. }),
+                ErrorCode::Unauthorized => matches!(e, Error::PeerUnauthorized { .. }),
+                ErrorCode::BadRequest | ErrorCode::MethodNotAllowed => {
+                    matches!(e, Error::PeerBadRequest { .. })
+                }
+                ErrorCode::Internal => matches!(e, Error::PeerInternal { .. }),
+            };
+            assert!(ok, "{code:?} came back as {e:?}");
+        }
+    }
+
+    /// A peer that does not speak the typed bodies (older version, proxy) is still
+    /// understood for 404 and 507, and anything else is kept as it came.
+    #[test]
+    fn untyped_answers_keep_their_old_meaning() {
+        let text = Bytes::from_static(b"no such shard");
+        let e = PeerClient::status_error("n", "d", StatusCode::NOT_FOUND, &text);
+        assert!(matches!(e, Error::NotFound), "{e:?}");
+        let e = PeerClient::status_error("n", "d", StatusCode::INSUFFICIENT_STORAGE, &text);
+        assert!(matches!(e, Error::PeerFull { .. }), "{e:?}");
+        let e = PeerClient::status_error("n", "d", StatusCode::BAD_GATEWAY, &text);
+        assert!(
+            matches!(&e, Error::PeerUnexpected { status: 502, body, .. } if body == "no such shard"),
+            "{e:?}"
+        );
     }
 }

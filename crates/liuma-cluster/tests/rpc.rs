@@ -1,5 +1,6 @@
 //! The internal shard API over a real socket: a signed client stores,
-//! reads and deletes shards; a wrong secret can do none of it.
+//! reads and deletes shards; a wrong secret can do none of it; HEAD and
+//! unknown methods never delete; errors come back typed.
 
 use std::sync::Arc;
 
@@ -46,8 +47,12 @@ async fn signed_client_puts_gets_and_deletes() {
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
     let unknown_disk = client.get("n", &addr, "nope", &id, 1).await;
     assert!(
-        matches!(unknown_disk, Err(Error::NotFound)),
+        matches!(&unknown_disk, Err(Error::PeerNoSuchDisk { disk, .. }) if disk == "nope"),
         "{unknown_disk:?}"
+    );
+    assert!(
+        unknown_disk.unwrap_err().is_not_found(),
+        "a missing disk is a missing shard"
     );
     client.delete("n", &addr, &disk, &id, 1).await.unwrap();
     assert!(!store.has_shard(0, &id, 1));
@@ -61,16 +66,99 @@ async fn wrong_secret_can_neither_write_read_nor_delete() {
     let all = shards();
     let id = all[0].header.block_id;
     let refused = |r: Result<(), Error>| match r {
-        Err(Error::Peer { status: 401, .. }) => {}
+        Err(Error::PeerUnauthorized { .. }) => {}
         other => panic!("expected 401, got {other:?}"),
     };
     refused(bad.put("n", &addr, &disk, &all[0]).await);
     assert!(!store.has_shard(0, &id, 0), "nothing written");
     good.put("n", &addr, &disk, &all[0]).await.unwrap();
     match bad.get("n", &addr, &disk, &id, 0).await {
-        Err(Error::Peer { status: 401, .. }) => {}
+        Err(Error::PeerUnauthorized { .. }) => {}
         other => panic!("expected 401, got {other:?}"),
     }
     refused(bad.delete("n", &addr, &disk, &id, 0).await);
     assert!(store.has_shard(0, &id, 0), "nothing deleted");
+}
+
+/// A signed request with any method, sent raw: (status, body).
+async fn raw(addr: &str, signer: &Signer, method: &str, path: &str) -> (u16, Bytes) {
+    use http_body_util::{BodyExt, Full};
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let req = signer
+        .sign(method, path, b"")
+        .apply(
+            http::Request::builder()
+                .method(method)
+                .uri(format!("http://{addr}{path}")),
+        )
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.into_body().collect().await.unwrap().to_bytes())
+}
+
+#[tokio::test]
+async fn signed_head_checks_existence_and_deletes_nothing() {
+    let (addr, store, disk, _dir) = serve(SECRET).await;
+    let signer = Signer::new(SECRET);
+    let client = PeerClient::new(Arc::new(Signer::new(SECRET)));
+    let s = &shards()[0];
+    let id = s.header.block_id;
+    client.put("n", &addr, &disk, s).await.unwrap();
+    let path = format!("/v1/shard/{disk}/{}/0", id.to_hex());
+    // What `curl -I` with a valid signature sends: it used to reach the delete branch.
+    let (status, _) = raw(&addr, &signer, "HEAD", &path).await;
+    assert_eq!(status, 200);
+    assert!(store.has_shard(0, &id, 0), "HEAD must not delete the shard");
+    assert!(client.exists("n", &addr, &disk, &id, 0).await.unwrap());
+    assert!(!client.exists("n", &addr, &disk, &id, 1).await.unwrap());
+    assert!(
+        store.has_shard(0, &id, 0),
+        "still there after the client's HEAD"
+    );
+    let frame = client.get("n", &addr, &disk, &id, 0).await.unwrap();
+    assert_eq!(frame, Bytes::from(s.to_frame()), "and intact");
+}
+
+#[tokio::test]
+async fn unknown_methods_get_405_and_delete_nothing() {
+    let (addr, store, disk, _dir) = serve(SECRET).await;
+    let signer = Signer::new(SECRET);
+    let client = PeerClient::new(Arc::new(Signer::new(SECRET)));
+    let s = &shards()[0];
+    let id = s.header.block_id;
+    client.put("n", &addr, &disk, s).await.unwrap();
+    let path = format!("/v1/shard/{disk}/{}/0", id.to_hex());
+    for method in ["POST", "PATCH", "OPTIONS", "PURGE"] {
+        let (status, body) = raw(&addr, &signer, method, &path).await;
+        assert_eq!(status, 405, "{method}");
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], "MethodNotAllowed", "{method}: {body}");
+        assert!(
+            store.has_shard(0, &id, 0),
+            "{method} must not delete the shard"
+        );
+    }
+}
+
+#[tokio::test]
+async fn server_errors_come_back_typed() {
+    let (addr, _store, disk, _dir) = serve(SECRET).await;
+    let signer = Signer::new(SECRET);
+    let client = PeerClient::new(Arc::new(Signer::new(SECRET)));
+    let id = shards()[0].header.block_id;
+    let path = format!("/v1/shard/{disk}/{}/7", id.to_hex());
+    let (status, body) = raw(&addr, &signer, "GET", &path).await;
+    assert_eq!(status, 404);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "NotFound", "{body}");
+    let bad_block = format!("/v1/shard/{disk}/not-hex/0");
+    let (status, body) = raw(&addr, &signer, "GET", &bad_block).await;
+    assert_eq!(status, 400);
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["code"], "BadRequest", "{body}");
+    let missing = client.get("n", &addr, &disk, &id, 7).await;
+    assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
 }

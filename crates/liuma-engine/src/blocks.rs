@@ -93,6 +93,9 @@ impl BlockStore {
                 None => break,
             }
         }
+        // Shards written now could never be committed while the metadata store is failed:
+        // refuse before writing any (GC would only sweep them up later).
+        self.meta.health().check()?;
         let mut params = self.codec.clone();
         (params.data_shards, params.parity_shards) = erasure;
         let plain_len = plain.len() as u64;

@@ -123,8 +123,16 @@ impl Engine {
         self.cluster().local()
     }
 
-    /// Ready to serve: the metadata store answers and every disk is there.
+    /// Whether the metadata store can commit writes right now (no I/O).
+    pub fn meta_health(&self) -> liuma_meta::Health {
+        self.inner.meta.health()
+    }
+
+    /// Ready to serve: the metadata store can write and answers, and every disk is there.
     pub async fn check_ready(&self) -> Result<()> {
+        // A store that answers reads but cannot commit (full disk) is not ready either:
+        // every PUT and DELETE would fail.
+        self.meta_health().check()?;
         // A key outside the cached prefixes: this must reach the store.
         self.inner.meta.get(b"st/").await?;
         let disks = self.disks().clone();

@@ -153,8 +153,9 @@ pub enum Error {
     /// No disk can take the data (all full or gone); nothing was stored.
     #[error("no disk has room for the data: {0}")]
     StorageFull(#[source] liuma_cluster::Error),
-    /// The metadata store is unreachable or overloaded; nothing half-written.
-    #[error("metadata store unavailable")]
+    /// The metadata store is unreachable, overloaded or cannot write (its disk is full);
+    /// nothing half-written. The message carries the store's reason, for the client.
+    #[error("metadata store unavailable: {0}")]
     MetaUnavailable(#[source] liuma_meta::Error),
     /// The node is at its limit (memory budget, waiting requests); the
     /// caller should retry after a short pause. Nothing was stored.

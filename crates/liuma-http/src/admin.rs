@@ -1,5 +1,5 @@
 //! The admin API: `/health` (liveness), `/ready` (the metadata store
-//! answers and the disks are there) — both open, for probes — and, behind
+//! can write and answers, and the disks are there) — both open, for probes — and, behind
 //! `Authorization: Bearer <admin token>`, `/metrics` (Prometheus) and
 //! access key management (`/admin/keys`, JSON; see [`keys`](self#keys)).
 //!
@@ -114,15 +114,20 @@ async fn health() -> impl IntoResponse {
     )
 }
 
+/// `/ready`: 200 `{"status":"ready","meta":"writable"}`, or 503 with the reason, e.g.
+/// `{"status":"not ready","meta":"failed","reason":"metadata store unavailable: metadata
+/// disk full: ..."}`. `meta` is the metadata store's own state, so a probe can tell a failed
+/// store from a missing disk.
 async fn ready(State(s): State<AdminState>) -> Response {
+    let meta = match s.engine.meta_health().check() {
+        Ok(()) => "writable",
+        Err(_) => "failed",
+    };
     match s.engine.check_ready().await {
-        Ok(()) => (
-            [(header::CONTENT_TYPE, "application/json")],
-            r#"{"status":"ready"}"#,
-        )
-            .into_response(),
+        Ok(()) => axum::Json(serde_json::json!({"status": "ready", "meta": meta})).into_response(),
         Err(e) => {
-            let body = serde_json::json!({"status": "not ready", "reason": e.to_string()});
+            let body =
+                serde_json::json!({"status": "not ready", "meta": meta, "reason": e.to_string()});
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }
     }

@@ -218,6 +218,15 @@ impl Collector for EngineCollector {
             let c = ConstCounter::new(Stats::get(value));
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
+        // 1 while the metadata store can commit, 0 while it is failed (e.g. its disk is
+        // full): the alert to pair with the disk gauges.
+        let writable = ConstGauge::new(i64::from(self.engine.meta_health().check().is_ok()));
+        writable.encode(enc.encode_descriptor(
+            "meta_writable",
+            "1 when the metadata store can commit writes, 0 while it is failed",
+            None,
+            writable.metric_type(),
+        )?)?;
         let disks = self.engine.disks();
         for (name, help) in [
             ("disk_free_bytes", "free bytes per disk"),

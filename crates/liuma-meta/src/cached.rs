@@ -18,10 +18,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use crate::Result;
 use crate::store::{
     Compare, DynMetaStore, KeyValue, LeaseId, MetaStore, Op, Txn, TxnResponse, Watch,
 };
+use crate::{Health, Result};
 
 /// Entries kept per prefix at most (beyond, reads go to the store).
 const MAX_ENTRIES: usize = 100_000;
@@ -209,6 +209,10 @@ impl MetaStore for CachedStore {
 
     fn backend_name(&self) -> &'static str {
         self.inner.backend_name()
+    }
+
+    fn health(&self) -> Health {
+        self.inner.health()
     }
 }
 

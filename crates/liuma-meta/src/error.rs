@@ -13,8 +13,15 @@ pub enum Error {
     /// The embedded redb database failed (I/O, corruption, ...). When a group-commit batch
     /// fails, every request of the batch gets a clone of the same error; none of them was
     /// applied.
-    #[error("redb storage error")]
+    #[error("redb storage error: {0}")]
     Storage(#[source] Arc<redb::Error>),
+
+    /// The store cannot commit writes right now (see [`Fault`]); nothing was applied. The
+    /// store heals on its own (the embedded backend reopens its file with backoff), so the
+    /// same request may succeed later. [`MetaStore::health`](crate::MetaStore::health)
+    /// reports the same fault without trying a write.
+    #[error(transparent)]
+    Fault(Fault),
 
     /// The lease does not exist: it expired, was revoked, or was never granted.
     #[error("lease {0:?} not found (expired, revoked or never granted)")]
@@ -98,7 +105,96 @@ impl Error {
     /// True when the failure is transient and the same request may succeed later
     /// (backend unreachable). Storage and validation errors are not retryable.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Unavailable { .. })
+        matches!(self, Error::Unavailable { .. } | Error::Fault(_))
+    }
+}
+
+/// Why a store cannot write at the moment. Cheap to clone: the health state and every
+/// request failed by the same fault share it.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum Fault {
+    /// The file system holding the metadata is full (ENOSPC, EDQUOT). Writes resume once
+    /// space is freed.
+    #[error("metadata disk full: {0}")]
+    DiskFull(#[source] Arc<std::io::Error>),
+    /// Another I/O failure of the metadata file; the store is reopening it.
+    #[error("metadata disk I/O error: {0}")]
+    Io(#[source] Arc<redb::Error>),
+    /// The backend could not be reached on the last write (etcd down or partitioned).
+    #[error("metadata backend {backend} unreachable")]
+    Unreachable {
+        /// Name of the backend, as [`MetaStore::backend_name`](crate::MetaStore::backend_name).
+        backend: &'static str,
+    },
+}
+
+impl Fault {
+    /// The fault behind a redb failure, if it is one that reopening the database can heal:
+    /// an I/O error, or redb's latch after one (`PreviousIo`: "close and re-open").
+    /// Anything else (corruption, a bug) is not a fault of the medium.
+    pub(crate) fn of_redb(e: &Arc<redb::Error>) -> Option<Fault> {
+        match e.as_ref() {
+            redb::Error::Io(io) if is_out_of_space(io) => {
+                // io::Error is not Clone; keep what matters to an operator (the OS code).
+                let copy = io.raw_os_error().map_or_else(
+                    || std::io::Error::from(io.kind()),
+                    std::io::Error::from_raw_os_error,
+                );
+                Some(Fault::DiskFull(Arc::new(copy)))
+            }
+            redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                Some(Fault::Io(Arc::clone(e)))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Fault {
+    /// The fault behind a store error, if it is one that heals (see [`Fault::of_redb`]).
+    pub(crate) fn of_error(e: &Error) -> Option<Fault> {
+        match e {
+            Error::Storage(s) => Fault::of_redb(s),
+            Error::Fault(f) => Some(f.clone()),
+            Error::LeaseNotFound(_)
+            | Error::Unavailable { .. }
+            | Error::Rejected { .. }
+            | Error::TooManyOps { .. }
+            | Error::ValueTooLarge { .. }
+            | Error::KeyTooLarge { .. }
+            | Error::EmptyKey
+            | Error::Closed
+            | Error::NoRuntime
+            | Error::IncompatibleFormat { .. } => None,
+        }
+    }
+}
+
+/// ENOSPC or EDQUOT.
+fn is_out_of_space(io: &std::io::Error) -> bool {
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Whether a store can commit writes, as [`MetaStore::health`](crate::MetaStore::health)
+/// reports it.
+#[derive(Clone, Debug)]
+pub enum Health {
+    /// Writes are accepted.
+    Writable,
+    /// Writes fail with [`Error::Fault`] until the fault clears.
+    Failed(Fault),
+}
+
+impl Health {
+    /// `Ok` when writable, else the fault as an [`Error`].
+    pub fn check(&self) -> Result<()> {
+        match self {
+            Health::Writable => Ok(()),
+            Health::Failed(f) => Err(Error::Fault(f.clone())),
+        }
     }
 }
 

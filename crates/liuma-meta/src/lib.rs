@@ -59,7 +59,7 @@ mod store;
 pub mod testing;
 
 pub use cached::CachedStore;
-pub use error::{Error, Result};
+pub use error::{Error, Fault, Health, Result};
 #[cfg(feature = "etcd")]
 pub use etcd_store::{EtcdConfig, EtcdStore, RetryPolicy};
 pub use redb_store::{RedbConfig, RedbStore, WriterStats};

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Health, Result};
 
 /// Store-wide version counter, like etcd's. It increases by one with every committed write
 /// transaction that changed at least one key; a transaction that changed nothing (failed
@@ -341,6 +341,12 @@ pub trait MetaStore: Send + Sync + 'static {
 
     /// Short name of the backend (`"redb"`, `"etcd"`), for logs and metrics.
     fn backend_name(&self) -> &'static str;
+
+    /// Whether writes can commit right now, from state the store already has (no I/O): the
+    /// engine asks before it writes any shard of an upload, so that a store that cannot
+    /// commit does not leave data behind for GC, and `/ready` reports it. A required method,
+    /// so that wrappers cannot forget to forward it.
+    fn health(&self) -> Health;
 }
 
 /// A shared, type-erased metadata store.

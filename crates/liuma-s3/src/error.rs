@@ -38,7 +38,11 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::PreconditionFailed => s3_error!(e, PreconditionFailed),
         E::BlockUnavailable { .. } => s3_error!(e, ServiceUnavailable),
         E::StorageFull(_) => s3_error!(e, ServiceUnavailable, "no disk has room for the data"),
-        E::MetaUnavailable(_) => s3_error!(e, ServiceUnavailable),
+        E::MetaUnavailable(_) => {
+            // The reason ("metadata disk full: ...") is what lets an operator act on a 503.
+            let msg = e.to_string();
+            s3_error!(e, ServiceUnavailable, "{msg}")
+        }
         E::Overloaded { .. } => s3_error!(e, SlowDown),
         E::Conflict { .. } => s3_error!(e, OperationAborted),
         E::InvalidConfig(_) => S3Error::internal_error(e),
@@ -114,6 +118,11 @@ mod tests {
                 400,
             ),
             (
+                E::MetaUnavailable(liuma_meta::Error::Closed),
+                "ServiceUnavailable",
+                503,
+            ),
+            (
                 E::Internal(Box::new(std::io::Error::other("x"))),
                 "InternalError",
                 500,
@@ -128,6 +137,18 @@ mod tests {
                 "{code} keeps its source"
             );
         }
+    }
+
+    #[test]
+    fn metadata_faults_reach_the_client_with_their_reason() {
+        let full = std::io::Error::from_raw_os_error(28); // ENOSPC
+        let fault = liuma_meta::Fault::DiskFull(std::sync::Arc::new(full));
+        let s = s3_err(E::MetaUnavailable(liuma_meta::Error::Fault(fault)));
+        assert_eq!(s.code().as_str(), "ServiceUnavailable");
+        assert_eq!(s.status_code().map(|c| c.as_u16()), Some(503));
+        let msg = s.message().unwrap_or_default();
+        assert!(msg.contains("metadata disk full"), "{msg}");
+        assert!(msg.contains("No space left on device"), "{msg}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, LeaseClient};
 
 use self::convert::{Namespace, revision};
 use self::retry::{Failed, Retry};
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, Health, Result};
 use crate::store::{
     KeyValue, LeaseId, MAX_TXN_OPS, MAX_VALUE_SIZE, MetaStore, Txn, TxnResponse, Watch,
     is_unbounded_end, key_after,
@@ -122,7 +122,15 @@ pub struct EtcdStore {
     config: EtcdConfig,
     /// Dropped with the store; its receivers (the watch pumps) then stop.
     closed: tokio::sync::watch::Sender<()>,
+    /// When the last transaction failed for want of etcd (cleared by the next success).
+    /// See [`MetaStore::health`] below for why it counts only for [`UNREACHABLE_HOLD`].
+    unreachable_since: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a failed write makes [`EtcdStore`] report itself unwritable. Only real writes
+/// tell whether etcd takes writes, and the engine does not write while the store says it
+/// cannot: holding the failure forever would never let a write through to find etcd back.
+const UNREACHABLE_HOLD: Duration = Duration::from_secs(2);
 
 impl std::fmt::Debug for EtcdStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,6 +141,19 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 impl EtcdStore {
+    /// Records the outcome of a write for [`MetaStore::health`]: only "etcd unreachable"
+    /// counts; a definite answer (even a refusal) proves etcd is there.
+    fn note_write<T>(&self, result: &Result<T, Failed>) {
+        let mut since = self
+            .unreachable_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match result {
+            Err(Failed::Unavailable(_)) => *since = Some(std::time::Instant::now()),
+            Ok(_) | Err(Failed::Etcd(_)) => *since = None,
+        }
+    }
+
     /// Connects to the etcd cluster at `endpoints` (URLs such as `http://127.0.0.1:2379`; the
     /// client balances over them) and checks that it answers, within the connect timeout plus
     /// the retry budget. [`Error::Unavailable`] if it does not; [`Error::Rejected`] for an
@@ -157,6 +178,7 @@ impl EtcdStore {
             ns: Namespace::new(config.prefix.as_bytes()),
             config,
             closed: tokio::sync::watch::channel(()).0,
+            unreachable_since: std::sync::Mutex::new(None),
         };
         store.probe().await?;
         tracing::debug!(?endpoints, prefix = %store.config.prefix, "connected to etcd");
@@ -304,6 +326,7 @@ impl MetaStore for EtcdStore {
                 async move { kv.txn(request).await }
             })
             .await;
+        self.note_write(&result);
         match result {
             Ok(resp) => Ok(TxnResponse {
                 succeeded: resp.succeeded(),
@@ -368,6 +391,19 @@ impl MetaStore for EtcdStore {
 
     fn backend_name(&self) -> &'static str {
         BACKEND
+    }
+
+    fn health(&self) -> Health {
+        let since = *self
+            .unreachable_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match since {
+            Some(t) if t.elapsed() < UNREACHABLE_HOLD => {
+                Health::Failed(Fault::Unreachable { backend: BACKEND })
+            }
+            Some(_) | None => Health::Writable,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! On-disk format of the redb backend, `FORMAT_VERSION` 1.
 //!
-//! Four redb tables:
+//! Four redb tables (and `probe`, below):
 //!
 //! | table        | key                         | value                                  |
 //! |--------------|-----------------------------|----------------------------------------|
@@ -22,6 +22,10 @@
 //! revoking a lease range-scans its rows (lease ids are positive, so big-endian order groups
 //! them). `meta` holds `format_version`, `revision` (the last committed revision) and
 //! `next_lease` (the next lease id to grant).
+//!
+//! `probe` (`&str` → `&[u8]`) is scratch space for recovery after an I/O failure: one row,
+//! `probe`, is written and deleted again to test that commits fit (see `recovery.rs`). It is
+//! empty at rest and older builds ignore it, so it does not change `FORMAT_VERSION`.
 
 use redb::TableDefinition;
 
@@ -39,6 +43,11 @@ pub(crate) const LEASES: TableDefinition<i64, u64> = TableDefinition::new("lease
 pub(crate) const LEASE_KEYS: TableDefinition<&[u8], ()> = TableDefinition::new("lease_keys");
 /// Store-wide counters.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Recovery scratch table (empty at rest).
+pub(crate) const PROBE: TableDefinition<&str, &[u8]> = TableDefinition::new("probe");
+/// The one `probe` row.
+pub(crate) const PROBE_KEY: &str = "probe";
 
 /// `meta` row: the format version.
 pub(crate) const META_FORMAT: &str = "format_version";

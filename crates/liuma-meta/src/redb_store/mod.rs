@@ -7,6 +7,11 @@
 //!   tokio's blocking pool. They are MVCC snapshots and never wait for the writer; a read that
 //!   starts after a write was acknowledged sees it.
 //! - **Watches** are fed by the writer after each commit (see [`Watch`] for the lag policy).
+//! - **Faults heal** (see [`recovery`](self::recovery)): after an I/O failure (typically a full
+//!   disk) redb refuses everything until the database is reopened. The writer then reports
+//!   the fault through [`MetaStore::health`], answers writes with [`Error::Fault`] at once,
+//!   reopens the file (so reads work again) and, with backoff, probes whether a commit fits;
+//!   when one does, writes resume, without a restart.
 //! - **Leases** are persisted (id and TTL); their deadlines live in memory. A reaper task on the
 //!   tokio runtime revokes expired leases through the writer, so expiry deletes keys and emits
 //!   Delete events like an explicit revoke. **After a restart every persisted lease gets a
@@ -16,12 +21,13 @@
 //! The on-disk layout is described in [`format`](self::format).
 
 mod format;
+mod recovery;
 mod shared;
 mod writer;
 
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak, mpsc};
 use std::thread::JoinHandle;
@@ -36,7 +42,7 @@ use self::format::{
 };
 use self::shared::{LeaseTimer, Shared};
 use self::writer::{Request, Writer};
-use crate::error::{Error, Result};
+use crate::error::{Error, Health, Result};
 use crate::store::{
     KeyValue, LeaseId, MAX_VALUE_SIZE, MetaStore, Revision, Txn, TxnResponse, Watch,
     is_unbounded_end, ttl_millis,
@@ -81,7 +87,6 @@ pub struct WriterStats {
 /// dropping the last handle finishes queued writes, ends all watches, and closes the file
 /// (reads still in flight keep it open until they finish).
 pub struct RedbStore {
-    db: Arc<Database>,
     shared: Arc<Shared>,
     sender: Option<mpsc::Sender<Request>>,
     writer: Option<JoinHandle<()>>,
@@ -97,10 +102,10 @@ impl std::fmt::Debug for RedbStore {
 }
 
 /// What [`RedbStore::init`] finds in the file.
-struct Loaded {
-    revision: Revision,
-    next_lease: i64,
-    leases: Vec<(i64, u64)>,
+pub(crate) struct Loaded {
+    pub(crate) revision: Revision,
+    pub(crate) next_lease: i64,
+    pub(crate) leases: Vec<(i64, u64)>,
 }
 
 impl RedbStore {
@@ -133,11 +138,19 @@ impl RedbStore {
                 )
             })
             .collect();
-        let shared = Arc::new(Shared::new(config.watch_buffer, loaded.revision, leases));
         let db = Arc::new(db);
+        let shared = Arc::new(Shared::new(
+            Arc::clone(&db),
+            config.watch_buffer,
+            loaded.revision,
+            leases,
+        ));
         let (sender, rx) = mpsc::channel();
         let writer = Writer {
-            db: Arc::clone(&db),
+            db: Some(db),
+            path: PathBuf::from(path),
+            cache_size: config.cache_size_bytes,
+            deferred: Vec::new(),
             rx,
             shared: Arc::clone(&shared),
             revision: loaded.revision,
@@ -149,7 +162,6 @@ impl RedbStore {
             .spawn(move || writer.run())
             .map_err(|e| Error::from(redb::StorageError::Io(e)))?;
         let store = Arc::new(RedbStore {
-            db,
             shared: Arc::clone(&shared),
             sender: Some(sender),
             writer: Some(handle),
@@ -166,7 +178,7 @@ impl RedbStore {
     }
 
     /// Creates the tables on first use, checks the format version and loads the counters.
-    fn init(db: &Database) -> Result<Loaded> {
+    pub(crate) fn init(db: &Database) -> Result<Loaded> {
         let wtx = db.begin_write()?;
         let loaded = {
             let mut meta = wtx.open_table(META)?;
@@ -236,9 +248,9 @@ impl RedbStore {
         &self,
         f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let db = Arc::clone(&self.db);
+        let db = self.shared.database()?;
         match tokio::task::spawn_blocking(move || f(&db)).await {
-            Ok(r) => r,
+            Ok(r) => r.map_err(|e| self.shared.read_error(e)),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => Err(Error::Closed),
         }
@@ -255,6 +267,8 @@ impl Drop for RedbStore {
         {
             tracing::error!("metadata writer thread panicked");
         }
+        // The lease reaper may still hold `shared` for a moment: the file must close now.
+        self.shared.set_database(None);
     }
 }
 
@@ -331,6 +345,10 @@ impl MetaStore for RedbStore {
 
     fn backend_name(&self) -> &'static str {
         "redb"
+    }
+
+    fn health(&self) -> Health {
+        self.shared.health()
     }
 }
 

@@ -1,15 +1,17 @@
-//! State shared by the store handle, the writer thread and the lease reaper: the watcher
-//! registry and the in-memory lease deadlines.
+//! State shared by the store handle, the writer thread and the lease reaper: the open
+//! database, the store's health, the watcher registry and the in-memory lease deadlines.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
-use crate::error::{Error, Result};
+use redb::Database;
+
+use crate::error::{Error, Fault, Health, Result};
 use crate::store::{LeaseId, Revision, Watch, WatchEvent, watch_channel};
 
 /// One registered watch.
@@ -34,6 +36,10 @@ pub(crate) struct LeaseTimer {
 
 /// See the module docs.
 pub(crate) struct Shared {
+    /// The open database; `None` while the writer reopens it after an I/O failure.
+    db: RwLock<Option<Arc<Database>>>,
+    /// Writable, or the fault the writer is healing from (it alone changes this).
+    health: RwLock<Health>,
     watchers: Mutex<Watchers>,
     leases: Mutex<HashMap<LeaseId, LeaseTimer>>,
     /// Wakes the reaper: a lease was granted (maybe with an earlier deadline) or the store
@@ -55,11 +61,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     pub(crate) fn new(
+        db: Arc<Database>,
         watch_capacity: usize,
         revision: Revision,
         leases: HashMap<LeaseId, LeaseTimer>,
     ) -> Shared {
         Shared {
+            db: RwLock::new(Some(db)),
+            health: RwLock::new(Health::Writable),
             watchers: Mutex::new(Watchers::default()),
             leases: Mutex::new(leases),
             lease_wake: Notify::new(),
@@ -68,6 +77,59 @@ impl Shared {
             revision: AtomicU64::new(revision),
             batches: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+        }
+    }
+
+    /// The open database for a read, or the fault that closed it. A read holds its own
+    /// handle, so the writer's reopen waits for reads in flight (redb locks the file).
+    pub(crate) fn database(&self) -> Result<Arc<Database>> {
+        let db = self
+            .db
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match db {
+            Some(db) => Ok(db),
+            None => Err(self.fault_error()),
+        }
+    }
+
+    /// Installs (or, with `None`, withdraws) the database readers use.
+    pub(crate) fn set_database(&self, db: Option<Arc<Database>>) {
+        *self.db.write().unwrap_or_else(PoisonError::into_inner) = db;
+    }
+
+    /// The store's health.
+    pub(crate) fn health(&self) -> Health {
+        self.health
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_health(&self, health: Health) {
+        *self.health.write().unwrap_or_else(PoisonError::into_inner) = health;
+    }
+
+    /// The current fault as an error (`Closed` when the store is healthy but has no
+    /// database, which only happens while it shuts down).
+    pub(crate) fn fault_error(&self) -> Error {
+        match self.health() {
+            Health::Failed(f) => Error::Fault(f),
+            Health::Writable => Error::Closed,
+        }
+    }
+
+    /// Maps a failed read: once the writer knows of a fault, a read that ran into it (redb's
+    /// `PreviousIo` latch, or the old handle closed by a reopen) reports that fault.
+    pub(crate) fn read_error(&self, e: Error) -> Error {
+        match e {
+            Error::Storage(s) => match (Fault::of_redb(&s), self.health()) {
+                (Some(_), Health::Failed(f)) => Error::Fault(f),
+                (Some(f), Health::Writable) => Error::Fault(f),
+                (None, _) => Error::Storage(s),
+            },
+            other => other,
         }
     }
 

@@ -7,9 +7,11 @@
 //! affects only that request). The batch is committed once with `Durability::Immediate`;
 //! only then are lease timers updated, watch events published and the requests answered.
 //! If the commit (or any storage access) fails, the whole batch is rolled back and every
-//! request in it gets the storage error.
+//! request in it gets the storage error; an I/O failure also sends the writer into
+//! [`recovery`](super::recovery) until a commit fits again.
 
 use std::ops::Bound;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
@@ -22,7 +24,7 @@ use super::format::{
     encode_value, lease_key,
 };
 use super::shared::{LeaseTimer, Shared};
-use crate::error::{Error, Result};
+use crate::error::{Error, Fault, Result};
 use crate::store::{
     Compare, EventKind, LeaseId, Op, Revision, Txn, TxnResponse, WatchEvent, is_unbounded_end,
     prefix_end,
@@ -93,6 +95,7 @@ fn fail_map<T>(failure: Option<&Error>, r: Result<T>) -> Result<T> {
 fn clone_failure(e: &Error) -> Error {
     match e {
         Error::Storage(s) => Error::Storage(Arc::clone(s)),
+        Error::Fault(f) => Error::Fault(f.clone()),
         _ => Error::Closed,
     }
 }
@@ -136,7 +139,15 @@ impl<'t> Tables<'t> {
 
 /// The writer thread's state.
 pub(crate) struct Writer {
-    pub(crate) db: Arc<Database>,
+    /// The open database; `None` only during [`recovery`](super::recovery).
+    pub(crate) db: Option<Arc<Database>>,
+    /// The file, to reopen it after an I/O failure.
+    pub(crate) path: PathBuf,
+    /// redb page cache for a reopen, in bytes.
+    pub(crate) cache_size: usize,
+    /// Lease expiries that arrived while the store was failed, replayed once it heals (the
+    /// reaper forgets a lease when it asks, so dropping these would leave its keys forever).
+    pub(crate) deferred: Vec<Request>,
     pub(crate) rx: Receiver<Request>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) revision: Revision,
@@ -155,14 +166,28 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.process(batch);
+            if let Some(fault) = self.process(batch)
+                && !self.recover(fault)
+            {
+                break;
+            }
         }
         self.shared.close_watchers();
         tracing::debug!("metadata writer stopped");
     }
 
-    fn process(&mut self, batch: Vec<Request>) {
+    /// Applies a batch; returns the fault that failed it, if reopening may heal it.
+    pub(super) fn process(&mut self, batch: Vec<Request>) -> Option<Fault> {
         let (revision0, next_lease0) = (self.revision, self.next_lease);
+        let expiries: Vec<LeaseId> = batch
+            .iter()
+            .filter_map(|r| match r {
+                Request::Revoke { lease, reply: None } => Some(*lease),
+                Request::Revoke { reply: Some(_), .. }
+                | Request::Txn { .. }
+                | Request::Grant { .. } => None,
+            })
+            .collect();
         let mut fx = Effects::default();
         let mut replies = Vec::with_capacity(batch.len());
         let result = self.apply_batch(batch, &mut replies, &mut fx);
@@ -177,12 +202,22 @@ impl Writer {
                 self.shared.update_leases(&fx.granted, &fx.revoked);
                 self.shared.publish(self.revision, fx.events);
                 replies.into_iter().for_each(|r| r.send(None));
+                None
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = replies.len(), "metadata batch failed");
                 self.revision = revision0;
                 self.next_lease = next_lease0;
+                // Callers get the fault (a clear "disk full"), not redb's raw error.
+                let fault = Fault::of_error(&e);
+                if fault.is_some() {
+                    let again = expiries.into_iter();
+                    self.deferred
+                        .extend(again.map(|lease| Request::Revoke { lease, reply: None }));
+                }
+                let e = fault.clone().map_or(e, Error::Fault);
                 replies.into_iter().for_each(|r| r.send(Some(&e)));
+                fault
             }
         }
     }
@@ -212,7 +247,8 @@ impl Writer {
         fx: &mut Effects,
     ) -> Result<()> {
         let (revision0, next_lease0) = (self.revision, self.next_lease);
-        let mut wtx = self.db.begin_write()?;
+        let db = self.db.as_ref().ok_or_else(|| self.shared.fault_error())?;
+        let mut wtx = db.begin_write()?;
         wtx.set_durability(Durability::Immediate)?;
         let dirty = {
             let mut t = Tables::open(&wtx)?;

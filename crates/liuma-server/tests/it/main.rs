@@ -8,6 +8,7 @@ mod cluster;
 mod etcd;
 mod harness;
 mod http;
+mod meta_full;
 mod native;
 mod s3;
 mod server;
