@@ -47,9 +47,25 @@ pub struct BackendLabels {
     pub result: String,
 }
 
+/// Counters of one listener's connections, kept by the server's accept
+/// loop and I/O wrappers and exported at scrape time.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    /// Connections open now.
+    pub open: std::sync::atomic::AtomicUsize,
+    /// Connections refused at the listener's limit.
+    pub refused: std::sync::atomic::AtomicU64,
+    /// Connections or request bodies cut by a deadline (head, idle, body, write).
+    pub timed_out: std::sync::atomic::AtomicU64,
+}
+
+/// The listeners whose connections are counted.
+pub const LISTENERS: [&str; 4] = ["s3", "native", "admin", "shard"];
+
 /// The process-wide registry and the request instruments.
 pub struct Metrics {
     registry: Registry,
+    listeners: Arc<[Arc<ConnStats>; 4]>,
     requests: Family<RequestLabels, Counter>,
     duration: Family<ApiLabels, Histogram>,
     backend: Family<BackendLabels, Counter>,
@@ -76,12 +92,24 @@ impl Metrics {
             backend.clone(),
         );
         registry.register_collector(Box::new(EngineCollector { engine }));
+        let listeners: Arc<[Arc<ConnStats>; 4]> = Arc::default();
+        registry.register_collector(Box::new(ConnCollector(listeners.clone())));
         Arc::new(Metrics {
             registry,
+            listeners,
             requests,
             duration,
             backend,
         })
+    }
+
+    /// The connection counters of `listener` (one of [`LISTENERS`]).
+    pub fn listener(&self, listener: &str) -> Arc<ConnStats> {
+        let i = LISTENERS
+            .iter()
+            .position(|l| *l == listener)
+            .expect("a listener named in LISTENERS");
+        self.listeners[i].clone()
     }
 
     /// Prometheus text exposition of every metric.
@@ -142,6 +170,48 @@ pub async fn track(State(s): State<MetricsLayerState>, req: Request, next: Next)
     s.metrics
         .record(s.api, &method, resp.status().as_u16(), started);
     resp
+}
+
+#[derive(Debug)]
+struct ConnCollector(Arc<[Arc<ConnStats>; 4]>);
+
+impl Collector for ConnCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let g0 = ConstGauge::new(0i64);
+        let mut open = enc.encode_descriptor(
+            "connections_open",
+            "open connections per listener",
+            None,
+            g0.metric_type(),
+        )?;
+        for (name, s) in LISTENERS.iter().zip(self.0.iter()) {
+            let g = ConstGauge::new(i64::try_from(s.open.load(Relaxed)).unwrap_or(i64::MAX));
+            g.encode(open.encode_family(&[("listener", *name)])?)?;
+        }
+        type Field = fn(&ConnStats) -> &std::sync::atomic::AtomicU64;
+        let counters: [(&str, &str, Field); 2] = [
+            (
+                "connections_refused",
+                "connections refused at the listener's limit (503)",
+                |s| &s.refused,
+            ),
+            (
+                "connection_timeouts",
+                "connections or request bodies cut by a deadline",
+                |s| &s.timed_out,
+            ),
+        ];
+        for (metric, help, field) in counters {
+            let c0 = ConstCounter::new(0u64);
+            let mut family = enc.encode_descriptor(metric, help, None, c0.metric_type())?;
+            for (name, s) in LISTENERS.iter().zip(self.0.iter()) {
+                let c = ConstCounter::new(field(s).load(Relaxed));
+                c.encode(family.encode_family(&[("listener", *name)])?)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 struct EngineCollector {
@@ -217,6 +287,41 @@ impl Collector for EngineCollector {
         for (name, help, value) in counters {
             let c = ConstCounter::new(Stats::get(value));
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let b = self.engine.budget_stats();
+        let (free, total) = self.engine.budget_free();
+        let budget: [(&str, &str, u64); 2] = [
+            (
+                "budget_refused",
+                "requests answered 503 SlowDown: memory budget queue full or wait too long",
+                b.refused.load(std::sync::atomic::Ordering::Relaxed) as u64,
+            ),
+            (
+                "budget_evicted_blocks",
+                "parked blocks taken back from downloads whose client stopped reading",
+                b.evicted.load(std::sync::atomic::Ordering::Relaxed) as u64,
+            ),
+        ];
+        for (name, help, v) in budget {
+            let c = ConstCounter::new(v);
+            c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
+        }
+        let gauges: [(&str, &str, usize); 3] = [
+            (
+                "budget_waiting",
+                "requests waiting for the memory budget",
+                b.waiting.load(std::sync::atomic::Ordering::Relaxed),
+            ),
+            (
+                "budget_free_blocks",
+                "block buffers of the budget free now",
+                free,
+            ),
+            ("budget_blocks", "block buffers of the budget in all", total),
+        ];
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
+            g.encode(enc.encode_descriptor(name, help, None, g.metric_type())?)?;
         }
         // 1 while the metadata store can commit, 0 while it is failed (e.g. its disk is
         // full): the alert to pair with the disk gauges.

@@ -18,16 +18,8 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::secrets;
-use crate::serve::{ConnStats, Limits, serve};
-
-/// Connection counters of each listener.
-#[derive(Default)]
-struct ListenerStats {
-    s3: Arc<ConnStats>,
-    native: Arc<ConnStats>,
-    admin: Arc<ConnStats>,
-    shard: Arc<ConnStats>,
-}
+use crate::serve::{Limits, serve};
+use liuma_http::metrics::ConnStats;
 
 /// The listeners a node serves on.
 pub struct Listeners {
@@ -83,7 +75,6 @@ pub async fn run(
     let limits = cfg.serve_limits();
     // Four listeners' connections plus disks, etcd and peers.
     crate::serve::raise_fd_limit(4 * limits.max_connections as u64 + 1024);
-    let conn_stats = ListenerStats::default();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
@@ -96,7 +87,7 @@ pub async fn run(
                 l,
                 app,
                 limits,
-                conn_stats.shard.clone(),
+                metrics.listener("shard"),
                 wait_stop(stop_rx.clone()),
             );
             workers.push(tokio::spawn(async move {
@@ -120,7 +111,7 @@ pub async fn run(
         listeners.admin,
         admin_app,
         limits,
-        conn_stats.admin.clone(),
+        metrics.listener("admin"),
         wait_stop(stop_rx.clone()),
     ));
 
@@ -129,7 +120,7 @@ pub async fn run(
         listeners.s3,
         liuma_s3::build(engine.clone(), cfg.s3_settings()),
         metrics.clone(),
-        (limits, conn_stats.s3.clone()),
+        (limits, metrics.listener("s3")),
         wait_stop(stop_rx.clone()),
     ));
 
@@ -140,7 +131,7 @@ pub async fn run(
         &engine,
         listeners.native,
         metrics.clone(),
-        (limits, conn_stats.native.clone()),
+        (limits, metrics.listener("native")),
         wait_stop(stop_rx.clone()),
     )
     .await?;

@@ -34,6 +34,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use liuma_http::metrics::ConnStats;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -55,17 +56,6 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// In-flight requests get this long to finish at shutdown.
     pub shutdown_grace: Duration,
-}
-
-/// Counters of one listener, for metrics.
-#[derive(Debug, Default)]
-pub struct ConnStats {
-    /// Connections open now.
-    pub open: AtomicUsize,
-    /// Connections refused at the limit.
-    pub refused: AtomicU64,
-    /// Connections closed by a deadline (head, idle, body, write).
-    pub timed_out: AtomicU64,
 }
 
 /// Serve `app` on `listener` until `stop` resolves, then let in-flight
