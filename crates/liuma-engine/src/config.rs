@@ -34,6 +34,10 @@ pub struct EngineConfig {
     /// Blocks of one upload processed concurrently (pipeline depth): several
     /// fsyncs in flight hide their latency. Default 4.
     pub pipeline_depth: usize,
+    /// Key sealing the S3 secret keys in the metadata store. The server
+    /// always sets it (derived from the cluster secret); None stores
+    /// secrets as issued, for tests and tools only. Default None.
+    pub secret_seal: Option<crate::SealKey>,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +55,7 @@ impl Default for EngineConfig {
             max_object_size: 5 << 40,
             inflight_blocks: 16,
             pipeline_depth: 4,
+            secret_seal: None,
         }
     }
 }

@@ -17,7 +17,8 @@
 //! # Layout
 //! - [`engine`](Engine): the facade and its shared state
 //! - `bucket`, `object`, `list`, `multipart`: the S3-shaped operations
-//! - `access`: access keys with bucket grants, named settings
+//! - `access`, `seal`: access keys with bucket grants (secrets sealed at
+//!   rest), named settings
 //! - `ingest`, `read`: the streaming put pipeline and ranged reads
 //! - `blocks`: block store across the cluster's disks, dedup, repair
 //! - `heal`: healer, drain and rebalance (shards off lost or leaving nodes)
@@ -43,6 +44,7 @@ mod object;
 mod read;
 mod scan;
 mod scrub;
+mod seal;
 mod worker;
 
 pub use access::{AccessKey, Permission};
@@ -64,6 +66,7 @@ pub use object::{
 };
 pub use read::{ByteRange, ObjectStream};
 pub use scrub::ScrubReport;
+pub use seal::{SEAL_VERSION, SealError, SealKey};
 pub use worker::{WorkerConfig, spawn_workers};
 
 /// A body from an in-memory buffer (tests, small internal writes).
