@@ -51,7 +51,7 @@ pub use access::{AccessKey, Permission};
 pub use bucket::validate_bucket_name;
 pub use config::{EngineConfig, default_erasure};
 pub use engine::Engine;
-pub use error::{Error, Result};
+pub use error::{Error, KeyProblem, Result};
 pub use gc::GcReport;
 pub use heal::{BlockCensus, HealOptions, HealReport};
 pub use ingest::ByteStream;

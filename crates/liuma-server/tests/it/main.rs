@@ -9,5 +9,6 @@ mod harness;
 mod http;
 mod native;
 mod s3;
+mod security;
 mod server;
 mod tus;
