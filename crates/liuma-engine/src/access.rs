@@ -249,7 +249,10 @@ impl Engine {
             }
         }
         if sealed > 0 {
-            tracing::info!(keys = sealed, "sealed access key secrets stored in plain text");
+            tracing::info!(
+                keys = sealed,
+                "sealed access key secrets stored in plain text"
+            );
         }
         Ok(sealed)
     }
@@ -380,12 +383,19 @@ mod tests {
 
         assert_eq!(e.seal_plain_keys().await.unwrap(), 1);
         let stored = raw(&e, "LMOLD").await;
-        assert!(!contains(&stored, SECRET), "rewritten without the plain secret");
+        assert!(
+            !contains(&stored, SECRET),
+            "rewritten without the plain secret"
+        );
         let s: StoredKey = decode(&stored).unwrap();
         assert!(s.secret.is_none() && s.sealed.is_some());
         assert_eq!(e.get_key("LMOLD").await.unwrap().unwrap().secret, SECRET);
         assert_eq!(e.list_keys().await.unwrap()[0].secret, SECRET);
-        assert_eq!(e.seal_plain_keys().await.unwrap(), 0, "nothing left to seal");
+        assert_eq!(
+            e.seal_plain_keys().await.unwrap(),
+            0,
+            "nothing left to seal"
+        );
     }
 
     #[tokio::test]
@@ -396,9 +406,15 @@ mod tests {
         assert!(!contains(&raw(&e, "LMNEW").await, SECRET));
         // Idempotent import compares the opened secret.
         e.import_key("LMNEW", SECRET, "n", false).await.unwrap();
-        let k = e.allow_key("LMNEW", "b", Some(Permission::Read)).await.unwrap();
+        let k = e
+            .allow_key("LMNEW", "b", Some(Permission::Read))
+            .await
+            .unwrap();
         assert_eq!(k.secret, SECRET);
-        assert!(!contains(&raw(&e, "LMNEW").await, SECRET), "still sealed after a grant");
+        assert!(
+            !contains(&raw(&e, "LMNEW").await, SECRET),
+            "still sealed after a grant"
+        );
         drop(e);
         let wrong = engine(dir.path(), Some(SealKey::from_bytes([6; 32])));
         let Err(Error::Internal(src)) = wrong.get_key("LMNEW").await else {

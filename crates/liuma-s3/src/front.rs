@@ -254,7 +254,10 @@ impl S3Front {
 /// `POST /bucket?delete`: the only S3 operation with that shape.
 fn is_delete_objects(method: &Method, query: Option<&str>) -> bool {
     *method == Method::POST
-        && query.is_some_and(|q| q.split('&').any(|p| p == "delete" || p.starts_with("delete=")))
+        && query.is_some_and(|q| {
+            q.split('&')
+                .any(|p| p == "delete" || p.starts_with("delete="))
+        })
 }
 
 fn add_cors_headers(h: &mut HeaderMap, rule: &cors::Rule, origin: &str) {

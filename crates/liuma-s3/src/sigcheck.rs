@@ -77,7 +77,8 @@ pub(crate) fn check(
         return Ok(());
     }
     let v2_query = query_param(query, "Signature").is_some();
-    let v2_header = authorization.is_some_and(|a| a.starts_with(b"AWS ") && !a.contains(&b'='));
+    // "AWS id:signature" (SigV4 starts "AWS4-HMAC-SHA256 ").
+    let v2_header = authorization.is_some_and(|a| a.starts_with(b"AWS "));
     if !(v2_query || v2_header) {
         return Ok(());
     }
@@ -101,7 +102,9 @@ mod tests {
 
     #[test]
     fn presigned_v4_is_capped_at_seven_days() {
-        let q = |e: &str| format!("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires={e}&X-Amz-Signature=ab");
+        let q = |e: &str| {
+            format!("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires={e}&X-Amz-Signature=ab")
+        };
         assert_eq!(check(Some(&q("604800")), None, false, NOW), Ok(()));
         assert_eq!(check(Some(&q("60")), None, false, NOW), Ok(()));
         assert_eq!(
@@ -119,8 +122,11 @@ mod tests {
 
     #[test]
     fn sigv2_off_unless_allowed() {
-        let hdr: &[u8] = b"AWS LMKEY:c2lnbmF0dXJl";
-        assert_eq!(check(None, Some(hdr), false, NOW), Err(SigRefusal::SigV2Disabled));
+        let hdr: &[u8] = b"AWS LMKEY:c2lnbmF0dXJlcw==";
+        assert_eq!(
+            check(None, Some(hdr), false, NOW),
+            Err(SigRefusal::SigV2Disabled)
+        );
         assert_eq!(check(None, Some(hdr), true, NOW), Ok(()));
         let v4: &[u8] = b"AWS4-HMAC-SHA256 Credential=LM/x, SignedHeaders=host, Signature=ab";
         assert_eq!(check(None, Some(v4), false, NOW), Ok(()));
@@ -130,7 +136,10 @@ mod tests {
             Err(SigRefusal::SigV2Disabled)
         );
         assert_eq!(check(Some(&q(NOW + 60)), None, true, NOW), Ok(()));
-        assert_eq!(check(Some(&q(NOW + MAX_PRESIGNED_SECS)), None, true, NOW), Ok(()));
+        assert_eq!(
+            check(Some(&q(NOW + MAX_PRESIGNED_SECS)), None, true, NOW),
+            Ok(())
+        );
         assert_eq!(
             check(Some(&q(NOW + MAX_PRESIGNED_SECS + 1)), None, true, NOW),
             Err(SigRefusal::V2ExpiresTooLong)

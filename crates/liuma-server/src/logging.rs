@@ -26,7 +26,11 @@ use tracing_subscriber::fmt::MakeWriter;
 
 /// Appended to every filter: s3s's request and signature dumps stay off
 /// even under `RUST_LOG=trace` (the redactor is the second line of defence).
-const CAPS: [&str; 3] = ["s3s::service=info", "s3s::ops=info", "s3s::ops::signature=info"];
+const CAPS: [&str; 3] = [
+    "s3s::service=info",
+    "s3s::ops=info",
+    "s3s::ops::signature=info",
+];
 
 /// What replaces a credential.
 pub const REDACTED: &str = "[REDACTED]";
@@ -175,7 +179,17 @@ fn value_end(b: &[u8], j: usize, is_auth: bool) -> usize {
         } else {
             matches!(
                 c,
-                b'&' | b',' | b';' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b')' | b']' | b'}' | b'\\'
+                b'&' | b','
+                    | b';'
+                    | b' '
+                    | b'\t'
+                    | b'\n'
+                    | b'"'
+                    | b'\''
+                    | b')'
+                    | b']'
+                    | b'}'
+                    | b'\\'
             )
         };
         if stop {
@@ -220,7 +234,10 @@ mod tests {
                 "uri: /b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=LMX%2F2024&X-Amz-Signature=abcdef0123&x=1",
                 "abcdef0123",
             ),
-            ("/b/k?AWSAccessKeyId=LM1&Expires=1&Signature=s3cr%2Bet%3D", "s3cr%2Bet%3D"),
+            (
+                "/b/k?AWSAccessKeyId=LM1&Expires=1&Signature=s3cr%2Bet%3D",
+                "s3cr%2Bet%3D",
+            ),
             ("GET /native/download?token=tok123 200", "tok123"),
             (
                 r#"headers: {"host": "h", "authorization": "AWS4-HMAC-SHA256 Credential=LM/x, SignedHeaders=host, Signature=deadbeef", "x-amz-date": "d"}"#,
