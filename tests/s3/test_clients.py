@@ -114,7 +114,14 @@ def test_awscli_s3api_versioning_copy_conditional_presign(tmp_path, name):
     r = aws("s3api", "get-object", "--bucket", name, "--key", "k", "--if-match", '"nope"', str(out), check=False)
     assert r.returncode != 0 and ("412" in r.stderr or "PreconditionFailed" in r.stderr)
     aws("s3api", "get-object", "--bucket", name, "--key", "k", "--if-match", etag, str(out))
-    url = aws("s3", "presign", f"s3://{name}/k", "--expires-in", "120").stdout.strip()
+    # aws cli v1 presigns with SigV2 unless told otherwise; liuma refuses
+    # SigV2 by default (--s3-allow-sigv2), so configure SigV4 as a user would.
+    cfg = tmp_path / "aws-config"
+    cfg.write_text("[default]\ns3 =\n    signature_version = s3v4\n")
+    env = {**os.environ, "AWS_CONFIG_FILE": str(cfg)}
+    presign = ["aws", "--endpoint-url", ENDPOINT, "--region", "us-east-1", "s3", "presign"]
+    url = run([*presign, f"s3://{name}/k", "--expires-in", "120"], env=env).stdout.strip()
+    assert "X-Amz-Signature=" in url
     got = run(["curl", "-sf", url]).stdout
     assert got == "two"
     bad = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url.replace("k?", "k2?")], check=False).stdout

@@ -2,9 +2,18 @@
 //! settings (e.g. the native API's token signing key), kept in the metadata
 //! store so every node of a cluster sees the same ones.
 //!
-//! SigV4 needs the secret itself to verify a signature, so secret keys are
-//! stored as issued; the metadata store is the trust boundary (redb file in
-//! the 0700 data dir, or etcd with its own auth).
+//! SigV4 needs the secret itself to verify a signature, so it cannot be
+//! hashed; it is sealed instead (see [`crate::seal`]) with the engine's
+//! [`SealKey`](crate::SealKey), so a copy of the metadata store alone (a
+//! redb file, an etcd backup) does not give the secrets away.
+//!
+//! # Record `ak/<id>` (MessagePack, named fields)
+//!
+//! `id`, `name`, `created_ms`, `root`, `buckets`, and the secret as either
+//! `sealed` (bytes, the format of `seal.rs`) or, in records written before
+//! sealing existed or by an engine without a sealing key, `secret` (plain
+//! text). Plain records are still read; [`Engine::seal_plain_keys`]
+//! rewrites them sealed at start.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
 use crate::model::{decode, encode, now_ms};
-use crate::{Error, Result};
+use crate::{Error, Result, SealError};
 
 use crate::keys::ACCESS_KEY;
 const SETTING: &str = "st/";
@@ -84,6 +93,27 @@ fn random_chars(len: usize, alphabet: &[u8]) -> String {
         .collect()
 }
 
+/// The `ak/<id>` record as stored: the secret sealed or (old layout) plain.
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<Vec<u8>>,
+    name: String,
+    created_ms: u64,
+    root: bool,
+    buckets: BTreeMap<String, Permission>,
+}
+
+impl StoredKey {
+    /// True when the secret is stored in plain text (the old layout).
+    fn is_plain(&self) -> bool {
+        self.sealed.is_none()
+    }
+}
+
 fn key_of(id: &str) -> Vec<u8> {
     format!("{ACCESS_KEY}{id}").into_bytes()
 }
@@ -127,7 +157,7 @@ impl Engine {
         let k = key_of(id);
         let txn = Txn::new()
             .when(Compare::Absent(k.clone()))
-            .and_then(Op::put(k, encode(&key)));
+            .and_then(Op::put(k, self.encode_key(&key)));
         if self.inner.meta.txn(txn).await?.succeeded {
             return Ok(key);
         }
@@ -143,14 +173,16 @@ impl Engine {
             return Ok(None);
         }
         match self.inner.meta.get(&key_of(id)).await? {
-            Some(kv) => Ok(Some(decode(&kv.value)?)),
+            Some(kv) => Ok(Some(self.decode_key(&kv.value)?)),
             None => Ok(None),
         }
     }
 
     /// Every key, by id.
     pub async fn list_keys(&self) -> Result<Vec<AccessKey>> {
-        crate::scan::decode_prefix(&self.inner.meta, ACCESS_KEY.as_bytes()).await
+        let stored: Vec<StoredKey> =
+            crate::scan::decode_prefix(&self.inner.meta, ACCESS_KEY.as_bytes()).await?;
+        stored.into_iter().map(|s| self.open_key(s)).collect()
     }
 
     /// Delete a key; its requests fail from now on.
@@ -173,20 +205,96 @@ impl Engine {
             let Some(kv) = self.inner.meta.get(&k).await? else {
                 return Err(Error::NoSuchAccessKey { id: id.to_owned() });
             };
-            let mut key: AccessKey = decode(&kv.value)?;
+            let mut key = self.decode_key(&kv.value)?;
             match perm {
                 Some(p) => key.buckets.insert(bucket.to_owned(), p),
                 None => key.buckets.remove(bucket),
             };
             let txn = Txn::new()
                 .when(Compare::ModRevision(k.clone(), kv.mod_revision))
-                .and_then(Op::put(k, encode(&key)));
+                .and_then(Op::put(k, self.encode_key(&key)));
             if self.inner.meta.txn(txn).await?.succeeded {
                 return Ok(key);
             }
         }
         Err(Error::Conflict {
             what: format!("access key {id}"),
+        })
+    }
+
+    /// Rewrite every access key stored with a plain-text secret (the layout
+    /// before sealing) sealed, each with a compare-and-swap on its revision
+    /// so a concurrent change is never overwritten (a lost race is left for
+    /// the next start). Returns how many were rewritten. Nothing to do
+    /// without a sealing key.
+    pub async fn seal_plain_keys(&self) -> Result<usize> {
+        if self.inner.cfg.secret_seal.is_none() {
+            return Ok(0);
+        }
+        let kvs = crate::scan::Pager::prefix(ACCESS_KEY.as_bytes(), 500)
+            .collect(&self.inner.meta)
+            .await?;
+        let mut sealed = 0;
+        for kv in kvs {
+            let stored: StoredKey = decode(&kv.value)?;
+            if !stored.is_plain() {
+                continue;
+            }
+            let key = self.open_key(stored)?;
+            let txn = Txn::new()
+                .when(Compare::ModRevision(kv.key.clone(), kv.mod_revision))
+                .and_then(Op::put(kv.key, self.encode_key(&key)));
+            if self.inner.meta.txn(txn).await?.succeeded {
+                sealed += 1;
+            }
+        }
+        if sealed > 0 {
+            tracing::info!(
+                keys = sealed,
+                "sealed access key secrets stored in plain text"
+            );
+        }
+        Ok(sealed)
+    }
+
+    /// The stored form of a key: its secret sealed when a sealing key is set.
+    fn encode_key(&self, key: &AccessKey) -> Vec<u8> {
+        let (secret, sealed) = match &self.inner.cfg.secret_seal {
+            Some(sk) => (None, Some(crate::seal::seal(sk, &key.id, &key.secret))),
+            None => (Some(key.secret.clone()), None),
+        };
+        encode(&StoredKey {
+            id: key.id.clone(),
+            secret,
+            sealed,
+            name: key.name.clone(),
+            created_ms: key.created_ms,
+            root: key.root,
+            buckets: key.buckets.clone(),
+        })
+    }
+
+    fn decode_key(&self, bytes: &[u8]) -> Result<AccessKey> {
+        self.open_key(decode(bytes)?)
+    }
+
+    /// A stored key with its secret opened (or taken as is from the old layout).
+    fn open_key(&self, s: StoredKey) -> Result<AccessKey> {
+        let secret = match (s.sealed, s.secret) {
+            (Some(sealed), _) => match &self.inner.cfg.secret_seal {
+                Some(sk) => crate::seal::open(sk, &s.id, &sealed).map_err(Error::internal)?,
+                None => return Err(Error::internal(SealError::NoKey { id: s.id })),
+            },
+            (None, Some(plain)) => plain,
+            (None, None) => return Err(Error::internal(SealError::Missing { id: s.id })),
+        };
+        Ok(AccessKey {
+            id: s.id,
+            secret,
+            name: s.name,
+            created_ms: s.created_ms,
+            root: s.root,
+            buckets: s.buckets,
         })
     }
 
@@ -216,5 +324,114 @@ impl Engine {
         };
         let txn = Txn::new().when(cmp).and_then(Op::put(k, value.to_vec()));
         Ok(self.inner.meta.txn(txn).await?.succeeded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use liuma_disk::{DiskConfig, ShardStore};
+    use liuma_meta::RedbStore;
+
+    use super::*;
+    use crate::{EngineConfig, SealKey};
+
+    const SECRET: &str = "oldLayoutSecret0123456789abcdefghijklmno";
+
+    fn engine(dir: &std::path::Path, seal: Option<SealKey>) -> Engine {
+        let meta = RedbStore::open(&dir.join("meta.redb")).expect("open redb");
+        let store = Arc::new(ShardStore::open(&[DiskConfig::new(dir.join("d0"))]).expect("disk"));
+        let cfg = EngineConfig {
+            secret_seal: seal,
+            ..EngineConfig::default()
+        };
+        Engine::open(cfg, meta, store).expect("open engine")
+    }
+
+    async fn raw(e: &Engine, id: &str) -> Vec<u8> {
+        e.inner.meta.get(&key_of(id)).await.unwrap().unwrap().value
+    }
+
+    fn contains(hay: &[u8], needle: &str) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    #[tokio::test]
+    async fn plain_record_of_the_old_layout_is_read_then_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), Some(SealKey::from_bytes([3; 32])));
+        // The layout before sealing: the AccessKey struct itself, secret in clear.
+        let old = AccessKey {
+            id: "LMOLD".into(),
+            secret: SECRET.into(),
+            name: "legacy".into(),
+            created_ms: 1,
+            root: false,
+            buckets: BTreeMap::from([("b".to_owned(), Permission::Write)]),
+        };
+        e.inner
+            .meta
+            .txn(Txn::new().and_then(Op::put(key_of("LMOLD"), encode(&old))))
+            .await
+            .unwrap();
+        assert!(contains(&raw(&e, "LMOLD").await, SECRET));
+
+        let read = e.get_key("LMOLD").await.unwrap().unwrap();
+        assert_eq!(read.secret, SECRET, "the old layout is still accepted");
+        assert_eq!(read.buckets.get("b"), Some(&Permission::Write));
+
+        assert_eq!(e.seal_plain_keys().await.unwrap(), 1);
+        let stored = raw(&e, "LMOLD").await;
+        assert!(
+            !contains(&stored, SECRET),
+            "rewritten without the plain secret"
+        );
+        let s: StoredKey = decode(&stored).unwrap();
+        assert!(s.secret.is_none() && s.sealed.is_some());
+        assert_eq!(e.get_key("LMOLD").await.unwrap().unwrap().secret, SECRET);
+        assert_eq!(e.list_keys().await.unwrap()[0].secret, SECRET);
+        assert_eq!(
+            e.seal_plain_keys().await.unwrap(),
+            0,
+            "nothing left to seal"
+        );
+    }
+
+    #[tokio::test]
+    async fn new_keys_are_sealed_and_need_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), Some(SealKey::from_bytes([5; 32])));
+        e.import_key("LMNEW", SECRET, "n", false).await.unwrap();
+        assert!(!contains(&raw(&e, "LMNEW").await, SECRET));
+        // Idempotent import compares the opened secret.
+        e.import_key("LMNEW", SECRET, "n", false).await.unwrap();
+        let k = e
+            .allow_key("LMNEW", "b", Some(Permission::Read))
+            .await
+            .unwrap();
+        assert_eq!(k.secret, SECRET);
+        assert!(
+            !contains(&raw(&e, "LMNEW").await, SECRET),
+            "still sealed after a grant"
+        );
+        drop(e);
+        let wrong = engine(dir.path(), Some(SealKey::from_bytes([6; 32])));
+        let Err(Error::Internal(src)) = wrong.get_key("LMNEW").await else {
+            panic!("a secret sealed under another key must not open");
+        };
+        assert!(matches!(
+            src.downcast_ref::<SealError>(),
+            Some(SealError::WrongKey { .. })
+        ));
+        drop(wrong);
+        let none = engine(dir.path(), None);
+        let Err(Error::Internal(src)) = none.get_key("LMNEW").await else {
+            panic!("a sealed secret needs a key");
+        };
+        assert!(matches!(
+            src.downcast_ref::<SealError>(),
+            Some(SealError::NoKey { .. })
+        ));
     }
 }

@@ -43,6 +43,10 @@ pub struct EngineConfig {
     /// Blocks of one upload processed concurrently (pipeline depth): several
     /// fsyncs in flight hide their latency. Default 4.
     pub pipeline_depth: usize,
+    /// Key sealing the S3 secret keys in the metadata store. The server
+    /// always sets it (derived from the cluster secret); None stores
+    /// secrets as issued, for tests and tools only. Default None.
+    pub secret_seal: Option<crate::SealKey>,
 }
 
 impl Default for EngineConfig {
@@ -63,6 +67,7 @@ impl Default for EngineConfig {
             max_wait: Duration::from_secs(10),
             stall_release: Duration::from_millis(500),
             pipeline_depth: 4,
+            secret_seal: None,
         }
     }
 }

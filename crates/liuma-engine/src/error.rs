@@ -49,7 +49,7 @@ pub enum Error {
     #[error("invalid object key: {reason}")]
     InvalidKey {
         /// Which rule it breaks.
-        reason: &'static str,
+        reason: KeyProblem,
     },
     /// The bucket exists already (and belongs to the caller).
     #[error("bucket {bucket:?} already exists and is owned by you")]
@@ -205,7 +205,12 @@ impl Error {
             Error::NoSuchVersion { .. } => "NoSuchVersion",
             Error::NoSuchUpload { .. } => "NoSuchUpload",
             Error::InvalidBucketName { .. } => "InvalidBucketName",
-            Error::InvalidKey { .. } => "KeyTooLongError",
+            Error::InvalidKey {
+                reason: KeyProblem::TooLong,
+            } => "KeyTooLongError",
+            Error::InvalidKey {
+                reason: KeyProblem::Empty | KeyProblem::Nul,
+            } => "InvalidArgument",
             Error::BucketAlreadyOwnedByYou { .. } => "BucketAlreadyOwnedByYou",
             Error::BucketAlreadyExists { .. } => "BucketAlreadyExists",
             Error::BucketNotEmpty { .. } => "BucketNotEmpty",
@@ -267,4 +272,19 @@ impl From<tokio::task::JoinError> for Error {
     fn from(e: tokio::task::JoinError) -> Self {
         Error::internal(e)
     }
+}
+
+/// Why an object key is refused. Only length has an S3 error of its own
+/// (`KeyTooLongError`); the others are `InvalidArgument`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    /// The key is empty.
+    #[error("the key is empty")]
+    Empty,
+    /// More than 1024 bytes.
+    #[error("the key is longer than 1024 bytes")]
+    TooLong,
+    /// Holds U+0000, which XML listings cannot carry.
+    #[error("the key holds a NUL character")]
+    Nul,
 }

@@ -17,7 +17,8 @@
 //! # Layout
 //! - [`engine`](Engine): the facade and its shared state
 //! - `bucket`, `object`, `list`, `multipart`: the S3-shaped operations
-//! - `access`: access keys with bucket grants, named settings
+//! - `access`, `seal`: access keys with bucket grants (secrets sealed at
+//!   rest), named settings
 //! - `ingest`, `read`: the streaming put pipeline and ranged reads
 //! - `blocks`: block store across the cluster's disks, dedup, repair
 //! - `heal`: healer, drain and rebalance (shards off lost or leaving nodes)
@@ -44,6 +45,7 @@ mod object;
 mod read;
 mod scan;
 mod scrub;
+mod seal;
 mod worker;
 
 pub use access::{AccessKey, Permission};
@@ -51,7 +53,7 @@ pub use bucket::validate_bucket_name;
 pub use budget::BudgetStats;
 pub use config::{EngineConfig, default_erasure};
 pub use engine::Engine;
-pub use error::{Error, Result};
+pub use error::{Error, KeyProblem, Result};
 pub use gc::GcReport;
 pub use heal::{BlockCensus, HealOptions, HealReport};
 pub use ingest::ByteStream;
@@ -66,6 +68,7 @@ pub use object::{
 };
 pub use read::{ByteRange, ObjectStream};
 pub use scrub::ScrubReport;
+pub use seal::{SEAL_VERSION, SealError, SealKey};
 pub use worker::{WorkerConfig, spawn_workers};
 
 /// A body from an in-memory buffer (tests, small internal writes).

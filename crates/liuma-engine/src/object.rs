@@ -12,7 +12,7 @@ use crate::model::{
     encode, new_vsort, now_ms, random_id,
 };
 use crate::read::{ByteRange, ObjectStream};
-use crate::{Error, Result};
+use crate::{Error, KeyProblem, Result};
 
 /// Largest user metadata (names + values), as S3 allows.
 pub const MAX_USER_METADATA: usize = 2048;
@@ -112,17 +112,17 @@ pub struct DeleteResult {
 pub fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() {
         return Err(Error::InvalidKey {
-            reason: "the key is empty",
+            reason: KeyProblem::Empty,
         });
     }
     if key.len() > 1024 {
         return Err(Error::InvalidKey {
-            reason: "the key is longer than 1024 bytes",
+            reason: KeyProblem::TooLong,
         });
     }
     if key.contains('\0') {
         return Err(Error::InvalidKey {
-            reason: "the key holds a NUL character",
+            reason: KeyProblem::Nul,
         });
     }
     Ok(())

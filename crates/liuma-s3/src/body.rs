@@ -36,6 +36,9 @@ pub(crate) enum BodyError {
         /// The limit.
         max: u64,
     },
+    /// `x-amz-content-sha256` does not match the body (found by s3s).
+    #[error("the x-amz-content-sha256 you specified did not match what we received")]
+    PayloadHashMismatch,
     /// The body itself failed (connection, aws-chunked framing or signature).
     #[error("reading the request body failed: {0}")]
     Stream(#[source] StdError),
@@ -187,7 +190,7 @@ impl Stream for CheckedBody {
             }
             Poll::Ready(Some(Err(e))) => {
                 this.done = true;
-                Poll::Ready(Some(Err(std::io::Error::other(BodyError::Stream(e)))))
+                Poll::Ready(Some(Err(std::io::Error::other(stream_error(e)))))
             }
             Poll::Ready(None) => {
                 this.done = true;
@@ -197,6 +200,18 @@ impl Stream for CheckedBody {
                 }
             }
         }
+    }
+}
+
+/// Classify a failure of the body under us. s3s verifies a single-chunk
+/// `x-amz-content-sha256` while the body streams, but its error type
+/// (`sig_v4::UploadStreamError`) is private in s3s 0.14, so its mismatch is
+/// recognized by its message; anything else stays a stream failure.
+fn stream_error(e: StdError) -> BodyError {
+    if e.to_string() == "UploadStreamError: Sha256Mismatch" {
+        BodyError::PayloadHashMismatch
+    } else {
+        BodyError::Stream(e)
     }
 }
 

@@ -217,10 +217,29 @@ pub(crate) async fn get_bucket_cors(
     }))
 }
 
+/// Largest CORS configuration, in bytes (AWS: "limited to 64 KB").
+const MAX_CORS_BYTES: usize = 64 << 10;
+
 pub(crate) async fn put_bucket_cors(
     s: &LiumaS3,
     req: S3Request<PutBucketCorsInput>,
 ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+    let too_large = || {
+        s3_error!(
+            MalformedXML,
+            "The CORS configuration is limited to {MAX_CORS_BYTES} bytes"
+        )
+    };
+    // The XML document is what AWS limits; the stored form is checked too,
+    // for bodies sent without a length.
+    let sent = req
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if sent.is_some_and(|n| n > MAX_CORS_BYTES) {
+        return Err(too_large());
+    }
     let input = req.input;
     let rules: Vec<cors::Rule> = input
         .cors_configuration
@@ -230,6 +249,9 @@ pub(crate) async fn put_bucket_cors(
         .collect();
     cors::validate(&rules).map_err(|m| s3_error!(MalformedXML, "{m}"))?;
     let value = cors::store(&rules);
+    if value.len() > MAX_CORS_BYTES {
+        return Err(too_large());
+    }
     s.engine
         .update_bucket(&input.bucket, |b| {
             b.attrs.insert(CORS_ATTR.to_owned(), value.clone());

@@ -3,7 +3,7 @@
 //! is mapped here. The engine error stays attached as the source; server
 //! errors are logged once, here, with the caller's location.
 
-use liuma_engine::Error as E;
+use liuma_engine::{Error as E, KeyProblem};
 use s3s::{S3Error, S3ErrorCode, s3_error};
 
 use crate::body::BodyError;
@@ -21,7 +21,12 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::NoSuchVersion { .. } => s3_error!(e, NoSuchVersion),
         E::NoSuchUpload { .. } => s3_error!(e, NoSuchUpload),
         E::InvalidBucketName { .. } => s3_error!(e, InvalidBucketName),
-        E::InvalidKey { .. } => s3_error!(e, KeyTooLongError),
+        E::InvalidKey {
+            reason: KeyProblem::TooLong,
+        } => s3_error!(e, KeyTooLongError),
+        E::InvalidKey {
+            reason: KeyProblem::Empty | KeyProblem::Nul,
+        } => s3_error!(e, InvalidArgument),
         E::BucketAlreadyOwnedByYou { .. } => s3_error!(e, BucketAlreadyOwnedByYou),
         E::BucketAlreadyExists { .. } => s3_error!(e, BucketAlreadyExists),
         E::BucketNotEmpty { .. } => s3_error!(e, BucketNotEmpty),
@@ -60,11 +65,18 @@ fn body_error(io: std::io::Error) -> S3Error {
     let ours = io.get_ref().and_then(|s| s.downcast_ref::<BodyError>());
     let code = match ours {
         Some(BodyError::ChecksumMismatch { .. }) => S3ErrorCode::BadDigest,
+        // Not in s3s's code list; AWS answers it with 400.
+        Some(BodyError::PayloadHashMismatch) => {
+            S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into())
+        }
         Some(BodyError::TooLarge { .. }) => S3ErrorCode::EntityTooLarge,
         Some(BodyError::Stream(_)) | None => S3ErrorCode::IncompleteBody,
     };
     let msg = io.to_string();
     let mut err = S3Error::with_message(code, msg);
+    if err.status_code().is_none() {
+        err.set_status_code(http::StatusCode::BAD_REQUEST);
+    }
     err.set_source(Box::new(io));
     err
 }
@@ -157,6 +169,19 @@ mod tests {
         assert_eq!(s3_err(E::Body(bad)).code().as_str(), "BadDigest");
         let big = std::io::Error::other(BodyError::TooLarge { max: 1 });
         assert_eq!(s3_err(E::Body(big)).code().as_str(), "EntityTooLarge");
+        let sha = std::io::Error::other(BodyError::PayloadHashMismatch);
+        let e = s3_err(E::Body(sha));
+        assert_eq!(e.code().as_str(), "XAmzContentSHA256Mismatch");
+        assert_eq!(e.status_code().map(|c| c.as_u16()), Some(400));
+        for (problem, code) in [
+            (KeyProblem::Empty, "InvalidArgument"),
+            (KeyProblem::Nul, "InvalidArgument"),
+            (KeyProblem::TooLong, "KeyTooLongError"),
+        ] {
+            let e = s3_err(E::InvalidKey { reason: problem });
+            assert_eq!(e.code().as_str(), code);
+            assert_eq!(e.status_code().map(|c| c.as_u16()), Some(400));
+        }
         let gone = std::io::Error::other("connection reset");
         assert_eq!(s3_err(E::Body(gone)).code().as_str(), "IncompleteBody");
     }

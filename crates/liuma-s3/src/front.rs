@@ -5,6 +5,8 @@
 //!   and `Access-Control-*` headers added to responses to browsers;
 //! - virtual-hosted-style host parsing for a configured base domain
 //!   ([`DomainHost`]), tolerant of ports and of plain `localhost`/IP hosts;
+//! - how a request is signed ([`crate::sigcheck`]: SigV2 off unless
+//!   allowed, presigned URLs valid for 7 days at most);
 //! - rendering a failure of the s3s service itself as a 500 S3 error.
 
 use std::borrow::Cow;
@@ -13,6 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use liuma_engine::Engine;
+use md5::Digest as _;
 use s3s::host::{S3Host, VirtualHost};
 use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode, S3Result};
@@ -74,6 +77,19 @@ impl S3Front {
                 ),
             ));
         }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(refusal) = crate::sigcheck::check(
+            req.uri().query(),
+            req.headers()
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+            self.settings.allow_sigv2,
+            now,
+        ) {
+            return error_response(refusal.to_s3());
+        }
         let origin = req
             .headers()
             .get(header::ORIGIN)
@@ -92,7 +108,12 @@ impl S3Front {
             .headers()
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let req = req.map(Body::http_body_unsync);
+        let mut req = req.map(Body::http_body_unsync);
+        if is_delete_objects(&method, req.uri().query())
+            && let Err(e) = self.check_delete_md5(&mut req).await
+        {
+            return error_response(e);
+        }
         let mut resp = match self.inner.call(req).await {
             Ok(r) => r,
             Err(e) => {
@@ -124,6 +145,43 @@ impl S3Front {
                 .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         }
         resp
+    }
+
+    /// DeleteObjects names its keys in the body, which s3s parses without
+    /// looking at `Content-MD5`: a corrupted body could delete other keys.
+    /// Check the digest here, on the buffered body (at most `max_xml_bytes`,
+    /// as s3s would buffer it anyway), before anything is deleted. A missing
+    /// Content-MD5 is accepted: AWS now takes an `x-amz-checksum-*` instead.
+    async fn check_delete_md5(&self, req: &mut Request<Body>) -> S3Result<()> {
+        let header = req
+            .headers()
+            .get("content-md5")
+            .map(|v| v.to_str().map(str::to_owned));
+        let expected = match header {
+            None => return Ok(()),
+            Some(Err(_)) => crate::conv::content_md5(Some("")),
+            Some(Ok(v)) => crate::conv::content_md5(Some(&v)),
+        }?;
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        let limit = self.settings.max_xml_bytes;
+        let body = req.body_mut().store_all_limited(limit).await.map_err(|e| {
+            let mut err = S3Error::with_message(
+                S3ErrorCode::MaxMessageLengthExceeded,
+                format!("the DeleteObjects body could not be read within {limit} bytes: {e}"),
+            );
+            err.set_status_code(StatusCode::BAD_REQUEST);
+            err
+        })?;
+        let got: [u8; 16] = md5::Md5::digest(&body).into();
+        if got != expected {
+            return Err(S3Error::with_message(
+                S3ErrorCode::BadDigest,
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+        Ok(())
     }
 
     /// The bucket a request addresses (virtual host first, then the path).
@@ -197,6 +255,15 @@ impl S3Front {
         }
         resp
     }
+}
+
+/// `POST /bucket?delete`: the only S3 operation with that shape.
+fn is_delete_objects(method: &Method, query: Option<&str>) -> bool {
+    *method == Method::POST
+        && query.is_some_and(|q| {
+            q.split('&')
+                .any(|p| p == "delete" || p.starts_with("delete="))
+        })
 }
 
 fn add_cors_headers(h: &mut HeaderMap, rule: &cors::Rule, origin: &str) {

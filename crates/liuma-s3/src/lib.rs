@@ -14,6 +14,7 @@
 //! - [`service`]: [`S3Settings`] and [`build`], the HTTP service a listener serves
 //! - `front`: the layer in front of s3s (CORS, limits, error rendering)
 //! - `auth`: key lookup, per-operation authorization, the caller
+//! - `sigcheck`: SigV2 gate and the 7-day cap on presigned URLs
 //! - `bucket`, `object`, `list`, `multipart`: the operations
 //! - `cors`: bucket CORS rules as stored and matched
 //! - `body`: streaming adapters (request bodies with checksum checks, object streams)
@@ -31,6 +32,8 @@ mod list;
 mod multipart;
 mod object;
 pub mod service;
+mod sigcheck;
 
 pub use front::S3Front;
 pub use service::{S3Settings, build};
+pub use sigcheck::MAX_PRESIGNED_SECS;

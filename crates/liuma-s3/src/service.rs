@@ -31,6 +31,9 @@ pub struct S3Settings {
     pub max_xml_bytes: usize,
     /// Largest difference allowed between a request's signing time and ours, in seconds. Default 900.
     pub max_skew_secs: u32,
+    /// Accept SigV2 (header and presigned `?Signature=`). Default false:
+    /// refused with 400 InvalidRequest, as AWS does where SigV2 is retired.
+    pub allow_sigv2: bool,
 }
 
 impl Default for S3Settings {
@@ -42,6 +45,7 @@ impl Default for S3Settings {
             max_put_bytes: 5 << 30,
             max_xml_bytes: 2 << 20,
             max_skew_secs: 900,
+            allow_sigv2: false,
         }
     }
 }

@@ -210,6 +210,10 @@ pub struct ServerArgs {
     /// Base domain for virtual-hosted-style S3 requests (bucket.DOMAIN). Default: path-style only.
     #[arg(long, env = "LIUMA_S3_DOMAIN")]
     pub s3_domain: Option<String>,
+    /// Accept SigV2-signed S3 requests (legacy clients). Default: refused
+    /// (400 InvalidRequest); presigned SigV2 URLs are then capped at 7 days.
+    #[arg(long, env = "LIUMA_S3_ALLOW_SIGV2")]
+    pub s3_allow_sigv2: bool,
     /// Admin API address (health, readiness, metrics). Default 127.0.0.1:9002.
     #[arg(long, env = "LIUMA_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,

@@ -178,6 +178,9 @@ pub struct S3Config {
     pub max_header_bytes: usize,
     /// Largest single PutObject / UploadPart body, in bytes. Default 5 GiB.
     pub max_put_bytes: u64,
+    /// Accept SigV2-signed requests (header and presigned URLs; presigned
+    /// ones valid 7 days at most). Default false: old, weaker signing.
+    pub allow_sigv2: bool,
 }
 
 impl Default for S3Config {
@@ -188,6 +191,7 @@ impl Default for S3Config {
             domain: d.domain,
             max_header_bytes: d.max_header_bytes,
             max_put_bytes: d.max_put_bytes,
+            allow_sigv2: d.allow_sigv2,
         }
     }
 }
@@ -311,6 +315,9 @@ impl Config {
         }
         if let Some(d) = &args.s3_domain {
             cfg.s3.domain = Some(d.clone()).filter(|d| !d.is_empty());
+        }
+        if args.s3_allow_sigv2 {
+            cfg.s3.allow_sigv2 = true;
         }
         if let Some(b) = args.block_size {
             cfg.storage.block_size = b;
@@ -444,6 +451,7 @@ impl Config {
             domain: self.s3.domain.clone(),
             max_header_bytes: self.s3.max_header_bytes,
             max_put_bytes: self.s3.max_put_bytes,
+            allow_sigv2: self.s3.allow_sigv2,
             ..liuma_s3::S3Settings::default()
         }
     }

@@ -40,8 +40,7 @@ pub async fn run(
     ready_file: Option<&Path>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("creating data dir {}", cfg.data_dir.display()))?;
+    secrets::protect_data_dir(&cfg.data_dir)?;
     let secrets = secrets::load_or_create(&cfg.secrets_dir())?;
     let meta = open_meta(&cfg).await?;
     let disk_cfgs: Vec<DiskConfig> = cfg
@@ -59,7 +58,14 @@ pub async fn run(
         }
         _ => Cluster::single(disks),
     };
-    let engine = Engine::open_in(cfg.engine_config()?, meta, cluster.clone())?;
+    let mut engine_cfg = cfg.engine_config()?;
+    engine_cfg.secret_seal = Some(secrets.seal_key());
+    let engine = Engine::open_in(engine_cfg, meta, cluster.clone())?;
+    // Stores written before secrets were sealed are rewritten now.
+    engine
+        .seal_plain_keys()
+        .await
+        .context("sealing access key secrets stored in plain text")?;
     engine
         .import_key(
             &secrets.root.access_key_id,
@@ -244,6 +250,7 @@ async fn open_meta(cfg: &Config) -> anyhow::Result<DynMetaStore> {
         };
         let store = RedbStore::open_with(&meta_path, redb_cfg)
             .with_context(|| format!("opening metadata store {}", meta_path.display()))?;
+        secrets::protect_meta(&meta_path)?;
         return Ok(store);
     }
     let store = EtcdStore::connect(&cfg.etcd, cfg.etcd_config())

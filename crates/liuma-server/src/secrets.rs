@@ -1,6 +1,9 @@
 //! Secrets generated on first start: the root S3 credentials and the native
 //! API system token. Stored in `<data>/secrets/` (directory 0700, files
 //! 0600), printed once when created, never logged.
+//!
+//! Also the data directory's own protection ([`protect_data_dir`]): it
+//! holds the metadata store, so it is 0700 like the secrets in it.
 
 use std::fs;
 use std::io::Write;
@@ -39,6 +42,61 @@ pub struct Secrets {
     pub created: bool,
     /// Where they are stored.
     pub dir: PathBuf,
+}
+
+impl Secrets {
+    /// The key that seals S3 secret keys in the metadata store. Derived
+    /// (HKDF-SHA256) from the cluster secret rather than kept in a file of
+    /// its own, so every node of a cluster, which must share the cluster
+    /// secret anyway, opens what any node sealed; the label separates it
+    /// from the shard API's keys derived from the same secret.
+    pub fn seal_key(&self) -> liuma_engine::SealKey {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(
+            Some(b"liuma seal salt v1"),
+            self.cluster_secret.as_bytes(),
+        );
+        let mut okm = [0u8; 32];
+        hk.expand(b"liuma metadata secret seal v1", &mut okm)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        liuma_engine::SealKey::from_bytes(okm)
+    }
+}
+
+/// Create the data directory 0700, or bring an existing one to 0700 when
+/// this user owns it (another owner's directory is only warned about: it
+/// is the operator's choice, and chmod would fail anyway).
+pub fn protect_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))?;
+    let meta = fs::metadata(dir)?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    if meta.uid() == rustix::process::geteuid().as_raw() {
+        tracing::warn!(path = %dir.display(), mode = format!("{mode:o}"), "data dir was readable by others; fixing to 0700");
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("setting 0700 on {}", dir.display()))?;
+    } else {
+        tracing::warn!(path = %dir.display(), mode = format!("{mode:o}"), "data dir is owned by another user and readable by others");
+    }
+    Ok(())
+}
+
+/// Make the metadata file 0600 and its directory 0700 (redb creates the
+/// file with the umask's mode; the 0700 data dir already keeps others out
+/// in between).
+pub fn protect_meta(path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::set_permissions(parent, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("setting 0700 on {}", parent.display()))?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("setting 0600 on {}", path.display()))
 }
 
 const ROOT_FILE: &str = "root.key";
@@ -175,5 +233,24 @@ mod tests {
             !format!("{:?}", s.root).contains(&s.root.secret_access_key),
             "Debug must not leak the secret"
         );
+        // The seal key follows the cluster secret only.
+        assert_eq!(
+            format!("{:?}", s.seal_key()),
+            format!("{:?}", again.seal_key())
+        );
+    }
+
+    #[test]
+    fn data_dir_made_private() {
+        let base = tempfile::tempdir().unwrap();
+        let fresh = base.path().join("new");
+        protect_data_dir(&fresh).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&fresh), 0o700);
+        let old = base.path().join("old");
+        fs::create_dir(&old).unwrap();
+        fs::set_permissions(&old, fs::Permissions::from_mode(0o755)).unwrap();
+        protect_data_dir(&old).unwrap();
+        assert_eq!(mode(&old), 0o700, "an existing dir of ours is fixed");
     }
 }

@@ -28,6 +28,11 @@ pub struct TestNode {
 impl TestNode {
     /// Start a node on `data` (kept across restarts by the caller).
     pub fn start(data: &Path, extra: &[&str]) -> TestNode {
+        TestNode::start_env(data, extra, &[])
+    }
+
+    /// Start a node with extra environment variables (e.g. `RUST_LOG`).
+    pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> TestNode {
         std::fs::create_dir_all(data).unwrap();
         let ready = data.join("ready.json");
         let _ = std::fs::remove_file(&ready);
@@ -47,6 +52,7 @@ impl TestNode {
             .arg("--ready-file")
             .arg(&ready)
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
             .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
             .spawn()

@@ -11,5 +11,6 @@ mod http;
 mod meta_full;
 mod native;
 mod s3;
+mod security;
 mod server;
 mod tus;

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::harness::TestNode;
 
-fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)
@@ -18,7 +18,7 @@ fn repo_root() -> PathBuf {
 
 /// Run `python3 -m pytest -x -q <args>` in tests/s3 against a fresh node
 /// started with `node_args`.
-fn pytest(args: &[&str], node_args: &[&str]) {
+pub(crate) fn pytest(args: &[&str], node_args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(dir.path(), node_args);
     assert!(!node.s3.is_empty(), "the node reports its S3 address");
