@@ -12,7 +12,9 @@ use liuma_meta::{DynMetaStore, LeaseId};
 use tokio::sync::watch;
 
 use crate::auth::Signer;
+use crate::health::{Op, PeerHealth};
 use crate::node::{DiskInfo, NodeInfo, now_ms, validate_node_id};
+use crate::placement::Candidate;
 use crate::rpc::PeerClient;
 use crate::view::{NodeState, View};
 use crate::{Error, Result};
@@ -69,6 +71,8 @@ pub(crate) struct Inner {
     /// grace counts from here, never from a node's last heartbeat: after an
     /// etcd outage or a restart of this node, every absence starts fresh.
     pub down_since: Mutex<HashMap<String, u64>>,
+    /// Peer latencies and the peers to avoid for a while (hung, not dead).
+    pub health: PeerHealth,
 }
 
 /// What only a clustered node has.
@@ -151,6 +155,7 @@ impl Cluster {
             net,
             lease: Mutex::new(None),
             down_since: Mutex::new(HashMap::new()),
+            health: PeerHealth::new(crate::rpc::CALL_TIMEOUT),
         });
         let c = Cluster { inner };
         let me = c.local_info();
@@ -259,7 +264,8 @@ impl Cluster {
             return Ok(blocking(move || store.write_shard(i, &shard)).await?);
         }
         let (net, node, addr) = self.remote(disk)?;
-        net.peers.put(&node, &addr, disk, shard).await
+        self.timed(&node, Op::Write, net.peers.put(&node, &addr, disk, shard))
+            .await
     }
 
     /// Read a shard's frame from `disk` (not verified: the decoder does).
@@ -270,7 +276,12 @@ impl Cluster {
             return Ok(blocking(move || store.read_shard_frame(i, &id, index)).await?);
         }
         let (net, node, addr) = self.remote(disk)?;
-        net.peers.get(&node, &addr, disk, id, index).await
+        self.timed(
+            &node,
+            Op::Read,
+            net.peers.get(&node, &addr, disk, id, index),
+        )
+        .await
     }
 
     /// Delete a shard from `disk` (absent counts as done).
@@ -281,7 +292,72 @@ impl Cluster {
             return Ok(blocking(move || store.delete_shard(i, &id, index).map(|_| ())).await?);
         }
         let (net, node, addr) = self.remote(disk)?;
-        net.peers.delete(&node, &addr, disk, id, index).await
+        self.timed(
+            &node,
+            Op::Delete,
+            net.peers.delete(&node, &addr, disk, id, index),
+        )
+        .await
+    }
+
+    /// A call to a peer within the deadline its recent latency allows. A
+    /// peer that misses it, or cannot be reached, is avoided for a while.
+    async fn timed<T>(
+        &self,
+        node: &str,
+        op: Op,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let health = &self.inner.health;
+        let deadline = health.deadline(op);
+        let started = tokio::time::Instant::now();
+        match tokio::time::timeout(deadline, call).await {
+            Ok(Err(e @ Error::Unreachable { .. })) => {
+                health.missed(node);
+                Err(e)
+            }
+            Ok(r) => {
+                health.answered(node, op, started.elapsed());
+                r
+            }
+            Err(_) => {
+                health.missed(node);
+                Err(Error::TooSlow {
+                    node: node.to_owned(),
+                    deadline,
+                })
+            }
+        }
+    }
+
+    /// True while the node holding `disk` is avoided (it missed a deadline
+    /// recently). Local disks are never suspect.
+    pub fn is_suspect_disk(&self, disk: &str) -> bool {
+        if self.local_disk(disk).is_some() {
+            return false;
+        }
+        let view = self.view();
+        view.node_of(disk)
+            .is_some_and(|n| self.inner.health.is_suspect(&n.info.id))
+    }
+
+    /// How long a read waits for its data shards before asking parity too.
+    pub fn hedge_delay(&self) -> Duration {
+        self.inner.health.hedge_delay()
+    }
+
+    /// Disks a new shard may go to: those of live, non-draining nodes,
+    /// without the nodes that missed a deadline recently (a hung peer is
+    /// skipped like a failed one), unless that leaves none.
+    pub fn write_candidates(&self) -> Vec<Candidate> {
+        let all = self.view().candidates();
+        let health = &self.inner.health;
+        let fresh: Vec<Candidate> = all
+            .iter()
+            .filter(|c| c.node == self.inner.node_id || !health.is_suspect(&c.node))
+            .cloned()
+            .collect();
+        if fresh.is_empty() { all } else { fresh }
     }
 }
 

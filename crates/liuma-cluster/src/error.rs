@@ -26,6 +26,15 @@ pub enum Error {
         /// What failed (connect, timeout, body).
         reason: String,
     },
+    /// The peer did not answer within the deadline its recent latency
+    /// allows (hung or overloaded); it is avoided for a while.
+    #[error("node {node} did not answer within {deadline:?}")]
+    TooSlow {
+        /// Node id.
+        node: String,
+        /// The deadline it missed.
+        deadline: std::time::Duration,
+    },
     /// The peer has no disk with this id (it was removed, or the view is stale).
     #[error("node {node} has no disk {disk}")]
     PeerNoSuchDisk {

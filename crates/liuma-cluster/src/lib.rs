@@ -19,6 +19,7 @@
 mod auth;
 mod cluster;
 mod error;
+pub mod health;
 mod membership;
 mod node;
 pub mod placement;

@@ -34,7 +34,7 @@ use crate::{Error, Result};
 /// Largest body either side accepts: a 64 MiB block stored whole plus its frame header.
 const MAX_BODY: usize = (64 << 20) + 4096;
 /// A shard request that takes longer than this is given up (the caller falls back).
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn shard_path(disk: &str, id: &BlockId, index: u16) -> String {
     format!("/v1/shard/{disk}/{}/{index}", id.to_hex())

@@ -71,6 +71,41 @@ impl BlockStore {
         }
     }
 
+    /// Whether the block can be read now as far as membership tells: its
+    /// record exists and at least k of its shards are on live nodes. Checked
+    /// for every block of a download before its status line, so a block
+    /// that cannot be read fails the request with 503, not a cut-off 200.
+    pub async fn check_readable(&self, id: &BlockId) -> Result<()> {
+        let Some((rec, _)) = self.record(id).await? else {
+            return Err(Error::BlockUnavailable {
+                block: *id,
+                have: 0,
+                need: 1,
+            });
+        };
+        let view = self.cluster.view();
+        let now = crate::model::now_ms();
+        let have = rec
+            .disks
+            .iter()
+            .filter(|d| {
+                matches!(
+                    view.disk_health(d, now),
+                    liuma_cluster::DiskHealth::Up | liuma_cluster::DiskHealth::Draining
+                )
+            })
+            .count();
+        let need = usize::from(rec.k);
+        if have < need {
+            return Err(Error::BlockUnavailable {
+                block: *id,
+                have,
+                need,
+            });
+        }
+        Ok(())
+    }
+
     /// Store `plain` (whose BLAKE3 is `id`) unless it is stored already.
     pub async fn store(&self, id: BlockId, plain: Bytes, erasure: (u16, u16)) -> Result<Stored> {
         let waited = std::time::Instant::now();
@@ -151,7 +186,7 @@ impl BlockStore {
     /// are enough), falling back to the next ranked disk on failure.
     /// Returns the disk id per shard index.
     async fn write_shards(&self, id: &BlockId, shards: &[Shard]) -> Result<Vec<String>> {
-        let cands = self.cluster.view().candidates();
+        let cands = self.cluster.write_candidates();
         if cands.is_empty() {
             return Err(Error::StorageFull(liuma_cluster::Error::NoDisks));
         }
@@ -289,17 +324,13 @@ impl BlockStore {
         };
         let n = rec.disks.len();
         let k = usize::from(rec.k);
-        let mut frames: Vec<Option<Bytes>> = vec![None; n];
-        let mut attempted = vec![false; n];
-        let first: Vec<usize> = (0..k.min(n)).collect();
-        for (i, f) in self.read_frames(id, &rec, &first).await {
-            attempted[i] = true;
-            frames[i] = f;
-        }
+        let (mut frames, mut attempted) = self.read_any_k(id, &rec).await;
         let decoded = match decode_off_thread(id, &frames).await? {
             Ok(ok) => ok,
             Err(_) => {
-                let rest: Vec<usize> = (k.min(n)..n).collect();
+                // Some shard read was bad (rotten, missing): ask every shard
+                // not answered yet, then decode from whatever is good.
+                let rest: Vec<usize> = (0..n).filter(|&i| !attempted[i]).collect();
                 for (i, f) in self.read_frames(id, &rec, &rest).await {
                     attempted[i] = true;
                     frames[i] = f;
@@ -330,6 +361,81 @@ impl BlockStore {
             });
         }
         Ok(data)
+    }
+
+    /// Read shards until k have answered with a frame: data shards first
+    /// (no decoding needed), parity for each one that fails, and parity
+    /// also for the data shards still missing after the hedge delay, so a
+    /// slow or hung peer costs a read that delay, not its timeout. Shards
+    /// on suspect peers are asked last. Returns the frames by index and
+    /// which reads completed (a read abandoned after k answers is neither
+    /// good nor bad).
+    async fn read_any_k(&self, id: &BlockId, rec: &BlockRecord) -> (Vec<Option<Bytes>>, Vec<bool>) {
+        use futures_util::stream::{FuturesUnordered, StreamExt};
+        let n = rec.disks.len();
+        let k = usize::from(rec.k).min(n);
+        let mut order: Vec<usize> = (0..n).collect();
+        // stable: data before parity, suspect peers after everything else
+        order.sort_by_key(|&i| (self.cluster.is_suspect_disk(&rec.disks[i]), i >= k));
+        let mut order = order.into_iter();
+        let mut frames: Vec<Option<Bytes>> = vec![None; n];
+        let mut attempted = vec![false; n];
+        // (index, frame, whether the answer says anything about the shard:
+        // a peer too slow or unreachable says nothing, and its shard must
+        // not be "repaired" away while it is merely hung)
+        let read = |i: usize| async move {
+            let r = self
+                .cluster
+                .read_shard(&rec.disks[i], id, index_u16(i))
+                .await;
+            let definite = match &r {
+                Ok(_) => true,
+                Err(e) => {
+                    if !e.is_not_found() {
+                        tracing::debug!(block = %id, index = i, disk = %rec.disks[i], error = %e, "shard read failed");
+                    }
+                    !matches!(
+                        e,
+                        liuma_cluster::Error::TooSlow { .. }
+                            | liuma_cluster::Error::Unreachable { .. }
+                    )
+                }
+            };
+            (i, r.ok(), definite)
+        };
+        let mut pending = FuturesUnordered::new();
+        for i in order.by_ref().take(k) {
+            pending.push(read(i));
+        }
+        let hedge = tokio::time::sleep(self.cluster.hedge_delay());
+        tokio::pin!(hedge);
+        let mut hedged = false;
+        let mut good = 0;
+        while good < k {
+            tokio::select! {
+                done = pending.next() => {
+                    let Some((i, f, definite)) = done else { break };
+                    attempted[i] = definite;
+                    if f.is_some() {
+                        good += 1;
+                    } else if let Some(j) = order.next() {
+                        pending.push(read(j));
+                    }
+                    frames[i] = f;
+                }
+                () = &mut hedge, if !hedged => {
+                    hedged = true;
+                    // one more shard for each read still outstanding
+                    for j in order.by_ref().take(pending.len()) {
+                        pending.push(read(j));
+                    }
+                }
+            }
+        }
+        if hedged {
+            Stats::add(&self.stats.hedged_reads, 1);
+        }
+        (frames, attempted)
     }
 
     /// Rebuild the shards `bad` from the good `frames` and write them back

@@ -20,6 +20,10 @@ pub struct Stats {
     pub shards_repaired: AtomicU64,
     /// Blocks read that needed reconstruction from parity.
     pub degraded_reads: AtomicU64,
+    /// Block reads that asked parity shards because data shards were slow.
+    pub hedged_reads: AtomicU64,
+    /// Downloads ended early because a block failed after the status line.
+    pub streams_cut: AtomicU64,
     /// Blocks the scrubber verified.
     pub scrub_blocks_checked: AtomicU64,
     /// Bad shards the scrubber found.

@@ -77,6 +77,8 @@ pub(crate) trait BlockSource: Send + Sync + 'static {
     fn len(&self) -> usize;
     /// Read block `i`.
     fn read(&self, i: usize) -> impl Future<Output = Result<Bytes>> + Send;
+    /// A block failed after the first was sent (for metrics).
+    fn failed_mid_stream(&self) {}
 }
 
 /// The blocks of a byte range of a stored object.
@@ -101,6 +103,10 @@ impl BlockSource for RangeSource {
         }
         Stats::add(&self.inner.stats.bytes_out, (hi - lo) as u64);
         Ok(data.slice(lo..hi))
+    }
+
+    fn failed_mid_stream(&self) {
+        Stats::add(&self.inner.stats.streams_cut, 1);
     }
 }
 
@@ -184,7 +190,15 @@ impl<S: BlockSource> Reader<S> {
                     self.started = true;
                     self.holder.put(self.next, data, grant);
                 }
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    if self.started {
+                        // The status line is out: the transport ends the
+                        // response early (no final chunk, short body), so
+                        // the client sees an error, never a silent cut.
+                        self.src.failed_mid_stream();
+                    }
+                    return Some(Err(e));
+                }
             }
         }
     }
@@ -236,6 +250,20 @@ impl Inner {
         }
     }
 
+    /// Check that `blocks` are readable (see `BlockStore::check_readable`),
+    /// a few at a time; each distinct block once.
+    async fn check_readable(&self, blocks: impl Iterator<Item = BlockId>) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<BlockId> = blocks.filter(|id| seen.insert(*id)).collect();
+        let mut checks = stream::iter(ids)
+            .map(|id| async move { self.blocks.check_readable(&id).await })
+            .buffer_unordered(16);
+        while let Some(r) = checks.next().await {
+            r?;
+        }
+        Ok(())
+    }
+
     /// Stream bytes [start, end) of a version.
     pub(crate) async fn open_stream(
         self: &Arc<Self>,
@@ -262,6 +290,10 @@ impl Inner {
             let hi = usize::try_from(end.min(b_end) - b_start).expect("within a block");
             wanted.push((e.block_id(), lo, hi));
         }
+        // Every block after the first (which is read below) must be
+        // readable as far as membership tells, before the caller answers.
+        self.check_readable(wanted.iter().skip(1).map(|(id, _, _)| *id))
+            .await?;
         let src = RangeSource {
             inner: self.clone(),
             wanted,

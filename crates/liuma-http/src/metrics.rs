@@ -227,7 +227,7 @@ impl std::fmt::Debug for EngineCollector {
 impl Collector for EngineCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.engine.stats();
-        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 15] = [
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 17] = [
             ("bytes_in", "object bytes received", &s.bytes_in),
             ("bytes_out", "object bytes sent", &s.bytes_out),
             ("blocks_written", "blocks newly written", &s.blocks_written),
@@ -250,6 +250,16 @@ impl Collector for EngineCollector {
                 "degraded_reads",
                 "block reads that needed parity",
                 &s.degraded_reads,
+            ),
+            (
+                "hedged_reads",
+                "block reads that asked parity because data shards were slow",
+                &s.hedged_reads,
+            ),
+            (
+                "streams_cut",
+                "downloads ended early: a block failed after the status line",
+                &s.streams_cut,
             ),
             (
                 "scrub_blocks_checked",

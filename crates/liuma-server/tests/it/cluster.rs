@@ -579,6 +579,76 @@ fn sigkill_two_nodes_keeps_data_and_heals() {
     assert_disks_match(&c, &census);
 }
 
+/// Send `sig` (STOP, CONT) to node `id`.
+fn signal(c: &TestCluster, id: &str, sig: &str) {
+    let pid = c.node(id).node.child.id().to_string();
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid])
+        .status()
+        .expect("kill");
+    assert!(ok.success(), "kill -{sig} {id}");
+}
+
+/// A hung peer (SIGSTOP: its lease still runs) is treated like a slow one:
+/// reads ask parity after a short hedge delay, writes skip it after one
+/// missed deadline; no request waits for the 30 s RPC timeout.
+#[test]
+fn a_frozen_node_delays_no_request_by_more_than_two_seconds() {
+    let c = TestCluster::start(6, &[]);
+    c.create_bucket("n1");
+    let mut objects: Vec<(String, Vec<u8>)> = Vec::new();
+    for i in 0..4 {
+        let key = format!("before-{i}");
+        let bytes = random(4 * MIB + 999 * i);
+        c.put_object(["n1", "n2", "n3"][i % 3], &key, &bytes);
+        objects.push((key, bytes));
+    }
+    signal(&c, "n6", "STOP");
+    let others = ["n1", "n2", "n3", "n4", "n5"];
+    let mut worst = Duration::ZERO;
+    let mut slow = Vec::new();
+    // Within the lease TTL (10 s) n6 still counts as live: every block has
+    // a shard on it, and every write's placement may pick it.
+    let until = Instant::now() + Duration::from_secs(9);
+    let mut round = 0;
+    while Instant::now() < until {
+        let via = others[round % others.len()];
+        let key = format!("frozen-{round}");
+        let bytes = random(2 * MIB + 17 * round);
+        let t = Instant::now();
+        assert_eq!(c.try_put(via, &key, &bytes, 20), 200, "PUT {key} via {via}");
+        let put = t.elapsed();
+        let (old, old_bytes) = &objects[round % objects.len()];
+        let t = Instant::now();
+        c.assert_object(others[(round + 1) % others.len()], old, old_bytes);
+        let get = t.elapsed();
+        for (what, took) in [(format!("PUT {key}"), put), (format!("GET {old}"), get)] {
+            worst = worst.max(took);
+            if took > Duration::from_secs(2) {
+                slow.push(format!("{what}: {took:?}"));
+            }
+        }
+        objects.push((key, bytes));
+        round += 1;
+    }
+    println!("{round} rounds with n6 frozen; slowest request {worst:?}");
+    assert!(round >= 4, "only {round} rounds in 9 s");
+    // A request that meets the frozen peer first pays one deadline (2 s for
+    // a write); every later one skips it.
+    assert!(
+        slow.len() <= 1,
+        "requests over 2 s with n6 frozen: {slow:?}"
+    );
+    assert!(worst < Duration::from_secs(3), "slowest request {worst:?}");
+    let hedged: u64 = others.iter().map(|id| c.metric(id, "hedged_reads")).sum();
+    assert!(hedged > 0, "no read was hedged around the frozen node");
+
+    signal(&c, "n6", "CONT");
+    for (key, bytes) in &objects {
+        c.assert_object("n6", key, bytes);
+    }
+}
+
 #[test]
 fn bitrot_and_deleted_shards_on_two_nodes_are_repaired() {
     let c = TestCluster::start(6, &[]);
