@@ -649,6 +649,41 @@ fn a_frozen_node_delays_no_request_by_more_than_two_seconds() {
     }
 }
 
+/// With 2+1 blocks over six nodes and two nodes gone, some blocks of a
+/// large object are lost and others not: a GET answers 503 before its
+/// status line, never a 200 whose body then stops.
+#[test]
+fn a_partly_lost_object_is_503_not_a_cut_200() {
+    let mut c = TestCluster::start(6, &["--erasure", "2+1"]);
+    c.create_bucket("n1");
+    let bytes = random(24 * MIB + 5);
+    c.put_object("n1", "big", &bytes);
+    c.kill("n5");
+    c.kill("n6");
+    wait_for("n1 sees n5 and n6 gone", Duration::from_secs(30), || {
+        let st = c.status("n1");
+        if st["live_nodes"] == 4 {
+            Ok(())
+        } else {
+            Err(format!("{st}"))
+        }
+    });
+    for _ in 0..3 {
+        let (status, body) = c.s3_within(30, &[&c.url("n1", "big")]);
+        match status {
+            503 => {}
+            200 => assert!(
+                body == bytes,
+                "a 200 with {} of {} bytes",
+                body.len(),
+                bytes.len()
+            ),
+            other => panic!("GET answered {other}"),
+        }
+    }
+    assert_eq!(c.metric("n1", "streams_cut"), 0);
+}
+
 #[test]
 fn bitrot_and_deleted_shards_on_two_nodes_are_repaired() {
     let c = TestCluster::start(6, &[]);
