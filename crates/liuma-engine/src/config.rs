@@ -162,8 +162,9 @@ mod tests {
         }
         // Two nodes with three disks each: 4+2 would put 3 shards on a node.
         assert_eq!(target_erasure(6, 2), (1, 1));
-        // Three nodes, 12 disks: 8+4 is 4 shards per node = m: fits.
-        assert_eq!(target_erasure(12, 3), (8, 4));
+        // Three nodes, 12 disks: 8+4 needs m+1 = 5 domains; 4+2 fits.
+        assert_eq!(target_erasure(12, 3), (4, 2));
+        assert_eq!(target_erasure(12, 5), (8, 4));
         assert_eq!(target_erasure(6, 1), (1, 0));
         assert!(!fits_domains(2, 1, 2));
         assert!(fits_domains(4, 2, 3));

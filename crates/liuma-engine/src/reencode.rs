@@ -326,7 +326,142 @@ pub(crate) fn chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use futures_util::StreamExt;
+    use liuma_disk::{DiskConfig, ShardStore};
+    use liuma_meta::RedbStore;
+
     use super::*;
+    use crate::gc::parse_block;
+    use crate::{EngineConfig, GetOptions, PutOptions, body_from_bytes};
+
+    const BS: usize = 64 << 10;
+
+    /// A node on its own with six disks, writing 1+0 blocks.
+    fn engine(dir: &std::path::Path) -> Engine {
+        let meta = RedbStore::open(&dir.join("meta.redb")).expect("redb");
+        let disks: Vec<DiskConfig> = (0..6)
+            .map(|i| DiskConfig::new(dir.join(format!("disk{i}"))))
+            .collect();
+        let cfg = EngineConfig {
+            block_size: BS,
+            replicate_below: 16 << 10,
+            erasure: Some((1, 0)),
+            ..EngineConfig::default()
+        };
+        Engine::open(cfg, meta, Arc::new(ShardStore::open(&disks).expect("disks"))).expect("engine")
+    }
+
+    fn shard_files(dir: &std::path::Path) -> usize {
+        let mut n = 0;
+        let mut stack = vec![dir.to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(d).expect("readable dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p
+                    .extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| x.parse::<u16>().is_ok())
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    async fn get(e: &Engine, key: &str) -> Vec<u8> {
+        let mut g = e
+            .get_object("bkt", key, GetOptions::default())
+            .await
+            .expect("get");
+        let mut out = Vec::new();
+        while let Some(c) = g.body.next().await {
+            out.extend_from_slice(&c.expect("body chunk"));
+        }
+        out
+    }
+
+    async fn blocks(e: &Engine) -> Vec<(BlockId, BlockRecord, u64)> {
+        let kvs = Pager::prefix(keys::BLOCK.as_bytes(), 100)
+            .collect(&e.inner.meta)
+            .await
+            .expect("scan");
+        kvs.iter()
+            .map(|kv| {
+                let (id, rec) = parse_block(kv).expect("block record");
+                (id, rec, kv.mod_revision)
+            })
+            .collect()
+    }
+
+    /// A crash between writing the new shards and the CAS: the old record
+    /// still reads, and the orphan sweep removes exactly the new shards.
+    /// Then the full re-encode, and a lost CAS that cleans up after itself.
+    #[tokio::test]
+    async fn reencoding_is_crash_safe_at_every_step() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = engine(dir.path());
+        e.create_bucket("bkt", "owner").await.expect("bucket");
+        // Random (incompressible): full blocks stay above replicate_below.
+        let mut data = vec![0u8; 3 * BS + 100];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut data[..]);
+        e.put_object("bkt", "k", body_from_bytes(data.clone()), PutOptions::default())
+            .await
+            .expect("put");
+        let before = blocks(&e).await;
+        assert_eq!(before.len(), 4, "three full blocks and a tail");
+        assert!(before.iter().all(|(_, r, _)| (r.k, r.m) == (1, 0)));
+        assert_eq!(shard_files(dir.path()), 4);
+
+        // Stage every block to 4+2, then "crash": nothing committed.
+        let mut new_files = 0;
+        for (id, rec, _) in &before {
+            let staged = e.reencode_stage(id, rec, (4, 2)).await.expect("stage");
+            new_files += staged.written.len();
+            for (i, d) in rec.disks.iter().enumerate() {
+                assert!(
+                    !staged.written.contains(&(d.clone(), index_u16(i))),
+                    "a new shard took an old slot"
+                );
+            }
+        }
+        // 64 KiB blocks encode as 4+2 shards, the 100-byte tail as 3 replicas.
+        assert_eq!(new_files, 3 * 6 + 3);
+        assert_eq!(shard_files(dir.path()), 4 + new_files);
+        assert_eq!(get(&e, "k").await, data, "the old record still reads");
+        let swept = e.sweep_orphan_shards(0).await.expect("sweep");
+        assert_eq!(swept, new_files as u64, "the sweep removes the new shards");
+        assert_eq!(shard_files(dir.path()), 4, "and only them");
+        assert_eq!(get(&e, "k").await, data);
+
+        // The real thing: new record, old shards gone.
+        for (id, rec, rev) in &before {
+            let new = e.reencode(id, rec, *rev, (4, 2)).await.expect("re-encode");
+            assert_eq!(new.m, 2);
+        }
+        assert!(blocks(&e).await.iter().all(|(_, r, _)| r.m == 2));
+        assert_eq!(shard_files(dir.path()), new_files, "old shards deleted");
+        assert_eq!(e.sweep_orphan_shards(0).await.expect("sweep"), 0);
+        assert_eq!(get(&e, "k").await, data);
+
+        // A lost CAS (the record changed after staging) deletes the new shards.
+        let (id, rec, rev) = blocks(&e).await.swap_remove(0);
+        let staged = e.reencode_stage(&id, &rec, (8, 4)).await.expect("stage");
+        let key = keys::block(&id);
+        e.inner
+            .meta
+            .txn(Txn::new().and_then(Op::put(key, encode(&rec))))
+            .await
+            .expect("touch the record");
+        let lost = e.reencode_commit(&id, &rec, rev, staged).await;
+        assert!(matches!(lost, Err(Error::Conflict { .. })), "{lost:?}");
+        assert_eq!(shard_files(dir.path()), new_files, "staged shards removed");
+        assert_eq!(get(&e, "k").await, data);
+    }
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| (*x).to_owned()).collect()
@@ -335,15 +470,15 @@ mod tests {
     #[test]
     fn new_shards_never_take_an_old_slot() {
         let old = v(&["a"]);
-        let mut t = v(&["a", "b", "c", "d", "e", "f"]);
+        let mut t = v(&["a", "bkt", "c", "d", "e", "f"]);
         avoid_old_slots(&mut t, &old).expect("a free order exists");
         assert_ne!(t[0], "a");
         let mut set = t.clone();
         set.sort();
-        assert_eq!(set, v(&["a", "b", "c", "d", "e", "f"]), "same disks, other order");
+        assert_eq!(set, v(&["a", "bkt", "c", "d", "e", "f"]), "same disks, other order");
         // 2+1 -> 2+2 on the same disks, every slot clashing.
-        let old = v(&["a", "b", "c"]);
-        let mut t = v(&["a", "b", "c", "d"]);
+        let old = v(&["a", "bkt", "c"]);
+        let mut t = v(&["a", "bkt", "c", "d"]);
         avoid_old_slots(&mut t, &old).expect("a free order exists");
         for (i, d) in old.iter().enumerate() {
             assert_ne!(&t[i], d, "slot {i}");
