@@ -100,6 +100,9 @@ pub struct BlockCensus {
     /// through each block's references; blocks of unfinished multipart
     /// uploads count under `""`). Healthy blocks are not looked up.
     pub buckets: BTreeMap<String, BucketCensus>,
+    /// Blocks per code, "k+m" (small blocks stored as m+1 replicas show as
+    /// "1+m").
+    pub codes: BTreeMap<String, u64>,
     /// Shards recorded per node id ("?" for disks no node has).
     pub shards_per_node: BTreeMap<String, u64>,
 }
@@ -445,6 +448,7 @@ impl Engine {
                     continue;
                 }
                 c.blocks += 1;
+                *c.codes.entry(format!("{}+{}", rec.k, rec.m)).or_default() += 1;
                 let view = self.cluster().view();
                 let now = now_ms();
                 let mut up = 0;
