@@ -163,7 +163,11 @@ fn domains<'a>(nodes: impl Iterator<Item = &'a NodeState>) -> usize {
         ids.insert(n.info.id.as_str());
         zones.insert(n.info.zone.as_str());
     }
-    if zones.len() > 1 { zones.len() } else { ids.len() }
+    if zones.len() > 1 {
+        zones.len()
+    } else {
+        ids.len()
+    }
 }
 
 #[cfg(test)]

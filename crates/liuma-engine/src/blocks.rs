@@ -217,7 +217,12 @@ impl BlockStore {
     /// Write every shard to its own disk (on distinct nodes when there
     /// are enough, never more than `cap` on one node), falling back to the
     /// next ranked disk on failure. Returns the disk id per shard index.
-    async fn write_shards(&self, id: &BlockId, shards: &[Shard], cap: usize) -> Result<Vec<String>> {
+    async fn write_shards(
+        &self,
+        id: &BlockId,
+        shards: &[Shard],
+        cap: usize,
+    ) -> Result<Vec<String>> {
         let cands = self.cluster.view().candidates();
         if cands.is_empty() {
             return Err(Error::StorageFull(liuma_cluster::Error::NoDisks));
@@ -295,7 +300,12 @@ impl BlockStore {
         shard: &Shard,
         cap: usize,
     ) -> Option<usize> {
-        let on_node = |t: usize| taken.iter().filter(|&&j| cands[j].node == cands[t].node).count();
+        let on_node = |t: usize| {
+            taken
+                .iter()
+                .filter(|&&j| cands[j].node == cands[t].node)
+                .count()
+        };
         let fresh = spread_from(
             cands,
             ranked,
@@ -519,7 +529,14 @@ impl BlockStore {
                     .filter_map(|(_, d)| cands.iter().position(|c| &c.disk == d))
                     .collect();
                 let t = self
-                    .write_fallback(&cands, &ranked, &taken, failed, shard, self.per_node_cap(rec.m))
+                    .write_fallback(
+                        &cands,
+                        &ranked,
+                        &taken,
+                        failed,
+                        shard,
+                        self.per_node_cap(rec.m),
+                    )
                     .await
                     .ok_or(Error::StorageFull(liuma_cluster::Error::NoDisks))?;
                 cands[t].disk.clone()

@@ -311,10 +311,11 @@ impl Engine {
         let now = now_ms();
         let cands = view.candidates();
         let cap = self.inner.blocks.per_node_cap(rec.m);
-        let wanted: Vec<String> = spread_capped(&cands, &rank(id, &cands), rec.disks.len(), &[], cap)
-            .into_iter()
-            .map(|i| cands[i].disk.clone())
-            .collect();
+        let wanted: Vec<String> =
+            spread_capped(&cands, &rank(id, &cands), rec.disks.len(), &[], cap)
+                .into_iter()
+                .map(|i| cands[i].disk.clone())
+                .collect();
         let mut free: Vec<Option<&str>> = wanted.iter().map(|d| Some(d.as_str())).collect();
         let mut movers = Vec::new();
         for (i, disk) in rec.disks.iter().enumerate() {

@@ -151,7 +151,9 @@ impl Engine {
                 )
             })
             .collect();
-        let frames = self.read_shards_logged(id, rec, &readable, "re-encode").await;
+        let frames = self
+            .read_shards_logged(id, rec, &readable, "re-encode")
+            .await;
         let have = frames.iter().filter(|f| f.is_some()).count();
         let (frames, bid) = (frames, *id);
         let plain = tokio::task::spawn_blocking(move || {
@@ -350,7 +352,12 @@ mod tests {
             erasure: Some((1, 0)),
             ..EngineConfig::default()
         };
-        Engine::open(cfg, meta, Arc::new(ShardStore::open(&disks).expect("disks"))).expect("engine")
+        Engine::open(
+            cfg,
+            meta,
+            Arc::new(ShardStore::open(&disks).expect("disks")),
+        )
+        .expect("engine")
     }
 
     fn shard_files(dir: &std::path::Path) -> usize {
@@ -409,9 +416,14 @@ mod tests {
         // Random (incompressible): full blocks stay above replicate_below.
         let mut data = vec![0u8; 3 * BS + 100];
         rand::Rng::fill(&mut rand::thread_rng(), &mut data[..]);
-        e.put_object("bkt", "k", body_from_bytes(data.clone()), PutOptions::default())
-            .await
-            .expect("put");
+        e.put_object(
+            "bkt",
+            "k",
+            body_from_bytes(data.clone()),
+            PutOptions::default(),
+        )
+        .await
+        .expect("put");
         let before = blocks(&e).await;
         assert_eq!(before.len(), 4, "three full blocks and a tail");
         assert!(before.iter().all(|(_, r, _)| (r.k, r.m) == (1, 0)));
@@ -475,7 +487,11 @@ mod tests {
         assert_ne!(t[0], "a");
         let mut set = t.clone();
         set.sort();
-        assert_eq!(set, v(&["a", "bkt", "c", "d", "e", "f"]), "same disks, other order");
+        assert_eq!(
+            set,
+            v(&["a", "bkt", "c", "d", "e", "f"]),
+            "same disks, other order"
+        );
         // 2+1 -> 2+2 on the same disks, every slot clashing.
         let old = v(&["a", "bkt", "c"]);
         let mut t = v(&["a", "bkt", "c", "d"]);

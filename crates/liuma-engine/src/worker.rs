@@ -67,7 +67,9 @@ pub fn spawn_workers(
             async move {
                 match engine.scrub_pass(cfg.scrub_rate).await {
                     Ok(r) => tracing::info!(?r, "scrub pass done"),
-                    Err(e) => tracing::warn!(error = %crate::reencode::chain(&e), "scrub pass failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::reencode::chain(&e), "scrub pass failed")
+                    }
                 }
             }
         })

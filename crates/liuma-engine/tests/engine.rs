@@ -1331,7 +1331,10 @@ async fn heal_reencodes_blocks_below_the_target_code() {
     let n = n.reopen();
     assert_eq!(n.engine.erasure(), (4, 2));
     let census = n.engine.block_census(true).await.unwrap();
-    assert_eq!((census.blocks, census.below_target, census.healthy), (8, 8, 0));
+    assert_eq!(
+        (census.blocks, census.below_target, census.healthy),
+        (8, 8, 0)
+    );
     assert_eq!(census.buckets["bkt"].below_target, 8, "{census:?}");
 
     let began = std::time::Instant::now();
@@ -1343,12 +1346,19 @@ async fn heal_reencodes_blocks_below_the_target_code() {
     // 7 blocks of 4+2 (6 full, the 1000-byte tail... is below
     // replicate_below: 3 replicas) — count exactly: 5 full + 40 KiB = 6 x 6,
     // the 1000-byte tail and the 10 KiB object are replicated (3 each).
-    assert_eq!(files(&n), 6 * 6 + 2 * 3, "old shards deleted, new ones placed");
+    assert_eq!(
+        files(&n),
+        6 * 6 + 2 * 3,
+        "old shards deleted, new ones placed"
+    );
     for (k, d) in &objects {
         assert_eq!(&get(&n.engine, "bkt", k, GetOptions::default()).await, d);
     }
     let again = n.engine.heal_pass(Default::default()).await.unwrap();
-    assert_eq!((again.reencoded, again.rebalanced, again.rebuilt), (0, 0, 0));
+    assert_eq!(
+        (again.reencoded, again.rebalanced, again.rebuilt),
+        (0, 0, 0)
+    );
 
     // A smaller code is never a reason to rewrite: 1+1 < 4+2 stays 4+2.
     let mut n = n;

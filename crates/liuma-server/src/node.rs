@@ -56,15 +56,19 @@ fn status(client: &Admin) -> anyhow::Result<()> {
         census["lost"],
     );
     for (bucket, b) in census["buckets"].as_object().into_iter().flatten() {
-        let name = if bucket.is_empty() { "(uploads)" } else { bucket };
+        let name = if bucket.is_empty() {
+            "(uploads)"
+        } else {
+            bucket
+        };
         println!(
             "  bucket {name}: below target {}, degraded {}, lost {}",
             b["below_target"], b["degraded"], b["lost"]
         );
     }
     println!(
-        "{:<16} {:<10} {:<9} {:<22} {:>5} {:>12} {:>10}  {:<28} {}",
-        "node", "zone", "state", "shard api", "disks", "free GiB", "shards", "heal", "scrub"
+        "{:<16} {:<10} {:<9} {:<22} {:>5} {:>12} {:>10}",
+        "node", "zone", "state", "shard api", "disks", "free GiB", "shards"
     );
     for n in c["nodes"].as_array().into_iter().flatten() {
         let id = n["id"].as_str().unwrap_or("?");
@@ -73,9 +77,8 @@ fn status(client: &Admin) -> anyhow::Result<()> {
             (Some(true), _) => "live",
             _ => "down",
         };
-        let p = &passes["nodes"][id]["result"];
         println!(
-            "{:<16} {:<10} {:<9} {:<22} {:>5} {:>12.1} {:>10}  {:<28} {}",
+            "{:<16} {:<10} {:<9} {:<22} {:>5} {:>12.1} {:>10}",
             id,
             n["zone"].as_str().unwrap_or("?"),
             state,
@@ -83,9 +86,26 @@ fn status(client: &Admin) -> anyhow::Result<()> {
             n["disks"].as_array().map_or(0, Vec::len),
             n["free_bytes"].as_u64().unwrap_or(0) as f64 / f64::from(1 << 30),
             census["shards_per_node"][id].as_u64().unwrap_or(0),
-            pass_summary(&p["heal"], &["reencoded", "rebuilt", "below_target", "failed"]),
-            pass_summary(&p["scrub"], &["bad_shards", "repaired", "failed"]),
         );
+    }
+    // Heal and scrub per node (a separate table: the one above keeps its
+    // columns for scripts).
+    if let Some(nodes) = passes["nodes"].as_object() {
+        println!("{:<16} {:<44} scrub", "node", "heal");
+        for (id, n) in nodes {
+            let p = &n["result"];
+            let (heal, scrub) = match n["error"].as_str() {
+                Some(e) => (format!("unreachable: {e}"), String::new()),
+                None => (
+                    pass_summary(
+                        &p["heal"],
+                        &["reencoded", "rebuilt", "below_target", "failed"],
+                    ),
+                    pass_summary(&p["scrub"], &["bad_shards", "repaired", "failed"]),
+                ),
+            };
+            println!("{id:<16} {heal:<44} {scrub}");
+        }
     }
     Ok(())
 }

@@ -1213,9 +1213,20 @@ fn growth_from_one_node_to_six_reaches_full_redundancy() {
         serde_json::json!({"4+2": 19, "2+2": 4, "1+2": 7}),
         "{census}"
     );
-    assert_eq!(census["buckets"], serde_json::json!({}), "no unhealthy block in any bucket");
-    let reencoded: u64 = c.ids().iter().map(|id| c.metric(id, "heal_blocks_reencoded")).sum();
-    assert!(reencoded >= 15, "the 1+0 blocks were re-encoded ({reencoded})");
+    assert_eq!(
+        census["buckets"],
+        serde_json::json!({}),
+        "no unhealthy block in any bucket"
+    );
+    let reencoded: u64 = c
+        .ids()
+        .iter()
+        .map(|id| c.metric(id, "heal_blocks_reencoded"))
+        .sum();
+    assert!(
+        reencoded >= 15,
+        "the 1+0 blocks were re-encoded ({reencoded})"
+    );
     let status = c.node_cli("n3", &["status"]);
     assert!(status.contains("below target 0"), "{status}");
 
