@@ -320,7 +320,8 @@ impl BlockStore {
             match self.cluster.write_shard(&cands[t].disk, shard).await {
                 Ok(()) => return Some(t),
                 Err(e) => {
-                    tracing::debug!(disk = %cands[t].disk, error = %e, "fallback write failed")
+                    tracing::debug!(block = %shard.header.block_id, shard = shard.header.index,
+                        disk = %cands[t].disk, error = %e, "fallback write failed")
                 }
             }
         }
