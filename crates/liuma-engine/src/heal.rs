@@ -217,9 +217,11 @@ impl Engine {
                 }
                 report.blocks_checked += 1;
                 let target = self.block_target(&id, &targets).await?;
-                if below(&rec, target) {
-                    self.heal_reencode(&id, &rec, kv.mod_revision, target, &mut report)
-                        .await;
+                if below(&rec, target)
+                    && self
+                        .heal_reencode(&id, &rec, kv.mod_revision, target, &mut report)
+                        .await
+                {
                     throttle.read_block(&rec).await;
                     continue;
                 }
@@ -270,7 +272,8 @@ impl Engine {
     }
 
     /// Re-encode one block below its target, unless the nodes up now cannot
-    /// hold the target code (then it waits: no log line every pass).
+    /// hold the target code (then it waits, with no log line every pass, and
+    /// is healed at its own code meanwhile). True when it was attempted.
     async fn heal_reencode(
         &self,
         id: &BlockId,
@@ -278,10 +281,10 @@ impl Engine {
         rev: u64,
         target: (u16, u16),
         report: &mut HealReport,
-    ) {
+    ) -> bool {
         if self.inner.blocks.check_floor(target.0, target.1).is_err() {
             report.below_target += 1;
-            return;
+            return false;
         }
         match self.reencode(id, rec, rev, target).await {
             Ok(_) => {
@@ -296,6 +299,7 @@ impl Engine {
                     error = %chain(&e), "re-encoding block failed; retrying next pass");
             }
         }
+        true
     }
 
     /// Which shards of a block move, and where: (index, target disk, why).

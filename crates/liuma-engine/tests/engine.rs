@@ -1343,9 +1343,9 @@ async fn heal_reencodes_blocks_below_the_target_code() {
     assert_eq!((r.reencoded, r.below_target, r.failed), (8, 0, 0), "{r:?}");
     let census = n.engine.block_census(true).await.unwrap();
     assert_eq!((census.healthy, census.below_target), (8, 0), "{census:?}");
-    // 7 blocks of 4+2 (6 full, the 1000-byte tail... is below
-    // replicate_below: 3 replicas) — count exactly: 5 full + 40 KiB = 6 x 6,
-    // the 1000-byte tail and the 10 KiB object are replicated (3 each).
+    // 5 full blocks and the 40 KiB one are 4+2 (6 shards each); the
+    // 1000-byte tail and the 10 KiB object, under replicate_below, are
+    // 3 whole replicas each.
     assert_eq!(
         files(&n),
         6 * 6 + 2 * 3,
