@@ -71,6 +71,11 @@ pub(crate) struct Inner {
     /// grace counts from here, never from a node's last heartbeat: after an
     /// etcd outage or a restart of this node, every absence starts fresh.
     pub down_since: Mutex<HashMap<String, u64>>,
+    /// When this process saw each live node become live (ms): rebalancing
+    /// waits until every live node has been up for the heal grace, so a
+    /// node that was frozen or restarted does not set off a wave of moves
+    /// the moment it is back.
+    pub up_since: Mutex<HashMap<String, u64>>,
     /// Peer latencies and the peers to avoid for a while (hung, not dead).
     pub health: PeerHealth,
 }
@@ -155,6 +160,7 @@ impl Cluster {
             net,
             lease: Mutex::new(None),
             down_since: Mutex::new(HashMap::new()),
+            up_since: Mutex::new(HashMap::new()),
             health: PeerHealth::new(crate::rpc::CALL_TIMEOUT),
         });
         let c = Cluster { inner };
@@ -339,6 +345,24 @@ impl Cluster {
         let view = self.view();
         view.node_of(disk)
             .is_some_and(|n| self.inner.health.is_suspect(&n.info.id))
+    }
+
+    /// True when every live node has been live (as this process saw it)
+    /// for at least `grace_ms`: only then does the healer rebalance.
+    pub fn settled(&self, grace_ms: u64) -> bool {
+        let now = now_ms();
+        let up = self
+            .inner
+            .up_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.view()
+            .live_nodes()
+            .filter(|n| n.info.id != self.inner.node_id)
+            .all(|n| {
+                up.get(&n.info.id)
+                    .is_some_and(|&t| now.saturating_sub(t) >= grace_ms)
+            })
     }
 
     /// How long a read waits for its data shards before asking parity too.

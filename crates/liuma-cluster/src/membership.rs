@@ -169,6 +169,15 @@ impl Cluster {
             );
         }
         *self.inner.down_since.lock().expect("down lock") = down_since;
+        {
+            let mut up = self.inner.up_since.lock().expect("up lock");
+            up.retain(|id, _| nodes.get(id).is_some_and(|n| n.live));
+            for (id, n) in &nodes {
+                if n.live {
+                    up.entry(id.clone()).or_insert(now);
+                }
+            }
+        }
         let old = self.view();
         let changed = old.nodes.len() != nodes.len()
             || old.nodes.iter().zip(nodes.iter()).any(|((a, x), (b, y))| {

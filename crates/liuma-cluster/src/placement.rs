@@ -4,7 +4,7 @@
 //! and two uploads of the same block pick the same disks; adding a disk
 //! moves only its fair share of shards.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use liuma_codec::BlockId;
 
@@ -58,11 +58,28 @@ pub fn spread_from(
     n: usize,
     taken: &[usize],
 ) -> Vec<usize> {
+    spread_capped(candidates, ranked, n, taken, usize::MAX)
+}
+
+/// Like [`spread_from`], but never more than `per_node` shards of the block
+/// on one node (counting `taken`): a node that goes takes at most what the
+/// code can lose. Returns fewer than `n` disks when the nodes cannot hold
+/// them under the cap; the caller refuses the write rather than double up.
+pub fn spread_capped(
+    candidates: &[Candidate],
+    ranked: &[usize],
+    n: usize,
+    taken: &[usize],
+    per_node: usize,
+) -> Vec<usize> {
     if ranked.is_empty() {
         return Vec::new();
     }
     let mut disks: HashSet<usize> = taken.iter().copied().collect();
-    let mut nodes: HashSet<&str> = taken.iter().map(|&i| candidates[i].node.as_str()).collect();
+    let mut nodes: HashMap<&str, usize> = HashMap::new();
+    for &i in taken {
+        *nodes.entry(candidates[i].node.as_str()).or_default() += 1;
+    }
     let mut zones: HashSet<&str> = taken.iter().map(|&i| candidates[i].zone.as_str()).collect();
     let mut chosen = Vec::with_capacity(n);
     for pass in 0..3 {
@@ -71,24 +88,32 @@ pub fn spread_from(
                 return chosen;
             }
             let c = &candidates[i];
+            let on_node = nodes.get(c.node.as_str()).copied().unwrap_or(0);
             let fits = !disks.contains(&i)
+                && on_node < per_node
                 && match pass {
-                    0 => !nodes.contains(c.node.as_str()) && !zones.contains(c.zone.as_str()),
-                    1 => !nodes.contains(c.node.as_str()),
+                    0 => on_node == 0 && !zones.contains(c.zone.as_str()),
+                    1 => on_node == 0,
                     _ => true,
                 };
             if fits {
                 disks.insert(i);
-                nodes.insert(&c.node);
+                *nodes.entry(&c.node).or_default() += 1;
                 zones.insert(&c.zone);
                 chosen.push(i);
             }
         }
     }
+    // Fewer disks than shards: the ranking again, round robin, within the cap.
     let mut next = 0;
-    while chosen.len() < n {
-        chosen.push(ranked[next % ranked.len()]);
+    while chosen.len() < n && next < ranked.len() * n {
+        let i = ranked[next % ranked.len()];
         next += 1;
+        let on_node = nodes.entry(&candidates[i].node).or_default();
+        if *on_node < per_node {
+            *on_node += 1;
+            chosen.push(i);
+        }
     }
     chosen
 }
@@ -160,6 +185,27 @@ mod tests {
         let r = rank(&id, &d);
         let more = spread_from(&d, &r, 2, &[r[0], r[1]]);
         assert_eq!(more, vec![r[2], r[3]]);
+    }
+
+    #[test]
+    fn the_cap_keeps_a_node_to_m_shards_or_gives_fewer() {
+        // Node 0 has four disks, nodes 1 and 2 one each: uncapped, 4+2 puts
+        // four shards on node 0; capped at 2, every node holds at most 2.
+        let mut d = disks(1, 4, 1);
+        d.extend(disks(3, 1, 1).into_iter().skip(1));
+        for n in 0u32..100 {
+            let id = BlockId::of(&n.to_le_bytes());
+            let r = rank(&id, &d);
+            let a = spread_capped(&d, &r, 6, &[], 2);
+            assert_eq!(a.len(), 6);
+            for node in ["node0", "node1", "node2"] {
+                let on = a.iter().filter(|&&i| d[i].node == node).count();
+                assert!(on <= 2, "{on} shards on {node}");
+            }
+            // Two nodes cannot hold 6 shards at 2 each: fewer, not doubled.
+            let two = disks(2, 3, 1);
+            assert_eq!(spread_capped(&two, &rank(&id, &two), 6, &[], 2).len(), 4);
+        }
     }
 
     #[test]

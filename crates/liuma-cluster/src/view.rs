@@ -116,6 +116,22 @@ impl View {
             .sum()
     }
 
+    /// Failure domains that take new shards now: live, non-draining nodes,
+    /// or their zones when zones are configured (more than one zone among
+    /// them). The placement floor (`min_failure_domains`) counts these.
+    pub fn live_failure_domains(&self) -> usize {
+        domains(self.live_nodes().filter(|n| !n.draining))
+    }
+
+    /// Failure domains counted for the default erasure code: like
+    /// [`View::disks_for_erasure`], nodes down for less than `grace_ms`
+    /// still count, so a restart does not change the code of new blocks.
+    pub fn domains_for_erasure(&self, now_ms: u64, grace_ms: u64) -> usize {
+        domains(self.nodes.values().filter(|n| {
+            !n.draining && (n.live || now_ms.saturating_sub(n.last_seen_ms) < grace_ms)
+        }))
+    }
+
     /// The live node that maintains `block` (heals, rebalances, scrubs and
     /// collects it): rendezvous hashing over live node ids, so exactly one
     /// node acts and the work moves when nodes come and go.
@@ -135,6 +151,22 @@ impl View {
     /// True when this node maintains `block`.
     pub fn maintains(&self, block: &BlockId) -> bool {
         self.maintainer(block) == Some(self.local.as_str())
+    }
+}
+
+/// Distinct zones of `nodes` when there are several, else distinct nodes
+/// (one zone, or none configured: every node is its own failure domain).
+fn domains<'a>(nodes: impl Iterator<Item = &'a NodeState>) -> usize {
+    let mut ids = std::collections::HashSet::new();
+    let mut zones = std::collections::HashSet::new();
+    for n in nodes {
+        ids.insert(n.info.id.as_str());
+        zones.insert(n.info.zone.as_str());
+    }
+    if zones.len() > 1 {
+        zones.len()
+    } else {
+        ids.len()
     }
 }
 

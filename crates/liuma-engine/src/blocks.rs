@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use liuma_cluster::placement::{rank, spread, spread_from};
+use liuma_cluster::placement::{rank, spread_capped, spread_from};
 use liuma_cluster::{Candidate, Cluster, DiskHealth};
 use liuma_codec::{BlockId, CodecParams, Shard};
 use liuma_meta::{Compare, DynMetaStore, Op, Txn};
@@ -34,12 +34,23 @@ pub(crate) enum Stored {
 /// How long an upload waits for GC to finish deleting a block it wants.
 const DELETING_WAIT: Duration = Duration::from_secs(10);
 
+/// Where a write may put shards (see `EngineConfig::min_failure_domains`
+/// and `allow_shard_doubling`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SpreadPolicy {
+    /// Fewest failure domains up for a write; None = m+1.
+    pub min_domains: Option<usize>,
+    /// More than m shards of a block may share a node.
+    pub allow_doubling: bool,
+}
+
 pub(crate) struct BlockStore {
     meta: DynMetaStore,
     cluster: Cluster,
     stats: Arc<Stats>,
     codec: CodecParams,
     gc_grace_ms: u64,
+    policy: SpreadPolicy,
 }
 
 impl BlockStore {
@@ -49,6 +60,7 @@ impl BlockStore {
         stats: Arc<Stats>,
         codec: CodecParams,
         gc_grace: Duration,
+        policy: SpreadPolicy,
     ) -> Self {
         BlockStore {
             meta,
@@ -56,7 +68,59 @@ impl BlockStore {
             stats,
             codec,
             gc_grace_ms: u64::try_from(gc_grace.as_millis()).unwrap_or(u64::MAX),
+            policy,
         }
+    }
+
+    /// The codec settings new blocks are encoded with (k, m aside).
+    pub fn codec(&self) -> &CodecParams {
+        &self.codec
+    }
+
+    /// Most shards of one block a node may hold for a code with `m` parity
+    /// shards: m (a lost node costs no more than the code can lose), 1 for
+    /// a code without parity; unlimited on a node on its own or when the
+    /// operator allowed doubling up.
+    pub fn per_node_cap(&self, m: u16) -> usize {
+        if self.policy.allow_doubling || !self.cluster.is_clustered() {
+            usize::MAX
+        } else {
+            usize::from(m).max(1)
+        }
+    }
+
+    /// Refuse a k+m write up front when the failure domains up now cannot
+    /// hold it: fewer than `min_failure_domains` (default m+1), or too few
+    /// nodes to keep every node at `per_node_cap` shards.
+    pub fn check_floor(&self, k: u16, m: u16) -> Result<()> {
+        if self.per_node_cap(m) == usize::MAX {
+            return Ok(());
+        }
+        let view = self.cluster.view();
+        let nodes = view.live_nodes().filter(|n| !n.draining).count();
+        let domains = view.live_failure_domains();
+        let needed = self.policy.min_domains.unwrap_or(usize::from(m) + 1);
+        if domains < needed {
+            return Err(Error::TooFewFailureDomains {
+                domain: if domains == nodes { "node" } else { "zone" },
+                live: domains,
+                needed,
+                k,
+                m,
+            });
+        }
+        let n = usize::from(k) + usize::from(m);
+        let needed_nodes = n.div_ceil(self.per_node_cap(m));
+        if nodes < needed_nodes {
+            return Err(Error::TooFewFailureDomains {
+                domain: "node",
+                live: nodes,
+                needed: needed_nodes,
+                k,
+                m,
+            });
+        }
+        Ok(())
     }
 
     pub fn cluster(&self) -> &Cluster {
@@ -131,6 +195,8 @@ impl BlockStore {
         // Shards written now could never be committed while the metadata store is failed:
         // refuse before writing any (GC would only sweep them up later).
         self.meta.health().check()?;
+        // Too few nodes for the code: refuse now rather than double shards up.
+        self.check_floor(erasure.0, erasure.1)?;
         let mut params = self.codec.clone();
         (params.data_shards, params.parity_shards) = erasure;
         let plain_len = plain.len() as u64;
@@ -139,7 +205,8 @@ impl BlockStore {
         })
         .await?
         .map_err(Error::internal)?;
-        let disks = self.write_shards(&id, &encoded.shards).await?;
+        let cap = self.per_node_cap(encoded.parity_shards);
+        let disks = self.write_shards(&id, &encoded.shards, cap).await?;
         let now = now_ms();
         let rec = BlockRecord {
             k: encoded.data_shards,
@@ -183,15 +250,37 @@ impl BlockStore {
     }
 
     /// Write every shard to its own disk (on distinct nodes when there
-    /// are enough), falling back to the next ranked disk on failure.
-    /// Returns the disk id per shard index.
-    async fn write_shards(&self, id: &BlockId, shards: &[Shard]) -> Result<Vec<String>> {
+    /// are enough, never more than `cap` on one node), falling back to the
+    /// next ranked disk on failure (or after a slow peer's deadline; nodes
+    /// that missed one recently are not candidates). Returns the disk id
+    /// per shard index.
+    async fn write_shards(
+        &self,
+        id: &BlockId,
+        shards: &[Shard],
+        cap: usize,
+    ) -> Result<Vec<String>> {
         let cands = self.cluster.write_candidates();
         if cands.is_empty() {
             return Err(Error::StorageFull(liuma_cluster::Error::NoDisks));
         }
         let ranked = rank(id, &cands);
-        let targets = spread(&cands, &ranked, shards.len());
+        let targets = spread_capped(&cands, &ranked, shards.len(), &[], cap);
+        if targets.len() < shards.len() {
+            // The view changed since the floor check: same refusal.
+            let nodes: std::collections::HashSet<&str> =
+                cands.iter().map(|c| c.node.as_str()).collect();
+            let (k, m) = shards
+                .first()
+                .map_or((0, 0), |s| (s.header.data_shards, s.header.parity_shards));
+            return Err(Error::TooFewFailureDomains {
+                domain: "node",
+                live: nodes.len(),
+                needed: shards.len().div_ceil(cap),
+                k,
+                m,
+            });
+        }
         let writes = shards.iter().zip(&targets).map(|(shard, &t)| {
             let disk = &cands[t].disk;
             async move { self.cluster.write_shard(disk, shard).await }
@@ -212,7 +301,7 @@ impl BlockStore {
         for (slot, target, shard, first_err) in failed {
             let taken: Vec<usize> = placed.iter().flatten().copied().collect();
             match self
-                .write_fallback(&cands, &ranked, &taken, Some(target), shard)
+                .write_fallback(&cands, &ranked, &taken, Some(target), shard, cap)
                 .await
             {
                 Some(t) => placed[slot] = Some(t),
@@ -236,8 +325,9 @@ impl BlockStore {
 
     /// Write `shard` to the best disk not in `taken` (new nodes first);
     /// reuse taken disks only if nothing else is left (less tolerance beats
-    /// no write at all). `failed` (a target that just refused) is not tried
-    /// again. Returns the candidate index written.
+    /// no write at all), but never beyond `cap` shards on one node. `failed`
+    /// (a target that just refused) is not tried again. Returns the
+    /// candidate index written.
     async fn write_fallback(
         &self,
         cands: &[Candidate],
@@ -245,7 +335,14 @@ impl BlockStore {
         taken: &[usize],
         failed: Option<usize>,
         shard: &Shard,
+        cap: usize,
     ) -> Option<usize> {
+        let on_node = |t: usize| {
+            taken
+                .iter()
+                .filter(|&&j| cands[j].node == cands[t].node)
+                .count()
+        };
         let fresh = spread_from(
             cands,
             ranked,
@@ -254,13 +351,14 @@ impl BlockStore {
         );
         let mut tried: std::collections::HashSet<usize> = failed.into_iter().collect();
         for &t in fresh.iter().chain(ranked.iter()) {
-            if !tried.insert(t) {
+            if !tried.insert(t) || on_node(t) >= cap {
                 continue;
             }
             match self.cluster.write_shard(&cands[t].disk, shard).await {
                 Ok(()) => return Some(t),
                 Err(e) => {
-                    tracing::debug!(disk = %cands[t].disk, error = %e, "fallback write failed")
+                    tracing::debug!(block = %shard.header.block_id, shard = shard.header.index,
+                        disk = %cands[t].disk, error = %e, "fallback write failed")
                 }
             }
         }
@@ -449,6 +547,15 @@ impl BlockStore {
         let Some((rec, rev)) = self.record(id).await? else {
             return Ok(0);
         };
+        // The block may have been re-encoded since `frames` were read: shards
+        // rebuilt from the old code must not land in the new record.
+        let same_code = frames.iter().flatten().find_map(|f| {
+            let h = liuma_codec::parse_shard(f.clone()).ok()?.header;
+            Some((h.data_shards, h.parity_shards) == (rec.k, rec.m))
+        });
+        if same_code != Some(true) || frames.len() != rec.disks.len() {
+            return Ok(0);
+        }
         let view = self.cluster.view();
         let now = now_ms();
         let moves: Vec<(u16, Option<String>)> = bad
@@ -510,7 +617,8 @@ impl BlockStore {
                 Some(disk) => match self.cluster.write_shard(disk, shard).await {
                     Ok(()) => true,
                     Err(e) => {
-                        tracing::debug!(block = %id, index, %disk, error = %e, "target refused the shard");
+                        tracing::warn!(block = %id, shard = index, %disk, error = %e,
+                            "target refused the shard; trying another disk");
                         false
                     }
                 },
@@ -530,7 +638,14 @@ impl BlockStore {
                     .filter_map(|(_, d)| cands.iter().position(|c| &c.disk == d))
                     .collect();
                 let t = self
-                    .write_fallback(&cands, &ranked, &taken, failed, shard)
+                    .write_fallback(
+                        &cands,
+                        &ranked,
+                        &taken,
+                        failed,
+                        shard,
+                        self.per_node_cap(rec.m),
+                    )
                     .await
                     .ok_or(Error::StorageFull(liuma_cluster::Error::NoDisks))?;
                 cands[t].disk.clone()
@@ -566,24 +681,6 @@ impl BlockStore {
         Stats::add(&self.stats.shards_repaired, written.len() as u64);
         tracing::info!(block = %id, repaired = written.len(), moved, "shards rebuilt");
         Ok(written)
-    }
-
-    /// Read every shard of a block, verify it and repair the bad ones.
-    /// Returns (bad shards found, shards repaired).
-    pub async fn scrub(&self, id: &BlockId, rec: &BlockRecord) -> Result<(usize, usize)> {
-        let all: Vec<usize> = (0..rec.disks.len()).collect();
-        let frames = self.frames_at(id, rec, &all).await;
-        let (_, bad) =
-            liuma_codec::decode_block_expect(id, &frames).map_err(|_| Error::BlockUnavailable {
-                block: *id,
-                have: frames.iter().filter(|f| f.is_some()).count(),
-                need: usize::from(rec.k),
-            })?;
-        if bad.is_empty() {
-            return Ok((0, 0));
-        }
-        let repaired = self.repair(id, &frames, &bad).await?;
-        Ok((bad.len(), repaired))
     }
 
     /// Delete every shard of a block (GC, after the record is `Deleting`).

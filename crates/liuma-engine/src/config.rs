@@ -20,6 +20,15 @@ pub struct EngineConfig {
     pub replicate_below: usize,
     /// Erasure code (k data, m parity) overriding the disk-count default.
     pub erasure: Option<(u16, u16)>,
+    /// Writes are refused (503) while fewer failure domains (live nodes, or
+    /// zones when zones are configured) than this take shards, instead of
+    /// doubling shards up on the ones left. None = m+1 for the code in use.
+    /// Cluster mode only; a node on its own places shards over its disks.
+    pub min_failure_domains: Option<usize>,
+    /// Allow more than m shards of a block on one node (and codes wider
+    /// than the nodes allow), e.g. for a two-node cluster with several disks
+    /// each. Off by default: a node loss must never lose a block.
+    pub allow_shard_doubling: bool,
     /// Unreferenced blocks are deleted only after this long. Default 24 h.
     pub gc_grace: Duration,
     /// A node down this long has its shards rebuilt elsewhere (cluster). Default 5 min.
@@ -58,6 +67,8 @@ impl Default for EngineConfig {
             inline_threshold: 4 << 10,
             replicate_below: 128 << 10,
             erasure: None,
+            min_failure_domains: None,
+            allow_shard_doubling: false,
             gc_grace: Duration::from_secs(24 * 3600),
             heal_grace: Duration::from_secs(300),
             min_part_size: 5 << 20,
@@ -89,6 +100,9 @@ impl EngineConfig {
         {
             return Err(InvalidConfig("erasure needs k >= 1 and k + m <= 32"));
         }
+        if self.min_failure_domains == Some(0) {
+            return Err(InvalidConfig("min_failure_domains must be at least 1"));
+        }
         if self.inflight_blocks < 2 || self.pipeline_depth == 0 {
             return Err(InvalidConfig(
                 "inflight_blocks >= 2 and pipeline_depth >= 1 needed",
@@ -108,5 +122,52 @@ pub fn default_erasure(disks: usize) -> (u16, u16) {
         4 | 5 => (2, 2),
         6..=11 => (4, 2),
         _ => (8, 4),
+    }
+}
+
+/// The default codes, widest first (the steps of [`default_erasure`]).
+const LADDER: [(u16, u16); 6] = [(8, 4), (4, 2), (2, 2), (2, 1), (1, 1), (1, 0)];
+
+/// Default erasure code for a cluster with `disks` disks over `domains`
+/// failure domains: [`default_erasure`] for the disks, stepped down to the
+/// widest code the domains can hold without losing a block when one domain
+/// goes (see [`fits_domains`]). A node on its own passes `domains = disks`.
+pub fn target_erasure(disks: usize, domains: usize) -> (u16, u16) {
+    let widest = default_erasure(disks);
+    LADDER
+        .into_iter()
+        .skip_while(|&c| c != widest)
+        .find(|&(k, m)| fits_domains(k, m, domains))
+        .unwrap_or((1, 0))
+}
+
+/// Whether a k+m code spread evenly over `domains` failure domains survives
+/// the loss of any one domain and has m+1 domains at least: at most m
+/// shards per domain. A code without parity (1+0) fits anything: it has no
+/// tolerance to lose.
+pub fn fits_domains(k: u16, m: u16, domains: usize) -> bool {
+    let (n, m) = (usize::from(k) + usize::from(m), usize::from(m));
+    m == 0 || (domains > m && n.div_ceil(domains) <= m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_follows_disks_then_domains() {
+        // One disk per node: the disk rule alone.
+        for n in 1..=14 {
+            assert_eq!(target_erasure(n, n), default_erasure(n), "{n} nodes");
+        }
+        // Two nodes with three disks each: 4+2 would put 3 shards on a node.
+        assert_eq!(target_erasure(6, 2), (1, 1));
+        // Three nodes, 12 disks: 8+4 needs m+1 = 5 domains; 4+2 fits.
+        assert_eq!(target_erasure(12, 3), (4, 2));
+        assert_eq!(target_erasure(12, 5), (8, 4));
+        assert_eq!(target_erasure(6, 1), (1, 0));
+        assert!(!fits_domains(2, 1, 2));
+        assert!(fits_domains(4, 2, 3));
+        assert!(!fits_domains(2, 2, 2));
     }
 }

@@ -8,9 +8,9 @@ use liuma_disk::ShardStore;
 use liuma_meta::{CachedStore, DynMetaStore};
 
 use crate::Result;
-use crate::blocks::BlockStore;
+use crate::blocks::{BlockStore, SpreadPolicy};
 use crate::budget::{Budget, BudgetConfig, BudgetStats};
-use crate::config::{EngineConfig, default_erasure};
+use crate::config::{EngineConfig, target_erasure};
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::now_ms;
@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub stats: Arc<Stats>,
     /// Block buffers in flight, across every request (see [`crate::budget`]).
     pub budget: Arc<Budget>,
+    /// The heal and scrub passes of this node (admin status).
+    pub passes: std::sync::Mutex<crate::heal::PassStatus>,
 }
 
 impl Engine {
@@ -58,6 +60,10 @@ impl Engine {
             stats.clone(),
             codec,
             cfg.gc_grace,
+            SpreadPolicy {
+                min_domains: cfg.min_failure_domains,
+                allow_doubling: cfg.allow_shard_doubling,
+            },
         ));
         let budget = Budget::new(BudgetConfig {
             grants: cfg.inflight_blocks,
@@ -72,6 +78,7 @@ impl Engine {
                 blocks,
                 stats,
                 budget,
+                passes: std::sync::Mutex::default(),
             }),
         };
         let (k, m) = engine.erasure();
@@ -102,15 +109,34 @@ impl Engine {
         )
     }
 
-    /// The erasure code (k, m) for new blocks unless a bucket overrides it:
-    /// the configured one, else the default for the cluster's disk count
-    /// (live disks, plus those of nodes down for less than the heal grace).
+    /// The erasure code (k, m) for new blocks unless a bucket overrides it,
+    /// and the target every block is re-encoded to when below it: the
+    /// configured one, else the default for the cluster's disk count (live
+    /// disks, plus those of nodes down for less than the heal grace),
+    /// narrowed to what its failure domains can hold (see
+    /// [`crate::config::target_erasure`]).
     pub fn erasure(&self) -> (u16, u16) {
         let cfg = &self.inner.cfg;
         cfg.erasure.unwrap_or_else(|| {
             let grace = u64::try_from(cfg.heal_grace.as_millis()).unwrap_or(u64::MAX);
-            default_erasure(self.cluster().view().disks_for_erasure(now_ms(), grace))
+            let view = self.cluster().view();
+            let now = now_ms();
+            let disks = view.disks_for_erasure(now, grace);
+            // On its own (or told to double up), a node's disks are its
+            // failure domains, as before clusters existed.
+            let domains = if self.doubling_allowed() {
+                disks
+            } else {
+                view.domains_for_erasure(now, grace)
+            };
+            target_erasure(disks, domains)
         })
+    }
+
+    /// More than m shards of a block may share a node: a node on its own,
+    /// or the operator allowed it (`allow_shard_doubling`).
+    pub(crate) fn doubling_allowed(&self) -> bool {
+        self.inner.cfg.allow_shard_doubling || !self.cluster().is_clustered()
     }
 
     /// The cluster this engine stores shards in (a cluster of one on its own).

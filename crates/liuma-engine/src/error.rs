@@ -153,6 +153,26 @@ pub enum Error {
     /// No disk can take the data (all full or gone); nothing was stored.
     #[error("no disk has room for the data: {0}")]
     StorageFull(#[source] liuma_cluster::Error),
+    /// Too few failure domains are up to place a block without putting more
+    /// of its shards on one of them than the code can lose (or fewer than
+    /// `min_failure_domains`); nothing was stored. Clears when nodes return.
+    #[error(
+        "writes refused: {live} live {domain}(s) but {k}+{m} blocks need {needed} \
+         (at most {m} shard(s) of a block per node, min_failure_domains); \
+         retry when more nodes are up"
+    )]
+    TooFewFailureDomains {
+        /// What is counted: "node" or "zone".
+        domain: &'static str,
+        /// Domains up now (live, not draining).
+        live: usize,
+        /// Domains the write needs.
+        needed: usize,
+        /// Data shards of the code.
+        k: u16,
+        /// Parity shards of the code.
+        m: u16,
+    },
     /// The metadata store is unreachable, overloaded or cannot write (its disk is full);
     /// nothing half-written. The message carries the store's reason, for the client.
     #[error("metadata store unavailable: {0}")]
@@ -227,6 +247,7 @@ impl Error {
             Error::PreconditionFailed => "PreconditionFailed",
             Error::BlockUnavailable { .. } => "ServiceUnavailable",
             Error::StorageFull(_) => "SlowDown",
+            Error::TooFewFailureDomains { .. } => "ServiceUnavailable",
             Error::MetaUnavailable(_) => "ServiceUnavailable",
             Error::Overloaded { .. } => "SlowDown",
             Error::Conflict { .. } => "OperationAborted",
@@ -244,6 +265,7 @@ impl Error {
             self,
             Error::BlockUnavailable { .. }
                 | Error::StorageFull(_)
+                | Error::TooFewFailureDomains { .. }
                 | Error::MetaUnavailable(_)
                 | Error::Overloaded { .. }
                 | Error::InvalidConfig(_)

@@ -179,7 +179,7 @@ impl Engine {
 
     /// Delete shard files whose block has no record (and whose file is older
     /// than the grace period, so a write in progress is never touched).
-    async fn sweep_orphan_shards(&self, grace_ms: u64) -> Result<u64> {
+    pub(crate) async fn sweep_orphan_shards(&self, grace_ms: u64) -> Result<u64> {
         let disks = self.disks().clone();
         let grace = std::time::Duration::from_millis(grace_ms);
         // (disk, block, index) of old enough files, listed off the runtime

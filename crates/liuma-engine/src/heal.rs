@@ -10,6 +10,10 @@
 //! - on a live disk that placement no longer picks, when a wanted disk holds
 //!   nothing of the block (a node joined): copied over (*rebalance*).
 //!
+//! Before any of that, a block with less parity than its target (the code
+//! the cluster or its bucket wants now) is re-encoded to the target (see
+//! [`crate::reencode`]); its new shards are placed as a new write's.
+//!
 //! A shard on a node down for less than the grace is left alone: restarts
 //! and short outages cost nothing. A copy is verified (frame checksum,
 //! block id, index) before it travels; if any shard to move is lost or bad,
@@ -20,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use liuma_cluster::DiskHealth;
-use liuma_cluster::placement::{rank, spread};
+use liuma_cluster::placement::{rank, spread_capped};
 use liuma_codec::BlockId;
 use serde::Serialize;
 
@@ -30,6 +34,7 @@ use crate::gc::parse_block;
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::{BlockRecord, BlockState, now_ms};
+use crate::reencode::{below, chain};
 use crate::scan::{Pager, Throttle};
 use crate::{Error, Result};
 
@@ -64,7 +69,13 @@ pub struct HealReport {
     pub rebalanced: u64,
     /// Shards on nodes down for less than the grace (left alone for now).
     pub waiting: u64,
-    /// Blocks whose shards could not be moved this pass (retried next pass).
+    /// Blocks re-encoded to their target code (more parity).
+    pub reencoded: u64,
+    /// Blocks still below their target code after this pass (too few
+    /// nodes up for the target, or a failure: retried next pass).
+    pub below_target: u64,
+    /// Blocks whose shards could not be moved or re-encoded this pass
+    /// (retried next pass; the log says which shard, disk and error).
     pub failed: u64,
 }
 
@@ -80,8 +91,31 @@ pub struct BlockCensus {
     pub degraded: u64,
     /// Blocks with fewer than k good shards (verified passes only).
     pub lost: u64,
+    /// Blocks with every shard in place but less parity than the code the
+    /// cluster (or their bucket) wants now: the healer re-encodes them.
+    /// Not counted in `healthy`; a block both degraded and below target is
+    /// counted as degraded (or lost).
+    pub below_target: u64,
+    /// Per bucket, the blocks it refers to that are not healthy (found
+    /// through each block's references; blocks of unfinished multipart
+    /// uploads count under `""`). Healthy blocks are not looked up.
+    pub buckets: BTreeMap<String, BucketCensus>,
+    /// Blocks per code, "k+m" (small blocks stored as m+1 replicas show as
+    /// "1+m").
+    pub codes: BTreeMap<String, u64>,
     /// Shards recorded per node id ("?" for disks no node has).
     pub shards_per_node: BTreeMap<String, u64>,
+}
+
+/// The unhealthy blocks of one bucket (see [`BlockCensus::buckets`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BucketCensus {
+    /// Blocks below their target code.
+    pub below_target: u64,
+    /// Blocks missing a shard but readable.
+    pub degraded: u64,
+    /// Blocks with fewer than k good shards.
+    pub lost: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,12 +125,89 @@ enum Why {
     Rebalance,
 }
 
+/// One kind of pass (heal or scrub) on this node: running or not, and how
+/// the last one ended (admin status, `liuma node status`).
+#[derive(Clone, Debug, Serialize)]
+pub struct PassInfo<R> {
+    /// When the pass running now started (ms since the epoch).
+    pub running_since_ms: Option<u64>,
+    /// When the last pass ended.
+    pub last_done_ms: Option<u64>,
+    /// What the last complete pass did.
+    pub last: Option<R>,
+    /// Why the last pass stopped short, if it did.
+    pub last_error: Option<String>,
+}
+
+impl<R> Default for PassInfo<R> {
+    fn default() -> Self {
+        PassInfo {
+            running_since_ms: None,
+            last_done_ms: None,
+            last: None,
+            last_error: None,
+        }
+    }
+}
+
+/// The heal and scrub passes of this node.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PassStatus {
+    /// Heal passes.
+    pub heal: PassInfo<HealReport>,
+    /// Scrub passes.
+    pub scrub: PassInfo<crate::ScrubReport>,
+}
+
+impl<R: Clone> PassInfo<R> {
+    pub(crate) fn start(&mut self) {
+        self.running_since_ms = Some(now_ms());
+    }
+
+    pub(crate) fn finish(&mut self, r: &Result<R>) {
+        self.running_since_ms = None;
+        self.last_done_ms = Some(now_ms());
+        match r {
+            Ok(rep) => {
+                self.last = Some(rep.clone());
+                self.last_error = None;
+            }
+            Err(e) => self.last_error = Some(chain(e)),
+        }
+    }
+}
+
 impl Engine {
+    /// The heal and scrub passes of this node: running, last results.
+    pub fn pass_status(&self) -> PassStatus {
+        self.inner
+            .passes
+            .lock()
+            .map_or_else(|p| p.into_inner().clone(), |p| p.clone())
+    }
+
+    pub(crate) fn note_pass(&self, f: impl FnOnce(&mut PassStatus)) {
+        let mut p = self
+            .inner
+            .passes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut p);
+    }
+
     /// One heal pass over the blocks this node maintains.
     pub async fn heal_pass(&self, opts: HealOptions) -> Result<HealReport> {
+        self.note_pass(|p| p.heal.start());
+        let r = self.heal_pass_inner(opts).await;
+        self.note_pass(|p| p.heal.finish(&r));
+        r
+    }
+
+    async fn heal_pass_inner(&self, opts: HealOptions) -> Result<HealReport> {
         let mut report = HealReport::default();
         let grace = u64::try_from(self.inner.cfg.heal_grace.as_millis()).unwrap_or(u64::MAX);
         let mut throttle = Throttle::new(opts.bytes_per_sec);
+        let targets = self.targets().await?;
         let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 128);
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
@@ -105,6 +216,15 @@ impl Engine {
                     continue;
                 }
                 report.blocks_checked += 1;
+                let target = self.block_target(&id, &targets).await?;
+                if below(&rec, target)
+                    && self
+                        .heal_reencode(&id, &rec, kv.mod_revision, target, &mut report)
+                        .await
+                {
+                    throttle.read_block(&rec).await;
+                    continue;
+                }
                 let plan = self.heal_plan(&id, &rec, grace, opts.rebalance, &mut report);
                 if plan.is_empty() {
                     continue;
@@ -131,14 +251,55 @@ impl Engine {
                     }
                     Err(e) => {
                         report.failed += 1;
-                        tracing::warn!(block = %id, error = %e, "heal of block failed; retrying next pass");
+                        let shards: Vec<String> = plan
+                            .iter()
+                            .map(|(i, t, why)| {
+                                let from = &rec.disks[usize::from(*i)];
+                                let to = t.as_deref().unwrap_or("any");
+                                format!("{i}:{from}->{to} ({why:?})")
+                            })
+                            .collect();
+                        tracing::warn!(block = %id, shards = %shards.join(" "), error = %chain(&e),
+                            "heal of block failed; retrying next pass");
                     }
                 }
                 throttle.read_block(&rec).await;
             }
         }
+        Stats::set(&self.inner.stats.blocks_below_target, report.below_target);
         Stats::add(&self.inner.stats.heal_passes, 1);
         Ok(report)
+    }
+
+    /// Re-encode one block below its target, unless the nodes up now cannot
+    /// hold the target code (then it waits, with no log line every pass, and
+    /// is healed at its own code meanwhile). True when it was attempted.
+    async fn heal_reencode(
+        &self,
+        id: &BlockId,
+        rec: &BlockRecord,
+        rev: u64,
+        target: (u16, u16),
+        report: &mut HealReport,
+    ) -> bool {
+        if self.inner.blocks.check_floor(target.0, target.1).is_err() {
+            report.below_target += 1;
+            return false;
+        }
+        match self.reencode(id, rec, rev, target).await {
+            Ok(_) => {
+                report.reencoded += 1;
+                Stats::add(&self.inner.stats.heal_reencoded, 1);
+            }
+            Err(e) => {
+                report.below_target += 1;
+                report.failed += 1;
+                tracing::warn!(block = %id, from = %format!("{}+{}", rec.k, rec.m),
+                    to = %format!("{}+{}", target.0, target.1), disks = %rec.disks.join(","),
+                    error = %chain(&e), "re-encoding block failed; retrying next pass");
+            }
+        }
+        true
     }
 
     /// Which shards of a block move, and where: (index, target disk, why).
@@ -153,10 +314,12 @@ impl Engine {
         let view = self.cluster().view();
         let now = now_ms();
         let cands = view.candidates();
-        let wanted: Vec<String> = spread(&cands, &rank(id, &cands), rec.disks.len())
-            .into_iter()
-            .map(|i| cands[i].disk.clone())
-            .collect();
+        let cap = self.inner.blocks.per_node_cap(rec.m);
+        let wanted: Vec<String> =
+            spread_capped(&cands, &rank(id, &cands), rec.disks.len(), &[], cap)
+                .into_iter()
+                .map(|i| cands[i].disk.clone())
+                .collect();
         let mut free: Vec<Option<&str>> = wanted.iter().map(|d| Some(d.as_str())).collect();
         let mut movers = Vec::new();
         for (i, disk) in rec.disks.iter().enumerate() {
@@ -189,7 +352,9 @@ impl Engine {
                 (None, Why::Rebalance) => {}
             }
         }
-        if !rebalance {
+        // Rebalancing waits until membership has been stable for the grace:
+        // a node back from a freeze or a restart sets off no wave of moves.
+        if !rebalance || !self.cluster().settled(grace_ms) {
             plan.retain(|(_, _, why)| *why != Why::Rebalance);
         }
         plan
@@ -270,15 +435,18 @@ impl Engine {
                 )
             })
             .collect();
-        let blocks = &self.inner.blocks;
-        let frames = blocks.frames_at(id, &rec, &readable).await;
-        blocks.rebuild_into(id, rec, rev, &frames, moves).await
+        let frames = self.read_shards_logged(id, &rec, &readable, "heal").await;
+        self.inner
+            .blocks
+            .rebuild_into(id, rec, rev, &frames, moves)
+            .await
     }
 
     /// Count where every live block's shards are; with `verify`, read and
     /// check every shard too (expensive: the whole data set is read).
     pub async fn block_census(&self, verify: bool) -> Result<BlockCensus> {
         let mut c = BlockCensus::default();
+        let targets = self.targets().await?;
         let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 256);
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
@@ -287,6 +455,7 @@ impl Engine {
                     continue;
                 }
                 c.blocks += 1;
+                *c.codes.entry(format!("{}+{}", rec.k, rec.m)).or_default() += 1;
                 let view = self.cluster().view();
                 let now = now_ms();
                 let mut up = 0;
@@ -312,12 +481,28 @@ impl Engine {
                         Err(e) => return Err(Error::internal(e)),
                     };
                 }
-                if good == rec.disks.len() {
-                    c.healthy += 1;
-                } else if good >= usize::from(rec.k) {
-                    c.degraded += 1;
-                } else {
+                let short = below(&rec, self.block_target(&id, &targets).await?);
+                // Worst first: a block both degraded and below target is degraded.
+                let count: Option<fn(&mut BucketCensus)> = if good < usize::from(rec.k) {
                     c.lost += 1;
+                    Some(|b| b.lost += 1)
+                } else if good < rec.disks.len() {
+                    c.degraded += 1;
+                    Some(|b| b.degraded += 1)
+                } else if short {
+                    c.below_target += 1;
+                    Some(|b| b.below_target += 1)
+                } else {
+                    c.healthy += 1;
+                    None
+                };
+                if let Some(count) = count {
+                    let mut buckets = self.block_buckets(&id).await?;
+                    buckets.sort();
+                    buckets.dedup();
+                    for b in buckets {
+                        count(c.buckets.entry(b.unwrap_or_default()).or_default());
+                    }
                 }
             }
         }

@@ -40,11 +40,20 @@ pub struct Stats {
     pub heal_moved: AtomicU64,
     /// Completed heal passes.
     pub heal_passes: AtomicU64,
+    /// Blocks re-encoded by the healer to their target code.
+    pub heal_reencoded: AtomicU64,
+    /// Gauge: blocks this node maintains that its last heal pass left below
+    /// their target code.
+    pub blocks_below_target: AtomicU64,
 }
 
 impl Stats {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn set(gauge: &AtomicU64, v: u64) {
+        gauge.store(v, Relaxed);
     }
 
     /// Read a counter.

@@ -67,7 +67,9 @@ pub fn spawn_workers(
             async move {
                 match engine.scrub_pass(cfg.scrub_rate).await {
                     Ok(r) => tracing::info!(?r, "scrub pass done"),
-                    Err(e) => tracing::warn!(error = %e, "scrub pass failed"),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::reencode::chain(&e), "scrub pass failed")
+                    }
                 }
             }
         })
@@ -102,11 +104,11 @@ fn spawn_healer(
             }
             tokio::select! {
                 r = engine.heal_pass(opts) => match r {
-                    Ok(r) if r.rebuilt + r.drained + r.rebalanced + r.failed > 0 => {
+                    Ok(r) if r.rebuilt + r.drained + r.rebalanced + r.reencoded + r.failed > 0 => {
                         tracing::info!(?r, "heal pass done");
                     }
                     Ok(r) => tracing::debug!(?r, "heal pass done"),
-                    Err(e) => tracing::warn!(error = %e, "heal pass failed"),
+                    Err(e) => tracing::warn!(error = %crate::reencode::chain(&e), "heal pass failed"),
                 },
                 _ = shutdown.changed() => return,
             }

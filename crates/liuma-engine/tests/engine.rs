@@ -1301,3 +1301,70 @@ async fn rebalance_never_copies_a_rotten_shard() {
     }
     assert_eq!(get(&e, "bkt", "k", GetOptions::default()).await, data);
 }
+
+/// A node that wrote 1+0 blocks (as a first cluster node alone does) and is
+/// then asked for more parity: one heal pass re-encodes every block to the
+/// target, deletes the old shards, and the data reads back. Redundancy is
+/// never reduced, and a second pass has nothing left to do.
+#[tokio::test]
+async fn heal_reencodes_blocks_below_the_target_code() {
+    let mut n = Node::with(
+        6,
+        EngineConfig {
+            erasure: Some((1, 0)),
+            ..config()
+        },
+    );
+    n.engine.create_bucket("bkt", "o").await.unwrap();
+    let objects = [
+        ("multi", random(1, 5 * BS + 1000)),
+        ("one-block", random(2, 40 << 10)),
+        ("replicated", random(3, 10 << 10)),
+    ];
+    for (k, d) in &objects {
+        put(&n.engine, "bkt", k, d).await;
+    }
+    let files = |n: &Node| (0..6).map(|d| n.shard_files(d).len()).sum::<usize>();
+    assert_eq!(files(&n), 8, "one shard per block at 1+0");
+    // Target now: the disk-count default, 4+2 for six disks.
+    n.cfg.erasure = None;
+    let n = n.reopen();
+    assert_eq!(n.engine.erasure(), (4, 2));
+    let census = n.engine.block_census(true).await.unwrap();
+    assert_eq!(
+        (census.blocks, census.below_target, census.healthy),
+        (8, 8, 0)
+    );
+    assert_eq!(census.buckets["bkt"].below_target, 8, "{census:?}");
+
+    let began = std::time::Instant::now();
+    let r = n.engine.heal_pass(Default::default()).await.unwrap();
+    println!("re-encoded {} blocks in {:?}", r.reencoded, began.elapsed());
+    assert_eq!((r.reencoded, r.below_target, r.failed), (8, 0, 0), "{r:?}");
+    let census = n.engine.block_census(true).await.unwrap();
+    assert_eq!((census.healthy, census.below_target), (8, 0), "{census:?}");
+    // 5 full blocks and the 40 KiB one are 4+2 (6 shards each); the
+    // 1000-byte tail and the 10 KiB object, under replicate_below, are
+    // 3 whole replicas each.
+    assert_eq!(
+        files(&n),
+        6 * 6 + 2 * 3,
+        "old shards deleted, new ones placed"
+    );
+    for (k, d) in &objects {
+        assert_eq!(&get(&n.engine, "bkt", k, GetOptions::default()).await, d);
+    }
+    let again = n.engine.heal_pass(Default::default()).await.unwrap();
+    assert_eq!(
+        (again.reencoded, again.rebalanced, again.rebuilt),
+        (0, 0, 0)
+    );
+
+    // A smaller code is never a reason to rewrite: 1+1 < 4+2 stays 4+2.
+    let mut n = n;
+    n.cfg.erasure = Some((1, 1));
+    let n = n.reopen();
+    let r = n.engine.heal_pass(Default::default()).await.unwrap();
+    assert_eq!(r.reencoded, 0);
+    assert_eq!(files(&n), 6 * 6 + 2 * 3);
+}

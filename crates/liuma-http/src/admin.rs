@@ -21,8 +21,12 @@
 //! - `POST /admin/nodes/{id}/drain` (`DELETE` cancels) → the node takes no new
 //!   shards and the healers move its shards off; progress in `/admin/blocks`
 //! - `DELETE /admin/nodes/{id}` → forget a node that is not live
-//! - `GET /admin/blocks[?verify=true]` → blocks healthy / degraded / lost, shards per node
-//! - `POST /admin/heal`, `POST /admin/scrub` → run a pass on this node now
+//! - `GET /admin/blocks[?verify=true]` → blocks healthy / degraded / lost / below_target
+//!   (less parity than the cluster wants now), unhealthy blocks per bucket, shards per node
+//! - `POST /admin/heal`, `POST /admin/scrub` → run a pass on this node now (on the
+//!   blocks it maintains); `?scope=cluster` runs one on every live node at once and
+//!   answers per node (`nodes.{id}.ok/result/error`) with `totals`
+//! - `GET /admin/passes[?scope=cluster]` → heal/scrub running now and the last results
 
 use std::sync::Arc;
 
@@ -77,6 +81,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/blocks", get(cluster::census))
         .route("/admin/heal", post(cluster::heal))
         .route("/admin/scrub", post(cluster::scrub))
+        .route("/admin/passes", get(cluster::passes))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,

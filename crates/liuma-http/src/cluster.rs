@@ -1,15 +1,22 @@
 //! Cluster status as JSON, shared by the admin API (`/admin/cluster`) and
 //! the native API (`/server/active`), and the admin handlers that change
-//! membership (drain, forget) or run maintenance now (heal, scrub, census).
+//! membership (drain, forget) or run maintenance now (heal, scrub, census),
+//! on this node or, with `?scope=cluster`, on every live node.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::join_all;
 use liuma_cluster::NodeState;
 use liuma_engine::{Engine, HealOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::admin::{AdminState, engine_error};
 
@@ -43,6 +50,11 @@ pub fn status_json(engine: &Engine) -> Value {
         "clustered": cluster.is_clustered(),
         "erasure": format!("{k}+{m}"),
         "live_nodes": view.live_nodes().count(),
+        "live_failure_domains": view.live_failure_domains(),
+        "min_failure_domains": engine
+            .config()
+            .min_failure_domains
+            .unwrap_or(usize::from(m) + 1),
         "nodes": view.nodes.values().map(node_json).collect::<Vec<_>>(),
     })
 }
@@ -116,28 +128,214 @@ pub(crate) async fn census(State(s): State<AdminState>, Query(q): Query<CensusQu
     }
 }
 
-/// `POST /admin/heal`: run a heal pass on this node now (unthrottled).
-pub(crate) async fn heal(State(s): State<AdminState>) -> Response {
+/// `?scope=`: `node` (default) acts on the blocks this node maintains;
+/// `cluster` asks every live node to act on its own, and reports per node.
+#[derive(Deserialize)]
+pub(crate) struct ScopeQuery {
+    #[serde(default)]
+    scope: Scope,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Scope {
+    #[default]
+    Node,
+    Cluster,
+}
+
+/// How long a peer may take to run a whole pass for a fan-out.
+const PASS_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How long a peer may take to answer a status request.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `POST /admin/heal[?scope=cluster]`: run a heal pass now (unthrottled).
+pub(crate) async fn heal(State(s): State<AdminState>, Query(q): Query<ScopeQuery>) -> Response {
+    match q.scope {
+        Scope::Node => match heal_here(&s.engine).await {
+            Ok(v) => Json(v).into_response(),
+            Err(e) => engine_error(&e),
+        },
+        Scope::Cluster => {
+            fan_out(&s, "POST", "/admin/heal", PASS_TIMEOUT, |e| async move {
+                heal_here(&e).await.map_err(|e| e.to_string())
+            })
+            .await
+        }
+    }
+}
+
+async fn heal_here(engine: &Engine) -> liuma_engine::Result<Value> {
     let opts = HealOptions {
         rebalance: true,
         bytes_per_sec: 0,
     };
-    match s.engine.heal_pass(opts).await {
-        Ok(r) => Json(r).into_response(),
-        Err(e) => engine_error(&e),
+    let r = engine.heal_pass(opts).await?;
+    Ok(serde_json::to_value(r).unwrap_or(Value::Null))
+}
+
+/// `POST /admin/scrub[?scope=cluster]`: run a scrub pass now (unthrottled).
+pub(crate) async fn scrub(State(s): State<AdminState>, Query(q): Query<ScopeQuery>) -> Response {
+    match q.scope {
+        Scope::Node => match scrub_here(&s.engine).await {
+            Ok(v) => Json(v).into_response(),
+            Err(e) => engine_error(&e),
+        },
+        Scope::Cluster => {
+            fan_out(&s, "POST", "/admin/scrub", PASS_TIMEOUT, |e| async move {
+                scrub_here(&e).await.map_err(|e| e.to_string())
+            })
+            .await
+        }
     }
 }
 
-/// `POST /admin/scrub`: run a scrub pass on this node now (unthrottled).
-pub(crate) async fn scrub(State(s): State<AdminState>) -> Response {
-    match s.engine.scrub_pass(0).await {
-        Ok(r) => Json(json!({
-            "blocks_checked": r.blocks_checked,
-            "bad_shards": r.bad_shards,
-            "repaired": r.repaired,
-            "unrecoverable": r.unrecoverable,
-        }))
-        .into_response(),
-        Err(e) => engine_error(&e),
+async fn scrub_here(engine: &Engine) -> liuma_engine::Result<Value> {
+    let r = engine.scrub_pass(0).await?;
+    Ok(serde_json::to_value(r).unwrap_or(Value::Null))
+}
+
+/// `GET /admin/passes[?scope=cluster]`: heal and scrub passes running now
+/// and the results of the last ones (per node with `scope=cluster`).
+pub(crate) async fn passes(State(s): State<AdminState>, Query(q): Query<ScopeQuery>) -> Response {
+    match q.scope {
+        Scope::Node => Json(s.engine.pass_status()).into_response(),
+        Scope::Cluster => {
+            fan_out(&s, "GET", "/admin/passes", STATUS_TIMEOUT, |e| async move {
+                Ok(serde_json::to_value(e.pass_status()).unwrap_or(Value::Null))
+            })
+            .await
+        }
     }
+}
+
+/// Run `path` on every live node at once: this node directly (`here`), the
+/// others through their admin API (`endpoints["admin"]` of their membership
+/// record, with the admin token every node of a cluster shares). Answers
+/// `{"scope": "cluster", "nodes": {id: {"ok", "result" | "error",
+/// "elapsed_ms"}}, "totals": {field: sum}}`; a node that fails or does
+/// not answer in `timeout` is reported, not fatal.
+async fn fan_out<F, Fut>(
+    s: &AdminState,
+    method: &'static str,
+    path: &'static str,
+    timeout: Duration,
+    here: F,
+) -> Response
+where
+    F: FnOnce(Engine) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, String>>,
+{
+    let view = s.engine.cluster().view();
+    let local = view.local.clone();
+    let peers: Vec<(String, Option<String>)> = view
+        .live_nodes()
+        .filter(|n| n.info.id != local)
+        .map(|n| (n.info.id.clone(), n.info.endpoints.get("admin").cloned()))
+        .collect();
+    let token = s.admin_token.clone();
+    let remote = peers.into_iter().map(|(id, addr)| {
+        let token = token.clone();
+        async move {
+            let began = Instant::now();
+            let r = match addr {
+                Some(addr) => {
+                    match tokio::time::timeout(timeout, admin_call(&addr, method, path, &token))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(format!("no answer from {addr} within {timeout:?}")),
+                    }
+                }
+                None => Err("the node published no admin endpoint".to_owned()),
+            };
+            (id, r, began.elapsed())
+        }
+    });
+    let began = Instant::now();
+    let (mine, others) = tokio::join!(here(s.engine.clone()), join_all(remote));
+    let mut nodes = serde_json::Map::new();
+    let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+    for (id, r, took) in std::iter::once((local, mine, began.elapsed())).chain(others) {
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        let entry = match r {
+            Ok(v) => {
+                for (k, n) in v.as_object().into_iter().flatten() {
+                    if let Some(n) = n.as_u64() {
+                        *totals.entry(k.clone()).or_default() += n;
+                    }
+                }
+                json!({"ok": true, "result": v, "elapsed_ms": ms})
+            }
+            Err(e) => {
+                tracing::warn!(node = %id, path, error = %e, "cluster-wide admin action failed on a node");
+                json!({"ok": false, "error": e, "elapsed_ms": ms})
+            }
+        };
+        nodes.insert(id, entry);
+    }
+    let failed = nodes.values().filter(|n| n["ok"] == false).count();
+    Json(json!({
+        "scope": "cluster",
+        "nodes": nodes,
+        "failed_nodes": failed,
+        "totals": totals,
+    }))
+    .into_response()
+}
+
+/// One admin API request to a peer (plain HTTP/1.1 on the admin listener,
+/// `Connection: close`); the JSON body of a 2xx answer, else the error.
+async fn admin_call(addr: &str, method: &str, path: &str, token: &str) -> Result<Value, String> {
+    let mut conn = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connecting to {addr}: {e}"))?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("sending to {addr}: {e}"))?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw)
+        .await
+        .map_err(|e| format!("reading from {addr}: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("malformed answer from {addr}"))?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("malformed status line from {addr}"))?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    if !(200..300).contains(&status) {
+        return Err(format!("{addr} answered {status}: {}", body.trim()));
+    }
+    serde_json::from_str(&body).map_err(|e| format!("bad JSON from {addr}: {e}"))
+}
+
+/// The payload of a chunked body (hex size line, data, CRLF, ..., 0).
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
 }

@@ -227,7 +227,7 @@ impl std::fmt::Debug for EngineCollector {
 impl Collector for EngineCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.engine.stats();
-        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 17] = [
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 18] = [
             ("bytes_in", "object bytes received", &s.bytes_in),
             ("bytes_out", "object bytes sent", &s.bytes_out),
             ("blocks_written", "blocks newly written", &s.blocks_written),
@@ -293,6 +293,11 @@ impl Collector for EngineCollector {
                 &s.heal_moved,
             ),
             ("heal_passes", "completed heal passes", &s.heal_passes),
+            (
+                "heal_blocks_reencoded",
+                "blocks re-encoded by the healer to the code the cluster wants now",
+                &s.heal_reencoded,
+            ),
         ];
         for (name, help, value) in counters {
             let c = ConstCounter::new(Stats::get(value));
@@ -316,7 +321,12 @@ impl Collector for EngineCollector {
             let c = ConstCounter::new(v);
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
-        let gauges: [(&str, &str, usize); 3] = [
+        let gauges: [(&str, &str, usize); 4] = [
+            (
+                "blocks_below_target",
+                "blocks this node maintains that its last heal pass left below their target code",
+                usize::try_from(Stats::get(&s.blocks_below_target)).unwrap_or(usize::MAX),
+            ),
             (
                 "budget_waiting",
                 "requests waiting for the memory budget",

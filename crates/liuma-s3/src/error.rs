@@ -43,6 +43,12 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::PreconditionFailed => s3_error!(e, PreconditionFailed),
         E::BlockUnavailable { .. } => s3_error!(e, ServiceUnavailable),
         E::StorageFull(_) => s3_error!(e, ServiceUnavailable, "no disk has room for the data"),
+        E::TooFewFailureDomains { .. } => {
+            // The reason (how many nodes are up, how many are needed) is what
+            // lets an operator act on the 503.
+            let msg = e.to_string();
+            s3_error!(e, ServiceUnavailable, "{msg}")
+        }
         E::MetaUnavailable(_) => {
             // The reason ("metadata disk full: ...") is what lets an operator act on a 503.
             let msg = e.to_string();

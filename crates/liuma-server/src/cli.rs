@@ -259,6 +259,14 @@ pub struct ServerArgs {
     /// Seconds between heal passes (they also run after membership changes). Default 60.
     #[arg(long, env = "LIUMA_HEAL_INTERVAL_SECS")]
     pub heal_interval_secs: Option<u64>,
+    /// Refuse writes (503) while fewer failure domains (live nodes, or zones
+    /// when zones are configured) than this are up. Default m+1 for the code in use.
+    #[arg(long, env = "LIUMA_MIN_FAILURE_DOMAINS")]
+    pub min_failure_domains: Option<usize>,
+    /// Allow more than m shards of a block on one node (e.g. two nodes with
+    /// several disks each). Default off: losing a node never loses a block.
+    #[arg(long, env = "LIUMA_ALLOW_SHARD_DOUBLING")]
+    pub allow_shard_doubling: bool,
     /// Write the bound addresses as JSON to this file once serving (for tests and supervisors).
     #[arg(long, env = "LIUMA_READY_FILE")]
     pub ready_file: Option<PathBuf>,

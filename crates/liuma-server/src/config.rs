@@ -115,6 +115,14 @@ pub struct ClusterSection {
     pub heal_grace_secs: u64,
     /// Seconds between heal passes (also run after membership changes). Default 60.
     pub heal_interval_secs: u64,
+    /// Writes are refused (503, with the reason) while fewer failure
+    /// domains than this are up: live nodes, or zones when the nodes are in
+    /// more than one zone. Default: m+1 for the code of the write.
+    pub min_failure_domains: Option<usize>,
+    /// Allow more than m shards of a block on one node, and codes wider
+    /// than the nodes can hold that way (two nodes with several disks
+    /// each). Default false.
+    pub allow_shard_doubling: bool,
 }
 
 impl Default for ClusterSection {
@@ -126,6 +134,8 @@ impl Default for ClusterSection {
             advertise: None,
             heal_grace_secs: EngineConfig::default().heal_grace.as_secs(),
             heal_interval_secs: WorkerConfig::default().heal_interval.as_secs(),
+            min_failure_domains: None,
+            allow_shard_doubling: false,
         }
     }
 }
@@ -352,6 +362,12 @@ impl Config {
         if let Some(i) = args.heal_interval_secs {
             cfg.cluster.heal_interval_secs = i;
         }
+        if let Some(n) = args.min_failure_domains {
+            cfg.cluster.min_failure_domains = Some(n);
+        }
+        if args.allow_shard_doubling {
+            cfg.cluster.allow_shard_doubling = true;
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -424,6 +440,8 @@ impl Config {
             erasure,
             gc_grace: Duration::from_secs(self.storage.gc_grace_secs),
             heal_grace: Duration::from_secs(self.cluster.heal_grace_secs),
+            min_failure_domains: self.cluster.min_failure_domains,
+            allow_shard_doubling: self.cluster.allow_shard_doubling,
             inflight_blocks: self.limits.inflight_blocks,
             max_waiting: self.limits.max_waiting,
             max_wait: Duration::from_millis(self.limits.max_wait_ms),

@@ -266,6 +266,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::NoSuchAccessKey { .. } => S::FORBIDDEN,
         EngineError::BlockUnavailable { .. }
         | EngineError::StorageFull(_)
+        | EngineError::TooFewFailureDomains { .. }
         | EngineError::Overloaded { .. }
         | EngineError::MetaUnavailable(_) => S::SERVICE_UNAVAILABLE,
         EngineError::InvalidConfig(_) | EngineError::Internal(_) => S::INTERNAL_SERVER_ERROR,

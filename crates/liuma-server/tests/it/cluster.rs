@@ -1237,3 +1237,144 @@ fn shard_api_on_all_interfaces_needs_an_advertised_address() {
         "{st}"
     );
 }
+
+/// SHA-256 of `bytes`, hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Issue #12: a cluster that grew from one node to six. Blocks written while
+/// it was small (1+0 with n1 alone, then 1+1, 2+1, 2+2) are re-encoded to
+/// the 4+2 the six nodes want; after one cluster-wide heal no block is below
+/// target, and any two nodes can then die with every object readable.
+#[test]
+fn growth_from_one_node_to_six_reaches_full_redundancy() {
+    let began = Instant::now();
+    let mut c = TestCluster::start(1, &[]);
+    c.create_bucket("n1");
+    // (key, sha256, bytes): multi-block, one coded block, replicated, inline.
+    let mut objects: Vec<(String, String, Vec<u8>)> = Vec::new();
+    let mut put = |c: &TestCluster, key: String, len: usize| {
+        let bytes = random(len);
+        c.put_object("n1", &key, &bytes);
+        objects.push((key, sha256_hex(&bytes), bytes));
+    };
+    for (i, len) in [9 * MIB + 100, 2 * MIB + MIB / 2, 300 << 10, 50 << 10, 10]
+        .into_iter()
+        .enumerate()
+    {
+        put(&c, format!("alone-{i}"), len);
+    }
+    assert_eq!(
+        c.census("n1")["codes"],
+        serde_json::json!({"1+0": 15}),
+        "n1 alone writes 1+0"
+    );
+    for n in 2..=6 {
+        let id = format!("n{n}");
+        c.add(&id);
+        c.wait_live(n);
+        // Something written at every size of the cluster (1+1, 2+1, 2+2...).
+        put(&c, format!("with-{n}-nodes"), 2 * MIB + 1000 * n);
+    }
+    println!("six nodes up after {:.1?}", began.elapsed());
+
+    let heal_started = Instant::now();
+    let census = wait_for(
+        "a cluster-wide heal leaves no block below target",
+        Duration::from_secs(45),
+        || {
+            let r = c.admin("n1", "POST", "/admin/heal?scope=cluster").json();
+            let nodes = r["nodes"].as_object().map_or(0, |n| n.len());
+            if nodes != 6 || r["failed_nodes"] != 0 {
+                return Err(format!("fan-out: {r}"));
+            }
+            let census = c.census("n2");
+            let codes = census["codes"].as_object().cloned().unwrap_or_default();
+            // m = 2 everywhere: what any two lost nodes need.
+            let only_full = codes.keys().all(|k| k.ends_with("+2"));
+            if census["below_target"] == 0 && only_full && all_healthy(&census, &[]).is_ok() {
+                Ok(census)
+            } else {
+                Err(format!("census {census}; heal {}", r["totals"]))
+            }
+        },
+    );
+    println!(
+        "every block at 4+2 (or 3 replicas) {:.1?} after the first cluster-wide heal: {}",
+        heal_started.elapsed(),
+        census["codes"]
+    );
+    // Coded blocks: 13 written alone and 2 each with 2, 3 and 6 nodes are
+    // 4+2 now; the 2 each written with 4 and 5 nodes were 2+2 already (same
+    // m: not below target, left alone). Every tail under 128 KiB (with the
+    // 50 KiB object: 7) is 3 replicas.
+    assert_eq!(
+        census["codes"],
+        serde_json::json!({"4+2": 19, "2+2": 4, "1+2": 7}),
+        "{census}"
+    );
+    assert_eq!(
+        census["buckets"],
+        serde_json::json!({}),
+        "no unhealthy block in any bucket"
+    );
+    let reencoded: u64 = c
+        .ids()
+        .iter()
+        .map(|id| c.metric(id, "heal_blocks_reencoded"))
+        .sum();
+    assert!(
+        reencoded >= 15,
+        "the 1+0 blocks were re-encoded ({reencoded})"
+    );
+    let status = c.node_cli("n3", &["status"]);
+    assert!(status.contains("below target 0"), "{status}");
+
+    // Any two nodes may go now, n1 (which once held everything) included.
+    c.kill("n1");
+    c.kill("n4");
+    for (key, sha, _) in &objects {
+        let (code, body) = c.s3_within(60, &[&c.url("n2", key)]);
+        assert_eq!(code, 200, "GET {key} with n1 and n4 dead");
+        assert_eq!(&sha256_hex(&body), sha, "{key}: {} bytes", body.len());
+    }
+    println!("growth test: {:.1?} in all", began.elapsed());
+}
+
+/// `--min-failure-domains`: with fewer live nodes than required, a write is
+/// a 503 that says why (nothing doubled up on the nodes left); once the
+/// node is back, writes are accepted again.
+#[test]
+fn writes_are_refused_below_min_failure_domains() {
+    let mut c = TestCluster::start(3, &["--min-failure-domains", "3"]);
+    c.create_bucket("n1");
+    let bytes = random(2 * MIB);
+    c.put_object("n1", "ok-with-three", &bytes);
+    c.stop("n3");
+    c.wait_live(2);
+    let file = c.dir.path().join("refused.bin");
+    // New bytes: a block stored already is only referenced (deduplicated),
+    // which places no shard and is not refused.
+    std::fs::write(&file, random(2 * MIB)).expect("writing the upload");
+    let path = file.to_str().expect("utf-8 path");
+    let (status, body) = c.s3_within(30, &["-T", path, &c.url("n1", "refused")]);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{text}");
+    assert!(
+        text.contains("writes refused: 2 live") && text.contains("need 3"),
+        "the 503 says why: {text}"
+    );
+    let (status, _) = c.s3_within(30, &[&c.url("n2", "refused")]);
+    assert_eq!(status, 404, "nothing of the refused write is visible");
+    c.assert_object("n2", "ok-with-three", &bytes);
+    c.add("n3");
+    c.wait_live(3);
+    let again = random(2 * MIB);
+    c.put_object("n2", "ok-again", &again);
+    c.assert_object("n3", "ok-again", &again);
+}
