@@ -81,6 +81,7 @@ class Probe(threading.Thread):
         self.node = node
         self.stop_flag = threading.Event()
         self.lat = []
+        self.by_op = collections.defaultdict(float)
         self.errors = collections.Counter()
         self.file = os.path.join(node.work, "probe.bin")
         with open(self.file, "wb") as f:
@@ -101,8 +102,11 @@ class Probe(threading.Thread):
         i = 0
         while not self.stop_flag.is_set():
             url = f"http://{self.node.s3}/abuse/probe-{i % 8}"
-            self.lat.append(self.curl(["-T", self.file, url]))
-            self.lat.append(self.curl([url]))
+            put = self.curl(["-T", self.file, url])
+            get = self.curl([url])
+            self.lat += [put, get]
+            self.by_op["PUT"] = max(self.by_op["PUT"], put)
+            self.by_op["GET"] = max(self.by_op["GET"], get)
             i += 1
             time.sleep(0.2)
 
@@ -151,6 +155,7 @@ def scenario(node, name, run):
         "probe requests": n,
         "probe errors": dict(probe.errors),
         "probe max ms": round(worst * 1000),
+        "probe max ms by op": {k: round(v * 1000) for k, v in probe.by_op.items()},
         "peak RSS MiB": node.peak_mib(),
     })
     print(json.dumps(result), flush=True)
