@@ -217,7 +217,7 @@ impl Engine {
                 }
                 report.blocks_checked += 1;
                 let target = self.block_target(&id, &targets).await?;
-                if below(&rec, target)
+                if below(&rec, target, self.inner.cfg.replicate_below)
                     && self
                         .heal_reencode(&id, &rec, kv.mod_revision, target, &mut report)
                         .await
@@ -481,7 +481,11 @@ impl Engine {
                         Err(e) => return Err(Error::internal(e)),
                     };
                 }
-                let short = below(&rec, self.block_target(&id, &targets).await?);
+                let short = below(
+                    &rec,
+                    self.block_target(&id, &targets).await?,
+                    self.inner.cfg.replicate_below,
+                );
                 // Worst first: a block both degraded and below target is degraded.
                 let count: Option<fn(&mut BucketCensus)> = if good < usize::from(rec.k) {
                     c.lost += 1;

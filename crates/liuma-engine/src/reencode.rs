@@ -63,9 +63,15 @@ pub(crate) struct Targets {
     pub buckets: HashMap<String, (u16, u16)>,
 }
 
-/// True when a k+m block has less parity than `target` wants.
-pub(crate) fn below(rec: &BlockRecord, target: (u16, u16)) -> bool {
-    rec.m < target.1
+/// True when a block has less parity than `target` wants, or as much but
+/// fewer data shards (the same tolerance at a higher storage cost: a 2+2
+/// block written while the cluster had four nodes becomes 4+2 with six).
+/// Blocks stored as whole replicas (stored under `replicate_below`) are
+/// judged by their parity only: they stay replicas at any k. Redundancy is
+/// never reduced: a block with more parity than the target is left alone.
+pub(crate) fn below(rec: &BlockRecord, target: (u16, u16), replicate_below: usize) -> bool {
+    let replica = rec.stored_len < replicate_below as u64;
+    rec.m < target.1 || (rec.m == target.1 && rec.k < target.0 && !replica)
 }
 
 impl Engine {
@@ -502,5 +508,43 @@ mod tests {
         // One disk only: no order works.
         let mut t = v(&["a", "a"]);
         assert!(avoid_old_slots(&mut t, &v(&["a", "a"])).is_none());
+    }
+
+    #[test]
+    fn below_target_means_less_parity_or_fewer_data_shards_but_never_narrower() {
+        let rec = |k: u16, m: u16, stored_len: u64| BlockRecord {
+            k,
+            m,
+            plain_len: stored_len,
+            stored_len,
+            compressed: false,
+            disks: Vec::new(),
+            state: BlockState::Live,
+            created_ms: 0,
+            touched_ms: 0,
+        };
+        let big = 4 << 20;
+        let small = 1000;
+        let rb = 128 << 10;
+        assert!(below(&rec(1, 0, big), (4, 2), rb), "1+0 → 4+2");
+        assert!(below(&rec(2, 1, big), (4, 2), rb), "less parity");
+        assert!(below(&rec(2, 2, big), (4, 2), rb), "same parity, narrower");
+        assert!(!below(&rec(4, 2, big), (4, 2), rb), "on target");
+        assert!(
+            !below(&rec(8, 4, big), (4, 2), rb),
+            "more parity: never reduced"
+        );
+        assert!(
+            !below(&rec(2, 3, big), (4, 2), rb),
+            "more parity, narrower: left"
+        );
+        assert!(
+            !below(&rec(1, 2, small), (4, 2), rb),
+            "replicas stay replicas"
+        );
+        assert!(
+            below(&rec(1, 1, small), (4, 2), rb),
+            "replicas with too few copies"
+        );
     }
 }

@@ -1309,13 +1309,13 @@ fn growth_from_one_node_to_six_reaches_full_redundancy() {
         heal_started.elapsed(),
         census["codes"]
     );
-    // Coded blocks: 13 written alone and 2 each with 2, 3 and 6 nodes are
-    // 4+2 now; the 2 each written with 4 and 5 nodes were 2+2 already (same
-    // m: not below target, left alone). Every tail under 128 KiB (with the
-    // 50 KiB object: 7) is 3 replicas.
+    // Every coded block is 4+2 now: 13 written alone, 2 each with 2, 3 and
+    // 6 nodes, and the 2 each written as 2+2 with 4 and 5 nodes (same
+    // parity, fewer data shards: widened). Every tail under 128 KiB (with
+    // the 50 KiB object: 7) is 3 replicas.
     assert_eq!(
         census["codes"],
-        serde_json::json!({"4+2": 19, "2+2": 4, "1+2": 7}),
+        serde_json::json!({"4+2": 23, "1+2": 7}),
         "{census}"
     );
     assert_eq!(

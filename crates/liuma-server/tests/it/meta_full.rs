@@ -188,8 +188,25 @@ fn metadata_disk_full_refuses_writes_then_heals_without_restart() {
         "the 503 says why: {refusal}"
     );
 
+    // Reopening may free the pages of the commit that failed, and the store
+    // then finds room again (correctly writable): top the file system up
+    // until a write fails and the store stays failed.
+    let topup = mount.dir.join("topup");
+    let mut tries = 0;
+    let (status, ready) = loop {
+        fill(&topup);
+        let (status, ready) = http_get(&node.admin, "/ready");
+        if status == 503 {
+            break (status, ready);
+        }
+        if objects.put(seed).0 == 200 {
+            acked.push(seed);
+        }
+        seed += 1;
+        tries += 1;
+        assert!(tries < 50, "the store never stayed failed: {ready}\n{logs}");
+    };
     // Not ready, with the reason; the gauge agrees.
-    let (status, ready) = http_get(&node.admin, "/ready");
     assert_eq!(status, 503, "{ready}");
     assert!(ready.contains("metadata disk full"), "{ready}");
     assert!(ready.contains(r#""meta":"failed""#), "{ready}");
@@ -220,6 +237,7 @@ fn metadata_disk_full_refuses_writes_then_heals_without_restart() {
 
     // Free the space: writes come back by themselves.
     std::fs::remove_file(&filler).expect("removing the filler");
+    std::fs::remove_file(&topup).expect("removing the top-up filler");
     let mut next = seed + 10;
     assert!(
         eventually(20, || {
