@@ -10,12 +10,14 @@ Usage: bench/abuse.sh [scenario ...]   (builds the release binary first)
 Env:   LIUMA       binary (default target/release/liuma)
        GET_MIB     object size of the GET flood (64)    GETS   concurrent GETs (64)
        PUT_MIB     object size of the PUT flood (1024)  PUTS   concurrent PUTs (16)
-       WORK        data directory (default a temp dir)
+       WORK        data directory (default a temp dir, removed at the end
+                   unless KEEP=1: the flood writes 16 GiB)
 """
 
 import collections
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -228,13 +230,18 @@ SCENARIOS = {"quiet": quiet, "flood": flood, "stalled": stalled, "idle": idle}
 
 def main():
     names = sys.argv[1:] or list(SCENARIOS)
+    own = not os.environ.get("WORK")
     work = os.environ.get("WORK") or tempfile.mkdtemp(prefix="liuma-abuse.")
-    node = Node(work)
+    node = None
     try:
+        node = Node(work)
         for n in names:
             scenario(node, n, SCENARIOS[n])
     finally:
-        node.stop()
+        if node:
+            node.stop()
+        if own and os.environ.get("KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
