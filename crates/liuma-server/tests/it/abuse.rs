@@ -420,3 +420,25 @@ fn raise_own_fd_limit(want: u64) {
         setrlimit(Resource::Nofile, lim).expect("raising the test's open-files limit");
     }
 }
+
+/// The server bounds glibc's malloc arenas (peak RSS, see BENCHMARKS.md)
+/// by re-executing itself with `MALLOC_ARENA_MAX=2`, unless the operator
+/// set the variable.
+#[test]
+fn the_server_runs_with_two_malloc_arenas_unless_told_otherwise() {
+    let environ = |node: &TestNode| {
+        let raw = std::fs::read(format!("/proc/{}/environ", node.child.id())).unwrap();
+        String::from_utf8_lossy(&raw)
+            .split('\0')
+            .filter(|v| v.starts_with("MALLOC_ARENA_MAX="))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path(), &[]);
+    assert_eq!(environ(&node), ["MALLOC_ARENA_MAX=2"]);
+    drop(node);
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start_env(dir.path(), &[], &[("MALLOC_ARENA_MAX", "8")]);
+    assert_eq!(environ(&node), ["MALLOC_ARENA_MAX=8"]);
+}
