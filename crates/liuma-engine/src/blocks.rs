@@ -147,18 +147,7 @@ impl BlockStore {
                 need: 1,
             });
         };
-        let view = self.cluster.view();
-        let now = crate::model::now_ms();
-        let have = rec
-            .disks
-            .iter()
-            .filter(|d| {
-                matches!(
-                    view.disk_health(d, now),
-                    liuma_cluster::DiskHealth::Up | liuma_cluster::DiskHealth::Draining
-                )
-            })
-            .count();
+        let have = self.live_shards(&rec).len();
         let need = usize::from(rec.k);
         if have < need {
             return Err(Error::BlockUnavailable {
@@ -168,6 +157,21 @@ impl BlockStore {
             });
         }
         Ok(())
+    }
+
+    /// Indices of the shards of `rec` on live nodes' disks (draining ones
+    /// included: they still serve reads).
+    pub(crate) fn live_shards(&self, rec: &BlockRecord) -> Vec<usize> {
+        let view = self.cluster.view();
+        let now = crate::model::now_ms();
+        (0..rec.disks.len())
+            .filter(|&i| {
+                matches!(
+                    view.disk_health(&rec.disks[i], now),
+                    liuma_cluster::DiskHealth::Up | liuma_cluster::DiskHealth::Draining
+                )
+            })
+            .collect()
     }
 
     /// Store `plain` (whose BLAKE3 is `id`) unless it is stored already.

@@ -425,16 +425,7 @@ impl Engine {
         rev: u64,
         moves: &[(u16, Option<String>)],
     ) -> Result<Vec<(String, u16)>> {
-        let view = self.cluster().view();
-        let now = now_ms();
-        let readable: Vec<usize> = (0..rec.disks.len())
-            .filter(|&i| {
-                matches!(
-                    view.disk_health(&rec.disks[i], now),
-                    DiskHealth::Up | DiskHealth::Draining
-                )
-            })
-            .collect();
+        let readable = self.inner.blocks.live_shards(&rec);
         let frames = self.read_shards_logged(id, &rec, &readable, "heal").await;
         self.inner
             .blocks

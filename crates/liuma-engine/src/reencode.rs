@@ -31,7 +31,6 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
-use liuma_cluster::DiskHealth;
 use liuma_cluster::placement::{rank, spread_capped};
 use liuma_codec::BlockId;
 use liuma_meta::{Compare, Op, Txn};
@@ -39,7 +38,7 @@ use liuma_meta::{Compare, Op, Txn};
 use crate::blocks::index_u16;
 use crate::engine::Engine;
 use crate::keys;
-use crate::model::{BlockRecord, BlockState, Owner, RefRecord, decode, encode, now_ms};
+use crate::model::{BlockRecord, BlockState, Owner, RefRecord, decode, encode};
 use crate::scan::Pager;
 use crate::{Error, Result};
 
@@ -148,15 +147,7 @@ impl Engine {
         let blocks = &self.inner.blocks;
         blocks.check_floor(target.0, target.1)?;
         let view = self.cluster().view();
-        let now = now_ms();
-        let readable: Vec<usize> = (0..rec.disks.len())
-            .filter(|&i| {
-                matches!(
-                    view.disk_health(&rec.disks[i], now),
-                    DiskHealth::Up | DiskHealth::Draining
-                )
-            })
-            .collect();
+        let readable = self.inner.blocks.live_shards(rec);
         let frames = self
             .read_shards_logged(id, rec, &readable, "re-encode")
             .await;
