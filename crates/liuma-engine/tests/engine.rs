@@ -54,7 +54,11 @@ impl Node {
             cfg,
         }
     }
-    fn reopen(self) -> Node {
+    /// Drop the engine and open it again on the same files. Async: tasks
+    /// that still hold the store (a cache's watch) must get to run and
+    /// notice the engine is gone; a blocking sleep here would starve them
+    /// on the test's single-threaded runtime.
+    async fn reopen(self) -> Node {
         let Node {
             engine,
             dir,
@@ -69,7 +73,7 @@ impl Node {
                 drop(meta);
                 break;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let engine = open(dir.path(), disks, cfg.clone());
         Node {
@@ -992,7 +996,7 @@ async fn data_survives_reopen() {
     let data = random(15, 5 * BS + 1);
     put(&n.engine, "bkp", "k", &data).await;
     put(&n.engine, "bkp", "small", b"tiny").await;
-    let n = n.reopen();
+    let n = n.reopen().await;
     assert_eq!(
         get(&n.engine, "bkp", "k", GetOptions::default()).await,
         data
@@ -1328,7 +1332,7 @@ async fn heal_reencodes_blocks_below_the_target_code() {
     assert_eq!(files(&n), 8, "one shard per block at 1+0");
     // Target now: the disk-count default, 4+2 for six disks.
     n.cfg.erasure = None;
-    let n = n.reopen();
+    let n = n.reopen().await;
     assert_eq!(n.engine.erasure(), (4, 2));
     let census = n.engine.block_census(true).await.unwrap();
     assert_eq!(
@@ -1363,7 +1367,7 @@ async fn heal_reencodes_blocks_below_the_target_code() {
     // A smaller code is never a reason to rewrite: 1+1 < 4+2 stays 4+2.
     let mut n = n;
     n.cfg.erasure = Some((1, 1));
-    let n = n.reopen();
+    let n = n.reopen().await;
     let r = n.engine.heal_pass(Default::default()).await.unwrap();
     assert_eq!(r.reencoded, 0);
     assert_eq!(files(&n), 6 * 6 + 2 * 3);
