@@ -25,7 +25,14 @@
 //! places them) and the old record still reads; after 4 the old files are
 //! orphans. The orphan sweep removes either kind after its grace. A lost
 //! CAS (GC flipped the block to `Deleting`, a repair or another re-encode
-//! won) deletes what step 3 wrote and retries next pass.
+//! won) or a failed write leaves what step 3 wrote to the sweep, and the
+//! block is looked at again next pass. It must not delete those files
+//! itself: two nodes that both think they maintain the block (maintainers
+//! change while membership does) compute the same placement and write the
+//! same (disk, index) files, so the loser's delete would remove the shards
+//! the winner just recorded. The chaos suite lost acknowledged objects
+//! exactly this way while a cluster grew; the sweep only removes files no
+//! record places and that were not written within its grace.
 
 use std::collections::HashMap;
 
@@ -206,9 +213,10 @@ impl Engine {
             }
         }
         if let Some(e) = first_err {
-            // Only new (disk, index) slots were written: removing them
-            // cannot touch a shard the record needs.
-            blocks.remove(id, &written).await;
+            // What was written stays for the orphan sweep: a concurrent
+            // re-encode of the same block may have recorded the same files
+            // (see the module documentation).
+            tracing::debug!(block = %id, files = written.len(), "re-encode failed; new shards left to the sweep");
             return Err(Error::StorageFull(e));
         }
         let new = BlockRecord {
@@ -226,7 +234,8 @@ impl Engine {
     }
 
     /// Steps 4–5: CAS the record from `old` (at `rev`) to the staged one,
-    /// then delete the old shards; on a lost CAS, delete the staged ones.
+    /// then delete the old shards; on a lost CAS, leave the staged ones to
+    /// the orphan sweep.
     pub(crate) async fn reencode_commit(
         &self,
         id: &BlockId,
@@ -248,7 +257,10 @@ impl Engine {
             }
         };
         if !committed {
-            blocks.remove(id, &staged.written).await;
+            // The staged files stay for the orphan sweep: the winner may be
+            // a re-encode that wrote and recorded these very files.
+            tracing::debug!(block = %id, files = staged.written.len(),
+                "re-encode lost its CAS; new shards left to the sweep");
             return Err(Error::Conflict {
                 what: format!("block {id} changed during re-encoding"),
             });
@@ -457,7 +469,9 @@ mod tests {
         assert_eq!(e.sweep_orphan_shards(0).await.expect("sweep"), 0);
         assert_eq!(get(&e, "k").await, data);
 
-        // A lost CAS (the record changed after staging) deletes the new shards.
+        // A lost CAS (the record changed after staging) deletes nothing: the
+        // staged files may be the winner's; the sweep removes them when no
+        // record places them.
         let (id, rec, rev) = blocks(&e).await.swap_remove(0);
         let staged = e.reencode_stage(&id, &rec, (8, 4)).await.expect("stage");
         let key = keys::block(&id);
@@ -468,7 +482,10 @@ mod tests {
             .expect("touch the record");
         let lost = e.reencode_commit(&id, &rec, rev, staged).await;
         assert!(matches!(lost, Err(Error::Conflict { .. })), "{lost:?}");
-        assert_eq!(shard_files(dir.path()), new_files, "staged shards removed");
+        assert!(shard_files(dir.path()) > new_files, "staged shards kept");
+        assert_eq!(get(&e, "k").await, data);
+        assert!(e.sweep_orphan_shards(0).await.expect("sweep") > 0);
+        assert_eq!(shard_files(dir.path()), new_files, "the sweep took them");
         assert_eq!(get(&e, "k").await, data);
     }
 
