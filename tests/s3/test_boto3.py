@@ -73,6 +73,20 @@ def test_bucket_lifecycle(s3):
     assert status(e) == 404
 
 
+def test_empty_puts_do_not_stall_the_next_request(s3, bucket):
+    """botocore sends `Expect: 100-continue` on every PutObject; an empty
+    body never gets a `100`, and on a reused connection the next request
+    then waited for the server's idle deadline (60 s). Each call here must
+    take well under a second."""
+    for i in range(3):
+        started = time.monotonic()
+        s3.put_object(Bucket=bucket, Key=f"empty-{i}", Body=b"")
+        s3.put_object(Bucket=bucket, Key=f"after-{i}", Body=b"x" * 10)
+        assert s3.get_object(Bucket=bucket, Key=f"empty-{i}")["Body"].read() == b""
+        took = time.monotonic() - started
+        assert took < 5, f"round {i} took {took:.1f} s"
+
+
 def test_invalid_bucket_names(s3):
     for bad in ["ab", "UPPER-case", "bad_name", "-dash", "192.168.1.1"]:
         with pytest.raises((ClientError, botocore.exceptions.ParamValidationError)) as e:

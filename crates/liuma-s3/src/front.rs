@@ -108,6 +108,10 @@ impl S3Front {
             .headers()
             .get(header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let empty_body = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
         let mut req = req.map(Body::http_body_unsync);
         if is_delete_objects(&method, req.uri().query())
             && let Err(e) = self.check_delete_md5(&mut req).await
@@ -139,7 +143,13 @@ impl S3Front {
         // may or may not send that body now, so the connection's byte stream
         // is ambiguous. Close it rather than parse the next request from the
         // middle of a body (seen as a spurious SignatureDoesNotMatch).
-        if expects_continue && (resp.status().is_client_error() || resp.status().is_server_error())
+        // The same for an empty body: there is nothing to read, so no
+        // `100 Continue` is ever sent, and botocore (which sends
+        // `Expect: 100-continue` on every PutObject) then waits on the
+        // reused connection for a `100` that never comes, until the idle
+        // deadline closes it (a 60 s stall after every empty PUT).
+        if expects_continue
+            && (empty_body || resp.status().is_client_error() || resp.status().is_server_error())
         {
             resp.headers_mut()
                 .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
