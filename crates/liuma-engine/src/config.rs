@@ -38,7 +38,9 @@ pub struct EngineConfig {
     /// Largest single object or part accepted, in bytes. Default 5 TiB.
     pub max_object_size: u64,
     /// Budget of block buffers in flight across all uploads and downloads,
-    /// in blocks. Bounds memory whatever the number of concurrent requests. Default 16.
+    /// in blocks. Bounds memory whatever the number of concurrent requests. Default 14
+    /// (peak RSS 238 MiB under a 64 × 64 MiB GET + 16 × 1 GiB PUT flood; 16
+    /// gave 259–265 MiB, over the 256 MiB target).
     pub inflight_blocks: usize,
     /// Requests that may wait for budget at once; beyond, 503 SlowDown at
     /// once. Default 256.
@@ -73,7 +75,7 @@ impl Default for EngineConfig {
             heal_grace: Duration::from_secs(300),
             min_part_size: 5 << 20,
             max_object_size: 5 << 40,
-            inflight_blocks: 16,
+            inflight_blocks: 14,
             max_waiting: 256,
             max_wait: Duration::from_secs(10),
             stall_release: Duration::from_millis(500),

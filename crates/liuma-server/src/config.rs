@@ -75,7 +75,7 @@ pub struct LimitsConfig {
     /// Seconds a client may take no byte of a response before it is cut. Default 30.
     pub write_timeout_secs: u64,
     /// Block buffers in memory at once across all requests (the memory
-    /// budget, in blocks). Default 16.
+    /// budget, in blocks). Default 14.
     pub inflight_blocks: usize,
     /// Requests that may wait for memory at once; beyond, 503 SlowDown. Default 256.
     pub max_waiting: usize,
