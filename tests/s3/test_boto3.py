@@ -87,6 +87,29 @@ def test_empty_puts_do_not_stall_the_next_request(s3, bucket):
         assert took < 5, f"round {i} took {took:.1f} s"
 
 
+def test_delete_bucket_aborts_incomplete_uploads_but_not_objects(s3):
+    """AWS (general-purpose buckets) and Ceph RGW delete a bucket that holds
+    only incomplete multipart uploads; objects still block it."""
+    name = f"mpu-left-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=name)
+    up = s3.create_multipart_upload(Bucket=name, Key="big")
+    s3.upload_part(Bucket=name, Key="big", UploadId=up["UploadId"], PartNumber=1, Body=b"p" * 1024)
+    s3.create_multipart_upload(Bucket=name, Key="other")
+    s3.put_object(Bucket=name, Key="obj", Body=b"x")
+    with pytest.raises(ClientError) as e:
+        s3.delete_bucket(Bucket=name)
+    assert code(e) == "BucketNotEmpty"
+    # the object blocked it: the uploads are still there
+    assert len(s3.list_multipart_uploads(Bucket=name).get("Uploads", [])) == 2
+    s3.delete_object(Bucket=name, Key="obj")
+    s3.delete_bucket(Bucket=name)
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert name not in names
+    with pytest.raises(ClientError) as e:
+        s3.list_multipart_uploads(Bucket=name)
+    assert code(e) == "NoSuchBucket"
+
+
 def test_invalid_bucket_names(s3):
     for bad in ["ab", "UPPER-case", "bad_name", "-dash", "192.168.1.1"]:
         with pytest.raises((ClientError, botocore.exceptions.ParamValidationError)) as e:

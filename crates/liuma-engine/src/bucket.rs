@@ -93,16 +93,35 @@ impl Engine {
     #[tracing::instrument(skip(self), level = "debug")]
     pub async fn delete_bucket(&self, name: &str) -> Result<()> {
         let (_, rev) = self.bucket_rev(name).await?;
-        for prefix in [
-            keys::versions_prefix(name, ""),
-            keys::uploads_prefix(name, ""),
-        ] {
-            let end = liuma_meta::prefix_end(&prefix);
-            if !self.inner.meta.range(&prefix, &end, 1).await?.is_empty() {
-                return Err(Error::BucketNotEmpty {
-                    bucket: name.to_owned(),
-                });
+        let not_empty = || Error::BucketNotEmpty {
+            bucket: name.to_owned(),
+        };
+        let versions = keys::versions_prefix(name, "");
+        let end = liuma_meta::prefix_end(&versions);
+        if !self.inner.meta.range(&versions, &end, 1).await?.is_empty() {
+            return Err(not_empty());
+        }
+        // Incomplete multipart uploads do not keep a bucket alive (as on
+        // AWS for general-purpose buckets, and Ceph RGW): they are aborted
+        // and their parts left to GC. Otherwise a tool that was interrupted
+        // mid-upload could never clean its bucket up.
+        loop {
+            let open = self.list_uploads(name, "", 1000).await?;
+            for u in &open.uploads {
+                match self.abort_multipart(name, &u.key, &u.upload_id).await {
+                    Ok(()) | Err(Error::NoSuchUpload { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
+            if !open.is_truncated {
+                break;
+            }
+        }
+        // An upload started meanwhile still blocks the delete.
+        let uploads = keys::uploads_prefix(name, "");
+        let end = liuma_meta::prefix_end(&uploads);
+        if !self.inner.meta.range(&uploads, &end, 1).await?.is_empty() {
+            return Err(not_empty());
         }
         let key = keys::bucket(name);
         let txn = Txn::new()
