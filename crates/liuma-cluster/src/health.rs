@@ -54,8 +54,40 @@ pub struct PeerHealth {
 
 #[derive(Debug, Default)]
 struct State {
-    samples: HashMap<Op, VecDeque<Duration>>,
+    samples: HashMap<Op, Samples>,
     suspect_until: HashMap<String, Instant>,
+}
+
+/// The recent latencies of one kind of call, with the percentiles that
+/// deadlines use. They are asked for on every shard call, so they are
+/// computed when samples arrive (every [`RECOMPUTE`] samples), not by
+/// sorting the window on every call.
+#[derive(Debug, Default)]
+struct Samples {
+    window: VecDeque<Duration>,
+    added: u64,
+    p90: Duration,
+    p99: Duration,
+}
+
+/// Samples between two computations of the percentiles.
+const RECOMPUTE: u64 = 16;
+
+impl Samples {
+    fn push(&mut self, took: Duration) {
+        if self.window.len() == WINDOW {
+            self.window.pop_front();
+        }
+        self.window.push_back(took);
+        self.added += 1;
+        if self.added.is_multiple_of(RECOMPUTE) || self.added < RECOMPUTE {
+            let mut v: Vec<Duration> = self.window.iter().copied().collect();
+            v.sort_unstable();
+            let at = |p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
+            self.p90 = at(90);
+            self.p99 = at(99);
+        }
+    }
 }
 
 impl PeerHealth {
@@ -73,37 +105,30 @@ impl PeerHealth {
 
     /// The deadline of one call of kind `op` now.
     pub fn deadline(&self, op: Op) -> Duration {
-        let p99 = self.percentile(op, 99);
+        let (_, p99) = self.percentiles(op);
         (p99 * 3).max(op.floor()).min(self.ceiling)
     }
 
     /// How long to wait for data shards before asking parity shards too:
     /// twice the 90th percentile of reads, between 20 ms and 500 ms.
     pub fn hedge_delay(&self) -> Duration {
-        (self.percentile(Op::Read, 90) * 2)
+        (self.percentiles(Op::Read).0 * 2)
             .max(Duration::from_millis(20))
             .min(Duration::from_millis(500))
     }
 
-    fn percentile(&self, op: Op, p: usize) -> Duration {
-        let s = self.lock();
-        let Some(q) = s.samples.get(&op).filter(|q| !q.is_empty()) else {
-            return Duration::ZERO;
-        };
-        let mut v: Vec<Duration> = q.iter().copied().collect();
-        v.sort_unstable();
-        let i = (v.len() * p / 100).min(v.len() - 1);
-        v[i]
+    /// (p90, p99) of the recent calls of kind `op`; zero before any.
+    fn percentiles(&self, op: Op) -> (Duration, Duration) {
+        self.lock()
+            .samples
+            .get(&op)
+            .map_or((Duration::ZERO, Duration::ZERO), |q| (q.p90, q.p99))
     }
 
     /// A call to `node` answered (success or a definite error) after `took`.
     pub fn answered(&self, node: &str, op: Op, took: Duration) {
         let mut s = self.lock();
-        let q = s.samples.entry(op).or_default();
-        if q.len() == WINDOW {
-            q.pop_front();
-        }
-        q.push_back(took);
+        s.samples.entry(op).or_default().push(took);
         s.suspect_until.remove(node);
     }
 

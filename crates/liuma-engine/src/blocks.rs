@@ -476,9 +476,14 @@ impl BlockStore {
         use futures_util::stream::{FuturesUnordered, StreamExt};
         let n = rec.disks.len();
         let k = usize::from(rec.k).min(n);
-        let mut order: Vec<usize> = (0..n).collect();
         // stable: data before parity, suspect peers after everything else
-        order.sort_by_key(|&i| (self.cluster.is_suspect_disk(&rec.disks[i]), i >= k));
+        let suspect: Vec<bool> = rec
+            .disks
+            .iter()
+            .map(|d| self.cluster.is_suspect_disk(d))
+            .collect();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| (suspect[i], i >= k));
         let mut order = order.into_iter();
         let mut frames: Vec<Option<Bytes>> = vec![None; n];
         let mut attempted = vec![false; n];

@@ -82,8 +82,19 @@ pub(crate) struct Budget {
     sem: Arc<Semaphore>,
     /// Grants kept for the first block of a request.
     first: Arc<Semaphore>,
-    holders: Mutex<Vec<Weak<Holder>>>,
+    holders: Mutex<Holders>,
     pub stats: BudgetStats,
+}
+
+/// The downloads whose parked blocks may be evicted, and when they were
+/// last looked at.
+#[derive(Default)]
+struct Holders {
+    list: Vec<Weak<Holder>>,
+    /// One scan serves every waiter for half a check period: with many
+    /// waiters and many downloads, a scan per waiter per period would be
+    /// waiters × downloads work for the same result.
+    scanned: Option<Instant>,
 }
 
 /// How often a waiter looks for stalled holders to evict.
@@ -96,7 +107,7 @@ impl Budget {
             cfg,
             sem: Arc::new(Semaphore::new(cfg.grants - reserved)),
             first: Arc::new(Semaphore::new(reserved)),
-            holders: Mutex::new(Vec::new()),
+            holders: Mutex::new(Holders::default()),
             stats: BudgetStats::default(),
         })
     }
@@ -178,10 +189,11 @@ impl Budget {
             }),
         });
         let mut holders = self.holders.lock().unwrap_or_else(PoisonError::into_inner);
-        if holders.len() >= 64 && holders.len().is_power_of_two() {
-            holders.retain(|w| w.strong_count() > 0);
+        let list = &mut holders.list;
+        if list.len() >= 64 && list.len().is_power_of_two() {
+            list.retain(|w| w.strong_count() > 0);
         }
-        holders.push(Arc::downgrade(&h));
+        list.push(Arc::downgrade(&h));
         h
     }
 
@@ -190,7 +202,14 @@ impl Budget {
         let now = Instant::now();
         let mut evicted = 0;
         let mut holders = self.holders.lock().unwrap_or_else(PoisonError::into_inner);
-        holders.retain(|w| {
+        if holders
+            .scanned
+            .is_some_and(|t| now.duration_since(t) < EVICT_CHECK / 2)
+        {
+            return;
+        }
+        holders.scanned = Some(now);
+        holders.list.retain(|w| {
             let Some(h) = w.upgrade() else { return false };
             evicted += h.evict_if_stalled(now, self.cfg.stall);
             true

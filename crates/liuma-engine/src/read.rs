@@ -292,6 +292,9 @@ impl Inner {
         }
         // Every block after the first (which is read below) must be
         // readable as far as membership tells, before the caller answers.
+        // Each block's record is read again when the block itself is read:
+        // a long download must use the record as it is then (a heal may
+        // have moved or re-encoded the block meanwhile), not this one.
         self.check_readable(wanted.iter().skip(1).map(|(id, _, _)| *id))
             .await?;
         let src = RangeSource {

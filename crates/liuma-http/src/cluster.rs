@@ -325,7 +325,9 @@ async fn admin_call(addr: &str, method: &str, path: &str, token: &str) -> Result
 }
 
 /// The payload of a chunked body (hex size line, data, CRLF, ..., 0).
-fn dechunk(mut body: &str) -> String {
+/// Shared with the `liuma` CLI's admin client, which reads answers the
+/// same way.
+pub fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {

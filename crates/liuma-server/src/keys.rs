@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use liuma_http::cluster::dechunk;
 
 use crate::cli::{KeyAction, KeyArgs};
 
@@ -156,22 +157,6 @@ impl Admin {
         }
         Ok(json)
     }
-}
-
-/// Decode a chunked transfer-encoded body.
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 #[cfg(test)]
