@@ -6,6 +6,7 @@
 //! bk/<bucket>                         bucket record
 //! ob/<bucket>/<key>                   latest version of a key (may be a delete marker)
 //! vr/<bucket>/<key>\0<vsort>          every version, newest first per key
+//! vd/<version uid>                    a version's body: inline bytes or block map
 //! bl/<block hex>                      block record (codec params, shard locations)
 //! rf/<block hex>/<owner uid>          a reference from an object version or part
 //! mf/<owner uid>/<page>               manifest pages of very large objects
@@ -19,6 +20,9 @@ pub(crate) const BUCKET: &str = "bk/";
 pub(crate) const ACCESS_KEY: &str = "ak/";
 pub(crate) const LATEST: &str = "ob/";
 pub(crate) const VERSION: &str = "vr/";
+pub(crate) const VERSION_DATA: &str = "vd/";
+/// The metadata layout version (absent: layout 1, bodies inside version records).
+pub(crate) const LAYOUT: &str = "fmt/layout";
 pub(crate) const BLOCK: &str = "bl/";
 pub(crate) const REF: &str = "rf/";
 pub(crate) const MANIFEST: &str = "mf/";
@@ -80,6 +84,10 @@ pub(crate) fn parse_version(bucket: &str, raw: &[u8]) -> Option<(String, String)
     let key = std::str::from_utf8(&rest[..nul]).ok()?;
     let vsort = std::str::from_utf8(&rest[nul + 1..]).ok()?;
     Some((key.to_owned(), vsort.to_owned()))
+}
+
+pub(crate) fn version_data(uid: &str) -> Vec<u8> {
+    cat(&[VERSION_DATA.as_bytes(), uid.as_bytes()])
 }
 
 pub(crate) fn block(id: &BlockId) -> Vec<u8> {

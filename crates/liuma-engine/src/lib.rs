@@ -23,7 +23,8 @@
 //! - `blocks`: block store across the cluster's disks, dedup, repair
 //! - `heal`: healer, drain and rebalance (shards off lost or leaving nodes)
 //! - `gc`, `scrub`, `worker`: background maintenance
-//! - `keys`, `model`: metadata key layout and records
+//! - `keys`, `model`: metadata key layout and records; `layout`: the
+//!   layout version and the upgrade of older stores
 //! - `error`, `metrics`, `config`
 
 mod access;
@@ -37,6 +38,7 @@ mod gc;
 mod heal;
 mod ingest;
 mod keys;
+mod layout;
 mod list;
 mod metrics;
 mod model;
@@ -58,6 +60,7 @@ pub use error::{Error, KeyProblem, Result};
 pub use gc::GcReport;
 pub use heal::{BlockCensus, BucketCensus, HealOptions, HealReport, PassInfo, PassStatus};
 pub use ingest::ByteStream;
+pub use layout::{CURRENT_LAYOUT, LayoutUpgrade};
 pub use list::{ListParams, ListResult, ListVersionsParams, ListVersionsResult};
 pub use metrics::Stats;
 pub use model::{BucketInfo, ObjectMeta, Versioning};

@@ -102,6 +102,23 @@ pub(crate) enum Body {
     Blocks(Vec<BlockEntry>),
     /// Very large objects: the block list lives in `mf/<uid>/<page>` keys.
     Paged { blocks: u64, pages: u32 },
+    /// In a version record: the body (one of the above) is in its own
+    /// `vd/<uid>` record, so that listings and HEADs, which read version
+    /// records, never read object bytes or block maps (layout 2).
+    Detached,
+}
+
+impl Body {
+    /// Whether a version record should keep this body in its own record:
+    /// everything but the empty body of 0-byte objects and delete markers
+    /// (one key instead of two for those) and what is already detached.
+    pub(crate) fn detachable(&self) -> bool {
+        match self {
+            Body::Inline(d) => !d.is_empty(),
+            Body::Blocks(_) | Body::Paged { .. } => true,
+            Body::Detached => false,
+        }
+    }
 }
 
 /// Blocks per manifest page and the most kept inline in a record.

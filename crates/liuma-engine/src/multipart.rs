@@ -515,20 +515,7 @@ impl Engine {
 
     /// A part's blocks as manifest entries (parts are never inline).
     async fn part_entries(&self, part: &PartRecord) -> Result<Vec<crate::model::BlockEntry>> {
-        let rec = VersionRecord {
-            uid: part.uid.clone(),
-            vsort: String::new(),
-            null_version: false,
-            delete_marker: false,
-            size: part.size,
-            etag: String::new(),
-            sha256: None,
-            modified_ms: 0,
-            meta: ObjectMeta::default(),
-            body: part.body.clone(),
-            parts: 0,
-        };
-        self.inner.manifest(&rec).await
+        self.inner.body_manifest(&part.uid, &part.body).await
     }
 
     /// Delete every part record (and the manifest pages of very large parts).

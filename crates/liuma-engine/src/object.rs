@@ -228,6 +228,7 @@ impl Engine {
         guard: Option<(&[u8], u64)>,
     ) -> Result<Option<VersionRecord>> {
         let lk = keys::latest(&b.name, key);
+        let body_op = detach_body(&mut rec);
         for _ in 0..32 {
             let latest = self.latest(&b.name, key).await?;
             rec.vsort = new_vsort(now_ms(), latest.as_ref().map(|(l, _)| l.vsort.as_str()));
@@ -250,6 +251,9 @@ impl Engine {
                 for old in olds.iter().filter(|o| o.null_version) {
                     txn = remove_version_ops(txn, &b.name, key, old);
                 }
+            }
+            if let Some(op) = &body_op {
+                txn = txn.and_then(op.clone());
             }
             let value = encode(&rec);
             txn = txn
@@ -493,7 +497,7 @@ impl Engine {
             key: dst_key.to_owned(),
             uid: uid.clone(),
         };
-        let body = match &src.body {
+        let body = match self.inner.body_of(&src).await?.as_ref() {
             Body::Inline(d) => Body::Inline(d.clone()),
             _ => {
                 let entries = self.inner.manifest(&src).await?;
@@ -545,14 +549,31 @@ impl Engine {
     }
 }
 
-/// Add the ops that remove one version record (and its manifest pages).
+/// Move a version's body out of its record into the op that stores it as
+/// `vd/<uid>` (metadata layout 2); None when it stays in the record.
+pub(crate) fn detach_body(rec: &mut VersionRecord) -> Option<Op> {
+    if !rec.body.detachable() {
+        return None;
+    }
+    let body = std::mem::replace(&mut rec.body, Body::Detached);
+    Some(Op::put(keys::version_data(&rec.uid), encode(&body)))
+}
+
+/// Add the ops that remove one version record, its body record and its
+/// manifest pages.
 fn remove_version_ops(txn: Txn, bucket: &str, key: &str, rec: &VersionRecord) -> Txn {
-    let txn = txn.and_then(Op::delete(keys::version(bucket, key, &rec.vsort)));
-    if let Body::Paged { .. } = rec.body {
-        let start = keys::manifest_pages(&rec.uid);
-        let end = liuma_meta::prefix_end(&start);
-        txn.and_then(Op::DeleteRange { start, end })
-    } else {
-        txn
+    // The body record goes whatever this record says: while a layout-1
+    // store is being upgraded, the `ob/` copy of a version may already be
+    // detached when its `vr/` copy is not.
+    let txn = txn
+        .and_then(Op::delete(keys::version(bucket, key, &rec.vsort)))
+        .and_then(Op::delete(keys::version_data(&rec.uid)));
+    match rec.body {
+        Body::Paged { .. } | Body::Detached => {
+            let start = keys::manifest_pages(&rec.uid);
+            let end = liuma_meta::prefix_end(&start);
+            txn.and_then(Op::DeleteRange { start, end })
+        }
+        Body::Inline(_) | Body::Blocks(_) => txn,
     }
 }

@@ -2,6 +2,7 @@
 //! with a small read-ahead, each block buffer counted against the node's
 //! budget (see [`crate::budget`] for why this cannot deadlock).
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use crate::budget::{Budget, Holder};
 use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
-use crate::model::{BlockEntry, Body, VersionRecord};
+use crate::model::{BlockEntry, Body, VersionRecord, decode};
 use crate::{Error, Result};
 
 /// An object's bytes as they are read.
@@ -235,18 +236,46 @@ impl<S: BlockSource> Reader<S> {
 }
 
 impl Inner {
-    /// The block list of a version, loading manifest pages when needed.
+    /// A version's body: from its own `vd/<uid>` record when detached
+    /// (layout 2), else the one in the record (layout 1, empty bodies).
+    pub(crate) async fn body_of<'a>(&self, rec: &'a VersionRecord) -> Result<Cow<'a, Body>> {
+        if !matches!(rec.body, Body::Detached) {
+            return Ok(Cow::Borrowed(&rec.body));
+        }
+        let kv = self
+            .meta
+            .get(&keys::version_data(&rec.uid))
+            .await?
+            .ok_or_else(|| {
+                Error::internal(std::io::Error::other(format!(
+                    "version {} has no body record",
+                    rec.uid
+                )))
+            })?;
+        Ok(Cow::Owned(decode(&kv.value)?))
+    }
+
+    /// The block list of a version, loading its body and manifest pages when needed.
     pub(crate) async fn manifest(&self, rec: &VersionRecord) -> Result<Vec<BlockEntry>> {
-        match &rec.body {
+        let body = self.body_of(rec).await?;
+        self.body_manifest(&rec.uid, &body).await
+    }
+
+    /// The block list of a body owned by `uid` (a version or a part).
+    pub(crate) async fn body_manifest(&self, uid: &str, body: &Body) -> Result<Vec<BlockEntry>> {
+        match body {
             Body::Inline(_) => Ok(Vec::new()),
             Body::Blocks(b) => Ok(b.clone()),
             Body::Paged { blocks, .. } => {
                 let pages: Vec<Vec<BlockEntry>> =
-                    crate::scan::decode_prefix(&self.meta, &keys::manifest_pages(&rec.uid)).await?;
+                    crate::scan::decode_prefix(&self.meta, &keys::manifest_pages(uid)).await?;
                 let mut out = Vec::with_capacity(usize::try_from(*blocks).unwrap_or(0));
                 out.extend(pages.into_iter().flatten());
                 Ok(out)
             }
+            Body::Detached => Err(Error::internal(std::io::Error::other(format!(
+                "body record of {uid} is itself detached"
+            )))),
         }
     }
 
@@ -271,7 +300,8 @@ impl Inner {
         start: u64,
         end: u64,
     ) -> Result<ObjectStream> {
-        if let Body::Inline(data) = &rec.body {
+        let body = self.body_of(rec).await?;
+        if let Body::Inline(data) = body.as_ref() {
             let lo = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
             let hi = usize::try_from(end).unwrap_or(usize::MAX).min(data.len());
             let bytes = Bytes::copy_from_slice(&data[lo..hi]);
@@ -280,7 +310,7 @@ impl Inner {
         }
         let mut wanted: Vec<(BlockId, usize, usize)> = Vec::new();
         let mut offset = 0u64;
-        for e in self.manifest(rec).await? {
+        for e in self.body_manifest(&rec.uid, &body).await? {
             let (b_start, b_end) = (offset, offset + u64::from(e.len));
             offset = b_end;
             if b_end <= start || b_start >= end {

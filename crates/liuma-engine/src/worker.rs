@@ -1,5 +1,6 @@
 //! Background workers: periodic GC, scrub and heal passes (heal also runs
-//! soon after the cluster membership changes), stopped by a shutdown signal.
+//! soon after the cluster membership changes) and the one-off upgrade of an
+//! older metadata layout, stopped by a shutdown signal.
 
 use std::time::Duration;
 
@@ -62,7 +63,7 @@ pub fn spawn_workers(
     let heal = spawn_healer(engine.clone(), &cfg, shutdown.clone());
     let scrub = {
         let engine = engine.clone();
-        every(cfg.scrub_interval, shutdown, move || {
+        every(cfg.scrub_interval, shutdown.clone(), move || {
             let engine = engine.clone();
             async move {
                 match engine.scrub_pass(cfg.scrub_rate).await {
@@ -74,7 +75,28 @@ pub fn spawn_workers(
             }
         })
     };
-    vec![gc, scrub, heal]
+    let layout = spawn_layout_upgrade(engine.clone(), shutdown);
+    vec![gc, scrub, heal, layout]
+}
+
+/// Upgrade an older metadata layout once, in the background (readers take
+/// both layouts); retried every minute while it fails (metadata store down).
+fn spawn_layout_upgrade(engine: Engine, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                r = engine.upgrade_layout() => match r {
+                    Ok(_) => return,
+                    Err(e) => tracing::warn!(error = %e, "metadata layout upgrade failed; retrying in 60 s"),
+                },
+                _ = shutdown.changed() => return,
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(60)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
 }
 
 /// Heal every `heal_interval`, and a few seconds after membership changes
