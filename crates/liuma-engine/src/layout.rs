@@ -17,12 +17,12 @@
 
 use liuma_meta::{Compare, KeyValue, Op, Txn};
 
+use crate::Result;
 use crate::engine::Engine;
 use crate::keys;
 use crate::model::{VersionRecord, decode, encode};
 use crate::object::detach_body;
 use crate::scan::Pager;
-use crate::Result;
 
 /// The layout this version of liuma writes.
 pub const CURRENT_LAYOUT: u32 = 2;

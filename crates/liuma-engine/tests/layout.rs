@@ -126,7 +126,10 @@ async fn check_contents(e: &Engine) {
     assert_eq!(part, pat("big", 300 << 10)[100_000..=200_000]);
     let head = e.head_object("plain", "one-kib", None).await.expect("head");
     assert_eq!(head.meta.content_type.as_deref(), Some("text/plain"));
-    assert_eq!(head.meta.user.get("color").map(String::as_str), Some("blue"));
+    assert_eq!(
+        head.meta.user.get("color").map(String::as_str),
+        Some("blue")
+    );
     let multi = e.head_object("plain", "multi", None).await.expect("head");
     assert_eq!(multi.parts, 2);
     assert!(multi.etag.ends_with("-2"), "{}", multi.etag);
@@ -159,14 +162,21 @@ async fn check_contents(e: &Engine) {
     );
     for v in versions.versions.iter().filter(|v| !v.delete_marker) {
         let want = match (v.key.as_str(), v.size) {
-            ("doc", n) => pat(&format!("doc-v{}", n - 2048), usize::try_from(n).expect("small")),
+            ("doc", n) => pat(
+                &format!("doc-v{}", n - 2048),
+                usize::try_from(n).expect("small"),
+            ),
             ("gone", n) => pat("gone", usize::try_from(n).expect("small")),
             (_, _) => Vec::new(),
         };
         let got = read(e, "versioned", &v.key, Some(v.version_id.clone())).await;
         assert_eq!(got, want, "{} {}", v.key, v.version_id);
     }
-    assert!(e.get_object("versioned", "gone", GetOptions::default()).await.is_err());
+    assert!(
+        e.get_object("versioned", "gone", GetOptions::default())
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -220,7 +230,10 @@ async fn a_layout_1_store_reads_upgrades_and_keeps_working() {
     e.delete_object("versioned", "doc", Some(&vid))
         .await
         .expect("delete newest doc");
-    assert_eq!(read(&e, "versioned", "doc", None).await, pat("doc-v1", 2049));
+    assert_eq!(
+        read(&e, "versioned", "doc", None).await,
+        pat("doc-v1", 2049)
+    );
 
     // and it all survives a reopen
     drop(e);
@@ -228,5 +241,8 @@ async fn a_layout_1_store_reads_upgrades_and_keeps_working() {
     let e = open(dir.path());
     assert_eq!(e.layout().await.expect("layout"), CURRENT_LAYOUT);
     assert_eq!(read(&e, "plain", "one-kib", None).await, pat("new", 1500));
-    assert_eq!(read(&e, "plain", "multi", None).await.len(), (5 << 20) + (70 << 10));
+    assert_eq!(
+        read(&e, "plain", "multi", None).await.len(),
+        (5 << 20) + (70 << 10)
+    );
 }
