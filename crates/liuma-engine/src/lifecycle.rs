@@ -568,6 +568,28 @@ fn scan_prefixes<'a>(prefixes: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 mod tests {
     use super::*;
 
+    #[tokio::test(start_paused = true)]
+    async fn the_pacer_holds_the_rate() {
+        let began = tokio::time::Instant::now();
+        let mut p = Pacer {
+            ops_per_sec: 10,
+            began,
+            ops: 0,
+        };
+        for _ in 0..5 {
+            p.tick().await;
+        }
+        // Virtual time: 5 changes at 10/s take half a second.
+        assert_eq!(began.elapsed(), std::time::Duration::from_millis(500));
+        let mut free = Pacer {
+            ops_per_sec: 0,
+            began,
+            ops: 0,
+        };
+        free.tick().await;
+        assert_eq!(began.elapsed(), std::time::Duration::from_millis(500));
+    }
+
     #[test]
     fn days_round_up_to_midnight() {
         // 2014-01-15 10:30 UTC + 3 days → 2014-01-19 00:00 UTC (AWS's example).
