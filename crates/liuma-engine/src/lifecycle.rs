@@ -332,59 +332,72 @@ impl Engine {
         report: &mut LifecycleReport,
     ) -> Result<()> {
         report.keys_checked += 1;
-        let Some((latest, rev)) = self.latest(&b.name, key).await? else {
+        // Decided on the scanned versions; a change reads the latest pointer
+        // (one read per change, not per key) and is made only if the scan's
+        // newest version is still current.
+        let Some(latest) = versions.first() else {
             return Ok(());
         };
-        // The scan and the latest pointer disagree: a write is under way.
-        if versions.first().map(|v| &v.vsort) != Some(&latest.vsort) {
-            report.skipped += 1;
-            return Ok(());
-        }
         let size = (!latest.delete_marker).then_some(latest.size);
         let matching = || {
             rules
                 .iter()
-                .filter(|r| r.filter.matches(key, size, version_tags(&latest)))
+                .filter(|r| r.filter.matches(key, size, version_tags(latest)))
         };
-        if latest.delete_marker {
-            let expired_marker = versions.len() == 1
+        let expire_current = if latest.delete_marker {
+            versions.len() == 1
                 && matching().any(|r| match r.expiration {
                     Some(Expiration::ExpiredDeleteMarker) => true,
                     Some(Expiration::Days(d)) => due_after(latest.modified_ms, d) <= now,
                     _ => false,
-                });
-            if expired_marker {
-                pacer.tick().await;
-                match self.remove_latest(b, key, &latest, rev, None).await? {
-                    Done::Applied => report.delete_markers_removed += 1,
-                    Done::Raced => report.skipped += 1,
-                }
-                return Ok(());
-            }
+                })
         } else {
-            let expired = matching().any(|r| match r.expiration {
+            matching().any(|r| match r.expiration {
                 Some(Expiration::Days(d)) => due_after(latest.modified_ms, d) <= now,
                 Some(Expiration::Date(t)) => t <= now,
                 _ => false,
-            });
-            if expired {
-                pacer.tick().await;
-                let done = if b.versioning == Versioning::Off {
-                    self.remove_latest(b, key, &latest, rev, versions.get(1))
-                        .await?
-                } else {
-                    self.add_expiry_marker(b, key, &versions, rev).await?
-                };
-                match done {
-                    Done::Applied => report.objects_expired += 1,
-                    Done::Raced => report.skipped += 1,
-                }
-                // The key changed: its noncurrent versions wait for the next pass.
-                return Ok(());
-            }
+            })
+        };
+        if !expire_current {
+            return self
+                .expire_noncurrent(b, key, &versions, rules, now, pacer, report)
+                .await;
         }
-        self.expire_noncurrent(b, key, &versions, rules, rev, now, pacer, report)
-            .await
+        pacer.tick().await;
+        let Some(rev) = self.current_rev(b, key, latest).await? else {
+            report.skipped += 1;
+            return Ok(());
+        };
+        let done = if latest.delete_marker {
+            self.remove_latest(b, key, latest, rev, None).await?
+        } else if b.versioning == Versioning::Off {
+            self.remove_latest(b, key, latest, rev, versions.get(1))
+                .await?
+        } else {
+            self.add_expiry_marker(b, key, &versions, rev).await?
+        };
+        match (done, latest.delete_marker) {
+            (Done::Applied, true) => report.delete_markers_removed += 1,
+            (Done::Applied, false) => report.objects_expired += 1,
+            (Done::Raced, _) => report.skipped += 1,
+        }
+        // The key changed: its noncurrent versions wait for the next pass.
+        Ok(())
+    }
+
+    /// The revision of the key's latest pointer if `scanned` is still its
+    /// current version (else a client changed the key since the scan).
+    async fn current_rev(
+        &self,
+        b: &BucketInfo,
+        key: &str,
+        scanned: &VersionRecord,
+    ) -> Result<Option<u64>> {
+        Ok(self
+            .latest(&b.name, key)
+            .await?
+            .filter(|(l, _)| l.vsort == scanned.vsort)
+            .map(|(_, rev)| rev))
     }
 
     /// Remove noncurrent versions past their rules' age and rank.
@@ -395,11 +408,11 @@ impl Engine {
         key: &str,
         versions: &[VersionRecord],
         rules: &[&LifecycleRule],
-        rev: u64,
         now: u64,
         pacer: &mut Pacer,
         report: &mut LifecycleReport,
     ) -> Result<()> {
+        let mut rev = None;
         for (i, v) in versions.iter().enumerate().skip(1) {
             // It became noncurrent when its successor was written; `i` is its
             // rank among the noncurrent versions (1 = newest).
@@ -418,6 +431,16 @@ impl Engine {
             }
             pacer.tick().await;
             // Guarded by the latest pointer: the version is still noncurrent.
+            let rev = match rev {
+                Some(r) => r,
+                None => match self.current_rev(b, key, &versions[0]).await? {
+                    Some(r) => *rev.insert(r),
+                    None => {
+                        report.skipped += 1;
+                        return Ok(());
+                    }
+                },
+            };
             let lk = keys::latest(&b.name, key);
             let txn = remove_version_ops(
                 Txn::new().when(Compare::ModRevision(lk, rev)),
