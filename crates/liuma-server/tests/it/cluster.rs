@@ -1427,4 +1427,18 @@ fn lifecycle_runs_each_bucket_on_one_node() {
         let (status, _) = c.s3_within(60, &[&format!("http://{s3}/{b}/obj")]);
         assert_eq!(status, 404, "{b}/obj expired");
     }
+    // A pass now on every node at once: each answers, together the 8 buckets.
+    let all = c
+        .admin("n2", "POST", "/admin/lifecycle?scope=cluster")
+        .json();
+    let nodes = all["nodes"].as_object().expect("per-node results");
+    assert_eq!(nodes.len(), 3, "{all}");
+    assert!(nodes.values().all(|n| n["ok"] == true), "{all}");
+    assert_eq!(all["totals"]["buckets"], 8, "{all}");
+    // A future time is never forwarded to other nodes.
+    let r = c
+        .node("n1")
+        .node
+        .admin_req("POST", "/admin/lifecycle?scope=cluster&as_of=4102444800000");
+    assert_eq!(r.status, 400);
 }
