@@ -152,6 +152,29 @@ impl View {
     pub fn maintains(&self, block: &BlockId) -> bool {
         self.maintainer(block) == Some(self.local.as_str())
     }
+
+    /// The live node responsible for `item` of a kind of background work
+    /// other than blocks (`domain`, e.g. "lifecycle" for a bucket name):
+    /// the same rendezvous hashing, under the domain's own tag so the
+    /// choices are independent of the blocks'.
+    pub fn maintainer_of(&self, domain: &str, item: &[u8]) -> Option<&str> {
+        self.live_nodes()
+            .map(|n| {
+                let mut h = blake3::Hasher::new();
+                h.update(domain.as_bytes());
+                h.update(&(item.len() as u64).to_le_bytes());
+                h.update(item);
+                h.update(n.info.id.as_bytes());
+                (*h.finalize().as_bytes(), n.info.id.as_str())
+            })
+            .max()
+            .map(|(_, id)| id)
+    }
+
+    /// True when this node is responsible for `item` of `domain`.
+    pub fn maintains_item(&self, domain: &str, item: &[u8]) -> bool {
+        self.maintainer_of(domain, item) == Some(self.local.as_str())
+    }
 }
 
 /// Distinct zones of `nodes` when there are several, else distinct nodes
@@ -224,5 +247,31 @@ mod tests {
             seen.insert(m.to_owned());
         }
         assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn every_item_has_one_live_maintainer_whoever_asks() {
+        let all = || {
+            [
+                node("a", true, false, 1000),
+                node("b", true, false, 1000),
+                node("c", false, false, 400),
+            ]
+            .into_iter()
+            .map(|n| (n.info.id.clone(), n))
+            .collect::<BTreeMap<_, _>>()
+        };
+        let views = [View::new("a".into(), all()), View::new("b".into(), all())];
+        let mut per_node = [0, 0];
+        for i in 0u32..64 {
+            let bucket = format!("bucket-{i}");
+            let who: Vec<bool> = views
+                .iter()
+                .map(|v| v.maintains_item("lifecycle", bucket.as_bytes()))
+                .collect();
+            assert_eq!(who.iter().filter(|&&w| w).count(), 1, "{bucket}");
+            per_node[usize::from(who[1])] += 1;
+        }
+        assert!(per_node[0] > 0 && per_node[1] > 0, "{per_node:?}");
     }
 }

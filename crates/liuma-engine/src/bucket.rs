@@ -50,6 +50,7 @@ impl Engine {
             versioning: Versioning::Off,
             erasure: None,
             attrs: Default::default(),
+            lifecycle: Vec::new(),
         };
         let key = keys::bucket(name);
         let txn = Txn::new()

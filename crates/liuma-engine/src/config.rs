@@ -58,6 +58,11 @@ pub struct EngineConfig {
     /// always sets it (derived from the cluster secret); None stores
     /// secrets as issued, for tests and tools only. Default None.
     pub secret_seal: Option<crate::SealKey>,
+    /// Let the admin API run a lifecycle pass "as of" a time other than
+    /// now (`POST /admin/lifecycle?as_of=`), so tests of day-long rules
+    /// need no waiting. Off by default: a pass as of a future time expires
+    /// objects early, which no production node should allow.
+    pub lifecycle_test_clock: bool,
 }
 
 impl Default for EngineConfig {
@@ -81,6 +86,7 @@ impl Default for EngineConfig {
             stall_release: Duration::from_millis(500),
             pipeline_depth: 4,
             secret_seal: None,
+            lifecycle_test_clock: false,
         }
     }
 }

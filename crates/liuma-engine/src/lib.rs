@@ -23,6 +23,7 @@
 //! - `blocks`: block store across the cluster's disks, dedup, repair
 //! - `heal`: healer, drain and rebalance (shards off lost or leaving nodes)
 //! - `gc`, `scrub`, `worker`: background maintenance
+//! - `lifecycle`: bucket lifecycle rules and the pass applying them
 //! - `keys`, `model`: metadata key layout and records; `layout`: the
 //!   layout version and the upgrade of older stores
 //! - `error`, `metrics`, `config`
@@ -39,6 +40,7 @@ mod heal;
 mod ingest;
 mod keys;
 mod layout;
+mod lifecycle;
 mod list;
 mod metrics;
 mod model;
@@ -61,6 +63,10 @@ pub use gc::GcReport;
 pub use heal::{BlockCensus, BucketCensus, HealOptions, HealReport, PassInfo, PassStatus};
 pub use ingest::ByteStream;
 pub use layout::{CURRENT_LAYOUT, LayoutUpgrade};
+pub use lifecycle::{
+    DAY_MS, Expiration, FilterForm, LifecycleOptions, LifecycleReport, LifecycleRule,
+    MAX_LIFECYCLE_RULES, NoncurrentExpiration, RuleFilter, ceil_midnight, due_after,
+};
 pub use list::{ListParams, ListResult, ListVersionsParams, ListVersionsResult};
 pub use metrics::Stats;
 pub use model::{BucketInfo, ObjectMeta, Versioning};

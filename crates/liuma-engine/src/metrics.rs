@@ -45,6 +45,17 @@ pub struct Stats {
     /// Gauge: blocks this node maintains that its last heal pass left below
     /// their target code.
     pub blocks_below_target: AtomicU64,
+    /// Current versions expired by lifecycle rules (deleted, or made
+    /// noncurrent by a delete marker).
+    pub lifecycle_objects_expired: AtomicU64,
+    /// Noncurrent versions and expired delete markers removed by lifecycle rules.
+    pub lifecycle_versions_expired: AtomicU64,
+    /// Incomplete multipart uploads aborted by lifecycle rules.
+    pub lifecycle_uploads_aborted: AtomicU64,
+    /// Completed lifecycle passes.
+    pub lifecycle_passes: AtomicU64,
+    /// Gauge: duration of the last lifecycle pass, in milliseconds.
+    pub lifecycle_last_pass_ms: AtomicU64,
 }
 
 impl Stats {

@@ -57,6 +57,9 @@ pub struct BucketInfo {
     /// Front-end settings (CORS, ACL...), opaque to the engine.
     #[serde(default)]
     pub attrs: BTreeMap<String, String>,
+    /// Lifecycle rules, applied by the lifecycle pass (empty: none).
+    #[serde(default)]
+    pub lifecycle: Vec<crate::lifecycle::LifecycleRule>,
 }
 
 /// Content type, standard headers and user metadata of an object.

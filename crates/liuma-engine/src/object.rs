@@ -561,7 +561,7 @@ pub(crate) fn detach_body(rec: &mut VersionRecord) -> Option<Op> {
 
 /// Add the ops that remove one version record, its body record and its
 /// manifest pages.
-fn remove_version_ops(txn: Txn, bucket: &str, key: &str, rec: &VersionRecord) -> Txn {
+pub(crate) fn remove_version_ops(txn: Txn, bucket: &str, key: &str, rec: &VersionRecord) -> Txn {
     // The body record goes whatever this record says: while a layout-1
     // store is being upgraded, the `ob/` copy of a version may already be
     // detached when its `vr/` copy is not.

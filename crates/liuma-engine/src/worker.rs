@@ -1,6 +1,6 @@
-//! Background workers: periodic GC, scrub and heal passes (heal also runs
-//! soon after the cluster membership changes) and the one-off upgrade of an
-//! older metadata layout, stopped by a shutdown signal.
+//! Background workers: periodic GC, scrub, heal and lifecycle passes (heal
+//! also runs soon after the cluster membership changes) and the one-off
+//! upgrade of an older metadata layout, stopped by a shutdown signal.
 
 use std::time::Duration;
 
@@ -26,6 +26,12 @@ pub struct WorkerConfig {
     pub heal_interval: Duration,
     /// Heal read rate limit in bytes/s (0 = unlimited). Default 128 MiB/s.
     pub heal_rate: u64,
+    /// Time between lifecycle passes (bucket expiration rules). Default 1 h:
+    /// rules are in days, so an hour late is within AWS's "asynchronously".
+    pub lifecycle_interval: Duration,
+    /// Most changes a lifecycle pass makes per second (expirations,
+    /// removals, aborts; 0 = unlimited). Default 100.
+    pub lifecycle_rate: u32,
 }
 
 impl Default for WorkerConfig {
@@ -37,6 +43,8 @@ impl Default for WorkerConfig {
             upload_expiry: Duration::from_secs(7 * 24 * 3600),
             heal_interval: Duration::from_secs(60),
             heal_rate: 128 << 20,
+            lifecycle_interval: Duration::from_secs(3600),
+            lifecycle_rate: 100,
         }
     }
 }
@@ -61,6 +69,24 @@ pub fn spawn_workers(
         })
     };
     let heal = spawn_healer(engine.clone(), &cfg, shutdown.clone());
+    let lifecycle = {
+        let engine = engine.clone();
+        let rate = cfg.lifecycle_rate;
+        every(cfg.lifecycle_interval, shutdown.clone(), move || {
+            let engine = engine.clone();
+            async move {
+                let opts = crate::LifecycleOptions {
+                    now_ms: crate::model::now_ms(),
+                    ops_per_sec: rate,
+                };
+                match engine.lifecycle_pass(opts).await {
+                    Ok(r) if r.buckets > 0 => tracing::info!(?r, "lifecycle pass done"),
+                    Ok(r) => tracing::debug!(?r, "lifecycle pass done"),
+                    Err(e) => tracing::warn!(error = %e, "lifecycle pass failed"),
+                }
+            }
+        })
+    };
     let scrub = {
         let engine = engine.clone();
         every(cfg.scrub_interval, shutdown.clone(), move || {
@@ -76,7 +102,7 @@ pub fn spawn_workers(
         })
     };
     let layout = spawn_layout_upgrade(engine.clone(), shutdown);
-    vec![gc, scrub, heal, layout]
+    vec![gc, scrub, heal, lifecycle, layout]
 }
 
 /// Upgrade an older metadata layout once, in the background (readers take

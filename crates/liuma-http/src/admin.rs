@@ -27,6 +27,8 @@
 //!   blocks it maintains); `?scope=cluster` runs one on every live node at once and
 //!   answers per node (`nodes.{id}.ok/result/error`) with `totals`
 //! - `GET /admin/passes[?scope=cluster]` → heal/scrub running now and the last results
+//! - `POST /admin/lifecycle[?scope=cluster]` → apply the buckets' lifecycle rules now
+//!   (`as_of=MS` on nodes started with `--lifecycle-test-clock` only)
 
 use std::sync::Arc;
 
@@ -82,6 +84,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/heal", post(cluster::heal))
         .route("/admin/scrub", post(cluster::scrub))
         .route("/admin/passes", get(cluster::passes))
+        .route("/admin/lifecycle", post(crate::lifecycle::run))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,

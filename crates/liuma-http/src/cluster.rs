@@ -145,7 +145,7 @@ enum Scope {
 }
 
 /// How long a peer may take to run a whole pass for a fan-out.
-const PASS_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+pub(crate) const PASS_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long a peer may take to answer a status request.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -215,7 +215,7 @@ pub(crate) async fn passes(State(s): State<AdminState>, Query(q): Query<ScopeQue
 /// `{"scope": "cluster", "nodes": {id: {"ok", "result" | "error",
 /// "elapsed_ms"}}, "totals": {field: sum}}`; a node that fails or does
 /// not answer in `timeout` is reported, not fatal.
-async fn fan_out<F, Fut>(
+pub(crate) async fn fan_out<F, Fut>(
     s: &AdminState,
     method: &'static str,
     path: &'static str,

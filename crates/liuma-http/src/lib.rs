@@ -5,10 +5,12 @@
 //!
 //! # Layout
 //! - [`admin`]: `/health`, `/ready`, `/metrics`
+//! - `lifecycle`: `POST /admin/lifecycle` (a lifecycle pass now, or as of a test time)
 //! - [`metrics`]: the registry, the per-request middleware, engine counters
 //! - [`native`]: the native token API (upload/download tokens, chunks, tus)
 
 pub mod admin;
 pub mod cluster;
+mod lifecycle;
 pub mod metrics;
 pub mod native;

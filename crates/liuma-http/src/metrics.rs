@@ -227,7 +227,7 @@ impl std::fmt::Debug for EngineCollector {
 impl Collector for EngineCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.engine.stats();
-        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 18] = [
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 22] = [
             ("bytes_in", "object bytes received", &s.bytes_in),
             ("bytes_out", "object bytes sent", &s.bytes_out),
             ("blocks_written", "blocks newly written", &s.blocks_written),
@@ -298,6 +298,26 @@ impl Collector for EngineCollector {
                 "blocks re-encoded by the healer to the code the cluster wants now",
                 &s.heal_reencoded,
             ),
+            (
+                "lifecycle_objects_expired",
+                "current versions expired by lifecycle rules (deleted or hidden by a delete marker)",
+                &s.lifecycle_objects_expired,
+            ),
+            (
+                "lifecycle_versions_expired",
+                "noncurrent versions and expired delete markers removed by lifecycle rules",
+                &s.lifecycle_versions_expired,
+            ),
+            (
+                "lifecycle_uploads_aborted",
+                "incomplete multipart uploads aborted by lifecycle rules",
+                &s.lifecycle_uploads_aborted,
+            ),
+            (
+                "lifecycle_passes",
+                "completed lifecycle passes",
+                &s.lifecycle_passes,
+            ),
         ];
         for (name, help, value) in counters {
             let c = ConstCounter::new(Stats::get(value));
@@ -321,7 +341,7 @@ impl Collector for EngineCollector {
             let c = ConstCounter::new(v);
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
-        let gauges: [(&str, &str, usize); 4] = [
+        let gauges: [(&str, &str, usize); 5] = [
             (
                 "blocks_below_target",
                 "blocks this node maintains that its last heal pass left below their target code",
@@ -338,6 +358,11 @@ impl Collector for EngineCollector {
                 free,
             ),
             ("budget_blocks", "block buffers of the budget in all", total),
+            (
+                "lifecycle_last_pass_ms",
+                "duration of the last lifecycle pass, in milliseconds",
+                usize::try_from(Stats::get(&s.lifecycle_last_pass_ms)).unwrap_or(usize::MAX),
+            ),
         ];
         for (name, help, v) in gauges {
             let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));

@@ -17,6 +17,7 @@
 //! - `sigcheck`: SigV2 gate and the 7-day cap on presigned URLs
 //! - `bucket`, `object`, `list`, `multipart`: the operations
 //! - `cors`: bucket CORS rules as stored and matched
+//! - `lifecycle`: bucket lifecycle configuration (validated as AWS does)
 //! - `body`: streaming adapters (request bodies with checksum checks, object streams)
 //! - `conv`: DTO conversions (metadata, timestamps, ETags, URL encoding)
 //! - `error`: engine errors → S3 errors, in one place
@@ -28,6 +29,7 @@ mod conv;
 mod cors;
 mod error;
 mod front;
+mod lifecycle;
 mod list;
 mod multipart;
 mod object;

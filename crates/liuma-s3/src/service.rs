@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use crate::auth::{KeyAccess, KeyAuth};
 use crate::front::S3Front;
-use crate::{bucket, list, multipart, object};
+use crate::{bucket, lifecycle, list, multipart, object};
 
 type Req<T> = S3Request<T>;
 type Res<T> = S3Result<S3Response<T>>;
@@ -135,6 +135,24 @@ impl s3s::S3 for LiumaS3 {
         req: Req<DeleteBucketCorsInput>,
     ) -> Res<DeleteBucketCorsOutput> {
         bucket::delete_bucket_cors(self, req).await
+    }
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: Req<PutBucketLifecycleConfigurationInput>,
+    ) -> Res<PutBucketLifecycleConfigurationOutput> {
+        lifecycle::put_bucket_lifecycle_configuration(self, req).await
+    }
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: Req<GetBucketLifecycleConfigurationInput>,
+    ) -> Res<GetBucketLifecycleConfigurationOutput> {
+        lifecycle::get_bucket_lifecycle_configuration(self, req).await
+    }
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: Req<DeleteBucketLifecycleInput>,
+    ) -> Res<DeleteBucketLifecycleOutput> {
+        lifecycle::delete_bucket_lifecycle(self, req).await
     }
     async fn get_bucket_acl(&self, req: Req<GetBucketAclInput>) -> Res<GetBucketAclOutput> {
         bucket::get_bucket_acl(self, req).await

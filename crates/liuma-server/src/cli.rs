@@ -241,6 +241,10 @@ pub struct ServerArgs {
     /// Seconds between scrub passes. Default 86400.
     #[arg(long, env = "LIUMA_SCRUB_INTERVAL_SECS")]
     pub scrub_interval_secs: Option<u64>,
+    /// Tests only: `POST /admin/lifecycle?as_of=MS` may evaluate lifecycle
+    /// rules as of another time (a future one expires objects early).
+    #[arg(long, hide = true)]
+    pub lifecycle_test_clock: bool,
     /// Node id in a cluster (with --etcd). Default: a random id kept in <data>/node.id.
     #[arg(long, env = "LIUMA_NODE_ID")]
     pub node_id: Option<String>,

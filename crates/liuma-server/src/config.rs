@@ -244,6 +244,13 @@ pub struct MaintenanceConfig {
     pub scrub_rate: u64,
     /// Multipart uploads older than this many seconds are aborted. Default 604800 (7 days).
     pub upload_expiry_secs: u64,
+    /// Seconds between lifecycle passes (bucket expiration rules). Default 3600.
+    pub lifecycle_interval_secs: u64,
+    /// Most changes per second a lifecycle pass makes (0 = unlimited). Default 100.
+    pub lifecycle_rate: u32,
+    /// Tests only: let `POST /admin/lifecycle?as_of=MS` evaluate the rules
+    /// as of another time. Default false (a future time expires objects early).
+    pub lifecycle_test_clock: bool,
 }
 
 impl Default for MaintenanceConfig {
@@ -254,6 +261,9 @@ impl Default for MaintenanceConfig {
             scrub_interval_secs: w.scrub_interval.as_secs(),
             scrub_rate: w.scrub_rate,
             upload_expiry_secs: w.upload_expiry.as_secs(),
+            lifecycle_interval_secs: w.lifecycle_interval.as_secs(),
+            lifecycle_rate: w.lifecycle_rate,
+            lifecycle_test_clock: false,
         }
     }
 }
@@ -344,6 +354,9 @@ impl Config {
         if let Some(s) = args.scrub_interval_secs {
             cfg.maintenance.scrub_interval_secs = s;
         }
+        if args.lifecycle_test_clock {
+            cfg.maintenance.lifecycle_test_clock = true;
+        }
         if let Some(n) = &args.node_id {
             cfg.cluster.node_id = Some(n.clone());
         }
@@ -420,6 +433,7 @@ impl Config {
         if self.maintenance.gc_interval_secs == 0
             || self.maintenance.scrub_interval_secs == 0
             || self.cluster.heal_interval_secs == 0
+            || self.maintenance.lifecycle_interval_secs == 0
         {
             bail!("maintenance intervals must be at least 1 second");
         }
@@ -445,6 +459,7 @@ impl Config {
             inflight_blocks: self.limits.inflight_blocks,
             max_waiting: self.limits.max_waiting,
             max_wait: Duration::from_millis(self.limits.max_wait_ms),
+            lifecycle_test_clock: self.maintenance.lifecycle_test_clock,
             ..EngineConfig::default()
         })
     }
@@ -494,6 +509,8 @@ impl Config {
             scrub_rate: self.maintenance.scrub_rate,
             upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
             heal_interval: Duration::from_secs(self.cluster.heal_interval_secs),
+            lifecycle_interval: Duration::from_secs(self.maintenance.lifecycle_interval_secs),
+            lifecycle_rate: self.maintenance.lifecycle_rate,
             ..WorkerConfig::default()
         }
     }

@@ -102,6 +102,28 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Run a lifecycle pass as if the clock said `now_ms` (unthrottled).
+    pub async fn lifecycle_at(&self, now_ms: u64) -> liuma_engine::LifecycleReport {
+        self.engine
+            .lifecycle_pass(liuma_engine::LifecycleOptions {
+                now_ms,
+                ops_per_sec: 0,
+            })
+            .await
+            .expect("lifecycle pass")
+    }
+
+    /// The modification time of a key's current version, ms since the epoch.
+    pub async fn mtime(&self, bucket: &str, key: &str) -> u64 {
+        self.engine
+            .head_object(bucket, key, None)
+            .await
+            .expect("object exists")
+            .last_modified_ms
+    }
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Resp {
@@ -425,6 +447,26 @@ impl Client {
                 .body(xml),
         )
         .await
+    }
+    /// PutBucketLifecycleConfiguration with these `<Rule>` elements.
+    pub async fn put_lifecycle(&self, bucket: &str, rules: &str) -> Resp {
+        let xml = format!("<LifecycleConfiguration>{rules}</LifecycleConfiguration>");
+        self.send(
+            Req::new(Method::PUT, Some(bucket), None)
+                .q("lifecycle", "")
+                .body(xml),
+        )
+        .await
+    }
+    /// GetBucketLifecycleConfiguration.
+    pub async fn get_lifecycle(&self, bucket: &str) -> Resp {
+        self.send(Req::new(Method::GET, Some(bucket), None).q("lifecycle", ""))
+            .await
+    }
+    /// DeleteBucketLifecycle.
+    pub async fn delete_lifecycle(&self, bucket: &str) -> Resp {
+        self.send(Req::new(Method::DELETE, Some(bucket), None).q("lifecycle", ""))
+            .await
     }
     /// CreateMultipartUpload; returns the upload id.
     pub async fn create_upload(&self, bucket: &str, key: &str) -> String {

@@ -6,12 +6,14 @@
 //!
 //! # Layout
 //! - `harness`: `Node::start()`, `Client` (one-liners + raw signed `send`)
-//! - `buckets`, `objects`, `listing`, `multipart`, `versioning`, `errors`:
+//! - `buckets`, `objects`, `listing`, `multipart`, `versioning`, `errors`,
+//!   `lifecycle` (rules applied by a pass run at a chosen time, never a sleep):
 //!   the semantics checks, one `#[tokio::test]` per behaviour
 
 mod buckets;
 mod errors;
 mod harness;
+mod lifecycle;
 mod listing;
 mod multipart;
 mod objects;

@@ -1378,3 +1378,67 @@ fn writes_are_refused_below_min_failure_domains() {
     c.put_object("n2", "ok-again", &again);
     c.assert_object("n3", "ok-again", &again);
 }
+
+/// Lifecycle in a cluster: each bucket's rules run on exactly one live node
+/// (rendezvous hashing of the bucket name), so a pass on every node expires
+/// each object once, and the buckets are spread over the nodes.
+#[test]
+fn lifecycle_runs_each_bucket_on_one_node() {
+    let c = TestCluster::start(3, &["--lifecycle-test-clock"]);
+    let rules = "<LifecycleConfiguration><Rule><ID>e</ID><Filter/><Status>Enabled</Status>\
+                 <Expiration><Days>1</Days></Expiration></Rule></LifecycleConfiguration>";
+    let names: Vec<String> = (0..8).map(|i| format!("life-{i}")).collect();
+    let s3 = c.node("n1").node.s3.clone();
+    for b in &names {
+        let url = format!("http://{s3}/{b}");
+        for args in [
+            vec!["-X", "PUT", url.as_str()],
+            vec![
+                "-X",
+                "PUT",
+                "--data-binary",
+                rules,
+                &format!("{url}?lifecycle="),
+            ],
+            vec!["-X", "PUT", "--data-binary", "x", &format!("{url}/obj")],
+        ] {
+            let (status, body) = c.s3_within(60, &args);
+            assert_eq!(status, 200, "{args:?}: {}", String::from_utf8_lossy(&body));
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let pass = |id: &str| {
+        let path = format!("/admin/lifecycle?as_of={}", now + 3 * 86_400_000);
+        c.admin(id, "POST", &path).json()
+    };
+    let reports: Vec<Value> = c.ids().iter().map(|id| pass(id)).collect();
+    let sum = |f: &str| -> u64 { reports.iter().map(|r| r[f].as_u64().unwrap()).sum() };
+    assert_eq!(sum("buckets"), 8, "{reports:?}");
+    assert_eq!(sum("objects_expired"), 8, "{reports:?}");
+    let busy = reports.iter().filter(|r| r["buckets"] != 0).count();
+    assert!(busy >= 2, "buckets spread over the nodes: {reports:?}");
+    for id in c.ids() {
+        assert_eq!(pass(&id)["objects_expired"], 0, "nothing left on {id}");
+    }
+    for b in &names {
+        let (status, _) = c.s3_within(60, &[&format!("http://{s3}/{b}/obj")]);
+        assert_eq!(status, 404, "{b}/obj expired");
+    }
+    // A pass now on every node at once: each answers, together the 8 buckets.
+    let all = c
+        .admin("n2", "POST", "/admin/lifecycle?scope=cluster")
+        .json();
+    let nodes = all["nodes"].as_object().expect("per-node results");
+    assert_eq!(nodes.len(), 3, "{all}");
+    assert!(nodes.values().all(|n| n["ok"] == true), "{all}");
+    assert_eq!(all["totals"]["buckets"], 8, "{all}");
+    // A future time is never forwarded to other nodes.
+    let r = c
+        .node("n1")
+        .node
+        .admin_req("POST", "/admin/lifecycle?scope=cluster&as_of=4102444800000");
+    assert_eq!(r.status, 400);
+}

@@ -76,3 +76,25 @@ fn s3_awscli_and_s3cmd() {
 fn s3_rclone_sync_and_check() {
     pytest(&["test_clients.py", "-k", "rclone"], &[]);
 }
+
+/// Lifecycle through boto3; the node accepts `POST /admin/lifecycle?as_of=`
+/// so one-day rules are tested without waiting.
+#[test]
+fn s3_lifecycle_boto3() {
+    pytest(&["test_lifecycle.py"], &["--lifecycle-test-clock"]);
+}
+
+/// A node started without `--lifecycle-test-clock` refuses a pass "as of"
+/// another time (it would expire objects early) but runs one now.
+#[test]
+fn lifecycle_as_of_needs_the_test_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = TestNode::start(dir.path(), &[]);
+    let r = node.admin_req("POST", "/admin/lifecycle?as_of=4102444800000");
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    let r = node.admin_req("POST", "/admin/lifecycle");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(report["objects_expired"], 0);
+    assert!(node.stop().success());
+}
