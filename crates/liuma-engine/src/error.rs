@@ -205,6 +205,13 @@ pub enum Error {
         /// Key id.
         id: String,
     },
+    /// A checksum request S3 refuses (type or algorithm not the upload's,
+    /// a composite CRC64NVME, a full-object SHA).
+    #[error("{reason}")]
+    InvalidChecksum {
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A request argument is invalid.
     #[error("invalid argument: {what}")]
     InvalidArgument {
@@ -254,6 +261,7 @@ impl Error {
             Error::InvalidConfig(_) => "InternalError",
             Error::NoSuchAccessKey { .. } => "InvalidAccessKeyId",
             Error::KeyExists { .. } => "KeyAlreadyExists",
+            Error::InvalidChecksum { .. } => "InvalidRequest",
             Error::InvalidArgument { .. } => "InvalidArgument",
             Error::Internal(_) => "InternalError",
         }

@@ -23,6 +23,7 @@
 //! - `blocks`: block store across the cluster's disks, dedup, repair
 //! - `heal`: healer, drain and rebalance (shards off lost or leaving nodes)
 //! - `gc`, `scrub`, `worker`: background maintenance
+//! - `checksum`: S3 additional checksums, stored and combined for multipart
 //! - `lifecycle`: bucket lifecycle rules and the pass applying them
 //! - `keys`, `model`: metadata key layout and records; `layout`: the
 //!   layout version and the upgrade of older stores
@@ -32,6 +33,7 @@ mod access;
 mod blocks;
 mod bucket;
 mod budget;
+mod checksum;
 mod config;
 mod engine;
 mod error;
@@ -56,6 +58,10 @@ mod worker;
 pub use access::{AccessKey, Permission};
 pub use bucket::validate_bucket_name;
 pub use budget::BudgetStats;
+pub use checksum::{
+    Checksum, ChecksumAlgorithm, ChecksumType, CompleteChecksum, LateChecksum, PartChecksum,
+    UploadChecksum,
+};
 pub use config::{EngineConfig, default_erasure, fits_domains, target_erasure};
 pub use engine::Engine;
 pub use error::{Error, KeyProblem, Result};

@@ -509,6 +509,8 @@ impl Engine {
             meta: ObjectMeta::default(),
             body: Body::Inline(Vec::new()),
             parts: 0,
+            checksum: None,
+            part_checksums: Vec::new(),
         };
         let lk = keys::latest(&b.name, key);
         let mut txn = Txn::new().when(Compare::ModRevision(lk.clone(), rev));

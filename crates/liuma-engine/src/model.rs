@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use liuma_codec::BlockId;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::checksum::{Checksum, StoredPart, UploadChecksum};
 use crate::{Error, Result};
 
 pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
@@ -147,6 +148,12 @@ pub(crate) struct VersionRecord {
     /// Number of parts for multipart objects, 0 otherwise.
     #[serde(default)]
     pub parts: u32,
+    /// The S3 additional checksum (x-amz-checksum-*), when there is one.
+    #[serde(default)]
+    pub checksum: Option<Checksum>,
+    /// Sizes and checksums of the parts of a multipart object (GetObjectAttributes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<StoredPart>,
 }
 
 impl VersionRecord {
@@ -212,6 +219,9 @@ pub(crate) struct UploadRecord {
     pub upload_id: String,
     pub created_ms: u64,
     pub meta: ObjectMeta,
+    /// Checksum algorithm and type asked for at creation.
+    #[serde(default)]
+    pub checksum: Option<UploadChecksum>,
 }
 
 /// One uploaded part.
@@ -225,6 +235,10 @@ pub(crate) struct PartRecord {
     pub sha256: String,
     pub modified_ms: u64,
     pub body: Body,
+    /// The part's S3 additional checksums: the client's algorithm first,
+    /// then the default CRC64NVME when its upload names no algorithm.
+    #[serde(default)]
+    pub checksums: Vec<Checksum>,
 }
 
 /// Decode the version id a client sent into a sort key (or "null").

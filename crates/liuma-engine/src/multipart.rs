@@ -5,6 +5,7 @@
 use liuma_meta::{Compare, Op, Txn};
 use md5::{Digest, Md5};
 
+use crate::checksum::{Checksum, CompleteChecksum, LateChecksum, UploadChecksum};
 use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
@@ -29,6 +30,8 @@ pub struct UploadInfo {
     pub created_ms: u64,
     /// Metadata the object will get.
     pub meta: ObjectMeta,
+    /// Checksum algorithm and type asked for at creation.
+    pub checksum: Option<UploadChecksum>,
 }
 
 /// One stored part.
@@ -44,6 +47,8 @@ pub struct PartInfo {
     pub sha256: String,
     /// Upload time, ms since the epoch.
     pub last_modified_ms: u64,
+    /// The part's S3 additional checksum, when it has one.
+    pub checksum: Option<Checksum>,
 }
 
 impl From<&PartRecord> for PartInfo {
@@ -54,6 +59,7 @@ impl From<&PartRecord> for PartInfo {
             etag: p.etag.clone(),
             sha256: p.sha256.clone(),
             last_modified_ms: p.modified_ms,
+            checksum: p.checksums.first().cloned(),
         }
     }
 }
@@ -89,6 +95,8 @@ pub struct CompleteOptions {
     pub sha256: Option<[u8; 32]>,
     /// Metadata of the object instead of the one given when the upload started.
     pub meta: Option<ObjectMeta>,
+    /// Checksum type and values the client sent with the completion.
+    pub checksum: CompleteChecksum,
 }
 
 /// Options of a part upload.
@@ -100,6 +108,9 @@ pub struct PartOptions {
     pub sha256: Option<[u8; 32]>,
     /// Announced length.
     pub content_length: Option<u64>,
+    /// The S3 additional checksum the front end computes (and verifies)
+    /// while the body streams; stored with the part.
+    pub checksum: Option<LateChecksum>,
 }
 
 impl Engine {
@@ -109,6 +120,19 @@ impl Engine {
         bucket: &str,
         key: &str,
         meta: ObjectMeta,
+    ) -> Result<String> {
+        self.create_multipart_with_checksum(bucket, key, meta, None)
+            .await
+    }
+
+    /// Start a multipart upload whose parts carry `checksum`'s algorithm
+    /// and whose object gets a checksum of its type; returns its id.
+    pub async fn create_multipart_with_checksum(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        checksum: Option<UploadChecksum>,
     ) -> Result<String> {
         validate_key(key)?;
         check_meta(&meta)?;
@@ -120,6 +144,7 @@ impl Engine {
             upload_id: upload_id.clone(),
             created_ms: now_ms(),
             meta,
+            checksum,
         };
         self.inner
             .meta
@@ -194,6 +219,11 @@ impl Engine {
             sha256: hex::encode(ing.sha256),
             modified_ms: now_ms(),
             body: ing.body,
+            checksums: opts
+                .checksum
+                .as_ref()
+                .map(LateChecksum::get)
+                .unwrap_or_default(),
         };
         self.commit_part(bucket, key, upload_id, part).await
     }
@@ -239,15 +269,19 @@ impl Engine {
         let body: ByteStream = Box::pin(futures_util::StreamExt::map(got.body, |r| {
             r.map_err(|e| std::io::Error::other(e.to_string()))
         }));
-        self.upload_part(
-            bucket,
-            key,
-            upload_id,
-            part_number,
-            body,
-            PartOptions::default(),
-        )
-        .await
+        // The part gets the checksum its upload asks for (AWS's default
+        // CRC64NVME when none), computed as the copied bytes pass.
+        let (upload, _) = self.upload_record(bucket, key, upload_id).await?;
+        let alg = upload
+            .checksum
+            .map_or(crate::ChecksumAlgorithm::Crc64Nvme, |c| c.algorithm);
+        let (body, late) = crate::checksum::hashing(body, alg);
+        let opts = PartOptions {
+            checksum: Some(late),
+            ..PartOptions::default()
+        };
+        self.upload_part(bucket, key, upload_id, part_number, body, opts)
+            .await
     }
 
     /// All parts of an upload (after `marker`, at most `max`).
@@ -316,6 +350,7 @@ impl Engine {
                 upload_id: rec.upload_id,
                 created_ms: rec.created_ms,
                 meta: rec.meta,
+                checksum: rec.checksum,
             });
         }
         Ok(out)
@@ -364,6 +399,7 @@ impl Engine {
         let mut entries = Vec::new();
         let mut md5s = Md5::new();
         let mut size = 0u64;
+        let mut chosen = Vec::with_capacity(parts.len());
         for (i, (number, etag)) in parts.iter().enumerate() {
             let etag = etag.trim_matches('"');
             let part = stored
@@ -381,6 +417,7 @@ impl Engine {
             }
             md5s.update(hex::decode(&part.etag).map_err(Error::internal)?);
             size += part.size;
+            chosen.push(part);
             entries.extend(self.part_entries(part).await?);
         }
         let sha256 = match opts.sha256 {
@@ -394,6 +431,8 @@ impl Engine {
             }
             None => None,
         };
+        let (checksum, part_checksums) =
+            crate::checksum::complete(upload.checksum, &chosen, &opts.checksum)?;
         let uid = random_id();
         let owner = Owner::Version {
             bucket: bucket.to_owned(),
@@ -414,6 +453,8 @@ impl Engine {
             meta: opts.meta.unwrap_or(upload.meta),
             body,
             parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+            checksum,
+            part_checksums,
         };
         // The object and the end of the upload commit in one transaction: a
         // racing complete or abort cannot also win, and a crash leaves either
@@ -448,6 +489,8 @@ impl Engine {
             meta: ObjectMeta::default(),
             body: Body::Blocks(entries.to_vec()),
             parts: 0,
+            checksum: None,
+            part_checksums: Vec::new(),
         };
         let mut stream = self.inner.open_stream(&rec, 0, size).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
@@ -494,6 +537,7 @@ impl Engine {
             upload_id: upload_id.to_owned(),
             created_ms: now_ms(),
             meta,
+            checksum: None,
         };
         let k = keys::upload(bucket, key, upload_id);
         let txn = Txn::new()
@@ -510,6 +554,7 @@ impl Engine {
             upload_id: rec.upload_id,
             created_ms: rec.created_ms,
             meta: rec.meta,
+            checksum: rec.checksum,
         })
     }
 

@@ -4,6 +4,7 @@
 use liuma_meta::{Compare, Op, Txn};
 use md5::Digest;
 
+use crate::checksum::{Checksum, LateChecksum, PartChecksum};
 use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
@@ -28,6 +29,9 @@ pub struct PutOptions {
     pub sha256: Option<[u8; 32]>,
     /// Announced length: a shorter body is `IncompleteBody`.
     pub content_length: Option<u64>,
+    /// The S3 additional checksum the front end computes (and verifies)
+    /// while the body streams; stored with the version.
+    pub checksum: Option<LateChecksum>,
 }
 
 /// An object version as seen by clients.
@@ -55,6 +59,8 @@ pub struct ObjectInfo {
     pub is_latest: bool,
     /// Parts of a multipart object, 0 otherwise.
     pub parts: u32,
+    /// The S3 additional checksum, when the object has one.
+    pub checksum: Option<Checksum>,
 }
 
 impl ObjectInfo {
@@ -76,6 +82,7 @@ impl ObjectInfo {
             delete_marker: rec.delete_marker,
             is_latest,
             parts: rec.parts,
+            checksum: rec.checksum.clone(),
         }
     }
 }
@@ -181,6 +188,11 @@ impl Engine {
             meta: opts.meta,
             body: ing.body,
             parts: 0,
+            checksum: opts
+                .checksum
+                .as_ref()
+                .and_then(|l| l.get().into_iter().next()),
+            part_checksums: Vec::new(),
         };
         let rec = self.commit_version(&b, key, rec).await?;
         Ok(ObjectInfo::from_record(bucket, key, &rec, true))
@@ -415,6 +427,8 @@ impl Engine {
             meta: ObjectMeta::default(),
             body: Body::Inline(Vec::new()),
             parts: 0,
+            checksum: None,
+            part_checksums: Vec::new(),
         };
         let marker = self.commit_version(&b, key, marker).await?;
         Ok(DeleteResult {
@@ -517,9 +531,35 @@ impl Engine {
             meta: meta.unwrap_or(src.meta.clone()),
             body,
             parts: src.parts,
+            // The data is the same, so are its checksums.
+            checksum: src.checksum.clone(),
+            part_checksums: src.part_checksums.clone(),
         };
         let rec = self.commit_version(&dst, dst_key, rec).await?;
         Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true))
+    }
+
+    /// A version (the current one when `version_id` is None) with the sizes
+    /// and checksums of its parts (empty unless multipart), for
+    /// GetObjectAttributes.
+    pub async fn object_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<(ObjectInfo, Vec<PartChecksum>)> {
+        let (rec, latest) = self.find_version(bucket, key, version_id).await?;
+        if rec.delete_marker {
+            return Err(Error::NoSuchKey {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            });
+        }
+        let info = ObjectInfo::from_record(bucket, key, &rec, latest);
+        Ok((
+            info,
+            rec.part_checksums.iter().map(PartChecksum::from).collect(),
+        ))
     }
 
     /// The SHA-256 of an object's content, for objects whose record does not

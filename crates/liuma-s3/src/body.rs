@@ -2,36 +2,46 @@
 //! ever held whole in memory.
 //!
 //! - [`request_body`]: an s3s request body as an engine [`ByteStream`],
-//!   counting bytes against a limit and computing the `x-amz-checksum-*`
-//!   digests the client announced (in headers or in aws-chunked trailers);
-//!   a mismatch fails the stream *before* its end, so the engine never
-//!   commits the object.
+//!   counting bytes against a limit and computing one `x-amz-checksum-*`
+//!   algorithm (see [`crate::checksum::plan`]) compared with the header or
+//!   aws-chunked trailer the client sent; a mismatch fails the stream
+//!   *before* its end, so the engine never commits the object.
 //! - [`ObjectBody`]: an engine [`ObjectStream`] as an s3s response body
 //!   with its exact length.
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use liuma_engine::{ByteStream, ObjectStream};
+use liuma_engine::{
+    ByteStream, Checksum as EngineChecksum, ChecksumAlgorithm as Alg, LateChecksum, ObjectStream,
+};
+use s3s::StdError;
 use s3s::checksum::ChecksumHasher;
-use s3s::dto::{Checksum, ChecksumAlgorithm, StreamingBlob};
+use s3s::dto::{Checksum, StreamingBlob};
 use s3s::stream::{ByteStream as S3ByteStream, RemainingLength};
-use s3s::{StdError, TrailingHeaders};
+
+use crate::checksum::{Expected, Plan};
 
 /// Why a request body was cut off by this layer.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BodyError {
     /// An `x-amz-checksum-*` value does not match the data.
-    #[error("the {algorithm} checksum of the data does not match the one sent")]
+    #[error("The {algorithm} you specified did not match the calculated checksum.")]
     ChecksumMismatch {
-        /// Algorithm name.
+        /// Algorithm name, as AWS spells it in this message.
+        algorithm: &'static str,
+    },
+    /// An aws-chunked trailer checksum that is not base64 of the right length.
+    #[error("Value for x-amz-checksum-{algorithm} trailing header is invalid.")]
+    BadTrailer {
+        /// Algorithm header name.
         algorithm: &'static str,
     },
     /// More bytes than allowed for one request.
-    #[error("the body exceeds the maximum of {max} bytes")]
+    #[error("Your proposed upload exceeds the maximum allowed size of {max} bytes")]
     TooLarge {
         /// The limit.
         max: u64,
@@ -44,124 +54,114 @@ pub(crate) enum BodyError {
     Stream(#[source] StdError),
 }
 
-/// Which checksums to verify: expected values from headers, algorithms
-/// announced for trailers.
-#[derive(Default)]
-pub(crate) struct ChecksumSpec {
-    pub expected: Checksum,
-    pub algorithm: Option<ChecksumAlgorithm>,
-    pub trailers: Option<TrailingHeaders>,
-}
-
-/// The checksums computed over a body, filled in once it ended.
-pub(crate) type Computed = Arc<Mutex<Option<Checksum>>>;
-
-const ALGS: [&str; 5] = ["crc32", "crc32c", "sha1", "sha256", "crc64nvme"];
-
-fn field<'a>(c: &'a mut Checksum, alg: &str) -> &'a mut Option<String> {
+/// s3s's hasher (crc-fast CRCs, SHA-1, SHA-256) for one algorithm.
+fn enable(h: &mut ChecksumHasher, alg: Alg) {
     match alg {
-        "crc32" => &mut c.checksum_crc32,
-        "crc32c" => &mut c.checksum_crc32c,
-        "sha1" => &mut c.checksum_sha1,
-        "sha256" => &mut c.checksum_sha256,
-        _ => &mut c.checksum_crc64nvme,
+        Alg::Crc32 => h.crc32 = Some(Default::default()),
+        Alg::Crc32c => h.crc32c = Some(Default::default()),
+        Alg::Crc64Nvme => h.crc64nvme = Some(Default::default()),
+        Alg::Sha1 => h.sha1 = Some(Default::default()),
+        Alg::Sha256 => h.sha256 = Some(Default::default()),
     }
 }
 
-fn enable(h: &mut ChecksumHasher, alg: &str) {
+/// The base64 value of `alg` in an s3s `Checksum`.
+fn value_of(c: Checksum, alg: Alg) -> Option<String> {
     match alg {
-        "crc32" => h.crc32 = Some(Default::default()),
-        "crc32c" => h.crc32c = Some(Default::default()),
-        "sha1" => h.sha1 = Some(Default::default()),
-        "sha256" => h.sha256 = Some(Default::default()),
-        "crc64nvme" => h.crc64nvme = Some(Default::default()),
-        _ => {}
+        Alg::Crc32 => c.checksum_crc32,
+        Alg::Crc32c => c.checksum_crc32c,
+        Alg::Crc64Nvme => c.checksum_crc64nvme,
+        Alg::Sha1 => c.checksum_sha1,
+        Alg::Sha256 => c.checksum_sha256,
     }
 }
 
-/// Wrap a request body for the engine.
+/// Wrap a request body for the engine: at most `max` bytes, checksummed
+/// with the plan's one algorithm as the chunks pass (no copy). The
+/// returned [`LateChecksum`] holds the verified checksum once the body
+/// ended; the engine stores it with the version or part.
 pub(crate) fn request_body(
     blob: StreamingBlob,
-    mut spec: ChecksumSpec,
+    plan: Plan,
     max: u64,
-) -> (ByteStream, Computed) {
+) -> (ByteStream, LateChecksum) {
+    let late = LateChecksum::default();
     let mut hasher = ChecksumHasher::default();
-    let mut any = false;
-    for alg in ALGS {
-        if field(&mut spec.expected, alg).is_some() {
-            enable(&mut hasher, alg);
-            any = true;
-        }
+    enable(&mut hasher, plan.algorithm);
+    if plan.also_default {
+        enable(&mut hasher, Alg::Crc64Nvme);
     }
-    if let Some(a) = &spec.algorithm {
-        enable(&mut hasher, &a.as_str().to_ascii_lowercase());
-        any = true;
-    }
-    if spec.trailers.is_some() {
-        // Trailer names are only known at the end: compute every algorithm
-        // a client may send (cheap next to the engine's own hashing).
-        for alg in ALGS {
-            enable(&mut hasher, alg);
-        }
-        any = true;
-    }
-    let computed: Computed = Arc::default();
     let body = CheckedBody {
         inner: blob,
-        hasher: any.then_some(hasher),
-        spec,
+        hasher: Some(hasher),
+        algorithm: plan.algorithm,
+        also_default: plan.also_default,
+        expected: plan.expected,
         received: 0,
         max,
         done: false,
-        computed: computed.clone(),
+        late: late.clone(),
     };
-    (Box::pin(body), computed)
+    (Box::pin(body), late)
 }
 
 struct CheckedBody {
     inner: StreamingBlob,
     hasher: Option<ChecksumHasher>,
-    spec: ChecksumSpec,
+    algorithm: Alg,
+    also_default: bool,
+    expected: Expected,
     received: u64,
     max: u64,
     done: bool,
-    computed: Computed,
+    late: LateChecksum,
 }
 
 impl CheckedBody {
-    /// Compare computed and expected checksums at the end of the body.
+    /// Compare the computed checksum with the expected one (header or
+    /// trailer) at the end of the body, and hand it over.
     fn verify(&mut self) -> Result<(), BodyError> {
         let Some(hasher) = self.hasher.take() else {
             return Ok(());
         };
-        let mut got = hasher.finalize();
-        let mut expected = std::mem::take(&mut self.spec.expected);
-        if let Some(trailers) = self.spec.trailers.as_ref().and_then(TrailingHeaders::take) {
-            for alg in ALGS {
-                let name = format!("x-amz-checksum-{alg}");
-                if let Some(v) = trailers.get(name.as_str()).and_then(|v| v.to_str().ok()) {
-                    *field(&mut expected, alg) = Some(v.to_owned());
+        let alg = self.algorithm;
+        let sums = hasher.finalize();
+        let of = |a: Alg| {
+            value_of(sums.clone(), a)
+                .and_then(|v| EngineChecksum::from_base64(a, &v))
+                .ok_or_else(|| BodyError::Stream("checksum not computed".into()))
+        };
+        let got = of(alg)?;
+        let want = match std::mem::replace(&mut self.expected, Expected::Nothing) {
+            Expected::Nothing => None,
+            Expected::Value(v) => Some(v),
+            Expected::Trailer(t) => {
+                let name = format!("x-amz-checksum-{}", alg.header_name());
+                let sent = t.take().and_then(|h| {
+                    h.get(name.as_str())
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                });
+                match sent {
+                    Some(v) => Some(EngineChecksum::from_base64(alg, &v).ok_or(
+                        BodyError::BadTrailer {
+                            algorithm: alg.header_name(),
+                        },
+                    )?),
+                    None => None,
                 }
             }
+        };
+        if want.is_some_and(|w| w.value != got.value) {
+            return Err(BodyError::ChecksumMismatch {
+                algorithm: alg.name(),
+            });
         }
-        let mut kept = Checksum::default();
-        for alg in ALGS {
-            if let Some(want) = field(&mut expected, alg).take() {
-                let have = field(&mut got, alg).take();
-                if have.as_deref() != Some(want.as_str()) {
-                    return Err(BodyError::ChecksumMismatch { algorithm: alg });
-                }
-                *field(&mut kept, alg) = have;
-            }
+        let mut all = vec![got];
+        if self.also_default {
+            all.push(of(Alg::Crc64Nvme)?);
         }
-        // An algorithm named without a value (x-amz-sdk-checksum-algorithm): echo it.
-        if let Some(a) = &self.spec.algorithm {
-            let alg = a.as_str().to_ascii_lowercase();
-            if field(&mut kept, &alg).is_none() {
-                *field(&mut kept, &alg) = field(&mut got, &alg).take();
-            }
-        }
-        *self.computed.lock().unwrap_or_else(PoisonError::into_inner) = Some(kept);
+        self.late.set(all);
         Ok(())
     }
 }

@@ -48,7 +48,10 @@ pub(crate) fn object_meta(h: StdHeaders, user: Option<Metadata>) -> S3Result<Obj
     };
     put("cache-control", h.cache_control);
     put("content-disposition", h.content_disposition);
-    put("content-encoding", h.content_encoding);
+    put(
+        "content-encoding",
+        h.content_encoding.as_deref().and_then(without_aws_chunked),
+    );
     put("content-language", h.content_language);
     put(
         "x-amz-website-redirect-location",
@@ -67,6 +70,18 @@ pub(crate) fn object_meta(h: StdHeaders, user: Option<Metadata>) -> S3Result<Obj
         headers,
         user,
     })
+}
+
+/// `Content-Encoding` without `aws-chunked`, which only frames the request
+/// body (AWS stores `gzip, aws-chunked` as `gzip`, and `aws-chunked` alone
+/// as no encoding).
+pub(crate) fn without_aws_chunked(v: &str) -> Option<String> {
+    let kept: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
 }
 
 /// Standard headers back from stored metadata.
@@ -183,6 +198,20 @@ mod tests {
     fn url_encoding_is_reversible_by_clients() {
         assert_eq!(url_encode("a b+c/ü"), "a%20b%2Bc/%C3%BC");
         assert_eq!(url_encode("plain-key_1.txt~"), "plain-key_1.txt~");
+    }
+
+    #[test]
+    fn aws_chunked_is_not_stored() {
+        assert_eq!(without_aws_chunked("aws-chunked"), None);
+        assert_eq!(
+            without_aws_chunked("gzip, aws-chunked").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(
+            without_aws_chunked("aws-chunked,gzip").as_deref(),
+            Some("gzip")
+        );
+        assert_eq!(without_aws_chunked("gzip, br").as_deref(), Some("gzip, br"));
     }
 
     #[test]

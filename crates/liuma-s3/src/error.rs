@@ -59,6 +59,7 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::InvalidConfig(_) => S3Error::internal_error(e),
         E::NoSuchAccessKey { .. } => s3_error!(e, InvalidAccessKeyId),
         E::KeyExists { .. } => s3_error!(e, InvalidArgument),
+        E::InvalidChecksum { reason } => s3_error!(e, InvalidRequest, "{reason}"),
         E::InvalidArgument { .. } => s3_error!(e, InvalidArgument),
         E::Internal(_) => S3Error::internal_error(e),
     }
@@ -71,6 +72,7 @@ fn body_error(io: std::io::Error) -> S3Error {
     let ours = io.get_ref().and_then(|s| s.downcast_ref::<BodyError>());
     let code = match ours {
         Some(BodyError::ChecksumMismatch { .. }) => S3ErrorCode::BadDigest,
+        Some(BodyError::BadTrailer { .. }) => S3ErrorCode::InvalidRequest,
         // Not in s3s's code list; AWS answers it with 400.
         Some(BodyError::PayloadHashMismatch) => {
             S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into())
@@ -171,7 +173,7 @@ mod tests {
 
     #[test]
     fn body_errors_keep_their_meaning() {
-        let bad = std::io::Error::other(BodyError::ChecksumMismatch { algorithm: "crc32" });
+        let bad = std::io::Error::other(BodyError::ChecksumMismatch { algorithm: "CRC32" });
         assert_eq!(s3_err(E::Body(bad)).code().as_str(), "BadDigest");
         let big = std::io::Error::other(BodyError::TooLarge { max: 1 });
         assert_eq!(s3_err(E::Body(big)).code().as_str(), "EntityTooLarge");

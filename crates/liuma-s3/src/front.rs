@@ -7,7 +7,8 @@
 //!   ([`DomainHost`]), tolerant of ports and of plain `localhost`/IP hosts;
 //! - how a request is signed ([`crate::sigcheck`]: SigV2 off unless
 //!   allowed, presigned URLs valid for 7 days at most);
-//! - rendering a failure of the s3s service itself as a 500 S3 error.
+//! - rendering a failure of the s3s service itself as a 500 S3 error;
+//! - PUTs without a length ([`crate::chunked`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -112,7 +113,12 @@ impl S3Front {
             .headers()
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() == b"0");
-        let mut req = req.map(Body::http_body_unsync);
+        let mut req = if crate::chunked::needs_hint(&method, req.headers()) {
+            let limit = self.settings.max_put_bytes;
+            req.map(|b| Body::http_body_unsync(crate::chunked::UnknownLength::new(b, limit)))
+        } else {
+            req.map(Body::http_body_unsync)
+        };
         if is_delete_objects(&method, req.uri().query())
             && let Err(e) = self.check_delete_md5(&mut req).await
         {

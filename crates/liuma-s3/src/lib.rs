@@ -13,11 +13,14 @@
 //! # Layout
 //! - [`service`]: [`S3Settings`] and [`build`], the HTTP service a listener serves
 //! - `front`: the layer in front of s3s (CORS, limits, error rendering)
+//! - `chunked`: PUTs with chunked transfer coding and no length
 //! - `auth`: key lookup, per-operation authorization, the caller
 //! - `sigcheck`: SigV2 gate and the 7-day cap on presigned URLs
 //! - `bucket`, `object`, `list`, `multipart`: the operations
 //! - `cors`: bucket CORS rules as stored and matched
 //! - `lifecycle`: bucket lifecycle configuration (validated as AWS does)
+//! - `checksum`: x-amz-checksum-* (which algorithm, trailers, multipart
+//!   types), GetObjectAttributes
 //! - `body`: streaming adapters (request bodies with checksum checks, object streams)
 //! - `conv`: DTO conversions (metadata, timestamps, ETags, URL encoding)
 //! - `error`: engine errors → S3 errors, in one place
@@ -25,6 +28,8 @@
 mod auth;
 mod body;
 mod bucket;
+mod checksum;
+mod chunked;
 mod conv;
 mod cors;
 mod error;

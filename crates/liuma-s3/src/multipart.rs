@@ -2,13 +2,14 @@
 //! upload part copy (with a byte range), list parts, list uploads,
 //! complete (the engine checks order, ETags and part sizes) and abort.
 
-use liuma_engine::{ByteRange, CopySource as EngineCopySource, PartOptions};
+use liuma_engine::{ByteRange, CompleteOptions, CopySource as EngineCopySource, PartOptions};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
 use crate::auth::Caller;
-use crate::body::{ChecksumSpec, request_body};
+use crate::body::request_body;
 use crate::bucket::existing;
+use crate::checksum::{self, sent_checksums, set_checksum};
 use crate::conv::{content_md5, etag, object_meta, std_headers_of, ts, url_encode, version_header};
 use crate::error::s3_err;
 use crate::object::{Conditions, checked_copy_source};
@@ -39,17 +40,22 @@ pub(crate) async fn create_multipart_upload(
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     existing(&req, &req.input.bucket)?;
     let input = req.input;
+    let sum = checksum::upload_checksum(
+        input.checksum_algorithm.as_ref(),
+        input.checksum_type.as_ref(),
+    )?;
     let meta = object_meta(std_headers_of!(input), input.metadata)?;
     let upload_id = s
         .engine
-        .create_multipart(&input.bucket, &input.key, meta)
+        .create_multipart_with_checksum(&input.bucket, &input.key, meta, sum)
         .await
         .map_err(s3_err)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(upload_id),
-        checksum_algorithm: input.checksum_algorithm,
+        checksum_algorithm: sum.map(|c| checksum::algorithm_dto(c.algorithm)),
+        checksum_type: sum.map(|c| checksum::type_dto(c.kind)),
         ..Default::default()
     }))
 }
@@ -60,28 +66,31 @@ pub(crate) async fn upload_part(
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let input = req.input;
     let number = part_number(input.part_number)?;
-    let spec = ChecksumSpec {
-        expected: Checksum {
-            checksum_crc32: input.checksum_crc32,
-            checksum_crc32c: input.checksum_crc32c,
-            checksum_crc64nvme: input.checksum_crc64nvme,
-            checksum_sha1: input.checksum_sha1,
-            checksum_sha256: input.checksum_sha256,
-            ..Default::default()
-        },
-        algorithm: input.checksum_algorithm,
-        trailers: req.trailing_headers,
-    };
+    // The part is checksummed with its upload's algorithm (AWS refuses
+    // another one), the default CRC64NVME when the upload has none.
+    let upload = s
+        .engine
+        .get_upload(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(s3_err)?;
+    let plan = checksum::plan(
+        sent_checksums!(input),
+        input.checksum_algorithm.as_ref(),
+        &req.headers,
+        req.trailing_headers,
+        Some(upload.checksum),
+    )?;
     let blob = input.body.unwrap_or_else(|| {
         StreamingBlob::wrap(futures_util::stream::empty::<
             Result<bytes::Bytes, std::io::Error>,
         >())
     });
-    let (body, computed) = request_body(blob, spec, s.settings.max_put_bytes);
+    let (body, late) = request_body(blob, plan, s.settings.max_put_bytes);
     let opts = PartOptions {
         content_md5: content_md5(input.content_md5.as_deref())?,
         sha256: None,
         content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
+        checksum: Some(late),
     };
     let part = s
         .engine
@@ -95,20 +104,14 @@ pub(crate) async fn upload_part(
         )
         .await
         .map_err(s3_err)?;
-    let sums = computed
-        .lock()
-        .ok()
-        .and_then(|mut c| c.take())
-        .unwrap_or_default();
-    Ok(S3Response::new(UploadPartOutput {
+    let mut out = UploadPartOutput {
         e_tag: Some(etag(&part.etag)),
-        checksum_crc32: sums.checksum_crc32,
-        checksum_crc32c: sums.checksum_crc32c,
-        checksum_crc64nvme: sums.checksum_crc64nvme,
-        checksum_sha1: sums.checksum_sha1,
-        checksum_sha256: sums.checksum_sha256,
         ..Default::default()
-    }))
+    };
+    if let Some(c) = &part.checksum {
+        set_checksum!(out, c.algorithm, c.base64());
+    }
+    Ok(S3Response::new(out))
 }
 
 /// Parse `x-amz-copy-source-range: bytes=first-last`.
@@ -191,6 +194,11 @@ pub(crate) async fn list_parts(
         .and_then(|m| u32::try_from(m).ok())
         .unwrap_or(0);
     let max = input.max_parts.unwrap_or(1000).clamp(0, 1000);
+    let upload = s
+        .engine
+        .get_upload(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(s3_err)?;
     let (parts, truncated) = s
         .engine
         .list_parts(
@@ -205,12 +213,18 @@ pub(crate) async fn list_parts(
     let next = parts.last().map(|p| p.part_number);
     let parts: Vec<Part> = parts
         .into_iter()
-        .map(|p| Part {
-            e_tag: Some(etag(&p.etag)),
-            last_modified: Some(ts(p.last_modified_ms)),
-            part_number: i32::try_from(p.part_number).ok(),
-            size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
-            ..Default::default()
+        .map(|p| {
+            let mut part = Part {
+                e_tag: Some(etag(&p.etag)),
+                last_modified: Some(ts(p.last_modified_ms)),
+                part_number: i32::try_from(p.part_number).ok(),
+                size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+                ..Default::default()
+            };
+            if let Some(c) = &p.checksum {
+                set_checksum!(part, c.algorithm, c.base64());
+            }
+            part
         })
         .collect();
     Ok(S3Response::new(ListPartsOutput {
@@ -228,6 +242,10 @@ pub(crate) async fn list_parts(
         }),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         parts: Some(parts),
+        checksum_algorithm: upload
+            .checksum
+            .map(|c| checksum::algorithm_dto(c.algorithm)),
+        checksum_type: upload.checksum.map(|c| checksum::type_dto(c.kind)),
         ..Default::default()
     }))
 }
@@ -317,6 +335,8 @@ pub(crate) async fn complete_multipart_upload(
             "The XML you provided was not well-formed or did not validate against our published schema"
         ));
     };
+    let sums =
+        checksum::complete_checksum(input.checksum_type.as_ref(), sent_checksums!(input), &parts)?;
     let mut list = Vec::with_capacity(parts.len());
     for p in parts {
         let (Some(n), Some(e)) = (p.part_number, p.e_tag) else {
@@ -327,19 +347,28 @@ pub(crate) async fn complete_multipart_upload(
         };
         list.push((part_number(n)?, e.value().to_owned()));
     }
+    let opts = CompleteOptions {
+        checksum: sums,
+        ..Default::default()
+    };
     let info = s
         .engine
-        .complete_multipart(&input.bucket, &input.key, &input.upload_id, &list)
+        .complete_multipart_with(&input.bucket, &input.key, &input.upload_id, &list, opts)
         .await
         .map_err(s3_err)?;
-    Ok(S3Response::new(CompleteMultipartUploadOutput {
+    let mut out = CompleteMultipartUploadOutput {
         bucket: Some(input.bucket.clone()),
         key: Some(input.key.clone()),
         e_tag: Some(etag(&info.etag)),
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         version_id: version_header(Some(&bucket), &info.version_id),
         ..Default::default()
-    }))
+    };
+    if let Some(c) = &info.checksum {
+        set_checksum!(out, c.algorithm, c.display(info.parts));
+        out.checksum_type = Some(checksum::type_dto(c.kind));
+    }
+    Ok(S3Response::new(out))
 }
 
 pub(crate) async fn abort_multipart_upload(

@@ -7,8 +7,9 @@ use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
 use crate::auth::Caller;
-use crate::body::{ChecksumSpec, ObjectBody, request_body};
+use crate::body::{ObjectBody, request_body};
 use crate::bucket::existing;
+use crate::checksum::{self, sent_checksums, set_checksum};
 use crate::conv::{
     content_md5, etag, object_meta, secs, std_headers, std_headers_of, ts, user_meta,
     version_header,
@@ -95,18 +96,13 @@ pub(crate) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let bucket = existing(&req, &req.input.bucket)?;
     let input = req.input;
-    let spec = ChecksumSpec {
-        expected: Checksum {
-            checksum_crc32: input.checksum_crc32,
-            checksum_crc32c: input.checksum_crc32c,
-            checksum_crc64nvme: input.checksum_crc64nvme,
-            checksum_sha1: input.checksum_sha1,
-            checksum_sha256: input.checksum_sha256,
-            ..Default::default()
-        },
-        algorithm: input.checksum_algorithm,
-        trailers: req.trailing_headers,
-    };
+    let plan = checksum::plan(
+        sent_checksums!(input),
+        input.checksum_algorithm.as_ref(),
+        &req.headers,
+        req.trailing_headers,
+        None,
+    )?;
     if let Some(c) = &input.if_none_match
         && c.is_any()
     {
@@ -124,33 +120,29 @@ pub(crate) async fn put_object(
             Result<bytes::Bytes, std::io::Error>,
         >())
     });
-    let (body, computed) = request_body(blob, spec, s.settings.max_put_bytes);
+    let (body, late) = request_body(blob, plan, s.settings.max_put_bytes);
     let opts = PutOptions {
         meta,
         content_md5: md5,
         sha256: None,
         content_length: len,
+        checksum: Some(late),
     };
     let info = s
         .engine
         .put_object(&input.bucket, &input.key, body, opts)
         .await
         .map_err(s3_err)?;
-    let sums = computed
-        .lock()
-        .ok()
-        .and_then(|mut c| c.take())
-        .unwrap_or_default();
-    Ok(S3Response::new(PutObjectOutput {
+    let mut out = PutObjectOutput {
         e_tag: Some(etag(&info.etag)),
         version_id: version_header(Some(&bucket), &info.version_id),
-        checksum_crc32: sums.checksum_crc32,
-        checksum_crc32c: sums.checksum_crc32c,
-        checksum_crc64nvme: sums.checksum_crc64nvme,
-        checksum_sha1: sums.checksum_sha1,
-        checksum_sha256: sums.checksum_sha256,
         ..Default::default()
-    }))
+    };
+    if let Some(c) = &info.checksum {
+        set_checksum!(out, c.algorithm, c.display(info.parts));
+        out.checksum_type = Some(checksum::type_dto(c.kind));
+    }
+    Ok(S3Response::new(out))
 }
 
 /// Bytes sent and the Content-Range header for an optional resolved range.
@@ -204,6 +196,10 @@ pub(crate) async fn get_object(
         if_modified_since: input.if_modified_since,
         if_unmodified_since: input.if_unmodified_since,
     };
+    // Checksums describe the whole object: none for ranges or parts (AWS).
+    let with_checksum = checksum::mode_enabled(input.checksum_mode.as_ref())
+        && input.range.is_none()
+        && input.part_number.is_none();
     let mut version_id = input.version_id;
     if cond.any() {
         let head = s
@@ -226,13 +222,12 @@ pub(crate) async fn get_object(
     let info = got.info;
     let (len, content_range) = length_and_range(got.range, info.size);
     let body = Some(ObjectBody::blob(got.body, len));
-    Ok(S3Response::new(object_output!(
-        GetObjectOutput { body },
-        info,
-        bucket,
-        len,
-        content_range
-    )))
+    let mut out = object_output!(GetObjectOutput { body }, info, bucket, len, content_range);
+    if with_checksum && let Some(c) = &info.checksum {
+        set_checksum!(out, c.algorithm, c.display(info.parts));
+        out.checksum_type = Some(checksum::type_dto(c.kind));
+    }
+    Ok(S3Response::new(out))
 }
 
 pub(crate) async fn head_object(
@@ -258,13 +253,14 @@ pub(crate) async fn head_object(
         None => None,
     };
     let (len, content_range) = length_and_range(range, info.size);
-    Ok(S3Response::new(object_output!(
-        HeadObjectOutput {},
-        info,
-        bucket,
-        len,
-        content_range
-    )))
+    let with_checksum =
+        checksum::mode_enabled(input.checksum_mode.as_ref()) && input.part_number.is_none();
+    let mut out = object_output!(HeadObjectOutput {}, info, bucket, len, content_range);
+    if with_checksum && let Some(c) = &info.checksum {
+        set_checksum!(out, c.algorithm, c.display(info.parts));
+        out.checksum_type = Some(checksum::type_dto(c.kind));
+    }
+    Ok(S3Response::new(out))
 }
 
 pub(crate) async fn delete_object(
@@ -461,6 +457,7 @@ mod tests {
             delete_marker: false,
             is_latest: true,
             parts: 0,
+            checksum: None,
         }
     }
 

@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use crate::auth::{KeyAccess, KeyAuth};
 use crate::front::S3Front;
-use crate::{bucket, lifecycle, list, multipart, object};
+use crate::{bucket, checksum, lifecycle, list, multipart, object};
 
 type Req<T> = S3Request<T>;
 type Res<T> = S3Result<S3Response<T>>;
@@ -168,6 +168,12 @@ impl s3s::S3 for LiumaS3 {
     }
     async fn head_object(&self, req: Req<HeadObjectInput>) -> Res<HeadObjectOutput> {
         object::head_object(self, req).await
+    }
+    async fn get_object_attributes(
+        &self,
+        req: Req<GetObjectAttributesInput>,
+    ) -> Res<GetObjectAttributesOutput> {
+        checksum::get_object_attributes(self, req).await
     }
     async fn delete_object(&self, req: Req<DeleteObjectInput>) -> Res<DeleteObjectOutput> {
         object::delete_object(self, req).await

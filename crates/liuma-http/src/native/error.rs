@@ -254,6 +254,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | EngineError::BadDigest { .. }
         | EngineError::IncompleteBody { .. }
         | EngineError::Body(_)
+        | EngineError::InvalidChecksum { .. }
         | EngineError::InvalidArgument { .. } => S::BAD_REQUEST,
         EngineError::BucketAlreadyOwnedByYou { .. }
         | EngineError::BucketAlreadyExists { .. }

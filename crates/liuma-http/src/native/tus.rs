@@ -338,6 +338,7 @@ async fn complete(s: &NativeState, claims: &Claims, up: &TusUpload) -> Result<()
         min_part_size: Some(0),
         sha256: Some(claims.sha256),
         meta: Some(meta),
+        ..CompleteOptions::default()
     };
     match s
         .engine

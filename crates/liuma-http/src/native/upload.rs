@@ -311,6 +311,7 @@ pub(super) async fn handle_finish(
         min_part_size: Some(0),
         sha256: Some(claims.sha256),
         meta: Some(meta),
+        ..CompleteOptions::default()
     };
     let info = s
         .engine

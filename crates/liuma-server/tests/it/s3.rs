@@ -67,6 +67,17 @@ fn s3_boto3_suite() {
     pytest(&["test_boto3.py"], &["--s3-domain", "s3.localhost"]);
 }
 
+/// Checksums, GetObjectAttributes, aws-chunked trailers and PUTs without a
+/// length (issue #13 items 5 and 9), with a 16 MiB limit per PUT so that
+/// `EntityTooLarge` mid-stream is cheap to reach.
+#[test]
+fn s3_checksums() {
+    let cfg_dir = tempfile::tempdir().unwrap();
+    let cfg = cfg_dir.path().join("liuma.toml");
+    std::fs::write(&cfg, "[s3]\nmax_put_bytes = 16777216\n").unwrap();
+    pytest(&["test_checksums.py"], &["--config", cfg.to_str().unwrap()]);
+}
+
 #[test]
 fn s3_awscli_and_s3cmd() {
     pytest(&["test_clients.py", "-k", "awscli or s3cmd"], &[]);
