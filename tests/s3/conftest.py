@@ -5,6 +5,7 @@ process test (crates/liuma-server/tests/it/s3.rs), reached through env:
   AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY   the root key
   LIUMA_ADMIN_URL / LIUMA_ADMIN_TOKEN         the admin API (key management)
   LIUMA_BIN               the liuma binary (for `liuma key ...`)
+  LIUMA_S3_REGION         the node's region when not us-east-1
 """
 
 import hashlib
@@ -21,7 +22,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 ENDPOINT = os.environ.get("LIUMA_S3_ENDPOINT", "http://127.0.0.1:9000")
-REGION = "us-east-1"
+# The node's region (liuma serve --s3-region); us-east-1 unless a test starts it elsewhere.
+REGION = os.environ.get("LIUMA_S3_REGION", "us-east-1")
 
 
 def make_client(access_key=None, secret_key=None, **cfg):

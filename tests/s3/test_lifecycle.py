@@ -211,3 +211,24 @@ def test_versioned_expiry_leaves_a_delete_marker(s3, bucket):
     assert not versions["Versions"][0]["IsLatest"]
     assert len(versions["DeleteMarkers"]) == 1 and versions["DeleteMarkers"][0]["IsLatest"]
     assert s3.get_object(Bucket=bucket, Key="logs/a", VersionId=v1)["Body"].read() == b"1"
+
+
+def test_tag_filter_expires_only_tagged_objects(s3, bucket):
+    # tags from x-amz-tagging and from PutObjectTagging both count
+    s3.put_object(Bucket=bucket, Key="t/tagged", Body=b"x", Tagging="class=scratch")
+    s3.put_object(Bucket=bucket, Key="t/plain", Body=b"y")
+    s3.put_object(Bucket=bucket, Key="t/other", Body=b"z", Tagging="class=keep")
+    s3.put_object(Bucket=bucket, Key="t/later", Body=b"w")
+    s3.put_object_tagging(Bucket=bucket, Key="t/later",
+                          Tagging={"TagSet": [{"Key": "class", "Value": "scratch"}]})
+    rule = {
+        "ID": "scratch",
+        "Filter": {"Tag": {"Key": "class", "Value": "scratch"}},
+        "Status": "Enabled",
+        "Expiration": {"Days": 1},
+    }
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [rule]})
+    r = lifecycle_pass(now_ms() + 3 * DAY_MS)
+    assert r["objects_expired"] >= 2, r
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert keys == ["t/other", "t/plain"]

@@ -160,11 +160,12 @@ impl Engine {
     }
 
     /// Set the versioning state. A bucket that was versioned can only be
-    /// suspended, never turned back to `Off` (S3 rule).
+    /// suspended, never turned back to `Off` (S3 rule). Suspending a bucket
+    /// that was never versioned makes it `Suspended` too, as on AWS (which
+    /// then reports `Status: Suspended`): writes still make "null" versions.
     pub async fn set_versioning(&self, name: &str, state: Versioning) -> Result<BucketInfo> {
         self.update_bucket(name, |b| {
             b.versioning = match (b.versioning, state) {
-                (Versioning::Off, Versioning::Suspended) => Versioning::Off,
                 (_, Versioning::Off) if b.versioning != Versioning::Off => Versioning::Suspended,
                 (_, s) => s,
             };

@@ -16,7 +16,7 @@
 //!
 //! # Layout
 //! - [`engine`](Engine): the facade and its shared state
-//! - `bucket`, `object`, `list`, `multipart`: the S3-shaped operations
+//! - `bucket`, `object`, `list`, `multipart`, `tagging`: the S3-shaped operations
 //! - `access`, `seal`: access keys with bucket grants (secrets sealed at
 //!   rest), named settings
 //! - `ingest`, `read`: the streaming put pipeline and ranged reads
@@ -53,6 +53,7 @@ mod reencode;
 mod scan;
 mod scrub;
 mod seal;
+mod tagging;
 mod worker;
 
 pub use access::{AccessKey, Permission};
@@ -75,7 +76,7 @@ pub use lifecycle::{
 };
 pub use list::{ListParams, ListResult, ListVersionsParams, ListVersionsResult};
 pub use metrics::Stats;
-pub use model::{BucketInfo, ObjectMeta, Versioning};
+pub use model::{BucketInfo, ObjectMeta, Tags, Versioning};
 pub use multipart::{
     CompleteOptions, CopySource, MAX_PART_NUMBER, PartInfo, PartOptions, UploadInfo, UploadList,
 };

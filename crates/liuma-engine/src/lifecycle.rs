@@ -27,9 +27,8 @@
 //! name ([`liuma_cluster::View::maintainer_of`]): only it runs the bucket's
 //! rules.
 //!
-//! Tag filters are stored and matched against the version's tags; objects
-//! carry no tags yet, so a rule with a tag filter matches nothing until
-//! object tagging lands ([`version_tags`] is the one place to wire it).
+//! Tag filters are matched against the version's tags (the record's
+//! `tags`, set by `x-amz-tagging` or PutObjectTagging).
 
 use liuma_meta::{Compare, Op, Txn};
 use serde::{Deserialize, Serialize};
@@ -163,9 +162,9 @@ pub fn due_after(since: u64, days: u32) -> u64 {
     ceil_midnight(since.saturating_add(u64::from(days) * DAY_MS))
 }
 
-/// The tags of a version, for tag filters. Versions carry none yet.
-fn version_tags(_rec: &VersionRecord) -> &[(String, String)] {
-    &[]
+/// The tags of a version, for tag filters.
+fn version_tags(rec: &VersionRecord) -> &[(String, String)] {
+    &rec.tags
 }
 
 /// How a lifecycle pass runs.
@@ -511,6 +510,7 @@ impl Engine {
             parts: 0,
             checksum: None,
             part_checksums: Vec::new(),
+            tags: Vec::new(),
         };
         let lk = keys::latest(&b.name, key);
         let mut txn = Txn::new().when(Compare::ModRevision(lk.clone(), rev));

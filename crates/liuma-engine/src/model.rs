@@ -29,6 +29,10 @@ pub(crate) fn random_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
+/// Object tags: (key, value) pairs, in the order the front end gives them (S3: key order).
+/// The front end checks S3's limits before they reach the engine.
+pub type Tags = Vec<(String, String)>;
+
 /// Versioning state of a bucket (S3 semantics).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Versioning {
@@ -154,6 +158,10 @@ pub(crate) struct VersionRecord {
     /// Sizes and checksums of the parts of a multipart object (GetObjectAttributes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub part_checksums: Vec<StoredPart>,
+    /// Object tags (key, value); changed in place by
+    /// PutObjectTagging without touching the data.
+    #[serde(default)]
+    pub tags: Tags,
 }
 
 impl VersionRecord {
@@ -222,6 +230,9 @@ pub(crate) struct UploadRecord {
     /// Checksum algorithm and type asked for at creation.
     #[serde(default)]
     pub checksum: Option<UploadChecksum>,
+    /// Tags the completed object gets (`x-amz-tagging` on CreateMultipartUpload).
+    #[serde(default)]
+    pub tags: Tags,
 }
 
 /// One uploaded part.

@@ -10,8 +10,8 @@ use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
-    BlockEntry, Body, ObjectMeta, Owner, PartRecord, UploadRecord, VersionRecord, decode, encode,
-    now_ms, random_id,
+    BlockEntry, Body, ObjectMeta, Owner, PartRecord, Tags, UploadRecord, VersionRecord, decode,
+    encode, now_ms, random_id,
 };
 use crate::object::{ObjectInfo, check_meta, validate_key};
 use crate::{Error, Result};
@@ -134,6 +134,19 @@ impl Engine {
         meta: ObjectMeta,
         checksum: Option<UploadChecksum>,
     ) -> Result<String> {
+        self.create_multipart_tagged(bucket, key, meta, checksum, Tags::new())
+            .await
+    }
+
+    /// [`Self::create_multipart_with_checksum`] whose completed object gets `tags`.
+    pub async fn create_multipart_tagged(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        checksum: Option<UploadChecksum>,
+        tags: Tags,
+    ) -> Result<String> {
         validate_key(key)?;
         check_meta(&meta)?;
         self.bucket(bucket).await?;
@@ -145,6 +158,7 @@ impl Engine {
             created_ms: now_ms(),
             meta,
             checksum,
+            tags,
         };
         self.inner
             .meta
@@ -455,6 +469,7 @@ impl Engine {
             parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
             checksum,
             part_checksums,
+            tags: upload.tags,
         };
         // The object and the end of the upload commit in one transaction: a
         // racing complete or abort cannot also win, and a crash leaves either
@@ -491,6 +506,7 @@ impl Engine {
             parts: 0,
             checksum: None,
             part_checksums: Vec::new(),
+            tags: Tags::new(),
         };
         let mut stream = self.inner.open_stream(&rec, 0, size).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
@@ -538,6 +554,7 @@ impl Engine {
             created_ms: now_ms(),
             meta,
             checksum: None,
+            tags: Tags::new(),
         };
         let k = keys::upload(bucket, key, upload_id);
         let txn = Txn::new()

@@ -9,7 +9,7 @@ use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
-    Body, BucketInfo, ObjectMeta, Owner, VersionRecord, Versioning, check_version_id, decode,
+    Body, BucketInfo, ObjectMeta, Owner, Tags, VersionRecord, Versioning, check_version_id, decode,
     encode, new_vsort, now_ms, random_id,
 };
 use crate::read::{ByteRange, ObjectStream};
@@ -32,6 +32,8 @@ pub struct PutOptions {
     /// The S3 additional checksum the front end computes (and verifies)
     /// while the body streams; stored with the version.
     pub checksum: Option<LateChecksum>,
+    /// Object tags (`x-amz-tagging`).
+    pub tags: Tags,
 }
 
 /// An object version as seen by clients.
@@ -61,6 +63,8 @@ pub struct ObjectInfo {
     pub parts: u32,
     /// The S3 additional checksum, when the object has one.
     pub checksum: Option<Checksum>,
+    /// How many tags the version has (`x-amz-tagging-count`).
+    pub tag_count: usize,
 }
 
 impl ObjectInfo {
@@ -83,6 +87,7 @@ impl ObjectInfo {
             is_latest,
             parts: rec.parts,
             checksum: rec.checksum.clone(),
+            tag_count: rec.tags.len(),
         }
     }
 }
@@ -193,6 +198,7 @@ impl Engine {
                 .as_ref()
                 .and_then(|l| l.get().into_iter().next()),
             part_checksums: Vec::new(),
+            tags: opts.tags,
         };
         let rec = self.commit_version(&b, key, rec).await?;
         Ok(ObjectInfo::from_record(bucket, key, &rec, true))
@@ -365,6 +371,19 @@ impl Engine {
         Ok(ObjectInfo::from_record(bucket, key, &rec, is_latest))
     }
 
+    /// Metadata of a version (the current one when `version_id` is None),
+    /// delete markers included: what a front end tells a client about the
+    /// marker that made a read fail with `NoSuchKey`.
+    pub async fn version_info(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<ObjectInfo> {
+        let (rec, is_latest) = self.find_version(bucket, key, version_id).await?;
+        Ok(ObjectInfo::from_record(bucket, key, &rec, is_latest))
+    }
+
     /// Read an object (or a byte range of it) as a stream.
     #[tracing::instrument(skip(self, opts), level = "debug")]
     pub async fn get_object(&self, bucket: &str, key: &str, opts: GetOptions) -> Result<GetObject> {
@@ -429,6 +448,7 @@ impl Engine {
             parts: 0,
             checksum: None,
             part_checksums: Vec::new(),
+            tags: Tags::new(),
         };
         let marker = self.commit_version(&b, key, marker).await?;
         Ok(DeleteResult {
@@ -465,7 +485,19 @@ impl Engine {
             txn = remove_version_ops(txn, &b.name, key, rec);
             if latest.as_ref().is_some_and(|(l, _)| l.vsort == rec.vsort) {
                 txn = match versions.iter().find(|v| v.vsort != rec.vsort) {
-                    Some(next) => txn.and_then(Op::put(lk.clone(), encode(next))),
+                    Some(next) => {
+                        // The version promoted to latest must still be there
+                        // as read: a concurrent delete of it (which leaves the
+                        // latest pointer alone) would otherwise leave the
+                        // pointer naming a removed version.
+                        let nk = keys::version(&b.name, key, &next.vsort);
+                        let Some(kv) = self.inner.meta.get(&nk).await? else {
+                            continue;
+                        };
+                        let next: VersionRecord = decode(&kv.value)?;
+                        txn.when(Compare::ModRevision(nk, kv.mod_revision))
+                            .and_then(Op::put(lk.clone(), encode(&next)))
+                    }
                     None => txn.and_then(Op::delete(lk.clone())),
                 };
             }
@@ -483,7 +515,6 @@ impl Engine {
 
     /// Copy a version to another key (or bucket) by adding references to
     /// its blocks; `meta` replaces the metadata when given.
-    #[tracing::instrument(skip(self, meta), level = "debug")]
     pub async fn copy_object(
         &self,
         src_bucket: &str,
@@ -492,6 +523,31 @@ impl Engine {
         dst_bucket: &str,
         dst_key: &str,
         meta: Option<ObjectMeta>,
+    ) -> Result<ObjectInfo> {
+        self.copy_object_tagged(
+            src_bucket,
+            src_key,
+            src_version,
+            dst_bucket,
+            dst_key,
+            meta,
+            None,
+        )
+        .await
+    }
+
+    /// [`Self::copy_object`] that also sets the copy's tags (the source's when None).
+    #[tracing::instrument(skip(self, meta, tags), level = "debug")]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn copy_object_tagged(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_version: Option<&str>,
+        dst_bucket: &str,
+        dst_key: &str,
+        meta: Option<ObjectMeta>,
+        tags: Option<Tags>,
     ) -> Result<ObjectInfo> {
         validate_key(dst_key)?;
         if let Some(m) = &meta {
@@ -534,6 +590,7 @@ impl Engine {
             // The data is the same, so are its checksums.
             checksum: src.checksum.clone(),
             part_checksums: src.part_checksums.clone(),
+            tags: tags.unwrap_or_else(|| src.tags.clone()),
         };
         let rec = self.commit_version(&dst, dst_key, rec).await?;
         Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true))

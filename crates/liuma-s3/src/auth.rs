@@ -99,7 +99,9 @@ pub(crate) fn needed(op: &str) -> Option<Permission> {
         | "ListMultipartUploads"
         | "CompleteMultipartUpload"
         | "AbortMultipartUpload"
-        | "PutObjectAcl" => Permission::Write,
+        | "PutObjectAcl"
+        | "PutObjectTagging"
+        | "DeleteObjectTagging" => Permission::Write,
         _ => Permission::Owner,
     };
     Some(p)
@@ -136,6 +138,17 @@ impl S3Access for KeyAccess {
             },
             _ => None,
         };
+        // An anonymous request for a bucket that does not exist learns
+        // just that (404), as on AWS; one for a private bucket is refused.
+        if key.is_none()
+            && bucket.is_none()
+            && op != "CreateBucket"
+            && let Some(name) = &bucket_name
+        {
+            return Err(s3_err(liuma_engine::Error::NoSuchBucket {
+                bucket: name.clone(),
+            }));
+        }
         let allowed = match (&key, needed(op), &bucket_name) {
             (None, _, Some(_)) => {
                 anonymous_read(op)

@@ -24,14 +24,24 @@ pub(crate) async fn list_buckets(
     req: S3Request<ListBucketsInput>,
 ) -> S3Result<S3Response<ListBucketsOutput>> {
     let caller = Caller::of(&req);
-    let prefix = req.input.prefix.unwrap_or_default();
-    let buckets = s
+    let input = req.input;
+    let page = crate::listbuckets::Page::of(
+        input.max_buckets,
+        input.continuation_token.as_deref(),
+        input.bucket_region.as_deref(),
+        &s.settings.region,
+    )?;
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let visible = s
         .engine
         .list_buckets()
         .await
         .map_err(s3_err)?
         .into_iter()
-        .filter(|b| b.name.starts_with(&prefix) && caller.allows(&b.name, Permission::Read))
+        .filter(|b| b.name.starts_with(&prefix) && caller.allows(&b.name, Permission::Read));
+    let (chosen, next) = page.take(visible, |b| b.name.as_str());
+    let buckets = chosen
+        .into_iter()
         .map(|b| Bucket {
             bucket_region: Some(s.settings.region.clone()),
             creation_date: Some(ts(b.created_ms)),
@@ -41,7 +51,8 @@ pub(crate) async fn list_buckets(
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
         owner: Some(owner_of(caller.id())),
-        ..Default::default()
+        continuation_token: next,
+        prefix: input.prefix,
     }))
 }
 
@@ -78,14 +89,24 @@ pub(crate) async fn create_bucket(
         }
     };
     let bucket = input.bucket;
-    let info = match s.engine.create_bucket(&bucket, &key.id).await {
-        Ok(info) => info,
-        Err(liuma_engine::Error::BucketAlreadyExists { .. }) if key.root => {
-            return Err(s3_error!(
+    let owned = || {
+        // AWS's legacy rule: re-creating a bucket you own answers 200 in
+        // us-east-1, 409 BucketAlreadyOwnedByYou in every other region.
+        if s.settings.region == "us-east-1" {
+            Ok(S3Response::new(CreateBucketOutput {
+                location: Some(format!("/{bucket}")),
+            }))
+        } else {
+            Err(s3_error!(
                 BucketAlreadyOwnedByYou,
                 "Your previous request to create the named bucket succeeded and you already own it."
-            ));
+            ))
         }
+    };
+    let info = match s.engine.create_bucket(&bucket, &key.id).await {
+        Ok(info) => info,
+        Err(liuma_engine::Error::BucketAlreadyExists { .. }) if key.root => return owned(),
+        Err(liuma_engine::Error::BucketAlreadyOwnedByYou { .. }) => return owned(),
         Err(e) => return Err(s3_err(e)),
     };
     if !key.root {

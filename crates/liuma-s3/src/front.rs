@@ -8,7 +8,8 @@
 //! - how a request is signed ([`crate::sigcheck`]: SigV2 off unless
 //!   allowed, presigned URLs valid for 7 days at most);
 //! - rendering a failure of the s3s service itself as a 500 S3 error;
-//! - PUTs without a length ([`crate::chunked`]).
+//! - PUTs without a length ([`crate::chunked`]);
+//! - request ids, and complete error bodies ([`crate::errbody`]).
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -58,8 +59,21 @@ impl S3Front {
         }
     }
 
-    /// Serve one request.
+    /// Serve one request. Every answer carries an `x-amz-request-id`; an
+    /// error's XML body carries the same id, the resource and a message
+    /// ([`crate::errbody`]), whichever layer produced it.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        s3s::StdError: From<B::Error>,
+    {
+        let request_id = crate::errbody::request_id();
+        let resource = req.uri().path().to_owned();
+        let resp = self.serve(req).await;
+        crate::errbody::finish(resp, &request_id, &resource)
+    }
+
+    async fn serve<B>(&self, req: Request<B>) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         s3s::StdError: From<B::Error>,

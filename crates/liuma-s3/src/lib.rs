@@ -17,13 +17,17 @@
 //! - `auth`: key lookup, per-operation authorization, the caller
 //! - `sigcheck`: SigV2 gate and the 7-day cap on presigned URLs
 //! - `bucket`, `object`, `list`, `multipart`: the operations
+//! - `listbuckets`: ListBuckets pagination (max-buckets, continuation token)
 //! - `cors`: bucket CORS rules as stored and matched
 //! - `lifecycle`: bucket lifecycle configuration (validated as AWS does)
 //! - `checksum`: x-amz-checksum-* (which algorithm, trailers, multipart
 //!   types), GetObjectAttributes
+//! - `tagging`: object and bucket tags (AWS's limits checked here)
+//! - `marker`: reads that hit a delete marker (404/405 with its headers)
 //! - `body`: streaming adapters (request bodies with checksum checks, object streams)
 //! - `conv`: DTO conversions (metadata, timestamps, ETags, URL encoding)
 //! - `error`: engine errors → S3 errors, in one place
+//! - `errbody`: request ids; every error body completed (message, resource, request id)
 
 mod auth;
 mod body;
@@ -32,14 +36,18 @@ mod checksum;
 mod chunked;
 mod conv;
 mod cors;
+mod errbody;
 mod error;
 mod front;
 mod lifecycle;
 mod list;
+mod listbuckets;
+mod marker;
 mod multipart;
 mod object;
 pub mod service;
 mod sigcheck;
+mod tagging;
 
 pub use front::S3Front;
 pub use service::{S3Settings, build};

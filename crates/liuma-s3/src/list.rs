@@ -1,6 +1,8 @@
 //! Listings: ListObjects (v1), ListObjectsV2 and ListObjectVersions, with
 //! prefix, delimiter, markers / continuation tokens, max-keys (capped at
-//! 1000), `encoding-type=url` and fetch-owner.
+//! 1000), `encoding-type=url` (keys and every echoed name: prefix,
+//! delimiter, markers, common prefixes) and fetch-owner. An empty
+//! `delimiter=` is no delimiter, and is not echoed.
 
 use liuma_engine::{ListParams, ListResult, ListVersionsParams, ObjectInfo};
 use s3s::dto::*;
@@ -113,7 +115,7 @@ pub(crate) async fn list_objects(
         is_truncated: Some(r.is_truncated),
         contents: (!contents.is_empty()).then_some(contents),
         common_prefixes,
-        delimiter: enc.o(input.delimiter),
+        delimiter: enc.o(input.delimiter.filter(|d| !d.is_empty())),
         next_marker,
         encoding_type: input.encoding_type,
         ..Default::default()
@@ -165,7 +167,7 @@ pub(crate) async fn list_objects_v2(
         next_continuation_token: next,
         contents: (!contents.is_empty()).then_some(contents),
         common_prefixes,
-        delimiter: enc.o(input.delimiter),
+        delimiter: enc.o(input.delimiter.filter(|d| !d.is_empty())),
         encoding_type: input.encoding_type,
         start_after: enc.o(input.start_after),
         ..Default::default()
@@ -228,7 +230,7 @@ pub(crate) async fn list_object_versions(
     Ok(S3Response::new(ListObjectVersionsOutput {
         common_prefixes: (!cps.is_empty()).then_some(cps),
         delete_markers: (!markers.is_empty()).then_some(markers),
-        delimiter: enc.o(input.delimiter),
+        delimiter: enc.o(input.delimiter.filter(|d| !d.is_empty())),
         encoding_type: input.encoding_type,
         is_truncated: Some(r.is_truncated),
         key_marker: Some(enc.s(input.key_marker.unwrap_or_default())),

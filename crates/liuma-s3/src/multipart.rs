@@ -45,9 +45,10 @@ pub(crate) async fn create_multipart_upload(
         input.checksum_type.as_ref(),
     )?;
     let meta = object_meta(std_headers_of!(input), input.metadata)?;
+    let tags = crate::tagging::from_header(input.tagging.as_deref())?;
     let upload_id = s
         .engine
-        .create_multipart_with_checksum(&input.bucket, &input.key, meta, sum)
+        .create_multipart_tagged(&input.bucket, &input.key, meta, sum, tags)
         .await
         .map_err(s3_err)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {

@@ -15,6 +15,7 @@ use crate::conv::{
     version_header,
 };
 use crate::error::s3_err;
+use crate::marker::read_error;
 use crate::service::LiumaS3;
 
 /// Request conditionals on an object (GetObject/HeadObject, or a copy source).
@@ -113,6 +114,7 @@ pub(crate) async fn put_object(
         }
     }
     let meta = object_meta(std_headers_of!(input), input.metadata)?;
+    let tags = crate::tagging::from_header(input.tagging.as_deref())?;
     let md5 = content_md5(input.content_md5.as_deref())?;
     let len = input.content_length.and_then(|n| u64::try_from(n).ok());
     let blob = input.body.unwrap_or_else(|| {
@@ -127,6 +129,7 @@ pub(crate) async fn put_object(
         sha256: None,
         content_length: len,
         checksum: Some(late),
+        tags,
     };
     let info = s
         .engine
@@ -202,27 +205,42 @@ pub(crate) async fn get_object(
         && input.part_number.is_none();
     let mut version_id = input.version_id;
     if cond.any() {
-        let head = s
+        let head = match s
             .engine
             .head_object(&input.bucket, &input.key, version_id.as_deref())
             .await
-            .map_err(s3_err)?;
+        {
+            Ok(h) => h,
+            Err(e) => {
+                let vid = version_id.as_deref();
+                return Err(read_error(s, &input.bucket, &input.key, vid, e).await);
+            }
+        };
         cond.check(&head, not_modified)?;
         version_id = Some(head.version_id);
     }
     let opts = GetOptions {
-        version_id,
+        version_id: version_id.clone(),
         range: input.range.map(byte_range),
     };
-    let got = s
-        .engine
-        .get_object(&input.bucket, &input.key, opts)
-        .await
-        .map_err(s3_err)?;
+    let got = match s.engine.get_object(&input.bucket, &input.key, opts).await {
+        Ok(g) => g,
+        Err(e) => {
+            let vid = version_id.as_deref();
+            return Err(read_error(s, &input.bucket, &input.key, vid, e).await);
+        }
+    };
     let info = got.info;
     let (len, content_range) = length_and_range(got.range, info.size);
     let body = Some(ObjectBody::blob(got.body, len));
-    let mut out = object_output!(GetObjectOutput { body }, info, bucket, len, content_range);
+    let tag_count = crate::tagging::count(info.tag_count);
+    let mut out = object_output!(
+        GetObjectOutput { body, tag_count },
+        info,
+        bucket,
+        len,
+        content_range
+    );
     if with_checksum && let Some(c) = &info.checksum {
         set_checksum!(out, c.algorithm, c.display(info.parts));
         out.checksum_type = Some(checksum::type_dto(c.kind));
@@ -236,11 +254,11 @@ pub(crate) async fn head_object(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let bucket = existing(&req, &req.input.bucket)?;
     let input = req.input;
-    let info = s
-        .engine
-        .head_object(&input.bucket, &input.key, input.version_id.as_deref())
-        .await
-        .map_err(s3_err)?;
+    let vid = input.version_id.as_deref();
+    let info = match s.engine.head_object(&input.bucket, &input.key, vid).await {
+        Ok(i) => i,
+        Err(e) => return Err(read_error(s, &input.bucket, &input.key, vid, e).await),
+    };
     let cond = Conditions {
         if_match: input.if_match,
         if_none_match: input.if_none_match,
@@ -260,7 +278,14 @@ pub(crate) async fn head_object(
         set_checksum!(out, c.algorithm, c.display(info.parts));
         out.checksum_type = Some(checksum::type_dto(c.kind));
     }
-    Ok(S3Response::new(out))
+    // s3s's HeadObjectOutput has no tag count; AWS sends the header on HEAD too.
+    let tag_count = crate::tagging::count(info.tag_count);
+    let mut resp = S3Response::new(out);
+    if let Some(n) = tag_count {
+        resp.headers
+            .insert("x-amz-tagging-count", http::HeaderValue::from(n));
+    }
+    Ok(resp)
 }
 
 pub(crate) async fn delete_object(
@@ -406,15 +431,32 @@ pub(crate) async fn copy_object(
     } else {
         None
     };
+    let tags = match input
+        .tagging_directive
+        .as_ref()
+        .map(TaggingDirective::as_str)
+    {
+        None | Some(TaggingDirective::COPY) => None,
+        Some(TaggingDirective::REPLACE) => {
+            Some(crate::tagging::from_header(input.tagging.as_deref())?)
+        }
+        Some(other) => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "Unknown tagging directive: {other}"
+            ));
+        }
+    };
     let info = s
         .engine
-        .copy_object(
+        .copy_object_tagged(
             &sb,
             &sk,
             Some(&src.version_id),
             &input.bucket,
             &input.key,
             meta,
+            tags,
         )
         .await
         .map_err(s3_err)?;
@@ -458,6 +500,7 @@ mod tests {
             is_latest: true,
             parts: 0,
             checksum: None,
+            tag_count: 0,
         }
     }
 

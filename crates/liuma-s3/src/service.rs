@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use crate::auth::{KeyAccess, KeyAuth};
 use crate::front::S3Front;
-use crate::{bucket, checksum, lifecycle, list, multipart, object};
+use crate::{bucket, checksum, lifecycle, list, multipart, object, tagging};
 
 type Req<T> = S3Request<T>;
 type Res<T> = S3Result<S3Response<T>>;
@@ -228,5 +228,41 @@ impl s3s::S3 for LiumaS3 {
         req: Req<AbortMultipartUploadInput>,
     ) -> Res<AbortMultipartUploadOutput> {
         multipart::abort_multipart_upload(self, req).await
+    }
+    async fn get_object_tagging(
+        &self,
+        req: Req<GetObjectTaggingInput>,
+    ) -> Res<GetObjectTaggingOutput> {
+        tagging::get_object_tagging(self, req).await
+    }
+    async fn put_object_tagging(
+        &self,
+        req: Req<PutObjectTaggingInput>,
+    ) -> Res<PutObjectTaggingOutput> {
+        tagging::put_object_tagging(self, req).await
+    }
+    async fn delete_object_tagging(
+        &self,
+        req: Req<DeleteObjectTaggingInput>,
+    ) -> Res<DeleteObjectTaggingOutput> {
+        tagging::delete_object_tagging(self, req).await
+    }
+    async fn get_bucket_tagging(
+        &self,
+        req: Req<GetBucketTaggingInput>,
+    ) -> Res<GetBucketTaggingOutput> {
+        tagging::get_bucket_tagging(self, req).await
+    }
+    async fn put_bucket_tagging(
+        &self,
+        req: Req<PutBucketTaggingInput>,
+    ) -> Res<PutBucketTaggingOutput> {
+        tagging::put_bucket_tagging(self, req).await
+    }
+    async fn delete_bucket_tagging(
+        &self,
+        req: Req<DeleteBucketTaggingInput>,
+    ) -> Res<DeleteBucketTaggingOutput> {
+        tagging::delete_bucket_tagging(self, req).await
     }
 }

@@ -3,7 +3,9 @@
 //!
 //! - a presigned SigV4 URL may live at most 7 days: `X-Amz-Expires` above
 //!   604800 is refused with 403 `AuthorizationQueryParametersError`, as AWS
-//!   does (s3s only checks that it parses as a u32);
+//!   does (s3s only checks that it parses as a u32); a negative one gets
+//!   the same code, "X-Amz-Expires must be non-negative" (AWS), and zero
+//!   is a URL that has expired: 403 `AccessDenied` "Request has expired";
 //! - SigV2 (the `Authorization: AWS id:sig` header and `?Signature=`
 //!   presigned URLs) is refused unless enabled (`allow_sigv2`): HMAC-SHA1
 //!   over a short string-to-sign that leaves most headers unsigned. AWS
@@ -25,6 +27,13 @@ pub(crate) enum SigRefusal {
     /// A SigV2 presigned URL valid for more than the maximum.
     #[error("Expires must be less than a week (in seconds) from now that is; 604800")]
     V2ExpiresTooLong,
+    /// A presigned URL valid for zero seconds: expired when it arrives
+    /// (s3s accepts it within the second it was signed).
+    #[error("Request has expired")]
+    Expired,
+    /// A negative `X-Amz-Expires` (s3s would refuse it as unparsable, 400).
+    #[error("X-Amz-Expires must be non-negative")]
+    ExpiresNegative,
     /// SigV2 while it is disabled.
     #[error(
         "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
@@ -36,13 +45,16 @@ impl SigRefusal {
     /// The S3 error a client sees.
     pub(crate) fn to_s3(&self) -> S3Error {
         let (code, status) = match self {
-            SigRefusal::ExpiresTooLong | SigRefusal::V2ExpiresTooLong => (
+            SigRefusal::ExpiresTooLong
+            | SigRefusal::V2ExpiresTooLong
+            | SigRefusal::ExpiresNegative => (
                 S3ErrorCode::Custom("AuthorizationQueryParametersError".into()),
                 http::StatusCode::FORBIDDEN,
             ),
             SigRefusal::SigV2Disabled => {
                 (S3ErrorCode::InvalidRequest, http::StatusCode::BAD_REQUEST)
             }
+            SigRefusal::Expired => (S3ErrorCode::AccessDenied, http::StatusCode::FORBIDDEN),
         };
         let mut e = S3Error::with_message(code, self.to_string());
         e.set_status_code(status);
@@ -67,6 +79,11 @@ pub(crate) fn check(
 ) -> Result<(), SigRefusal> {
     let query = query.unwrap_or("");
     if query_param(query, "X-Amz-Signature").is_some() {
+        match query_param(query, "X-Amz-Expires").and_then(|v| v.parse::<i64>().ok()) {
+            Some(0) => return Err(SigRefusal::Expired),
+            Some(s) if s < 0 => return Err(SigRefusal::ExpiresNegative),
+            _ => {}
+        }
         let ok = query_param(query, "X-Amz-Expires")
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|s| s <= MAX_PRESIGNED_SECS);
@@ -112,7 +129,24 @@ mod tests {
             Err(SigRefusal::ExpiresTooLong)
         );
         assert_eq!(
-            check(Some(&q("-1")), None, false, NOW),
+            check(Some(&q("0")), None, false, NOW),
+            Err(SigRefusal::Expired)
+        );
+        for negative in ["-1", "-1000"] {
+            assert_eq!(
+                check(Some(&q(negative)), None, false, NOW),
+                Err(SigRefusal::ExpiresNegative)
+            );
+        }
+        let e = SigRefusal::ExpiresNegative.to_s3();
+        assert_eq!(e.code().as_str(), "AuthorizationQueryParametersError");
+        assert_eq!(e.status_code().map(|s| s.as_u16()), Some(403));
+        let e = SigRefusal::Expired.to_s3();
+        assert_eq!(e.code().as_str(), "AccessDenied");
+        assert_eq!(e.message(), Some("Request has expired"));
+        assert_eq!(e.status_code().map(|s| s.as_u16()), Some(403));
+        assert_eq!(
+            check(Some(&q("x")), None, false, NOW),
             Err(SigRefusal::ExpiresTooLong)
         );
         let e = SigRefusal::ExpiresTooLong.to_s3();

@@ -9,6 +9,7 @@
 //! - `buckets`, `objects`, `listing`, `multipart`, `versioning`, `errors`,
 //!   `lifecycle` (rules applied by a pass run at a chosen time, never a sleep):
 //!   the semantics checks, one `#[tokio::test]` per behaviour
+//! - `semantics`: error bodies, delete markers, tagging, listing details
 
 mod buckets;
 mod errors;
@@ -17,4 +18,5 @@ mod lifecycle;
 mod listing;
 mod multipart;
 mod objects;
+mod semantics;
 mod versioning;

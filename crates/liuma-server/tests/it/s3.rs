@@ -19,6 +19,11 @@ pub(crate) fn repo_root() -> PathBuf {
 /// Run `python3 -m pytest -x -q <args>` in tests/s3 against a fresh node
 /// started with `node_args`.
 pub(crate) fn pytest(args: &[&str], node_args: &[&str]) {
+    pytest_env(args, node_args, &[]);
+}
+
+/// [`pytest`] with extra environment for the suite.
+pub(crate) fn pytest_env(args: &[&str], node_args: &[&str], env: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let node = TestNode::start(dir.path(), node_args);
     assert!(!node.s3.is_empty(), "the node reports its S3 address");
@@ -38,6 +43,7 @@ pub(crate) fn pytest(args: &[&str], node_args: &[&str]) {
         .env("LIUMA_BIN", env!("CARGO_BIN_EXE_liuma"))
         .env("TMPDIR", dir.path())
         .env("LIUMA_S3_DOMAIN", "s3.localhost")
+        .envs(env.iter().copied())
         .output()
         .expect("running python3 -m pytest (is python3 installed?)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -76,6 +82,31 @@ fn s3_checksums() {
     let cfg = cfg_dir.path().join("liuma.toml");
     std::fs::write(&cfg, "[s3]\nmax_put_bytes = 16777216\n").unwrap();
     pytest(&["test_checksums.py"], &["--config", cfg.to_str().unwrap()]);
+}
+
+/// Issue #13 items 3, 6, 7, 8: versioning details, tagging, error bodies
+/// and auth edge cases, listing details.
+#[test]
+fn s3_semantics() {
+    pytest(&["test_semantics.py"], &[]);
+}
+
+/// The region-dependent rules (CreateBucket of a bucket you own: 409
+/// outside us-east-1) on a node in another region.
+#[test]
+fn s3_semantics_other_region() {
+    pytest_env(
+        &[
+            "test_semantics.py",
+            "-k",
+            "create_bucket_you_own or list_buckets",
+        ],
+        &["--s3-region", "eu-west-1"],
+        &[
+            ("LIUMA_S3_REGION", "eu-west-1"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+        ],
+    );
 }
 
 #[test]
