@@ -218,6 +218,21 @@ pub enum Error {
         /// What is wrong.
         what: &'static str,
     },
+    /// A conditional write lost to a conflicting operation that ran while it
+    /// was in flight (e.g. the object it had to match was deleted): retry.
+    #[error("a conflicting operation on {what} ran during this conditional write; retry")]
+    ConditionalConflict {
+        /// bucket/key.
+        what: String,
+    },
+    /// `partNumber` beyond the parts of the object (GetObject/HeadObject).
+    #[error("part {part_number} is not satisfiable: the object has {parts} part(s)")]
+    PartNotSatisfiable {
+        /// The part asked for.
+        part_number: u32,
+        /// How many parts the object has.
+        parts: u32,
+    },
     /// A bug or an unexpected failure below; details in the source.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -263,6 +278,8 @@ impl Error {
             Error::KeyExists { .. } => "KeyAlreadyExists",
             Error::InvalidChecksum { .. } => "InvalidRequest",
             Error::InvalidArgument { .. } => "InvalidArgument",
+            Error::ConditionalConflict { .. } => "ConditionalRequestConflict",
+            Error::PartNotSatisfiable { .. } => "InvalidPartNumber",
             Error::Internal(_) => "InternalError",
         }
     }

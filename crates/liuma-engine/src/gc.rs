@@ -56,6 +56,7 @@ impl Engine {
         if let Some(age) = upload_expiry_ms {
             report.uploads_aborted = self.abort_expired_uploads(age).await?;
         }
+        self.prune_completed_uploads(now_ms()).await?;
         let grace = u64::try_from(self.inner.cfg.gc_grace.as_millis()).unwrap_or(u64::MAX);
         let mut owners: HashMap<String, bool> = HashMap::new();
         let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 256);

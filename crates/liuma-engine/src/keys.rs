@@ -12,6 +12,7 @@
 //! mf/<owner uid>/<page>               manifest pages of very large objects
 //! mu/<bucket>/<key>\0<upload id>      multipart upload session
 //! mp/<upload id>/<part, 5 digits>     uploaded part
+//! mc/<upload id>                      completed upload (answers a retried complete)
 //! ```
 
 use liuma_codec::BlockId;
@@ -28,6 +29,7 @@ pub(crate) const REF: &str = "rf/";
 pub(crate) const MANIFEST: &str = "mf/";
 pub(crate) const UPLOAD: &str = "mu/";
 pub(crate) const PART: &str = "mp/";
+pub(crate) const COMPLETED: &str = "mc/";
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
@@ -142,6 +144,10 @@ pub(crate) fn part(upload_id: &str, part_number: u32) -> Vec<u8> {
         upload_id.as_bytes(),
         format!("/{part_number:05}").as_bytes(),
     ])
+}
+
+pub(crate) fn completed(upload_id: &str) -> Vec<u8> {
+    cat(&[COMPLETED.as_bytes(), upload_id.as_bytes()])
 }
 
 pub(crate) fn parts_of(upload_id: &str) -> Vec<u8> {

@@ -19,6 +19,8 @@
 //! - `bucket`, `object`, `list`, `multipart`, `tagging`: the S3-shaped operations
 //! - `access`, `seal`: access keys with bucket grants (secrets sealed at
 //!   rest), named settings
+//! - `conditional`: conditional writes, retried completes; `part_read`:
+//!   GET/HEAD of one part of an object
 //! - `ingest`, `read`: the streaming put pipeline and ranged reads
 //! - `blocks`: block store across the cluster's disks, dedup, repair
 //! - `heal`: healer, drain and rebalance (shards off lost or leaving nodes)
@@ -34,6 +36,7 @@ mod blocks;
 mod bucket;
 mod budget;
 mod checksum;
+mod conditional;
 mod config;
 mod engine;
 mod error;
@@ -48,6 +51,7 @@ mod metrics;
 mod model;
 mod multipart;
 mod object;
+mod part_read;
 mod read;
 mod reencode;
 mod scan;
@@ -63,6 +67,7 @@ pub use checksum::{
     Checksum, ChecksumAlgorithm, ChecksumType, CompleteChecksum, LateChecksum, PartChecksum,
     UploadChecksum,
 };
+pub use conditional::{COMPLETED_TTL_MS, WriteCondition};
 pub use config::{EngineConfig, default_erasure, fits_domains, target_erasure};
 pub use engine::Engine;
 pub use error::{Error, KeyProblem, Result};

@@ -252,6 +252,24 @@ pub(crate) struct PartRecord {
     pub checksums: Vec<Checksum>,
 }
 
+/// What is remembered of a completed multipart upload (`mc/<upload id>`),
+/// so that a retried CompleteMultipartUpload answers as the first did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct CompletedRecord {
+    pub bucket: String,
+    pub key: String,
+    /// ETag of the object made (`md5-of-md5s-N`), without quotes.
+    pub etag: String,
+    pub version_id: String,
+    pub size: u64,
+    pub parts: u32,
+    /// When the upload completed, ms since the epoch (expiry).
+    pub completed_ms: u64,
+    /// The object's checksum, as the first complete answered it.
+    #[serde(default)]
+    pub checksum: Option<Checksum>,
+}
+
 /// Decode the version id a client sent into a sort key (or "null").
 pub(crate) fn check_version_id(key: &str, version_id: &str) -> Result<()> {
     let ok = version_id == "null"

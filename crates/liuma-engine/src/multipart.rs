@@ -6,14 +6,15 @@ use liuma_meta::{Compare, Op, Txn};
 use md5::{Digest, Md5};
 
 use crate::checksum::{Checksum, CompleteChecksum, LateChecksum, UploadChecksum};
+use crate::conditional::WriteCondition;
 use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
-    BlockEntry, Body, ObjectMeta, Owner, PartRecord, Tags, UploadRecord, VersionRecord, decode,
-    encode, now_ms, random_id,
+    BlockEntry, Body, CompletedRecord, ObjectMeta, Owner, PartRecord, Tags, UploadRecord,
+    VersionRecord, decode, encode, now_ms, random_id,
 };
-use crate::object::{ObjectInfo, check_meta, validate_key};
+use crate::object::{Guard, ObjectInfo, check_meta, validate_key};
 use crate::{Error, Result};
 
 /// Highest part number S3 allows.
@@ -97,6 +98,8 @@ pub struct CompleteOptions {
     pub meta: Option<ObjectMeta>,
     /// Checksum type and values the client sent with the completion.
     pub checksum: CompleteChecksum,
+    /// `If-None-Match` / `If-Match`, checked atomically with the commit.
+    pub condition: WriteCondition,
 }
 
 /// Options of a part upload.
@@ -242,7 +245,12 @@ impl Engine {
         self.commit_part(bucket, key, upload_id, part).await
     }
 
-    /// Store a part record unless the upload was completed or aborted meanwhile.
+    /// Store a part record unless the upload was completed or aborted
+    /// meanwhile. The upload of a part number that *finishes* last wins: its
+    /// record replaces the one before in a compare-and-swap (so the pages of
+    /// a replaced very large part are deleted with it, never those of the
+    /// winner); the replaced part's block references go stale and GC frees
+    /// its blocks (`owner_live` compares the part record's uid).
     pub(crate) async fn commit_part(
         &self,
         bucket: &str,
@@ -251,19 +259,56 @@ impl Engine {
         part: PartRecord,
     ) -> Result<PartInfo> {
         let info = PartInfo::from(&part);
-        let txn = Txn::new()
-            .when(Compare::Exists(keys::upload(bucket, key, upload_id)))
-            .and_then(Op::put(
-                keys::part(upload_id, part.part_number),
-                encode(&part),
-            ));
-        if self.inner.meta.txn(txn).await?.succeeded {
-            Ok(info)
-        } else {
-            Err(Error::NoSuchUpload {
-                upload_id: upload_id.to_owned(),
-            })
+        let uk = keys::upload(bucket, key, upload_id);
+        let pk = keys::part(upload_id, part.part_number);
+        let value = encode(&part);
+        for _ in 0..32 {
+            let old = self.inner.meta.get(&pk).await?;
+            let mut txn = Txn::new().when(Compare::Exists(uk.clone()));
+            txn = match &old {
+                Some(kv) => {
+                    let replaced: PartRecord = decode(&kv.value)?;
+                    let txn = txn.when(Compare::ModRevision(pk.clone(), kv.mod_revision));
+                    match replaced.body {
+                        Body::Paged { .. } if replaced.uid != part.uid => {
+                            let start = keys::manifest_pages(&replaced.uid);
+                            let end = liuma_meta::prefix_end(&start);
+                            txn.and_then(Op::DeleteRange { start, end })
+                        }
+                        _ => txn,
+                    }
+                }
+                None => txn.when(Compare::Absent(pk.clone())),
+            };
+            txn = txn.and_then(Op::put(pk.clone(), value.clone()));
+            if self.inner.meta.txn(txn).await?.succeeded {
+                return Ok(info);
+            }
+            if self.inner.meta.get(&uk).await?.is_none() {
+                self.discard_part(&part).await?;
+                return Err(Error::NoSuchUpload {
+                    upload_id: upload_id.to_owned(),
+                });
+            }
+            // another upload of this part number committed meanwhile: this
+            // one finished later, so it replaces that one
         }
+        Err(Error::Conflict {
+            what: format!("part {} of upload {upload_id}", part.part_number),
+        })
+    }
+
+    /// Drop the manifest pages of a part that was never committed.
+    async fn discard_part(&self, part: &PartRecord) -> Result<()> {
+        if let Body::Paged { .. } = part.body {
+            let start = keys::manifest_pages(&part.uid);
+            let end = liuma_meta::prefix_end(&start);
+            self.inner
+                .meta
+                .txn(Txn::new().and_then(Op::DeleteRange { start, end }))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Copy (a byte range of) an existing object into a part (UploadPartCopy).
@@ -397,7 +442,16 @@ impl Engine {
         parts: &[(u32, String)],
         opts: CompleteOptions,
     ) -> Result<ObjectInfo> {
-        let (upload, rev) = self.upload_record(bucket, key, upload_id).await?;
+        let (upload, rev) = match self.upload_record(bucket, key, upload_id).await {
+            Ok(found) => found,
+            // completed already: a client retrying after a lost answer
+            Err(Error::NoSuchUpload { .. }) => {
+                return self
+                    .previously_completed(bucket, key, upload_id, parts, now_ms())
+                    .await;
+            }
+            Err(e) => return Err(e),
+        };
         let b = self.bucket(bucket).await?;
         if let Some(m) = &opts.meta {
             check_meta(m)?;
@@ -408,6 +462,8 @@ impl Engine {
         if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err(Error::InvalidPartOrder);
         }
+        self.check_write_condition(bucket, key, &opts.condition)
+            .await?;
         let min_part_size = opts.min_part_size.unwrap_or(self.inner.cfg.min_part_size);
         let stored = self.part_records(upload_id, 0, usize::MAX).await?;
         let mut entries = Vec::new();
@@ -471,20 +527,62 @@ impl Engine {
             part_checksums,
             tags: upload.tags,
         };
-        // The object and the end of the upload commit in one transaction: a
-        // racing complete or abort cannot also win, and a crash leaves either
-        // the upload (retry) or the object, never neither.
+        // The object, the end of the upload and the record that answers a
+        // retried complete commit in one transaction: a racing complete or
+        // abort cannot also win, and a crash leaves either the upload
+        // (retry) or the object, never neither.
         let uk = keys::upload(bucket, key, upload_id);
-        let Some(rec) = self
-            .commit_version_guarded(&b, key, rec, Some((&uk, rev)))
-            .await?
-        else {
-            return Err(Error::NoSuchUpload {
-                upload_id: upload_id.to_owned(),
-            });
+        let completed = |r: &VersionRecord| {
+            let done = CompletedRecord {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                etag: r.etag.clone(),
+                version_id: r.version_id(),
+                size: r.size,
+                parts: r.parts,
+                completed_ms: r.modified_ms,
+                checksum: r.checksum.clone(),
+            };
+            vec![Op::put(keys::completed(upload_id), encode(&done))]
         };
-        self.delete_parts(upload_id).await?;
-        Ok(ObjectInfo::from_record(bucket, key, &rec, true))
+        let guard = Guard {
+            key: Some((&uk, rev)),
+            condition: &opts.condition,
+            extra: Some(&completed),
+        };
+        let committed = self
+            .commit_version_guarded(&b, key, rec.clone(), guard)
+            .await;
+        let lost = match committed {
+            Ok(Some(rec)) => {
+                self.delete_parts(upload_id).await?;
+                return Ok(ObjectInfo::from_record(bucket, key, &rec, true));
+            }
+            Ok(None) => None,
+            Err(e) => Some(e),
+        };
+        // Nothing was committed: the new references go stale (GC frees
+        // them), the pages go now; the parts stay for a retry or an abort.
+        if let Some(e) = lost {
+            if crate::conditional::nothing_committed(&e) {
+                self.discard_uncommitted(&rec).await?;
+            }
+            return Err(e);
+        }
+        self.discard_uncommitted(&rec).await?;
+        // A concurrent complete of this upload won: the same part list gets
+        // its answer, another one AWS's "conflicting operation".
+        match self
+            .previously_completed(bucket, key, upload_id, parts, now_ms())
+            .await
+        {
+            Err(Error::NoSuchUpload { .. }) if !opts.condition.is_empty() => {
+                Err(Error::ConditionalConflict {
+                    what: format!("{bucket}/{key}"),
+                })
+            }
+            answer => answer,
+        }
     }
 
     /// SHA-256 of the bytes of `entries` (in order), read once from the

@@ -5,6 +5,7 @@ use liuma_meta::{Compare, Op, Txn};
 use md5::Digest;
 
 use crate::checksum::{Checksum, LateChecksum, PartChecksum};
+use crate::conditional::WriteCondition;
 use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
@@ -34,6 +35,8 @@ pub struct PutOptions {
     pub checksum: Option<LateChecksum>,
     /// Object tags (`x-amz-tagging`).
     pub tags: Tags,
+    /// `If-None-Match` / `If-Match`, checked atomically with the commit.
+    pub condition: WriteCondition,
 }
 
 /// An object version as seen by clients.
@@ -165,6 +168,8 @@ impl Engine {
         validate_key(key)?;
         check_meta(&opts.meta)?;
         let b = self.bucket(bucket).await?;
+        self.check_write_condition(bucket, key, &opts.condition)
+            .await?;
         let uid = random_id();
         let owner = Owner::Version {
             bucket: bucket.to_owned(),
@@ -200,8 +205,26 @@ impl Engine {
             part_checksums: Vec::new(),
             tags: opts.tags,
         };
-        let rec = self.commit_version(&b, key, rec).await?;
-        Ok(ObjectInfo::from_record(bucket, key, &rec, true))
+        let guard = Guard {
+            condition: &opts.condition,
+            ..Guard::default()
+        };
+        match self
+            .commit_version_guarded(&b, key, rec.clone(), guard)
+            .await
+        {
+            Ok(Some(rec)) => Ok(ObjectInfo::from_record(bucket, key, &rec, true)),
+            Ok(None) => Err(Error::internal(std::io::Error::other(
+                "unguarded commit lost",
+            ))),
+            Err(e) => {
+                // a failed condition: the blocks' references go stale (GC)
+                if crate::conditional::nothing_committed(&e) {
+                    self.discard_uncommitted(&rec).await?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// The key's latest version record (maybe a delete marker) and the revision of its `ob/` key.
@@ -230,25 +253,33 @@ impl Engine {
         key: &str,
         rec: VersionRecord,
     ) -> Result<VersionRecord> {
-        let committed = self.commit_version_guarded(b, key, rec, None).await?;
-        Ok(committed.expect("an unguarded commit either succeeds or errs"))
+        let committed = self
+            .commit_version_guarded(b, key, rec, Guard::default())
+            .await?;
+        committed.ok_or_else(|| Error::internal(std::io::Error::other("unguarded commit lost")))
     }
 
-    /// [`Self::commit_version`] that also deletes `guard` (a key at a known
-    /// revision, e.g. the multipart upload being completed) in the same
-    /// transaction. None when the guard changed or vanished: someone else
-    /// completed or aborted first, and nothing was written.
+    /// [`Self::commit_version`] under a [`Guard`]: a write condition checked
+    /// against the current version inside the compare-and-swap, a key that
+    /// must still be at a known revision and is deleted in the same
+    /// transaction (the multipart upload being completed), and extra ops.
+    /// None when the guard key changed or vanished: someone else completed
+    /// or aborted first, and nothing was written.
     pub(crate) async fn commit_version_guarded(
         &self,
         b: &BucketInfo,
         key: &str,
         mut rec: VersionRecord,
-        guard: Option<(&[u8], u64)>,
+        g: Guard<'_>,
     ) -> Result<Option<VersionRecord>> {
         let lk = keys::latest(&b.name, key);
         let body_op = detach_body(&mut rec);
+        let guard = g.key;
+        let mut raced = false;
         for _ in 0..32 {
             let latest = self.latest(&b.name, key).await?;
+            g.condition
+                .check(&b.name, key, latest.as_ref().map(|(l, _)| l), raced)?;
             rec.vsort = new_vsort(now_ms(), latest.as_ref().map(|(l, _)| l.vsort.as_str()));
             rec.null_version = b.versioning != Versioning::Enabled;
             let mut txn = Txn::new().when(match &latest {
@@ -280,6 +311,11 @@ impl Engine {
                     value.clone(),
                 ))
                 .and_then(Op::put(lk.clone(), value));
+            if let Some(extra) = g.extra {
+                for op in extra(&rec) {
+                    txn = txn.and_then(op);
+                }
+            }
             if self.inner.meta.txn(txn).await?.succeeded {
                 return Ok(Some(rec));
             }
@@ -293,6 +329,7 @@ impl Engine {
             {
                 return Ok(None);
             }
+            raced = true;
         }
         Err(Error::Conflict {
             what: format!("{}/{key}", b.name),
@@ -643,6 +680,34 @@ impl Engine {
             sha.update(&chunk?);
         }
         Ok(sha.finalize().into())
+    }
+}
+
+/// Extra conditions and effects of [`Engine::commit_version_guarded`].
+pub(crate) struct Guard<'a> {
+    /// A key that must still be at this revision; deleted by the commit.
+    pub key: Option<(&'a [u8], u64)>,
+    /// Checked against the current version at the moment of the swap.
+    pub condition: &'a WriteCondition,
+    /// More ops for the committing transaction, given the record committed.
+    pub extra: Option<&'a ExtraOps<'a>>,
+}
+
+/// Ops added to a version's commit, made from the record committed.
+pub(crate) type ExtraOps<'a> = dyn Fn(&VersionRecord) -> Vec<Op> + Sync + 'a;
+
+static NO_CONDITION: WriteCondition = WriteCondition {
+    if_none_match: false,
+    if_match: None,
+};
+
+impl Default for Guard<'_> {
+    fn default() -> Self {
+        Guard {
+            key: None,
+            condition: &NO_CONDITION,
+            extra: None,
+        }
     }
 }
 

@@ -61,6 +61,16 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::KeyExists { .. } => s3_error!(e, InvalidArgument),
         E::InvalidChecksum { reason } => s3_error!(e, InvalidRequest, "{reason}"),
         E::InvalidArgument { .. } => s3_error!(e, InvalidArgument),
+        E::ConditionalConflict { .. } => s3_error!(e, ConditionalRequestConflict),
+        E::PartNotSatisfiable { .. } => {
+            // Not in s3s's code list; AWS answers it with 416.
+            let msg = e.to_string();
+            let mut err =
+                S3Error::with_message(S3ErrorCode::Custom("InvalidPartNumber".into()), msg);
+            err.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+            err.set_source(Box::new(e));
+            err
+        }
         E::Internal(_) => S3Error::internal_error(e),
     }
 }
@@ -119,6 +129,19 @@ mod tests {
             ),
             (E::InvalidPartOrder, "InvalidPartOrder", 400),
             (E::PreconditionFailed, "PreconditionFailed", 412),
+            (
+                E::ConditionalConflict { what: "b/k".into() },
+                "ConditionalRequestConflict",
+                409,
+            ),
+            (
+                E::PartNotSatisfiable {
+                    part_number: 3,
+                    parts: 2,
+                },
+                "InvalidPartNumber",
+                416,
+            ),
             (
                 E::InvalidRange {
                     start: 5,

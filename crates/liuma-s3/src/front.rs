@@ -145,6 +145,14 @@ impl S3Front {
                 error_response(S3Error::new(S3ErrorCode::InternalError))
             }
         };
+        // s3s answers HEAD 200 whatever the output; AWS answers a HEAD of a
+        // part (`partNumber`) or a range 206, as GET does.
+        if method == Method::HEAD
+            && resp.status() == StatusCode::OK
+            && resp.headers().contains_key(header::CONTENT_RANGE)
+        {
+            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
         // Every 503 (SlowDown, a disk or the metadata store unavailable) is
         // a moment's condition: tell clients when to come back.
         if resp.status() == StatusCode::SERVICE_UNAVAILABLE {

@@ -18,6 +18,7 @@
 //! - `sigcheck`: SigV2 gate and the 7-day cap on presigned URLs
 //! - `bucket`, `object`, `list`, `multipart`: the operations
 //! - `listbuckets`: ListBuckets pagination (max-buckets, continuation token)
+//! - `cond`: conditional-write headers and `partNumber` of reads
 //! - `cors`: bucket CORS rules as stored and matched
 //! - `lifecycle`: bucket lifecycle configuration (validated as AWS does)
 //! - `checksum`: x-amz-checksum-* (which algorithm, trailers, multipart
@@ -34,6 +35,7 @@ mod body;
 mod bucket;
 mod checksum;
 mod chunked;
+mod cond;
 mod conv;
 mod cors;
 mod errbody;

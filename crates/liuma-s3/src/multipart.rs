@@ -10,6 +10,7 @@ use crate::auth::Caller;
 use crate::body::request_body;
 use crate::bucket::existing;
 use crate::checksum::{self, sent_checksums, set_checksum};
+use crate::cond::write_condition;
 use crate::conv::{content_md5, etag, object_meta, std_headers_of, ts, url_encode, version_header};
 use crate::error::s3_err;
 use crate::object::{Conditions, checked_copy_source};
@@ -350,6 +351,7 @@ pub(crate) async fn complete_multipart_upload(
     }
     let opts = CompleteOptions {
         checksum: sums,
+        condition: write_condition(input.if_match, input.if_none_match)?,
         ..Default::default()
     };
     let info = s

@@ -10,6 +10,7 @@ use crate::auth::Caller;
 use crate::body::{ObjectBody, request_body};
 use crate::bucket::existing;
 use crate::checksum::{self, sent_checksums, set_checksum};
+use crate::cond::{read_part_number, write_condition};
 use crate::conv::{
     content_md5, etag, object_meta, secs, std_headers, std_headers_of, ts, user_meta,
     version_header,
@@ -104,15 +105,7 @@ pub(crate) async fn put_object(
         req.trailing_headers,
         None,
     )?;
-    if let Some(c) = &input.if_none_match
-        && c.is_any()
-    {
-        match s.engine.head_object(&input.bucket, &input.key, None).await {
-            Ok(_) => return Err(s3_error!(PreconditionFailed, "the object exists")),
-            Err(liuma_engine::Error::NoSuchKey { .. }) => {}
-            Err(e) => return Err(s3_err(e)),
-        }
-    }
+    let condition = write_condition(input.if_match, input.if_none_match)?;
     let meta = object_meta(std_headers_of!(input), input.metadata)?;
     let tags = crate::tagging::from_header(input.tagging.as_deref())?;
     let md5 = content_md5(input.content_md5.as_deref())?;
@@ -130,6 +123,7 @@ pub(crate) async fn put_object(
         content_length: len,
         checksum: Some(late),
         tags,
+        condition,
     };
     let info = s
         .engine
@@ -151,10 +145,12 @@ pub(crate) async fn put_object(
 /// Bytes sent and the Content-Range header for an optional resolved range.
 fn length_and_range(range: Option<(u64, u64)>, size: u64) -> (u64, Option<String>) {
     match range {
-        Some((start, end)) => (
+        // an empty object has no byte to name (its part 1 is all of it)
+        Some((start, end)) if end > start => (
             end - start,
             Some(format!("bytes {start}-{}/{size}", end - 1)),
         ),
+        Some((start, end)) => (end.saturating_sub(start), None),
         None => (size, None),
     }
 }
@@ -203,6 +199,7 @@ pub(crate) async fn get_object(
     let with_checksum = checksum::mode_enabled(input.checksum_mode.as_ref())
         && input.range.is_none()
         && input.part_number.is_none();
+    let part = read_part_number(input.part_number, input.range.is_some())?;
     let mut version_id = input.version_id;
     if cond.any() {
         let head = match s
@@ -219,15 +216,25 @@ pub(crate) async fn get_object(
         cond.check(&head, not_modified)?;
         version_id = Some(head.version_id);
     }
-    let opts = GetOptions {
-        version_id: version_id.clone(),
-        range: input.range.map(byte_range),
+    let vid = version_id.clone();
+    let read = match part {
+        Some(n) => {
+            s.engine
+                .get_object_part(&input.bucket, &input.key, vid.as_deref(), n)
+                .await
+        }
+        None => {
+            let opts = GetOptions {
+                version_id: vid.clone(),
+                range: input.range.map(byte_range),
+            };
+            s.engine.get_object(&input.bucket, &input.key, opts).await
+        }
     };
-    let got = match s.engine.get_object(&input.bucket, &input.key, opts).await {
+    let got = match read {
         Ok(g) => g,
         Err(e) => {
-            let vid = version_id.as_deref();
-            return Err(read_error(s, &input.bucket, &input.key, vid, e).await);
+            return Err(read_error(s, &input.bucket, &input.key, vid.as_deref(), e).await);
         }
     };
     let info = got.info;
@@ -255,8 +262,21 @@ pub(crate) async fn head_object(
     let bucket = existing(&req, &req.input.bucket)?;
     let input = req.input;
     let vid = input.version_id.as_deref();
-    let info = match s.engine.head_object(&input.bucket, &input.key, vid).await {
-        Ok(i) => i,
+    let part = read_part_number(input.part_number, input.range.is_some())?;
+    let read = match part {
+        Some(n) => s
+            .engine
+            .head_object_part(&input.bucket, &input.key, vid, n)
+            .await
+            .map(|(info, span)| (info, Some(span))),
+        None => s
+            .engine
+            .head_object(&input.bucket, &input.key, vid)
+            .await
+            .map(|info| (info, None)),
+    };
+    let (info, part_span) = match read {
+        Ok(r) => r,
         Err(e) => return Err(read_error(s, &input.bucket, &input.key, vid, e).await),
     };
     let cond = Conditions {
@@ -268,11 +288,12 @@ pub(crate) async fn head_object(
     cond.check(&info, not_modified)?;
     let range = match input.range {
         Some(r) => Some(byte_range(r).resolve(info.size).map_err(s3_err)?),
-        None => None,
+        None => part_span,
     };
     let (len, content_range) = length_and_range(range, info.size);
     let with_checksum =
         checksum::mode_enabled(input.checksum_mode.as_ref()) && input.part_number.is_none();
+    // with a Content-Range, the front answers 206 (s3s answers HEAD 200)
     let mut out = object_output!(HeadObjectOutput {}, info, bucket, len, content_range);
     if with_checksum && let Some(c) = &info.checksum {
         set_checksum!(out, c.algorithm, c.display(info.parts));

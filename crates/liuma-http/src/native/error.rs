@@ -260,9 +260,12 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | EngineError::BucketAlreadyExists { .. }
         | EngineError::BucketNotEmpty { .. }
         | EngineError::KeyExists { .. }
-        | EngineError::Conflict { .. } => S::CONFLICT,
+        | EngineError::Conflict { .. }
+        | EngineError::ConditionalConflict { .. } => S::CONFLICT,
         EngineError::EntityTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
-        EngineError::InvalidRange { .. } => S::RANGE_NOT_SATISFIABLE,
+        EngineError::InvalidRange { .. } | EngineError::PartNotSatisfiable { .. } => {
+            S::RANGE_NOT_SATISFIABLE
+        }
         EngineError::PreconditionFailed => S::PRECONDITION_FAILED,
         EngineError::NoSuchAccessKey { .. } => S::FORBIDDEN,
         EngineError::BlockUnavailable { .. }

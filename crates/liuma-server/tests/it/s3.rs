@@ -110,6 +110,11 @@ fn s3_semantics_other_region() {
 }
 
 #[test]
+fn s3_multipart_and_conditional() {
+    pytest(&["test_multipart_cond.py"], &[]);
+}
+
+#[test]
 fn s3_awscli_and_s3cmd() {
     pytest(&["test_clients.py", "-k", "awscli or s3cmd"], &[]);
 }
