@@ -184,6 +184,8 @@ impl Engine {
             is_latest: true,
             parts: rec.parts,
             checksum: rec.checksum,
+            // CompleteMultipartUpload's answer carries no tag count
+            tag_count: 0,
         })
     }
 
@@ -225,6 +227,7 @@ mod tests {
             parts: 0,
             checksum: None,
             part_checksums: Vec::new(),
+            tags: Default::default(),
         }
     }
 
