@@ -129,6 +129,18 @@ impl Body {
     }
 }
 
+/// The `vd/<uid>` record of a version (layout 2): what only reads of the
+/// object's bytes or parts need, kept out of the version record so that
+/// listings and HEADs do not read it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct VersionData {
+    pub body: Body,
+    /// Number, size and checksum of each part of a multipart object (up to
+    /// 10 000 entries: GetObjectAttributes, GET `partNumber`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<StoredPart>,
+}
+
 /// Blocks per manifest page and the most kept inline in a record.
 pub(crate) const MANIFEST_PAGE: usize = 1024;
 
@@ -155,7 +167,9 @@ pub(crate) struct VersionRecord {
     /// The S3 additional checksum (x-amz-checksum-*), when there is one.
     #[serde(default)]
     pub checksum: Option<Checksum>,
-    /// Sizes and checksums of the parts of a multipart object (GetObjectAttributes).
+    /// Sizes and checksums of the parts of a multipart object
+    /// (GetObjectAttributes). Moved into `vd/<uid>` with the body when the
+    /// record is stored (see `VersionData`): read it with `Inner::parts_of`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub part_checksums: Vec<StoredPart>,
     /// Object tags (key, value); changed in place by

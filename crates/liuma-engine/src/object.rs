@@ -10,8 +10,8 @@ use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
-    Body, BucketInfo, ObjectMeta, Owner, Tags, VersionRecord, Versioning, check_version_id, decode,
-    encode, new_vsort, now_ms, random_id,
+    Body, BucketInfo, ObjectMeta, Owner, Tags, VersionData, VersionRecord, Versioning,
+    check_version_id, decode, encode, new_vsort, now_ms, random_id,
 };
 use crate::read::{ByteRange, ObjectStream};
 use crate::{Error, KeyProblem, Result};
@@ -626,7 +626,7 @@ impl Engine {
             parts: src.parts,
             // The data is the same, so are its checksums.
             checksum: src.checksum.clone(),
-            part_checksums: src.part_checksums.clone(),
+            part_checksums: self.inner.parts_of(&src).await?.into_owned(),
             tags: tags.unwrap_or_else(|| src.tags.clone()),
         };
         let rec = self.commit_version(&dst, dst_key, rec).await?;
@@ -649,11 +649,9 @@ impl Engine {
                 key: key.to_owned(),
             });
         }
+        let parts = self.inner.parts_of(&rec).await?;
         let info = ObjectInfo::from_record(bucket, key, &rec, latest);
-        Ok((
-            info,
-            rec.part_checksums.iter().map(PartChecksum::from).collect(),
-        ))
+        Ok((info, parts.iter().map(PartChecksum::from).collect()))
     }
 
     /// The SHA-256 of an object's content, for objects whose record does not
@@ -717,8 +715,11 @@ pub(crate) fn detach_body(rec: &mut VersionRecord) -> Option<Op> {
     if !rec.body.detachable() {
         return None;
     }
-    let body = std::mem::replace(&mut rec.body, Body::Detached);
-    Some(Op::put(keys::version_data(&rec.uid), encode(&body)))
+    let data = VersionData {
+        body: std::mem::replace(&mut rec.body, Body::Detached),
+        parts: std::mem::take(&mut rec.part_checksums),
+    };
+    Some(Op::put(keys::version_data(&rec.uid), encode(&data)))
 }
 
 /// Add the ops that remove one version record, its body record and its

@@ -90,7 +90,8 @@ impl Engine {
                 parts: rec.parts,
             });
         }
-        let sizes: Vec<u64> = if rec.part_checksums.is_empty() {
+        let recorded = self.inner.parts_of(rec).await?;
+        let sizes: Vec<u64> = if recorded.is_empty() {
             let lens: Vec<u64> = self
                 .inner
                 .manifest(rec)
@@ -102,10 +103,7 @@ impl Engine {
                 what: "the part boundaries of this object were not recorded (completed by an older version)",
             })?
         } else {
-            rec.part_checksums
-                .iter()
-                .map(|&(_, size, _)| size)
-                .collect()
+            recorded.iter().map(|&(_, size, _)| size).collect()
         };
         span_of(&sizes, n).ok_or(Error::PartNotSatisfiable {
             part_number: n,

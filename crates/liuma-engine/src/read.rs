@@ -13,10 +13,11 @@ use liuma_codec::BlockId;
 use tokio::task::JoinHandle;
 
 use crate::budget::{Budget, Holder};
+use crate::checksum::StoredPart;
 use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
-use crate::model::{BlockEntry, Body, VersionRecord, decode};
+use crate::model::{BlockEntry, Body, VersionData, VersionRecord, decode};
 use crate::{Error, Result};
 
 /// An object's bytes as they are read.
@@ -242,6 +243,23 @@ impl Inner {
         if !matches!(rec.body, Body::Detached) {
             return Ok(Cow::Borrowed(&rec.body));
         }
+        Ok(Cow::Owned(self.version_data(rec).await?.body))
+    }
+
+    /// The parts (number, size, checksum) of a multipart version: from its
+    /// `vd/<uid>` record when detached, else the ones in the record.
+    pub(crate) async fn parts_of<'a>(
+        &self,
+        rec: &'a VersionRecord,
+    ) -> Result<Cow<'a, [StoredPart]>> {
+        if !matches!(rec.body, Body::Detached) {
+            return Ok(Cow::Borrowed(&rec.part_checksums));
+        }
+        Ok(Cow::Owned(self.version_data(rec).await?.parts))
+    }
+
+    /// The `vd/<uid>` record of a detached version.
+    async fn version_data(&self, rec: &VersionRecord) -> Result<VersionData> {
         let kv = self
             .meta
             .get(&keys::version_data(&rec.uid))
@@ -252,7 +270,7 @@ impl Inner {
                     rec.uid
                 )))
             })?;
-        Ok(Cow::Owned(decode(&kv.value)?))
+        decode(&kv.value)
     }
 
     /// The block list of a version, loading its body and manifest pages when needed.
