@@ -284,18 +284,52 @@ impl Error {
         }
     }
 
+    /// The HTTP status of this error, for every front end. The match is
+    /// exhaustive: a new variant does not compile until it has a status.
+    /// S3 answers with the status of its error code (`liuma-s3/src/error.rs`),
+    /// which differs in one place: an unknown access key is 403
+    /// `InvalidAccessKeyId` there (authentication), 404 in the admin API
+    /// (a lookup of a key by id).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::NoSuchBucket { .. }
+            | Error::NoSuchKey { .. }
+            | Error::NoSuchVersion { .. }
+            | Error::NoSuchUpload { .. }
+            | Error::NoSuchAccessKey { .. } => 404,
+            Error::InvalidBucketName { .. }
+            | Error::InvalidKey { .. }
+            | Error::InvalidPart { .. }
+            | Error::InvalidPartOrder
+            | Error::InvalidPartNumber { .. }
+            | Error::EntityTooSmall { .. }
+            | Error::EntityTooLarge { .. }
+            | Error::MetadataTooLarge { .. }
+            | Error::BadDigest { .. }
+            | Error::IncompleteBody { .. }
+            | Error::Body(_)
+            | Error::InvalidChecksum { .. }
+            | Error::InvalidArgument { .. } => 400,
+            Error::BucketAlreadyOwnedByYou { .. }
+            | Error::BucketAlreadyExists { .. }
+            | Error::BucketNotEmpty { .. }
+            | Error::Conflict { .. }
+            | Error::KeyExists { .. }
+            | Error::ConditionalConflict { .. } => 409,
+            Error::PreconditionFailed => 412,
+            Error::InvalidRange { .. } | Error::PartNotSatisfiable { .. } => 416,
+            Error::InvalidConfig(_) | Error::Internal(_) => 500,
+            Error::BlockUnavailable { .. }
+            | Error::StorageFull(_)
+            | Error::TooFewFailureDomains { .. }
+            | Error::MetaUnavailable(_)
+            | Error::Overloaded { .. } => 503,
+        }
+    }
+
     /// True for failures of the service (5xx), false for the caller's (4xx).
     pub fn is_server_error(&self) -> bool {
-        matches!(
-            self,
-            Error::BlockUnavailable { .. }
-                | Error::StorageFull(_)
-                | Error::TooFewFailureDomains { .. }
-                | Error::MetaUnavailable(_)
-                | Error::Overloaded { .. }
-                | Error::InvalidConfig(_)
-                | Error::Internal(_)
-        )
+        self.http_status() >= 500
     }
 
     pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
@@ -334,4 +368,24 @@ pub enum KeyProblem {
     /// Holds U+0000, which XML listings cannot carry.
     #[error("the key holds a NUL character")]
     Nul,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_follow_the_cause() {
+        let missing = Error::NoSuchBucket { bucket: "b".into() };
+        assert_eq!(missing.http_status(), 404);
+        assert!(!missing.is_server_error());
+        assert_eq!(Error::PreconditionFailed.http_status(), 412);
+        let busy = Error::Overloaded { what: "test" };
+        // overload is the service's failure, and says "retry", not "broken"
+        assert_eq!(busy.http_status(), 503);
+        assert!(busy.is_server_error());
+        let bug = Error::internal(std::io::Error::other("x"));
+        assert_eq!(bug.http_status(), 500);
+        assert!(bug.is_server_error());
+    }
 }

@@ -177,11 +177,7 @@ fn key_json(k: &AccessKey, with_secret: bool) -> serde_json::Value {
 }
 
 pub(crate) fn engine_error(e: &liuma_engine::Error) -> Response {
-    let status = match e {
-        liuma_engine::Error::NoSuchAccessKey { .. } => StatusCode::NOT_FOUND,
-        e if e.is_server_error() => StatusCode::INTERNAL_SERVER_ERROR,
-        _ => StatusCode::BAD_REQUEST,
-    };
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if e.is_server_error() {
         tracing::warn!(error = %e, "admin request failed");
     }

@@ -65,10 +65,30 @@ pub(crate) async fn status(State(s): State<AdminState>) -> Json<Value> {
 }
 
 fn cluster_error(e: &liuma_cluster::Error) -> Response {
+    use liuma_cluster::Error as C;
+    // Exhaustive: a new cluster error does not compile until it has a status.
     let status = match e {
-        liuma_cluster::Error::Config(_) => StatusCode::CONFLICT,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
+        C::Config(_) => StatusCode::CONFLICT,
+        C::NotFound | C::PeerNoSuchDisk { .. } => StatusCode::NOT_FOUND,
+        // this node's own disk or metadata store failed
+        C::Disk(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        C::Meta(_)
+        | C::DiskUnavailable { .. }
+        | C::Unreachable { .. }
+        | C::TooSlow { .. }
+        | C::NoDisks => StatusCode::SERVICE_UNAVAILABLE,
+        C::PeerFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        // a peer answered, but not as it should
+        C::PeerCorrupt { .. }
+        | C::PeerDiskFailed { .. }
+        | C::PeerUnauthorized { .. }
+        | C::PeerBadRequest { .. }
+        | C::PeerInternal { .. }
+        | C::PeerUnexpected { .. } => StatusCode::BAD_GATEWAY,
     };
+    if status.is_server_error() {
+        tracing::warn!(error = %e, "cluster admin request failed");
+    }
     (status, Json(json!({"error": e.to_string()}))).into_response()
 }
 

@@ -86,6 +86,18 @@ impl TestEtcd {
     /// partitioned or overloaded server. [`TestEtcd::thaw`] resumes it.
     pub fn freeze(&self) {
         self.signal("STOP");
+        // kill(2) returns once the signal is queued; the process stops when
+        // each of its threads next runs. Wait until every thread is stopped,
+        // so that no request sent after freeze() can still be answered.
+        let pid = self.child.as_ref().expect("etcd is running").id();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_threads_stopped(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "etcd (pid {pid}) did not stop within 5 s of SIGSTOP"
+            );
+            std::thread::yield_now();
+        }
     }
 
     /// Resumes etcd after [`TestEtcd::freeze`] (SIGCONT).
@@ -223,4 +235,20 @@ fn healthy(addr: SocketAddr) -> bool {
     let mut response = String::new();
     let _ = stream.read_to_string(&mut response);
     response.contains("\"health\":\"true\"")
+}
+
+/// Whether every thread of `pid` is stopped (state `T` in /proc): Linux only,
+/// like the rest of this harness.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+            // the state follows the parenthesised command name
+            stat.rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next())
+                .is_some_and(|state| state == 'T' || state == 't')
+        })
+    })
 }
