@@ -8,6 +8,7 @@ process test (crates/liuma-server/tests/it/s3.rs), reached through env:
   LIUMA_S3_REGION         the node's region when not us-east-1
 """
 
+import contextlib
 import hashlib
 import os
 import urllib.error
@@ -79,6 +80,24 @@ def raw(method, path, body=b"", headers=None, sign=True, creds=None):
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def code(exc_info):
+    """The S3 error code of a `pytest.raises(ClientError)` result."""
+    return exc_info.value.response["Error"]["Code"]
+
+
+def status(exc_info):
+    """The HTTP status of a `pytest.raises(ClientError)` result."""
+    return exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+@contextlib.contextmanager
+def unchanged(s3, bucket):
+    """Assert the bucket's objects and contents are the same after the block."""
+    before = snapshot(s3, bucket)
+    yield
+    assert snapshot(s3, bucket) == before
 
 
 def snapshot(s3, bucket):

@@ -21,25 +21,9 @@ from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from conftest import ENDPOINT, make_client, raw, snapshot
+from conftest import ENDPOINT, make_client, raw, snapshot, code, status, unchanged
 
 MiB = 1 << 20
-
-
-def code(exc_info):
-    return exc_info.value.response["Error"]["Code"]
-
-
-def status(exc_info):
-    return exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-@contextlib.contextmanager
-def unchanged(s3, bucket):
-    """Assert the bucket's objects and contents are the same after the block."""
-    before = snapshot(s3, bucket)
-    yield
-    assert snapshot(s3, bucket) == before
 
 
 @pytest.fixture

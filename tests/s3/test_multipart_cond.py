@@ -22,24 +22,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ENDPOINT, REGION, make_client, raw, snapshot
+from conftest import ENDPOINT, REGION, make_client, raw, snapshot, code, status, unchanged
 
 MiB = 1 << 20
-
-
-def code(exc_info):
-    return exc_info.value.response["Error"]["Code"]
-
-
-def status(exc_info):
-    return exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"]
-
-
-@contextlib.contextmanager
-def unchanged(s3, bucket):
-    before = snapshot(s3, bucket)
-    yield
-    assert snapshot(s3, bucket) == before
 
 
 def versioned(s3, bucket):

@@ -22,17 +22,9 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from conftest import ENDPOINT, REGION, make_client, raw
+from conftest import ENDPOINT, REGION, make_client, raw, code, status
 
 NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
-
-
-def code(exc_info):
-    return exc_info.value.response["Error"]["Code"]
-
-
-def status(exc_info):
-    return exc_info.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
 def versioned(s3, bucket):

@@ -37,8 +37,7 @@ use crate::engine::Engine;
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::{
-    Body, BucketInfo, ObjectMeta, UploadRecord, VersionRecord, Versioning, decode, encode,
-    new_vsort, now_ms, random_id,
+    BucketInfo, UploadRecord, VersionRecord, Versioning, decode, encode, new_vsort, now_ms,
 };
 use crate::object::remove_version_ops;
 use crate::scan::Pager;
@@ -497,20 +496,9 @@ impl Engine {
     ) -> Result<Done> {
         let null_version = b.versioning != Versioning::Enabled;
         let marker = VersionRecord {
-            uid: random_id(),
             vsort: new_vsort(now_ms(), versions.first().map(|v| v.vsort.as_str())),
             null_version,
-            delete_marker: true,
-            size: 0,
-            etag: String::new(),
-            sha256: None,
-            modified_ms: now_ms(),
-            meta: ObjectMeta::default(),
-            body: Body::Inline(Vec::new()),
-            parts: 0,
-            checksum: None,
-            part_checksums: Vec::new(),
-            tags: Vec::new(),
+            ..VersionRecord::delete_marker(now_ms())
         };
         let lk = keys::latest(&b.name, key);
         let mut txn = Txn::new().when(Compare::ModRevision(lk.clone(), rev));

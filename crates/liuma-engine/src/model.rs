@@ -179,6 +179,27 @@ pub(crate) struct VersionRecord {
 }
 
 impl VersionRecord {
+    /// A new delete marker made at `modified_ms`; its sort key and "null"
+    /// flag are set when it is committed.
+    pub(crate) fn delete_marker(modified_ms: u64) -> VersionRecord {
+        VersionRecord {
+            uid: random_id(),
+            vsort: String::new(),
+            null_version: false,
+            delete_marker: true,
+            size: 0,
+            etag: String::new(),
+            sha256: None,
+            modified_ms,
+            meta: ObjectMeta::default(),
+            body: Body::Inline(Vec::new()),
+            parts: 0,
+            checksum: None,
+            part_checksums: Vec::new(),
+            tags: Tags::new(),
+        }
+    }
+
     pub fn version_id(&self) -> String {
         if self.null_version {
             "null".to_owned()

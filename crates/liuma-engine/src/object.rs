@@ -471,22 +471,7 @@ impl Engine {
                     r
                 });
         }
-        let marker = VersionRecord {
-            uid: random_id(),
-            vsort: String::new(),
-            null_version: false,
-            delete_marker: true,
-            size: 0,
-            etag: String::new(),
-            sha256: None,
-            modified_ms: now_ms(),
-            meta: ObjectMeta::default(),
-            body: Body::Inline(Vec::new()),
-            parts: 0,
-            checksum: None,
-            part_checksums: Vec::new(),
-            tags: Tags::new(),
-        };
+        let marker = VersionRecord::delete_marker(now_ms());
         let marker = self.commit_version(&b, key, marker).await?;
         Ok(DeleteResult {
             version_id: Some(marker.version_id()),
