@@ -131,6 +131,10 @@ pub(super) async fn handle_active(
 /// `PUT /server/token` (backend, scope `admin`): the new system token in the body,
 /// as JSON `{"token": "..."}` or as plain text. Also replaces the token
 /// signing key: every token issued before stops working.
+///
+/// A JSON body is read as JSON whatever its Content-Type says: liuma 1.0
+/// clients send it without one, and storing the JSON text itself as the
+/// token would lock them out. See [`new_system_token`].
 pub(super) async fn handle_rotate_token(
     State(s): State<NativeState>,
     req: Request,
@@ -149,26 +153,29 @@ pub(super) async fn handle_rotate_token(
     let (_, _, rev) = s
         .backend(&BackendReq::of(&parts), &raw, Scope::Admin)
         .await?;
-    let new = if is_json {
-        let v: Value = serde_json::from_slice(&raw).map_err(|_| ApiError::InvalidArgument {
-            what: "the body must be JSON {\"token\": \"...\"}",
-        })?;
-        v["token"]
-            .as_str()
-            .ok_or(ApiError::InvalidArgument {
-                what: "the body must be JSON {\"token\": \"...\"}",
-            })?
-            .to_owned()
-    } else {
-        String::from_utf8(raw.to_vec())
-            .map_err(|_| ApiError::InvalidArgument {
-                what: "the new system token must be UTF-8 text",
-            })?
-            .trim()
-            .to_owned()
-    };
+    let new = new_system_token(is_json, &raw)?;
     validate_system_token(&new)?;
     token::rotate(&s.engine, rev, &new).await?;
     tracing::info!("native system token rotated");
     Ok(Json(json!({"status": "success"})))
+}
+
+/// The token a rotation body carries: `{"token": "..."}` when the request
+/// says JSON or the body is a JSON object, else the body as plain text
+/// (trimmed). Anything else is refused; the token's form is checked by
+/// `validate_system_token`.
+fn new_system_token(is_json: bool, raw: &[u8]) -> Result<String> {
+    const JSON_FORM: ApiError = ApiError::InvalidArgument {
+        what: "the body must be JSON {\"token\": \"...\"} or the token as plain text",
+    };
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| ApiError::InvalidArgument {
+            what: "the new system token must be UTF-8 text",
+        })?
+        .trim();
+    if is_json || text.starts_with('{') {
+        let v: Value = serde_json::from_str(text).map_err(|_| JSON_FORM)?;
+        return Ok(v["token"].as_str().ok_or(JSON_FORM)?.to_owned());
+    }
+    Ok(text.to_owned())
 }

@@ -288,9 +288,12 @@ pub async fn rotate(engine: &Engine, expected_rev: u64, new_system_token: &str) 
 
 /// Check a proposed system token: printable ASCII, no spaces, 16-256 bytes.
 pub fn validate_system_token(t: &str) -> Result<()> {
-    if !SYSTEM_TOKEN_LEN.contains(&t.len()) || !t.bytes().all(|b| b.is_ascii_graphic()) {
+    // Quotes, braces and backslashes are refused: a token holding them is
+    // almost surely a JSON or quoted body taken for the token itself.
+    let allowed = |b: u8| b.is_ascii_graphic() && !matches!(b, b'"' | b'\'' | b'{' | b'}' | b'\\');
+    if !SYSTEM_TOKEN_LEN.contains(&t.len()) || !t.bytes().all(allowed) {
         return Err(ApiError::InvalidArgument {
-            what: "the new system token must be 16-256 printable ASCII characters without spaces",
+            what: "the new system token must be 16-256 printable ASCII characters without spaces, quotes, braces or backslashes",
         });
     }
     Ok(())

@@ -540,9 +540,52 @@ fn rotation_invalidates_old_tokens() {
         b"short",
     );
     assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    // A 1.0 client's JSON body without a Content-Type sets the token inside
+    // it, never the JSON text (which would lock the client out).
+    let r = n.req(
+        "PUT",
+        "/server/token",
+        &[("systemToken", "plain-text-token-0123456789")],
+        br#"{"token": "json-without-type-0123456"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = n.req(
+        "GET",
+        "/server/active",
+        &[("systemToken", "json-without-type-0123456")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    // bodies that are neither form are refused, and nothing changes
+    for bad in [
+        &br#"{"tok": "json-without-type-0123456"}"#[..],
+        br#"{"token": 12345678901234567890}"#,
+        br#""quoted-token-0123456789""#,
+        b"{not json at all 0123456789",
+    ] {
+        let r = n.req(
+            "PUT",
+            "/server/token",
+            &[("systemToken", "json-without-type-0123456")],
+            bad,
+        );
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "InvalidArgument"),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    let r = n.req(
+        "GET",
+        "/server/active",
+        &[("systemToken", "json-without-type-0123456")],
+        b"",
+    );
+    assert_eq!(r.status, 200, "a refused rotation changed the token");
     assert!(n.node.stop().success());
     let mut n = Native::start(dir.path(), &[]);
-    n.system = "plain-text-token-0123456789".to_owned();
+    n.system = "json-without-type-0123456".to_owned();
     assert!(n.download(&hash, &[]).body == bytes, "files are untouched");
 }
 
