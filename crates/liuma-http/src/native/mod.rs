@@ -427,14 +427,42 @@ pub struct Params(pub std::collections::HashMap<String, String>);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self> {
-        let axum::extract::Query(map) = axum::extract::Query::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::InvalidArgument {
-                what: "malformed query string",
-            })?;
-        Ok(Params(map))
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self> {
+        parse_query(parts.uri.query().unwrap_or("")).map(Params)
     }
+}
+
+/// Decode a query string (`+` is a space, `%XX` a byte) strictly: a value
+/// whose bytes are not UTF-8 is refused, never replaced by U+FFFD (a file
+/// name stored lossily cannot be asked for again). The last of repeated
+/// names wins.
+fn parse_query(query: &str) -> Result<std::collections::HashMap<String, String>> {
+    let decode = |s: &str| {
+        let plus = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus)
+            .decode_utf8()
+            .map(std::borrow::Cow::into_owned)
+    };
+    let mut map = std::collections::HashMap::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(name).map_err(|_| ApiError::InvalidArgument {
+            what: "a query parameter name is not UTF-8",
+        })?;
+        let value = decode(value).map_err(|_| match name.as_str() {
+            "file_name" => ApiError::InvalidFileName {
+                reason: "the file name is not UTF-8",
+            },
+            _ => ApiError::InvalidArgument {
+                what: "a query parameter value is not UTF-8",
+            },
+        })?;
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 impl Params {
@@ -552,6 +580,24 @@ fn httpdate_to_rfc3339(t: std::time::SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_strings_decode_strictly() {
+        let m = parse_query("file_name=a+b%20c%C3%A9&hash=AB&empty=&flag").expect("valid");
+        assert_eq!(m["file_name"], "a b c\u{e9}");
+        assert_eq!(m["hash"], "AB");
+        assert_eq!(m["empty"], "");
+        assert_eq!(m["flag"], "");
+        assert!(matches!(
+            parse_query("file_name=%FF.txt"),
+            Err(ApiError::InvalidFileName { .. })
+        ));
+        assert!(matches!(
+            parse_query("hash=%C3"),
+            Err(ApiError::InvalidArgument { .. })
+        ));
+        assert!(parse_query("").expect("empty").is_empty());
+    }
 
     #[test]
     fn file_names() {

@@ -712,7 +712,9 @@ fn file_names_with_separators_or_control_characters() {
             "{name}"
         );
     }
-    for name in ["a%0Ab", "%00x", "..", "a%2Fb", "a%7F"] {
+    // ... and names whose percent-decoded bytes are not UTF-8 (they were
+    // stored with U+FFFD in their place, a name no client could ask for)
+    for name in ["a%0Ab", "%00x", "..", "a%2Fb", "a%7F", "%FF.txt", "caf%C3"] {
         let (ct, body) = form("file", "ok.bin", "application/octet-stream", &bytes);
         let r = n.req(
             "POST",
