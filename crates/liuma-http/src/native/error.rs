@@ -126,6 +126,9 @@ pub enum ApiError {
     /// No such endpoint.
     #[error("no such endpoint")]
     NoSuchEndpoint,
+    /// The endpoint exists, but not for this method.
+    #[error("this endpoint does not take this method")]
+    MethodNotAllowed,
     /// A SigV4 `Authorization` header that cannot be checked.
     #[error("malformed signed request: {what}")]
     MalformedAuthorization {
@@ -209,6 +212,7 @@ impl ApiError {
             ApiError::UnsupportedTusVersion => (S::PRECONDITION_FAILED, "UnsupportedVersion"),
             ApiError::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType"),
             ApiError::NoSuchEndpoint => (S::NOT_FOUND, "NoSuchEndpoint"),
+            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             ApiError::MalformedAuthorization { .. } => {
                 (S::UNAUTHORIZED, "AuthorizationHeaderMalformed")
             }

@@ -152,6 +152,8 @@ pub fn router(state: NativeState, metrics: Arc<Metrics>) -> Router {
             get(files::handle_info).delete(files::handle_delete),
         )
         .merge(tus::router())
+        // Every answer in the API's JSON shape, the router's own included.
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NoSuchEndpoint })
         .with_state(state)
         .layer(DefaultBodyLimit::disable())

@@ -432,6 +432,11 @@ fn missing_or_wrong_system_token() {
     }
     // the real one still works: nothing was rotated
     assert_eq!(n.backend("GET", "/server/active").status, 200);
+    // the router's own answers are in the API's JSON shape too
+    let r = n.backend("DELETE", "/server/active");
+    assert_eq!((r.status, r.code().as_str()), (405, "MethodNotAllowed"));
+    let r = n.backend("GET", "/no/such/endpoint");
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchEndpoint"));
     // finish needs both tokens
     let token = n.upload_token(&hash);
     let r = n.req(
