@@ -25,9 +25,12 @@ const MIB: usize = 1 << 20;
 const BLOCK: usize = MIB;
 const BUCKET: &str = "cluster";
 
-/// `len` random bytes (a new seed per call).
+/// `len` random bytes (a new seed per call, printed: nextest shows a failed
+/// test's output, so the data of a failure can be made again with `data`).
 fn random(len: usize) -> Vec<u8> {
-    data(len, rand::random())
+    let seed: u64 = rand::random();
+    println!("random data: {len} bytes, seed {seed}");
+    data(len, seed)
 }
 
 /// Poll `probe` every half second until it returns `Ok` or `limit` passes;
