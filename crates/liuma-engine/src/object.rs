@@ -398,14 +398,14 @@ impl Engine {
         key: &str,
         version_id: Option<&str>,
     ) -> Result<ObjectInfo> {
-        let (rec, is_latest) = self.find_version(bucket, key, version_id).await?;
-        if rec.delete_marker {
+        let info = self.version_info(bucket, key, version_id).await?;
+        if info.delete_marker {
             return Err(Error::NoSuchKey {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
             });
         }
-        Ok(ObjectInfo::from_record(bucket, key, &rec, is_latest))
+        Ok(info)
     }
 
     /// Metadata of a version (the current one when `version_id` is None),
