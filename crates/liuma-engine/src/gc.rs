@@ -29,6 +29,9 @@ pub struct GcReport {
     pub blocks_deleted: u64,
     /// Stale references removed.
     pub refs_deleted: u64,
+    /// Owners taken off the GC queue (incremental passes): written or
+    /// removed objects and parts whose blocks were looked at.
+    pub owners_checked: u64,
     /// Expired multipart uploads aborted.
     pub uploads_aborted: u64,
     /// Shard files with no block record (a write cut short before its
@@ -48,16 +51,21 @@ pub(crate) fn parse_block(kv: &liuma_meta::KeyValue) -> Result<(BlockId, BlockRe
     Ok((id, decode(&kv.value)?))
 }
 
+/// The references among `keys` with their reverse-index entries (`go/`)
+/// added: a stale reference and its index entry go together.
+pub(crate) fn with_owned_index(keys: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let index: Vec<Vec<u8>> = keys.iter().filter_map(|k| keys::owned_of_ref(k)).collect();
+    keys.into_iter().chain(index).collect()
+}
+
 impl Engine {
-    /// One full GC pass over every block record. `upload_expiry_ms`: abort
-    /// multipart uploads older than this (None: keep them).
+    /// One full GC pass over every block record (and every shard file, for
+    /// orphans): the safety net behind the incremental passes, which look
+    /// only at what changed (see [`crate::gc_queue`]). `upload_expiry_ms`:
+    /// abort multipart uploads older than this (None: keep them).
     pub async fn gc_pass(&self, upload_expiry_ms: Option<u64>) -> Result<GcReport> {
-        let mut report = GcReport::default();
-        if let Some(age) = upload_expiry_ms {
-            report.uploads_aborted = self.abort_expired_uploads(age).await?;
-        }
-        self.prune_completed_uploads(now_ms()).await?;
-        let grace = u64::try_from(self.inner.cfg.gc_grace.as_millis()).unwrap_or(u64::MAX);
+        let mut report = self.gc_uploads(upload_expiry_ms).await?;
+        let grace = self.gc_grace_ms();
         let mut owners: HashMap<String, bool> = HashMap::new();
         let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 256);
         while let Some(page) = pager.next(&self.inner.meta).await? {
@@ -75,7 +83,7 @@ impl Engine {
                 let (live, stale) = self.block_refs(&id, grace, &mut owners).await?;
                 report.refs_deleted += stale.len() as u64;
                 if live && rec.state == BlockState::Live {
-                    self.delete_keys(stale).await?;
+                    self.delete_keys(with_owned_index(stale)).await?;
                     continue;
                 }
                 if self.delete_block(&id, rec, kv.mod_revision, stale).await? {
@@ -89,8 +97,23 @@ impl Engine {
         Ok(report)
     }
 
+    /// The upload housekeeping every pass does first: abort expired
+    /// multipart uploads, forget old completed ones.
+    pub(crate) async fn gc_uploads(&self, upload_expiry_ms: Option<u64>) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        if let Some(age) = upload_expiry_ms {
+            report.uploads_aborted = self.abort_expired_uploads(age).await?;
+        }
+        self.prune_completed_uploads(now_ms()).await?;
+        Ok(report)
+    }
+
+    pub(crate) fn gc_grace_ms(&self) -> u64 {
+        u64::try_from(self.inner.cfg.gc_grace.as_millis()).unwrap_or(u64::MAX)
+    }
+
     /// (any live ref?, keys of stale refs)
-    async fn block_refs(
+    pub(crate) async fn block_refs(
         &self,
         id: &BlockId,
         grace: u64,
@@ -114,7 +137,11 @@ impl Engine {
         Ok((live, stale))
     }
 
-    async fn owner_live(&self, owner: &Owner, cache: &mut HashMap<String, bool>) -> Result<bool> {
+    pub(crate) async fn owner_live(
+        &self,
+        owner: &Owner,
+        cache: &mut HashMap<String, bool>,
+    ) -> Result<bool> {
         let uid = match owner {
             Owner::Version { uid, .. } | Owner::Part { uid, .. } => uid.clone(),
         };
@@ -149,7 +176,7 @@ impl Engine {
 
     /// Flip the record to `Deleting` (CAS: an upload reusing the block wins),
     /// delete the shards, then the record and its stale refs.
-    async fn delete_block(
+    pub(crate) async fn delete_block(
         &self,
         id: &BlockId,
         mut rec: BlockRecord,
@@ -167,14 +194,14 @@ impl Engine {
             }
         }
         self.inner.blocks.delete_shards(id, &rec).await;
-        let mut keys_to_delete = stale;
+        let mut keys_to_delete = with_owned_index(stale);
         keys_to_delete.push(key);
         self.delete_keys(keys_to_delete).await?;
         tracing::debug!(block = %id, "block collected");
         Ok(true)
     }
 
-    async fn delete_keys(&self, keys: Vec<Vec<u8>>) -> Result<()> {
+    pub(crate) async fn delete_keys(&self, keys: Vec<Vec<u8>>) -> Result<()> {
         apply_batched(&self.inner.meta, keys.into_iter().map(Op::delete).collect()).await
     }
 

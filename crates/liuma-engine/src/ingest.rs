@@ -150,48 +150,15 @@ impl Inner {
             referenced: HashSet::new(),
             pending_refs: Vec::new(),
         };
-        let block_size = self.cfg.block_size;
-        // The block being gathered, as the body delivered it: no budget is
-        // taken until the whole block is here, so a client that stalls
-        // mid-block pins nothing another request could use (its partial
-        // block is freed when the body times out).
-        let mut gathering = Gathering::default();
-        let mut size = 0u64;
-        while let Some(chunk) = body.next().await {
-            let mut chunk = chunk.map_err(Error::Body)?;
-            size += chunk.len() as u64;
-            Stats::add(&self.stats.bytes_in, chunk.len() as u64);
-            if size > max_size {
-                return Err(Error::EntityTooLarge {
-                    size,
-                    max: max_size,
-                });
+        let filled = up.fill(&mut body, max_size, allow_inline).await;
+        let (size, body) = match filled {
+            Ok(done) => done,
+            Err(e) => {
+                // What was stored gets its references (and GC queue entry),
+                // so the incremental GC frees it; see `settle`.
+                up.settle().await;
+                return Err(e);
             }
-            while !chunk.is_empty() {
-                let take = (block_size - gathering.len).min(chunk.len());
-                gathering.push(chunk.split_to(take));
-                if gathering.len == block_size {
-                    let first = up.entries.is_empty() && up.inflight.is_empty();
-                    let grant = self.budget.acquire(first).await?;
-                    up.dispatch(gathering.take(), grant).await?;
-                }
-            }
-        }
-        let inline = allow_inline
-            && up.entries.is_empty()
-            && up.inflight.is_empty()
-            && gathering.len <= self.cfg.inline_threshold;
-        let body = if inline {
-            let tail = gathering.take();
-            up.hash_tx.send(&tail, None).await?;
-            Body::Inline(tail.to_vec())
-        } else {
-            if gathering.len > 0 {
-                let first = up.entries.is_empty() && up.inflight.is_empty();
-                let grant = self.budget.acquire(first).await?;
-                up.dispatch(gathering.take(), grant).await?;
-            }
-            up.finish().await?
         };
         drop(up);
         let md5: [u8; 16] = md5.await?.into();
@@ -235,6 +202,73 @@ impl Gathering {
 }
 
 impl Upload<'_> {
+    /// Read the body into blocks (or keep it inline): (size, body).
+    async fn fill(
+        &mut self,
+        body: &mut ByteStream,
+        max_size: u64,
+        allow_inline: bool,
+    ) -> Result<(u64, Body)> {
+        let block_size = self.inner.cfg.block_size;
+        // The block being gathered, as the body delivered it: no budget is
+        // taken until the whole block is here, so a client that stalls
+        // mid-block pins nothing another request could use (its partial
+        // block is freed when the body times out).
+        let mut gathering = Gathering::default();
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let mut chunk = chunk.map_err(Error::Body)?;
+            size += chunk.len() as u64;
+            Stats::add(&self.inner.stats.bytes_in, chunk.len() as u64);
+            if size > max_size {
+                return Err(Error::EntityTooLarge {
+                    size,
+                    max: max_size,
+                });
+            }
+            while !chunk.is_empty() {
+                let take = (block_size - gathering.len).min(chunk.len());
+                gathering.push(chunk.split_to(take));
+                if gathering.len == block_size {
+                    let first = self.entries.is_empty() && self.inflight.is_empty();
+                    let grant = self.inner.budget.acquire(first).await?;
+                    self.dispatch(gathering.take(), grant).await?;
+                }
+            }
+        }
+        let inline = allow_inline
+            && self.entries.is_empty()
+            && self.inflight.is_empty()
+            && gathering.len <= self.inner.cfg.inline_threshold;
+        let stored = if inline {
+            let tail = gathering.take();
+            self.hash_tx.send(&tail, None).await?;
+            Body::Inline(tail.to_vec())
+        } else {
+            if gathering.len > 0 {
+                let first = self.entries.is_empty() && self.inflight.is_empty();
+                let grant = self.inner.budget.acquire(first).await?;
+                self.dispatch(gathering.take(), grant).await?;
+            }
+            self.finish().await?
+        };
+        Ok((size, stored))
+    }
+
+    /// After a failed upload: wait for the blocks still being stored and
+    /// write the references of every stored block (best effort). The owner
+    /// is never committed, so the references are stale once the grace has
+    /// passed and the GC queue entry written with them frees the blocks.
+    /// (After a crash nothing runs here; the daily full GC pass frees those.)
+    async fn settle(&mut self) {
+        while !self.inflight.is_empty() {
+            let _ = self.collect_one().await;
+        }
+        if let Err(e) = self.flush_refs().await {
+            tracing::debug!(error = %e, "references of a failed upload not written; the full GC pass frees its blocks");
+        }
+    }
+
     async fn dispatch(&mut self, block: Bytes, grant: Grant) -> Result<()> {
         // The hashers must see blocks in order; they are never far behind.
         let permit = Arc::new(grant);
@@ -265,11 +299,18 @@ impl Upload<'_> {
                 owner: self.owner.clone(),
                 created_ms: now_ms(),
             };
+            // The reverse index first: whatever holds a reference, GC can
+            // find from its owner.
+            self.pending_refs.push(Op::put(
+                keys::owned(&self.uid, &entry.block_id()),
+                Vec::new(),
+            ));
             self.pending_refs.push(Op::put(
                 keys::block_ref(&entry.block_id(), &self.uid),
                 encode(&rec),
             ));
-            if self.pending_refs.len() >= MAX_TXN_OPS - 1 {
+            // two ops per block, plus the GC queue entry of the flush
+            if self.pending_refs.len() >= MAX_TXN_OPS - 2 {
                 self.flush_refs().await?;
             }
         }
@@ -281,11 +322,15 @@ impl Upload<'_> {
         if self.pending_refs.is_empty() {
             return Ok(());
         }
-        let txn = Txn {
-            success: std::mem::take(&mut self.pending_refs),
-            ..Txn::default()
-        };
-        self.inner.meta.txn(txn).await?;
+        let mut success = vec![pending_check(self.inner, &self.uid)];
+        success.append(&mut self.pending_refs);
+        self.inner
+            .meta
+            .txn(Txn {
+                success,
+                ..Txn::default()
+            })
+            .await?;
         Ok(())
     }
 
@@ -333,10 +378,24 @@ pub(crate) async fn write_refs(
         owner: owner.clone(),
         created_ms: now_ms(),
     });
-    let ops = entries
-        .iter()
-        .filter(|e| seen.insert(e.id))
-        .map(|e| Op::put(keys::block_ref(&e.block_id(), uid), rec.clone()))
-        .collect();
+    // In order (batches are applied in order, each atomically): the GC
+    // queue entry, then per block the reverse index and the reference.
+    let mut ops = vec![pending_check(inner, uid)];
+    for e in entries.iter().filter(|e| seen.insert(e.id)) {
+        ops.push(Op::put(keys::owned(uid, &e.block_id()), Vec::new()));
+        ops.push(Op::put(keys::block_ref(&e.block_id(), uid), rec.clone()));
+    }
     apply_batched(&inner.meta, ops).await
+}
+
+/// The GC queue entry written with an owner's references: once the grace
+/// has passed, GC looks at the owner's blocks; if the owner was never
+/// committed (an upload cut short), its references are stale by then and
+/// blocks nothing else uses are freed.
+fn pending_check(inner: &Inner, uid: &str) -> Op {
+    let grace = u64::try_from(inner.cfg.gc_grace.as_millis()).unwrap_or(u64::MAX);
+    Op::put(
+        keys::gc_due(now_ms().saturating_add(grace), uid),
+        Vec::new(),
+    )
 }

@@ -13,6 +13,8 @@
 //! mu/<bucket>/<key>\0<upload id>      multipart upload session
 //! mp/<upload id>/<part, 5 digits>     uploaded part
 //! mc/<upload id>                      completed upload (answers a retried complete)
+//! go/<owner uid>/<block hex>          the blocks an owner refers to (GC's reverse index)
+//! gq/<due ms, 16 hex>/<owner uid>     an owner for GC to look at once due
 //! ```
 
 use liuma_codec::BlockId;
@@ -30,6 +32,8 @@ pub(crate) const MANIFEST: &str = "mf/";
 pub(crate) const UPLOAD: &str = "mu/";
 pub(crate) const PART: &str = "mp/";
 pub(crate) const COMPLETED: &str = "mc/";
+pub(crate) const OWNED: &str = "go/";
+pub(crate) const GC_QUEUE: &str = "gq/";
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
@@ -106,6 +110,60 @@ pub(crate) fn block_ref(id: &BlockId, owner_uid: &str) -> Vec<u8> {
     k
 }
 
+/// `go/<uid>/<block>`: `uid` refers to `id` (written with the reference).
+pub(crate) fn owned(owner_uid: &str, id: &BlockId) -> Vec<u8> {
+    let mut k = owned_by(owner_uid);
+    k.extend_from_slice(id.to_hex().as_bytes());
+    k
+}
+
+pub(crate) fn owned_by(owner_uid: &str) -> Vec<u8> {
+    cat(&[OWNED.as_bytes(), owner_uid.as_bytes(), b"/"])
+}
+
+/// The block of a `go/<uid>/<block>` key.
+pub(crate) fn parse_owned(raw: &[u8]) -> Option<BlockId> {
+    let hex = raw.rsplit(|&b| b == b'/').next()?;
+    BlockId::from_hex(std::str::from_utf8(hex).ok()?).ok()
+}
+
+/// The `go/` key that mirrors the reference key `rf/<block>/<uid>`.
+pub(crate) fn owned_of_ref(ref_key: &[u8]) -> Option<Vec<u8>> {
+    let rest = ref_key.strip_prefix(REF.as_bytes())?;
+    let (hex, uid) = rest.split_at_checked(64)?;
+    let uid = std::str::from_utf8(uid.strip_prefix(b"/")?).ok()?;
+    let id = BlockId::from_hex(std::str::from_utf8(hex).ok()?).ok()?;
+    Some(owned(uid, &id))
+}
+
+/// `gq/<due>/<uid>`: look at `uid`'s blocks once `due_ms` has passed. The
+/// time is fixed-width hex so keys sort by due time.
+pub(crate) fn gc_due(due_ms: u64, owner_uid: &str) -> Vec<u8> {
+    cat(&[
+        GC_QUEUE.as_bytes(),
+        format!("{due_ms:016x}/").as_bytes(),
+        owner_uid.as_bytes(),
+    ])
+}
+
+/// The end (exclusive) of the queue entries due at or before `now_ms`.
+pub(crate) fn gc_due_until(now_ms: u64) -> Vec<u8> {
+    cat(&[
+        GC_QUEUE.as_bytes(),
+        format!("{:016x}", now_ms.saturating_add(1)).as_bytes(),
+    ])
+}
+
+/// (due, uid) of a `gq/` key.
+pub(crate) fn parse_gc_due(raw: &[u8]) -> Option<(u64, String)> {
+    let rest = std::str::from_utf8(raw.strip_prefix(GC_QUEUE.as_bytes())?).ok()?;
+    let (due, uid) = rest.split_once('/')?;
+    if due.len() != 16 || uid.is_empty() {
+        return None;
+    }
+    Some((u64::from_str_radix(due, 16).ok()?, uid.to_owned()))
+}
+
 pub(crate) fn manifest_page(owner_uid: &str, page: u32) -> Vec<u8> {
     cat(&[
         MANIFEST.as_bytes(),
@@ -166,6 +224,19 @@ mod tests {
         let b = version("b", "b", "0");
         assert!(a < a2 && a2 < ab && ab < b);
         assert_eq!(parse_version("b", &ab), Some(("a/b".into(), "0".into())));
+    }
+
+    #[test]
+    fn gc_keys_round_trip_and_sort_by_due_time() {
+        let id = BlockId([7; 32]);
+        let r = block_ref(&id, "u1");
+        assert_eq!(owned_of_ref(&r), Some(owned("u1", &id)));
+        assert_eq!(parse_owned(&owned("u1", &id)), Some(id));
+        assert_eq!(parse_gc_due(&gc_due(42, "u1")), Some((42, "u1".to_owned())));
+        assert!(gc_due(0xff, "z") < gc_due(0x100, "a"));
+        assert!(gc_due(5, "zzz") < gc_due_until(5));
+        assert!(gc_due(6, "a") >= gc_due_until(5));
+        assert_eq!(parse_gc_due(b"gq/12/u"), None);
     }
 
     #[test]

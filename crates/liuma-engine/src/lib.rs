@@ -41,6 +41,7 @@ mod config;
 mod engine;
 mod error;
 mod gc;
+mod gc_queue;
 mod heal;
 mod ingest;
 mod keys;

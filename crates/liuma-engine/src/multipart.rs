@@ -14,7 +14,7 @@ use crate::model::{
     BlockEntry, Body, CompletedRecord, ObjectMeta, Owner, PartRecord, Tags, UploadRecord,
     VersionRecord, decode, encode, now_ms, random_id,
 };
-use crate::object::{Guard, ObjectInfo, check_meta, validate_key};
+use crate::object::{Guard, ObjectInfo, check_meta, queue_for_gc, validate_key};
 use crate::{Error, Result};
 
 /// Highest part number S3 allows.
@@ -270,12 +270,16 @@ impl Engine {
                     let replaced: PartRecord = decode(&kv.value)?;
                     let txn = txn.when(Compare::ModRevision(pk.clone(), kv.mod_revision));
                     match replaced.body {
-                        Body::Paged { .. } if replaced.uid != part.uid => {
+                        _ if replaced.uid == part.uid => txn,
+                        Body::Paged { .. } => {
                             let start = keys::manifest_pages(&replaced.uid);
                             let end = liuma_meta::prefix_end(&start);
-                            txn.and_then(Op::DeleteRange { start, end })
+                            queue_for_gc(
+                                txn.and_then(Op::DeleteRange { start, end }),
+                                &replaced.uid,
+                            )
                         }
-                        _ => txn,
+                        _ => queue_for_gc(txn, &replaced.uid),
                     }
                 }
                 None => txn.when(Compare::Absent(pk.clone())),
@@ -682,13 +686,17 @@ impl Engine {
     pub(crate) async fn delete_parts(&self, upload_id: &str) -> Result<()> {
         let mut txn = Txn::new();
         for part in self.part_records(upload_id, 0, usize::MAX).await? {
+            // GC looks at each part's blocks once the parts are gone (an
+            // entry that lands first, in an earlier batch, finds its part
+            // still live and is dropped: the next full pass frees those).
+            txn = queue_for_gc(txn, &part.uid);
             if let Body::Paged { .. } = part.body {
                 let start = keys::manifest_pages(&part.uid);
                 let end = liuma_meta::prefix_end(&start);
                 txn = txn.and_then(Op::DeleteRange { start, end });
-                if txn.success.len() >= liuma_meta::MAX_TXN_OPS - 1 {
-                    self.inner.meta.txn(std::mem::take(&mut txn)).await?;
-                }
+            }
+            if txn.success.len() >= liuma_meta::MAX_TXN_OPS - 2 {
+                self.inner.meta.txn(std::mem::take(&mut txn)).await?;
             }
         }
         let start = keys::parts_of(upload_id);

@@ -720,8 +720,15 @@ pub(crate) fn remove_version_ops(txn: Txn, bucket: &str, key: &str, rec: &Versio
         Body::Paged { .. } | Body::Detached => {
             let start = keys::manifest_pages(&rec.uid);
             let end = liuma_meta::prefix_end(&start);
-            txn.and_then(Op::DeleteRange { start, end })
+            queue_for_gc(txn.and_then(Op::DeleteRange { start, end }), &rec.uid)
         }
-        Body::Inline(_) | Body::Blocks(_) => txn,
+        Body::Blocks(_) => queue_for_gc(txn, &rec.uid),
+        Body::Inline(_) => txn,
     }
+}
+
+/// Ask GC to look at the blocks of `uid`, an owner this transaction removes
+/// (its references become stale; blocks nothing else uses are freed).
+pub(crate) fn queue_for_gc(txn: Txn, uid: &str) -> Txn {
+    txn.and_then(Op::put(keys::gc_due(now_ms(), uid), Vec::new()))
 }

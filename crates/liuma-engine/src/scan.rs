@@ -25,6 +25,16 @@ impl Pager {
         }
     }
 
+    /// All keys in `[start, end)`.
+    pub fn range(start: Vec<u8>, end: Vec<u8>, page: usize) -> Pager {
+        Pager {
+            start,
+            end,
+            page,
+            done: false,
+        }
+    }
+
     /// The next page, or None when the range is exhausted.
     pub async fn next(&mut self, meta: &DynMetaStore) -> Result<Option<Vec<KeyValue>>> {
         if self.done {

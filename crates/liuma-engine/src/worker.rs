@@ -13,8 +13,12 @@ use crate::heal::HealOptions;
 /// Schedule of the background work.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// Time between GC passes. Default 1 h.
+    /// Time between GC passes. Default 1 h. Most passes are incremental
+    /// (only the owners written or removed since, see `gc_queue`).
     pub gc_interval: Duration,
+    /// Time between full GC passes (every block record and shard file; the
+    /// first pass after start is one too). Default 24 h.
+    pub gc_full_interval: Duration,
     /// Time between scrub passes. Default 24 h.
     pub scrub_interval: Duration,
     /// Scrub read rate limit in bytes/s (0 = unlimited). Default 64 MiB/s.
@@ -38,6 +42,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
             gc_interval: Duration::from_secs(3600),
+            gc_full_interval: Duration::from_secs(24 * 3600),
             scrub_interval: Duration::from_secs(24 * 3600),
             scrub_rate: 64 << 20,
             upload_expiry: Duration::from_secs(7 * 24 * 3600),
@@ -58,12 +63,30 @@ pub fn spawn_workers(
     let gc = {
         let engine = engine.clone();
         let expiry = u64::try_from(cfg.upload_expiry.as_millis()).unwrap_or(u64::MAX);
+        let full_every = cfg.gc_full_interval;
+        // Shared with each pass's future: when the last full pass ended.
+        let last_full = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
         every(cfg.gc_interval, shutdown.clone(), move || {
             let engine = engine.clone();
+            let last_full = last_full.clone();
             async move {
-                match engine.gc_pass(Some(expiry)).await {
-                    Ok(r) => tracing::info!(?r, "gc pass done"),
-                    Err(e) => tracing::warn!(error = %e, "gc pass failed"),
+                let due = last_full
+                    .lock()
+                    .map(|t| t.is_none_or(|t| t.elapsed() >= full_every))
+                    .unwrap_or(true);
+                let r = if due {
+                    engine.gc_pass(Some(expiry)).await
+                } else {
+                    engine.gc_incremental_pass(Some(expiry)).await
+                };
+                match r {
+                    Ok(r) => {
+                        if due && let Ok(mut t) = last_full.lock() {
+                            *t = Some(std::time::Instant::now());
+                        }
+                        tracing::info!(?r, full = due, "gc pass done");
+                    }
+                    Err(e) => tracing::warn!(error = %e, full = due, "gc pass failed"),
                 }
             }
         })
