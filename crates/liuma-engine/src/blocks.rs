@@ -224,9 +224,13 @@ impl BlockStore {
             touched_ms: now,
         };
         let key = keys::block(&id);
-        let txn = Txn::new()
+        let mut txn = Txn::new()
             .when(Compare::Absent(key.clone()))
             .and_then(Op::put(key, encode(&rec)));
+        if !self.where_wanted(&id, &rec.disks, cap) {
+            // A suspect peer skipped or a fallback disk: the heal moves it.
+            txn = txn.and_then(crate::heal_queue::mark(&id));
+        }
         // Losing the race means a concurrent upload stored the same bytes
         // (placement is deterministic, so normally on the same disks).
         self.meta.txn(txn).await?;
@@ -236,6 +240,18 @@ impl BlockStore {
             plain_len.saturating_sub(rec.stored_len),
         );
         Ok(Stored::Written)
+    }
+
+    /// True when `disks` are the disks placement over every live,
+    /// non-draining disk picks for the block (what the healer wants).
+    fn where_wanted(&self, id: &BlockId, disks: &[String], cap: usize) -> bool {
+        let cands = self.cluster.view().candidates();
+        let wanted = spread_capped(&cands, &rank(id, &cands), disks.len(), &[], cap);
+        let mut want: Vec<&str> = wanted.iter().map(|&i| cands[i].disk.as_str()).collect();
+        let mut have: Vec<&str> = disks.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        have.sort_unstable();
+        want == have
     }
 
     /// Record a reuse of a live block so GC leaves it alone. False when the

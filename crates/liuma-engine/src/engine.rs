@@ -30,6 +30,9 @@ pub(crate) struct Inner {
     pub budget: Arc<Budget>,
     /// The heal and scrub passes of this node (admin status).
     pub passes: std::sync::Mutex<crate::heal::PassStatus>,
+    /// The conditions of the last heal pass that left nothing to do
+    /// (`heal_queue`): while they hold, passes skip the walk.
+    pub heal_quiet: std::sync::Mutex<Option<u64>>,
 }
 
 impl Engine {
@@ -79,6 +82,7 @@ impl Engine {
                 stats,
                 budget,
                 passes: std::sync::Mutex::default(),
+                heal_quiet: std::sync::Mutex::default(),
             }),
         };
         let (k, m) = engine.erasure();

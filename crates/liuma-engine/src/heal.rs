@@ -45,6 +45,10 @@ pub struct HealOptions {
     pub rebalance: bool,
     /// Shard bytes read per second (0 = unlimited).
     pub bytes_per_sec: u64,
+    /// Walk every block even when nothing changed since the last pass that
+    /// left nothing to do (an operator's `POST /admin/heal`); else such a
+    /// pass looks only at the blocks marked since (`heal_queue`).
+    pub walk_all: bool,
 }
 
 impl Default for HealOptions {
@@ -52,6 +56,7 @@ impl Default for HealOptions {
         HealOptions {
             rebalance: true,
             bytes_per_sec: 128 << 20,
+            walk_all: false,
         }
     }
 }
@@ -69,6 +74,9 @@ pub struct HealReport {
     pub rebalanced: u64,
     /// Shards on nodes down for less than the grace (left alone for now).
     pub waiting: u64,
+    /// Shards placement now wants elsewhere, left where they are until the
+    /// membership has been stable for the grace (or rebalancing is off).
+    pub moves_waiting: u64,
     /// Blocks re-encoded to their target code (more parity).
     pub reencoded: u64,
     /// Blocks still below their target code after this pass (too few
@@ -77,6 +85,9 @@ pub struct HealReport {
     /// Blocks whose shards could not be moved or re-encoded this pass
     /// (retried next pass; the log says which shard, disk and error).
     pub failed: u64,
+    /// Nothing had changed since the last pass that left nothing to do, so
+    /// only the blocks marked since were looked at (see `heal_queue`).
+    pub quiet: bool,
 }
 
 /// Where a block's shards are and how they are doing (admin status, tests).
@@ -205,70 +216,95 @@ impl Engine {
 
     async fn heal_pass_inner(&self, opts: HealOptions) -> Result<HealReport> {
         let mut report = HealReport::default();
-        let grace = u64::try_from(self.inner.cfg.heal_grace.as_millis()).unwrap_or(u64::MAX);
         let mut throttle = Throttle::new(opts.bytes_per_sec);
         let targets = self.targets().await?;
-        let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 128);
-        while let Some(page) = pager.next(&self.inner.meta).await? {
-            for kv in page {
-                let (id, rec) = parse_block(&kv)?;
-                if rec.state != BlockState::Live || !self.cluster().view().maintains(&id) {
-                    continue;
+        let conditions = crate::heal_queue::conditions(&self.cluster().view(), &targets);
+        // Nothing changed since a pass that left nothing to do: only the
+        // blocks marked since (see `heal_queue`).
+        let quiet = !opts.walk_all && self.heal_quiet_since() == Some(conditions);
+        if !quiet {
+            let mut pager = Pager::prefix(keys::BLOCK.as_bytes(), 128);
+            while let Some(page) = pager.next(&self.inner.meta).await? {
+                for kv in page {
+                    let (id, rec) = parse_block(&kv)?;
+                    let work = (&targets, opts, &mut throttle);
+                    self.heal_one(&id, rec, kv.mod_revision, work, &mut report)
+                        .await?;
                 }
-                report.blocks_checked += 1;
-                let target = self.block_target(&id, &targets).await?;
-                if below(&rec, target, self.inner.cfg.replicate_below)
-                    && self
-                        .heal_reencode(&id, &rec, kv.mod_revision, target, &mut report)
-                        .await
-                {
-                    throttle.read_block(&rec).await;
-                    continue;
-                }
-                let plan = self.heal_plan(&id, &rec, grace, opts.rebalance, &mut report);
-                if plan.is_empty() {
-                    continue;
-                }
-                match self
-                    .heal_block(&id, rec.clone(), kv.mod_revision, &plan)
-                    .await
-                {
-                    Ok(done) => {
-                        let stats = &self.inner.stats;
-                        for why in &done {
-                            match why {
-                                Why::Lost => report.rebuilt += 1,
-                                Why::Drain => report.drained += 1,
-                                Why::Rebalance => report.rebalanced += 1,
-                            }
-                            // Counted as they happen: a long pass shows progress.
-                            let counter = match why {
-                                Why::Lost => &stats.heal_rebuilt,
-                                Why::Drain | Why::Rebalance => &stats.heal_moved,
-                            };
-                            Stats::add(counter, 1);
-                        }
-                    }
-                    Err(e) => {
-                        report.failed += 1;
-                        let shards: Vec<String> = plan
-                            .iter()
-                            .map(|(i, t, why)| {
-                                let from = &rec.disks[usize::from(*i)];
-                                let to = t.as_deref().unwrap_or("any");
-                                format!("{i}:{from}->{to} ({why:?})")
-                            })
-                            .collect();
-                        tracing::warn!(block = %id, shards = %shards.join(" "), error = %chain(&e),
-                            "heal of block failed; retrying next pass");
-                    }
-                }
-                throttle.read_block(&rec).await;
             }
         }
+        self.heal_marked(&targets, opts, &mut throttle, &mut report)
+            .await?;
+        let clean = report.waiting == 0
+            && report.moves_waiting == 0
+            && report.failed == 0
+            && report.below_target == 0;
+        self.set_heal_quiet(clean.then_some(conditions));
+        report.quiet = quiet;
         Stats::set(&self.inner.stats.blocks_below_target, report.below_target);
         Stats::add(&self.inner.stats.heal_passes, 1);
         Ok(report)
+    }
+
+    /// Heal one block if this node maintains it: re-encode it to its
+    /// target, or move the shards that are not where they should be.
+    pub(crate) async fn heal_one(
+        &self,
+        id: &BlockId,
+        rec: BlockRecord,
+        rev: u64,
+        (targets, opts, throttle): (&crate::reencode::Targets, HealOptions, &mut Throttle),
+        report: &mut HealReport,
+    ) -> Result<()> {
+        if rec.state != BlockState::Live || !self.cluster().view().maintains(id) {
+            return Ok(());
+        }
+        let grace = u64::try_from(self.inner.cfg.heal_grace.as_millis()).unwrap_or(u64::MAX);
+        report.blocks_checked += 1;
+        let target = self.block_target(id, targets).await?;
+        if below(&rec, target, self.inner.cfg.replicate_below)
+            && self.heal_reencode(id, &rec, rev, target, report).await
+        {
+            throttle.read_block(&rec).await;
+            return Ok(());
+        }
+        let plan = self.heal_plan(id, &rec, grace, opts.rebalance, report);
+        if plan.is_empty() {
+            return Ok(());
+        }
+        match self.heal_block(id, rec.clone(), rev, &plan).await {
+            Ok(done) => {
+                let stats = &self.inner.stats;
+                for why in &done {
+                    match why {
+                        Why::Lost => report.rebuilt += 1,
+                        Why::Drain => report.drained += 1,
+                        Why::Rebalance => report.rebalanced += 1,
+                    }
+                    // Counted as they happen: a long pass shows progress.
+                    let counter = match why {
+                        Why::Lost => &stats.heal_rebuilt,
+                        Why::Drain | Why::Rebalance => &stats.heal_moved,
+                    };
+                    Stats::add(counter, 1);
+                }
+            }
+            Err(e) => {
+                report.failed += 1;
+                let shards: Vec<String> = plan
+                    .iter()
+                    .map(|(i, t, why)| {
+                        let from = &rec.disks[usize::from(*i)];
+                        let to = t.as_deref().unwrap_or("any");
+                        format!("{i}:{from}->{to} ({why:?})")
+                    })
+                    .collect();
+                tracing::warn!(block = %id, shards = %shards.join(" "), error = %chain(&e),
+                    "heal of block failed; retrying next pass");
+            }
+        }
+        throttle.read_block(&rec).await;
+        Ok(())
     }
 
     /// Re-encode one block below its target, unless the nodes up now cannot
@@ -355,7 +391,9 @@ impl Engine {
         // Rebalancing waits until membership has been stable for the grace:
         // a node back from a freeze or a restart sets off no wave of moves.
         if !rebalance || !self.cluster().settled(grace_ms) {
+            let before = plan.len();
             plan.retain(|(_, _, why)| *why != Why::Rebalance);
+            report.moves_waiting += (before - plan.len()) as u64;
         }
         plan
     }

@@ -15,6 +15,7 @@
 //! mc/<upload id>                      completed upload (answers a retried complete)
 //! go/<owner uid>/<block hex>          the blocks an owner refers to (GC's reverse index)
 //! gq/<due ms, 16 hex>/<owner uid>     an owner for GC to look at once due
+//! hq/<block hex>                      a block for the next heal pass (placed off its wanted disks)
 //! ```
 
 use liuma_codec::BlockId;
@@ -34,6 +35,7 @@ pub(crate) const PART: &str = "mp/";
 pub(crate) const COMPLETED: &str = "mc/";
 pub(crate) const OWNED: &str = "go/";
 pub(crate) const GC_QUEUE: &str = "gq/";
+pub(crate) const HEAL_QUEUE: &str = "hq/";
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
@@ -162,6 +164,15 @@ pub(crate) fn parse_gc_due(raw: &[u8]) -> Option<(u64, String)> {
         return None;
     }
     Some((u64::from_str_radix(due, 16).ok()?, uid.to_owned()))
+}
+
+pub(crate) fn heal_mark(id: &BlockId) -> Vec<u8> {
+    cat(&[HEAL_QUEUE.as_bytes(), id.to_hex().as_bytes()])
+}
+
+pub(crate) fn parse_heal_mark(raw: &[u8]) -> Option<BlockId> {
+    let hex = std::str::from_utf8(raw.strip_prefix(HEAL_QUEUE.as_bytes())?).ok()?;
+    BlockId::from_hex(hex).ok()
 }
 
 pub(crate) fn manifest_page(owner_uid: &str, page: u32) -> Vec<u8> {

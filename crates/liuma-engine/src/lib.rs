@@ -43,6 +43,7 @@ mod error;
 mod gc;
 mod gc_queue;
 mod heal;
+mod heal_queue;
 mod ingest;
 mod keys;
 mod layout;

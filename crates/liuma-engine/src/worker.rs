@@ -158,6 +158,7 @@ fn spawn_healer(
     let opts = HealOptions {
         rebalance: true,
         bytes_per_sec: cfg.heal_rate,
+        walk_all: false,
     };
     let period = cfg.heal_interval;
     let mut changes = engine.cluster().subscribe();

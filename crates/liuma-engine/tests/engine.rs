@@ -1157,6 +1157,7 @@ fn heal_now() -> liuma_engine::HealOptions {
     liuma_engine::HealOptions {
         rebalance: true,
         bytes_per_sec: 0,
+        walk_all: true,
     }
 }
 

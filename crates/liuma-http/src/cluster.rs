@@ -189,6 +189,7 @@ async fn heal_here(engine: &Engine) -> liuma_engine::Result<Value> {
     let opts = HealOptions {
         rebalance: true,
         bytes_per_sec: 0,
+        walk_all: true,
     };
     let r = engine.heal_pass(opts).await?;
     Ok(serde_json::to_value(r).unwrap_or(Value::Null))

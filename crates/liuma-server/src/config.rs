@@ -236,8 +236,12 @@ impl Default for NativeSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MaintenanceConfig {
-    /// Seconds between GC passes. Default 3600.
+    /// Seconds between GC passes. Default 3600. Most are incremental: only
+    /// what was written or removed since is looked at.
     pub gc_interval_secs: u64,
+    /// Seconds between full GC passes (every block record and shard file;
+    /// the first pass after start is one). Default 86400.
+    pub gc_full_interval_secs: u64,
     /// Seconds between scrub passes. Default 86400.
     pub scrub_interval_secs: u64,
     /// Scrub read rate in bytes/s (0 = unlimited). Default 64 MiB/s.
@@ -258,6 +262,7 @@ impl Default for MaintenanceConfig {
         let w = WorkerConfig::default();
         MaintenanceConfig {
             gc_interval_secs: w.gc_interval.as_secs(),
+            gc_full_interval_secs: w.gc_full_interval.as_secs(),
             scrub_interval_secs: w.scrub_interval.as_secs(),
             scrub_rate: w.scrub_rate,
             upload_expiry_secs: w.upload_expiry.as_secs(),
@@ -431,6 +436,7 @@ impl Config {
             bail!("limits: max_connections and every timeout must be at least 1");
         }
         if self.maintenance.gc_interval_secs == 0
+            || self.maintenance.gc_full_interval_secs == 0
             || self.maintenance.scrub_interval_secs == 0
             || self.cluster.heal_interval_secs == 0
             || self.maintenance.lifecycle_interval_secs == 0
@@ -505,6 +511,7 @@ impl Config {
     pub fn worker_config(&self) -> WorkerConfig {
         WorkerConfig {
             gc_interval: Duration::from_secs(self.maintenance.gc_interval_secs),
+            gc_full_interval: Duration::from_secs(self.maintenance.gc_full_interval_secs),
             scrub_interval: Duration::from_secs(self.maintenance.scrub_interval_secs),
             scrub_rate: self.maintenance.scrub_rate,
             upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
