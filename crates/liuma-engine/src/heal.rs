@@ -327,6 +327,12 @@ impl Engine {
                 report.reencoded += 1;
                 Stats::add(&self.inner.stats.heal_reencoded, 1);
             }
+            // Another node re-encoded it first (maintainers change while a
+            // cluster grows, and a background pass may race an operator's):
+            // done, not a failure.
+            Err(Error::Conflict { .. }) if self.at_target_now(id, target).await => {
+                tracing::debug!(block = %id, "re-encoded by another pass first");
+            }
             Err(e) => {
                 report.below_target += 1;
                 report.failed += 1;
@@ -336,6 +342,15 @@ impl Engine {
             }
         }
         true
+    }
+
+    /// True when the block's record, read now, is no longer below `target`.
+    async fn at_target_now(&self, id: &BlockId, target: (u16, u16)) -> bool {
+        match self.inner.meta.get(&keys::block(id)).await {
+            Ok(Some(kv)) => parse_block(&kv)
+                .is_ok_and(|(_, rec)| !below(&rec, target, self.inner.cfg.replicate_below)),
+            Ok(None) | Err(_) => false,
+        }
     }
 
     /// Which shards of a block move, and where: (index, target disk, why).

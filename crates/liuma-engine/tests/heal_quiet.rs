@@ -51,5 +51,8 @@ async fn passes_under_unchanged_conditions_look_at_no_block() {
     assert_eq!((third.quiet, third.blocks_checked), (true, 0), "{third:?}");
     // The operator's walk looks at every block.
     let walk = e.heal_pass(heal(true)).await.unwrap();
-    assert!(!walk.quiet && walk.blocks_checked > first.blocks_checked, "{walk:?}");
+    assert!(
+        !walk.quiet && walk.blocks_checked > first.blocks_checked,
+        "{walk:?}"
+    );
 }
