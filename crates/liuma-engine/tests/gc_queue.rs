@@ -196,7 +196,7 @@ async fn waits_out_the_grace_without_looking_again_before_it() {
     );
 }
 
-/// What an idle pass costs next to a full one as the store grows (figures
+/// What an idle GC or heal pass costs next to a full one (figures
 /// for BENCHMARKS.md: `cargo test --release -p liuma-engine --test gc_queue
 /// -- --ignored --nocapture`).
 #[tokio::test]
@@ -225,4 +225,21 @@ async fn idle_pass_cost() {
         full.blocks_checked, full.blocks_checked, idle.blocks_checked
     );
     assert_eq!(idle.blocks_checked, 0);
+    // The same for heal: a walk, then a quiet pass under the same conditions.
+    let heal = liuma_engine::HealOptions {
+        rebalance: true,
+        bytes_per_sec: 0,
+        walk_all: false,
+    };
+    let t = Instant::now();
+    let walk = e.heal_pass(heal).await.unwrap();
+    let walk_t = t.elapsed();
+    let t = Instant::now();
+    let quiet = e.heal_pass(heal).await.unwrap();
+    let quiet_t = t.elapsed();
+    println!(
+        "heal: walk {walk_t:.2?} ({} blocks checked), quiet pass {quiet_t:.2?} ({} blocks checked)",
+        walk.blocks_checked, quiet.blocks_checked
+    );
+    assert!(quiet.quiet && quiet.blocks_checked == 0, "{quiet:?}");
 }
