@@ -1091,12 +1091,17 @@ async fn a_disk_that_disappears_degrades_reads_and_redirects_writes() {
     let before = random(21, 5 * BS);
     put(e, "bkd", "before", &before).await;
     liuma_engine::testing::disks(e).inject_fault(2, Some(Fault::Gone));
+    // Not ready, and for the right reason: a failed disk, not "storage full".
+    let r = e.check_ready().await;
+    assert!(matches!(r, Err(Error::DiskFailed(_))), "{r:?}");
+    assert_eq!(r.unwrap_err().http_status(), 503);
     assert_eq!(get(e, "bkd", "before", GetOptions::default()).await, before);
     let after = random(22, 5 * BS);
     put(e, "bkd", "after", &after).await;
     assert_eq!(get(e, "bkd", "after", GetOptions::default()).await, after);
     // when the disk comes back, the scrubber puts the shards it missed back
     liuma_engine::testing::disks(e).inject_fault(2, None);
+    e.check_ready().await.unwrap();
     let report = e.scrub_pass(0).await.unwrap();
     assert_eq!(report.unrecoverable, 0);
     assert_eq!(e.scrub_pass(0).await.unwrap().bad_shards, 0);
