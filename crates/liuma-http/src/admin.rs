@@ -29,8 +29,11 @@
 //! - `GET /admin/passes[?scope=cluster]` → heal/scrub running now and the last results
 //! - `POST /admin/lifecycle[?scope=cluster]` → apply the buckets' lifecycle rules now
 //!   (`as_of=MS` on nodes started with `--lifecycle-test-clock` only)
-
-use std::sync::Arc;
+//!
+//! # Errors
+//! Every error answers `{"status": "error", "code", "message"}` with the
+//! status of [`AdminError`](crate::admin_error::AdminError) (engine errors:
+//! the engine's one status table).
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -38,25 +41,16 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use liuma_engine::{AccessKey, Engine, Permission};
+use liuma_engine::{AccessKey, Permission};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use crate::admin_error::{AdminError, AdminResult};
 use crate::cluster;
-use crate::metrics::{Metrics, MetricsLayerState, track};
+use crate::metrics::{MetricsLayerState, track};
 use crate::native::backend;
 
-/// What the admin handlers need.
-#[derive(Clone)]
-pub struct AdminState {
-    /// The engine (readiness probes it).
-    pub engine: Engine,
-    /// The metrics registry.
-    pub metrics: Arc<Metrics>,
-    /// Bearer token required by every admin path but `/health` and `/ready`.
-    pub admin_token: Arc<String>,
-}
+pub use crate::admin_state::AdminState;
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {

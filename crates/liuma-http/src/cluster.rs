@@ -14,9 +14,9 @@ use liuma_engine::{Engine, HealOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::AdminState;
 use crate::admin_client::AdminClient;
 use crate::admin_error::AdminResult;
+use crate::admin_state::AdminState;
 
 /// `GET /admin/cluster`: the cluster as this node sees it.
 pub(crate) async fn status(State(s): State<AdminState>) -> Json<liuma_engine::ClusterStatus> {

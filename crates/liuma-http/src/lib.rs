@@ -8,7 +8,9 @@
 //!
 //! # Layout
 //! - [`admin`]: the router, `/health`, `/ready`, `/metrics`, keys, backends
-//! - [`admin_error`]: the admin API's one error type and JSON shape
+//! - [`admin_error`]: the admin API's one error type and JSON shape;
+//!   `admin_state`: what every admin handler gets
+//!   (the router depends on the handler modules, never the reverse)
 //! - `cluster`: `/admin/cluster`, drain, forget, heal, scrub, census, and
 //!   the cluster-wide fan-out
 //! - [`admin_client`]: the one admin API client (fan-out and the CLI)
@@ -19,6 +21,7 @@
 pub mod admin;
 pub mod admin_client;
 pub mod admin_error;
+mod admin_state;
 mod cluster;
 mod lifecycle;
 pub mod metrics;

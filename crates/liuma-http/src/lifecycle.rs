@@ -14,8 +14,8 @@ use liuma_engine::{Engine, LifecycleOptions};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::admin::AdminState;
 use crate::admin_error::{AdminError, AdminResult};
+use crate::admin_state::AdminState;
 use crate::cluster::{PASS_TIMEOUT, fan_out};
 
 /// Query of `POST /admin/lifecycle`.
