@@ -272,7 +272,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// Stable, S3-style error code shared by every front end.
+    /// Stable, S3-style error code of the native and admin APIs. The S3
+    /// front end (`liuma-s3/src/error.rs`) answers with AWS's code list,
+    /// which differs in two places, both because S3 has no such code:
+    /// `KeyExists` is `InvalidArgument` there, and `StorageFull` is
+    /// `ServiceUnavailable` (AWS's `SlowDown` means "request rate", which a
+    /// full disk is not).
     pub fn code(&self) -> &'static str {
         match self {
             Error::NoSuchBucket { .. } => "NoSuchBucket",

@@ -32,7 +32,7 @@
 //!
 //! # Errors
 //! Every error answers `{"status": "error", "code", "message"}` with the
-//! status of [`AdminError`](crate::admin_error::AdminError) (engine errors:
+//! status of [`AdminError`] (engine errors:
 //! the engine's one status table).
 
 use axum::Router;
