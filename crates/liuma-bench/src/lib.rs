@@ -6,9 +6,10 @@
 //! Object contents are generated from a seed per object (see [`data`]), so
 //! `--verify` checks every byte a GET returns without storing anything.
 //!
-//! A leaf crate: it depends on no other liuma crate and talks to the server
-//! only over HTTP. The signer is ours (SigV4 with `UNSIGNED-PAYLOAD`, over
-//! hmac/sha2 already in the tree) on hyper 1's pooled HTTP/1.1 client.
+//! A leaf crate: it talks to the server only over HTTP and depends on no
+//! other liuma crate but the leaf `liuma-sigv4` (the one SigV4
+//! implementation: signing with `UNSIGNED-PAYLOAD`), on hyper 1's pooled
+//! HTTP/1.1 client.
 //!
 //! # Layout
 //! - [`args`]: the clap flags and [`run`].

@@ -1,33 +1,28 @@
-//! A minimal S3 client: SigV4 header signing (HMAC-SHA256, payload sent as
-//! `UNSIGNED-PAYLOAD`) over a pooled hyper 1 HTTP/1.1 client. Only what the
-//! workloads need; http:// only.
+//! A minimal S3 client: SigV4 header signing ([`liuma_sigv4`], payload
+//! sent as `UNSIGNED-PAYLOAD`) over a pooled hyper 1 HTTP/1.1 client. Only
+//! what the workloads need; http:// only.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http::{Method, Request, Response, Uri};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use sha2::{Digest, Sha256};
+use liuma_sigv4::{AWS_ENCODE, AWS_PATH_ENCODE};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 
 use crate::data::DataBody;
 use crate::error::{Error, Result};
 
 /// RFC 3986 unreserved characters stay; everything else is %-encoded (SigV4).
-const QUERY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const QUERY: &AsciiSet = AWS_ENCODE;
 /// Same, but `/` separates key segments.
-const PATH: &AsciiSet = &QUERY.remove(b'/');
+const PATH: &AsciiSet = AWS_PATH_ENCODE;
 
 /// Body of a request.
 #[derive(Debug)]
@@ -160,7 +155,7 @@ impl S3Client {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("&");
-        let amz_date = amz_date(SystemTime::now());
+        let amz_date = liuma_sigv4::amz_date(SystemTime::now());
         let auth = sign(t, &method, &host, &path, &query, &amz_date);
         let uri = if query.is_empty() {
             format!("http://{host}{path}")
@@ -185,34 +180,6 @@ impl S3Client {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ`.
-fn amz_date(now: SystemTime) -> String {
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-fn hmac(key: &[u8], msg: &str) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(msg.as_bytes());
-    mac.finalize().into_bytes().into()
-}
-
 /// The `Authorization` header value for a request (AWS SigV4, header form).
 fn sign(
     t: &Target,
@@ -222,25 +189,21 @@ fn sign(
     query: &str,
     amz_date: &str,
 ) -> String {
-    const SIGNED: &str = "host;x-amz-content-sha256;x-amz-date";
-    let canonical = format!(
-        "{method}\n{path}\n{query}\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n\
-         x-amz-date:{amz_date}\n\n{SIGNED}\nUNSIGNED-PAYLOAD"
-    );
-    let date = &amz_date[..8];
-    let scope = format!("{date}/{}/s3/aws4_request", t.region);
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let k = hmac(format!("AWS4{}", t.secret_key).as_bytes(), date);
-    let k = hmac(&k, &t.region);
-    let k = hmac(&k, "s3");
-    let k = hmac(&k, "aws4_request");
-    let sig = hex::encode(hmac(&k, &to_sign));
+    const UNSIGNED: &str = "UNSIGNED-PAYLOAD";
+    let headers = [
+        ("host", host),
+        ("x-amz-content-sha256", UNSIGNED),
+        ("x-amz-date", amz_date),
+    ];
+    let creq = liuma_sigv4::canonical_request(method.as_str(), path, query, &headers, UNSIGNED);
+    let secret = format!("AWS4{}", t.secret_key);
+    let sig = liuma_sigv4::sign(secret.as_bytes(), amz_date, &t.region, "s3", &creq);
+    let scope = liuma_sigv4::scope(amz_date.get(..8).unwrap_or(amz_date), &t.region, "s3");
     format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={SIGNED}, Signature={sig}",
-        t.access_key
+        "{} Credential={}/{scope}, SignedHeaders={}, Signature={sig}",
+        liuma_sigv4::ALGORITHM,
+        t.access_key,
+        liuma_sigv4::signed_headers(&headers)
     )
 }
 
@@ -262,16 +225,6 @@ pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn dates() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_440_938_160);
-        assert_eq!(amz_date(t), "20150830T123600Z");
-        assert_eq!(amz_date(UNIX_EPOCH), "19700101T000000Z");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert_eq!(amz_date(leap), "20000229T000000Z");
-    }
 
     /// The GET example of the AWS SigV4 documentation ("Example: GET Object"),
     /// with its payload hash swapped for UNSIGNED-PAYLOAD; the expected value

@@ -15,6 +15,22 @@
 //!
 //! A single node is a cluster of one: [`Cluster::single`] has no membership
 //! and no network, and the engine runs the same code either way.
+//!
+//! Depends on liuma-codec (shard types), liuma-disk and liuma-meta; only
+//! liuma-engine depends on it (front ends see the cluster through the
+//! engine's status types and methods).
+//!
+//! # Layout
+//! - `cluster`: [`Cluster`], the facade (local or remote shard I/O, the view)
+//! - `membership`: registration under a lease, heartbeats, the watch,
+//!   drain marks, forgetting nodes
+//! - `node`, `view`: the published records ([`NodeInfo`], [`DiskInfo`]) and
+//!   the [`View`] built from them (live, draining, disk health)
+//! - [`placement`]: rendezvous ranking and spreading (pure functions)
+//! - [`rpc`]: the shard API (server and client); `auth`: its HMAC signing
+//!   and replay window ([`Signer`])
+//! - [`health`]: per-peer latency, deadlines and suspects (hung peers)
+//! - `error`: [`Error`] and [`Result`]
 
 mod auth;
 mod cluster;

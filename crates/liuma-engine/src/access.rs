@@ -200,6 +200,12 @@ impl Engine {
         bucket: &str,
         perm: Option<Permission>,
     ) -> Result<AccessKey> {
+        // A grant on a bucket that does not exist is refused (a typo would
+        // grant nothing and say nothing); taking one away always works, so
+        // grants of deleted buckets can be cleaned up.
+        if perm.is_some() {
+            self.bucket(bucket).await?;
+        }
         for _ in 0..16 {
             let k = key_of(id);
             let Some(kv) = self.inner.meta.get(&k).await? else {
@@ -406,8 +412,9 @@ mod tests {
         assert!(!contains(&raw(&e, "LMNEW").await, SECRET));
         // Idempotent import compares the opened secret.
         e.import_key("LMNEW", SECRET, "n", false).await.unwrap();
+        e.create_bucket("bkt", "LMNEW").await.unwrap();
         let k = e
-            .allow_key("LMNEW", "b", Some(Permission::Read))
+            .allow_key("LMNEW", "bkt", Some(Permission::Read))
             .await
             .unwrap();
         assert_eq!(k.secret, SECRET);

@@ -282,7 +282,7 @@ impl BlockStore {
     ) -> Result<Vec<String>> {
         let cands = self.cluster.write_candidates();
         if cands.is_empty() {
-            return Err(Error::StorageFull(liuma_cluster::Error::NoDisks));
+            return Err(Error::StorageFull(Box::new(liuma_cluster::Error::NoDisks)));
         }
         let ranked = rank(id, &cands);
         let targets = spread_capped(&cands, &ranked, shards.len(), &[], cap);
@@ -333,7 +333,7 @@ impl BlockStore {
                         .collect();
                     self.remove(id, &written).await;
                     tracing::warn!(block = %id, error = %first_err, "no disk can take the shard");
-                    return Err(Error::StorageFull(first_err));
+                    return Err(Error::from_cluster(first_err));
                 }
             }
         }
@@ -672,7 +672,7 @@ impl BlockStore {
                         self.per_node_cap(rec.m),
                     )
                     .await
-                    .ok_or(Error::StorageFull(liuma_cluster::Error::NoDisks))?;
+                    .ok_or(Error::StorageFull(Box::new(liuma_cluster::Error::NoDisks)))?;
                 cands[t].disk.clone()
             };
             moved |= disk != rec.disks[i];

@@ -144,12 +144,14 @@ impl Engine {
     }
 
     /// The cluster this engine stores shards in (a cluster of one on its own).
-    pub fn cluster(&self) -> &Cluster {
+    /// Crate-private: front ends see its state through
+    /// [`Engine::cluster_status`] and change it through the engine's methods.
+    pub(crate) fn cluster(&self) -> &Cluster {
         self.inner.blocks.cluster()
     }
 
     /// The node's own disks.
-    pub fn disks(&self) -> &Arc<ShardStore> {
+    pub(crate) fn disks(&self) -> &Arc<ShardStore> {
         self.cluster().local()
     }
 
@@ -170,7 +172,7 @@ impl Engine {
             (0..disks.disk_count()).try_for_each(|i| disks.usage(i).map(|_| ()))
         })
         .await?
-        .map_err(|e| crate::Error::StorageFull(e.into()))
+        .map_err(|e| crate::Error::DiskFailed(Box::new(e.into())))
     }
 
     /// The engine's configuration.

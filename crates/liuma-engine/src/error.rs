@@ -150,9 +150,32 @@ pub enum Error {
         /// Shards needed to decode.
         need: usize,
     },
-    /// No disk can take the data (all full or gone); nothing was stored.
+    /// No disk can take the data: every candidate is full, or no live
+    /// disk takes shards at all; nothing was stored. (Cluster errors are
+    /// boxed: three variants carry one, which would make every `Result` of
+    /// the engine 8 bytes larger.)
     #[error("no disk has room for the data: {0}")]
-    StorageFull(#[source] liuma_cluster::Error),
+    StorageFull(#[source] Box<liuma_cluster::Error>),
+    /// Shards could not be written for another reason than space (a peer
+    /// unreachable or too slow, a disk that failed); nothing was stored.
+    #[error("storing the shards failed: {0}")]
+    ShardWriteFailed(#[source] Box<liuma_cluster::Error>),
+    /// A disk of this node is missing or fails (readiness).
+    #[error("a disk of this node failed: {0}")]
+    DiskFailed(#[source] Box<liuma_cluster::Error>),
+    /// No node with this id is known to the cluster (admin).
+    #[error("no node {id} in the cluster")]
+    NoSuchNode {
+        /// Node id as requested.
+        id: String,
+    },
+    /// The membership change is refused in this state (the node is live, or
+    /// this node is not in a cluster).
+    #[error("{reason}")]
+    MembershipRefused {
+        /// Why, for the operator.
+        reason: String,
+    },
     /// Too few failure domains are up to place a block without putting more
     /// of its shards on one of them than the code can lose (or fewer than
     /// `min_failure_domains`); nothing was stored. Clears when nodes return.
@@ -177,6 +200,16 @@ pub enum Error {
     /// nothing half-written. The message carries the store's reason, for the client.
     #[error("metadata store unavailable: {0}")]
     MetaUnavailable(#[source] liuma_meta::Error),
+    /// The metadata store refused a request it will always refuse (too
+    /// many operations in a transaction, a value or key over its limit, a
+    /// request etcd rejects): a bug of the engine's batching or a missing
+    /// check, not a passing outage.
+    #[error("metadata store refused the request: {0}")]
+    MetaRejected(#[source] liuma_meta::Error),
+    /// The metadata store failed (storage error, incompatible file, lost
+    /// lease): retrying does not help.
+    #[error("metadata store failed: {0}")]
+    MetaFailed(#[source] liuma_meta::Error),
     /// The node is at its limit (memory budget, waiting requests); the
     /// caller should retry after a short pause. Nothing was stored.
     #[error("the node is overloaded ({what}); retry shortly")]
@@ -239,7 +272,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// Stable, S3-style error code shared by every front end.
+    /// Stable, S3-style error code of the native and admin APIs. The S3
+    /// front end (`liuma-s3/src/error.rs`) answers with AWS's code list,
+    /// which differs in two places, both because S3 has no such code:
+    /// `KeyExists` is `InvalidArgument` there, and `StorageFull` is
+    /// `ServiceUnavailable` (AWS's `SlowDown` means "request rate", which a
+    /// full disk is not).
     pub fn code(&self) -> &'static str {
         match self {
             Error::NoSuchBucket { .. } => "NoSuchBucket",
@@ -269,8 +307,12 @@ impl Error {
             Error::PreconditionFailed => "PreconditionFailed",
             Error::BlockUnavailable { .. } => "ServiceUnavailable",
             Error::StorageFull(_) => "SlowDown",
+            Error::ShardWriteFailed(_) | Error::DiskFailed(_) => "ServiceUnavailable",
+            Error::NoSuchNode { .. } => "NoSuchNode",
+            Error::MembershipRefused { .. } => "Conflict",
             Error::TooFewFailureDomains { .. } => "ServiceUnavailable",
             Error::MetaUnavailable(_) => "ServiceUnavailable",
+            Error::MetaRejected(_) | Error::MetaFailed(_) => "InternalError",
             Error::Overloaded { .. } => "SlowDown",
             Error::Conflict { .. } => "OperationAborted",
             Error::InvalidConfig(_) => "InternalError",
@@ -296,7 +338,8 @@ impl Error {
             | Error::NoSuchKey { .. }
             | Error::NoSuchVersion { .. }
             | Error::NoSuchUpload { .. }
-            | Error::NoSuchAccessKey { .. } => 404,
+            | Error::NoSuchAccessKey { .. }
+            | Error::NoSuchNode { .. } => 404,
             Error::InvalidBucketName { .. }
             | Error::InvalidKey { .. }
             | Error::InvalidPart { .. }
@@ -315,12 +358,18 @@ impl Error {
             | Error::BucketNotEmpty { .. }
             | Error::Conflict { .. }
             | Error::KeyExists { .. }
-            | Error::ConditionalConflict { .. } => 409,
+            | Error::ConditionalConflict { .. }
+            | Error::MembershipRefused { .. } => 409,
             Error::PreconditionFailed => 412,
             Error::InvalidRange { .. } | Error::PartNotSatisfiable { .. } => 416,
-            Error::InvalidConfig(_) | Error::Internal(_) => 500,
+            Error::InvalidConfig(_)
+            | Error::Internal(_)
+            | Error::MetaRejected(_)
+            | Error::MetaFailed(_) => 500,
             Error::BlockUnavailable { .. }
             | Error::StorageFull(_)
+            | Error::ShardWriteFailed(_)
+            | Error::DiskFailed(_)
             | Error::TooFewFailureDomains { .. }
             | Error::MetaUnavailable(_)
             | Error::Overloaded { .. } => 503,
@@ -335,11 +384,66 @@ impl Error {
     pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Error::Internal(Box::new(e))
     }
+
+    /// A cluster failure as the engine reports it, by cause: no room is
+    /// `StorageFull`, a metadata failure keeps its own variant, a refused
+    /// membership change is a conflict, anything else about reaching disks
+    /// or peers is `ShardWriteFailed`. Exhaustive, like the tables above.
+    pub(crate) fn from_cluster(e: liuma_cluster::Error) -> Self {
+        use liuma_cluster::Error as C;
+        match e {
+            C::Meta(m) => m.into(),
+            C::Config(reason) => Error::MembershipRefused { reason },
+            C::PeerFull { .. } | C::NoDisks => Error::StorageFull(Box::new(e)),
+            C::Disk(_) if e.is_full() => Error::StorageFull(Box::new(e)),
+            C::Disk(_)
+            | C::NotFound
+            | C::DiskUnavailable { .. }
+            | C::Unreachable { .. }
+            | C::TooSlow { .. }
+            | C::PeerNoSuchDisk { .. }
+            | C::PeerCorrupt { .. }
+            | C::PeerDiskFailed { .. }
+            | C::PeerUnauthorized { .. }
+            | C::PeerBadRequest { .. }
+            | C::PeerInternal { .. }
+            | C::PeerUnexpected { .. } => Error::ShardWriteFailed(Box::new(e)),
+        }
+    }
+
+    /// A request body error as the engine reports it: an engine error
+    /// carried inside the `io::Error` (UploadPartCopy reads its source
+    /// through a body stream) comes back out with its own type and status;
+    /// anything else is the client's body.
+    pub(crate) fn from_body(e: std::io::Error) -> Self {
+        if !e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            return Error::Body(e);
+        }
+        let kind = e.kind();
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(engine)) => *engine,
+            Some(Err(other)) => Error::Body(std::io::Error::new(kind, other)),
+            None => Error::Body(std::io::Error::from(kind)),
+        }
+    }
 }
 
 impl From<liuma_meta::Error> for Error {
+    /// Each cause keeps its status: an outage is 503 (retry), a request
+    /// the store will always refuse or a broken store is 500.
     fn from(e: liuma_meta::Error) -> Self {
-        Error::MetaUnavailable(e)
+        use liuma_meta::Error as M;
+        match e {
+            M::Unavailable { .. } | M::Fault(_) | M::Closed => Error::MetaUnavailable(e),
+            M::TooManyOps { .. }
+            | M::ValueTooLarge { .. }
+            | M::KeyTooLarge { .. }
+            | M::EmptyKey
+            | M::Rejected { .. } => Error::MetaRejected(e),
+            M::Storage(_) | M::LeaseNotFound(_) | M::NoRuntime | M::IncompatibleFormat { .. } => {
+                Error::MetaFailed(e)
+            }
+        }
     }
 }
 
@@ -387,5 +491,46 @@ mod tests {
         let bug = Error::internal(std::io::Error::other("x"));
         assert_eq!(bug.http_status(), 500);
         assert!(bug.is_server_error());
+    }
+
+    #[test]
+    fn metadata_errors_keep_their_cause() {
+        let down = Error::from(liuma_meta::Error::Closed);
+        assert!(matches!(down, Error::MetaUnavailable(_)), "{down:?}");
+        assert_eq!(down.http_status(), 503);
+        let big = Error::from(liuma_meta::Error::ValueTooLarge { size: 2, max: 1 });
+        assert!(matches!(big, Error::MetaRejected(_)), "{big:?}");
+        assert_eq!(big.http_status(), 500);
+        let many = Error::from(liuma_meta::Error::TooManyOps { ops: 200, max: 128 });
+        assert_eq!(many.http_status(), 500);
+    }
+
+    #[test]
+    fn cluster_errors_keep_their_cause() {
+        use liuma_cluster::Error as C;
+        let full = Error::from_cluster(C::PeerFull { node: "n".into() });
+        assert!(matches!(full, Error::StorageFull(_)), "{full:?}");
+        let gone = Error::from_cluster(C::Unreachable {
+            node: "n".into(),
+            reason: "refused".into(),
+        });
+        assert!(matches!(gone, Error::ShardWriteFailed(_)), "{gone:?}");
+        assert_eq!(gone.http_status(), 503);
+        let live = Error::from_cluster(C::Config("node is live".into()));
+        assert_eq!(live.http_status(), 409);
+    }
+
+    #[test]
+    fn an_engine_error_inside_a_body_error_comes_back_typed() {
+        let inner = Error::BlockUnavailable {
+            block: BlockId([0; 32]),
+            have: 1,
+            need: 2,
+        };
+        let e = Error::from_body(std::io::Error::other(inner));
+        assert!(matches!(e, Error::BlockUnavailable { .. }), "{e:?}");
+        assert_eq!(e.http_status(), 503);
+        let client = Error::from_body(std::io::Error::other("reset"));
+        assert!(matches!(client, Error::Body(_)), "{client:?}");
     }
 }

@@ -217,7 +217,7 @@ impl Upload<'_> {
         let mut gathering = Gathering::default();
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
-            let mut chunk = chunk.map_err(Error::Body)?;
+            let mut chunk = chunk.map_err(Error::from_body)?;
             size += chunk.len() as u64;
             Stats::add(&self.inner.stats.bytes_in, chunk.len() as u64);
             if size > max_size {

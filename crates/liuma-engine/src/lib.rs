@@ -2,10 +2,13 @@
 //!
 //! Buckets, objects, versions, multipart uploads, block deduplication and
 //! garbage collection, repair on read and scrubbing, over a
-//! [`liuma_meta::MetaStore`] (records) and a [`liuma_disk::ShardStore`]
-//! (shards, encoded by [`liuma_codec`]). Front ends (S3, native API) see
-//! only [`Engine`] and the types it returns; its [`Error`] is the system's
-//! error vocabulary.
+//! [`liuma_meta::MetaStore`] (records) and a [`liuma_cluster::Cluster`]
+//! (shards, encoded by [`liuma_codec`], on the node's
+//! [`liuma_disk::ShardStore`] or a peer's). Depends on codec, disk, meta and
+//! cluster. Front ends (S3, native API, admin) see only [`Engine`] and the
+//! types it returns — the cluster's state too, as [`ClusterStatus`] — and
+//! its [`Error`] is the system's error vocabulary (one status table,
+//! [`Error::http_status`]).
 //!
 //! Data path of a put: the body is cut into blocks; MD5 and SHA-256 are
 //! computed over the stream on a hashing thread while each block gets its
@@ -29,7 +32,10 @@
 //! - `lifecycle`: bucket lifecycle rules and the pass applying them
 //! - `keys`, `model`: metadata key layout and records; `layout`: the
 //!   layout version and the upgrade of older stores
+//! - `status`: the cluster's and the disks' status, drain and forget (admin)
 //! - `error`, `metrics`, `config`
+//! - `testing` (feature `testing`): what the crate's own integration tests
+//!   reach below the facade (the node's disks)
 
 mod access;
 mod blocks;
@@ -59,6 +65,7 @@ mod reencode;
 mod scan;
 mod scrub;
 mod seal;
+mod status;
 mod tagging;
 mod worker;
 
@@ -93,7 +100,22 @@ pub use object::{
 pub use read::{ByteRange, ObjectStream};
 pub use scrub::ScrubReport;
 pub use seal::{SEAL_VERSION, SealError, SealKey};
+pub use status::{ClusterStatus, DiskStatus, NodeStatus};
 pub use worker::{WorkerConfig, spawn_workers};
+
+/// What the engine's own integration tests reach below the facade (the
+/// node's disks, to inject faults); no front end uses it.
+#[cfg(feature = "testing")]
+pub mod testing {
+    use std::sync::Arc;
+
+    use liuma_disk::ShardStore;
+
+    /// The node's own disks.
+    pub fn disks(engine: &crate::Engine) -> &Arc<ShardStore> {
+        engine.disks()
+    }
+}
 
 /// A body from an in-memory buffer (tests, small internal writes).
 pub fn body_from_bytes(data: impl Into<bytes::Bytes>) -> ByteStream {

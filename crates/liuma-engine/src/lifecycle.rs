@@ -36,9 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::keys;
 use crate::metrics::Stats;
-use crate::model::{
-    BucketInfo, UploadRecord, VersionRecord, Versioning, decode, encode, new_vsort, now_ms,
-};
+use crate::model::{BucketInfo, UploadRecord, VersionRecord, Versioning, decode, encode, now_ms};
 use crate::object::remove_version_ops;
 use crate::scan::Pager;
 use crate::{Error, Result};
@@ -372,7 +370,7 @@ impl Engine {
             self.remove_latest(b, key, latest, rev, versions.get(1))
                 .await?
         } else {
-            self.add_expiry_marker(b, key, &versions, rev).await?
+            self.add_expiry_marker(b, key, rev).await?
         };
         match (done, latest.delete_marker) {
             (Done::Applied, true) => report.delete_markers_removed += 1,
@@ -486,39 +484,21 @@ impl Engine {
 
     /// Put a delete marker over the current version, as a DELETE would
     /// (a "null" marker replacing the null version where versioning is
-    /// suspended), only if the current version is still `versions[0]`.
-    async fn add_expiry_marker(
-        &self,
-        b: &BucketInfo,
-        key: &str,
-        versions: &[VersionRecord],
-        rev: u64,
-    ) -> Result<Done> {
-        let null_version = b.versioning != Versioning::Enabled;
-        let marker = VersionRecord {
-            vsort: new_vsort(now_ms(), versions.first().map(|v| v.vsort.as_str())),
-            null_version,
-            ..VersionRecord::delete_marker(now_ms())
+    /// suspended), only if the key's latest pointer is still at `rev`.
+    async fn add_expiry_marker(&self, b: &BucketInfo, key: &str, rev: u64) -> Result<Done> {
+        // The one commit path of versions, pinned to the revision this pass
+        // decided on: a client write that ran meanwhile wins, no retry.
+        let g = crate::object::Guard {
+            pinned: Some(rev),
+            ..crate::object::Guard::default()
         };
-        let lk = keys::latest(&b.name, key);
-        let mut txn = Txn::new().when(Compare::ModRevision(lk.clone(), rev));
-        if null_version {
-            for old in versions.iter().filter(|v| v.null_version) {
-                txn = remove_version_ops(txn, &b.name, key, old);
-            }
-        }
-        let value = encode(&marker);
-        txn = txn
-            .and_then(Op::put(
-                keys::version(&b.name, key, &marker.vsort),
-                value.clone(),
-            ))
-            .and_then(Op::put(lk, value));
-        Ok(if self.inner.meta.txn(txn).await?.succeeded {
-            Done::Applied
-        } else {
-            Done::Raced
-        })
+        let marker = VersionRecord::delete_marker(now_ms());
+        Ok(
+            match self.commit_version_guarded(b, key, marker, g).await? {
+                Some(_) => Done::Applied,
+                None => Done::Raced,
+            },
+        )
     }
 
     /// Abort the bucket's uploads that a rule's `DaysAfterInitiation` has passed.
@@ -580,6 +560,57 @@ fn scan_prefixes<'a>(prefixes: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let meta = liuma_meta::RedbStore::open(&dir.join("meta.redb")).expect("open redb");
+        let disks = liuma_disk::ShardStore::open(&[liuma_disk::DiskConfig::new(dir.join("d0"))])
+            .expect("disk");
+        Engine::open(
+            crate::EngineConfig::default(),
+            meta,
+            std::sync::Arc::new(disks),
+        )
+        .expect("open engine")
+    }
+
+    /// The expiry marker commits through `commit_version_guarded` pinned to
+    /// the revision the pass read: a client write in between wins, and the
+    /// marker is not written on top of it.
+    #[tokio::test]
+    async fn a_client_write_racing_the_expiry_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        e.create_bucket("bkt", "owner").await.unwrap();
+        e.set_versioning("bkt", Versioning::Enabled).await.unwrap();
+        let put = |data: &'static str| {
+            e.put_object(
+                "bkt",
+                "k",
+                crate::body_from_bytes(data),
+                crate::PutOptions::default(),
+            )
+        };
+        put("old").await.unwrap();
+        let (_, seen) = e.latest("bkt", "k").await.unwrap().unwrap();
+        // The client writes after the pass read the key.
+        put("new").await.unwrap();
+        let b = e.bucket("bkt").await.unwrap();
+        assert!(matches!(
+            e.add_expiry_marker(&b, "k", seen).await.unwrap(),
+            Done::Raced
+        ));
+        let (latest, now) = e.latest("bkt", "k").await.unwrap().unwrap();
+        assert!(!latest.delete_marker, "the client's write stays current");
+        assert_eq!(e.versions("bkt", "k").await.unwrap().len(), 2, "no marker");
+        // At the current revision the marker goes on top.
+        assert!(matches!(
+            e.add_expiry_marker(&b, "k", now).await.unwrap(),
+            Done::Applied
+        ));
+        let (latest, _) = e.latest("bkt", "k").await.unwrap().unwrap();
+        assert!(latest.delete_marker);
+        assert_eq!(e.versions("bkt", "k").await.unwrap().len(), 3);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_pacer_holds_the_rate() {

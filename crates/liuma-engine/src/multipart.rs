@@ -329,8 +329,11 @@ impl Engine {
             range: src.range,
         };
         let got = self.get_object(&src.bucket, &src.key, opts).await?;
+        // A source that cannot be read (a lost block, the store down) rides
+        // through the body typed, and comes out of `upload_part` as itself
+        // (`Error::from_body`), not as the client's IncompleteBody.
         let body: ByteStream = Box::pin(futures_util::StreamExt::map(got.body, |r| {
-            r.map_err(|e| std::io::Error::other(e.to_string()))
+            r.map_err(std::io::Error::other)
         }));
         // The part gets the checksum its upload asks for (AWS's default
         // CRC64NVME when none), computed as the copied bytes pass.
@@ -553,6 +556,7 @@ impl Engine {
             key: Some((&uk, rev)),
             condition: &opts.condition,
             extra: Some(&completed),
+            pinned: None,
         };
         let committed = self
             .commit_version_guarded(&b, key, rec.clone(), guard)

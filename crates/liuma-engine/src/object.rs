@@ -263,8 +263,9 @@ impl Engine {
     /// against the current version inside the compare-and-swap, a key that
     /// must still be at a known revision and is deleted in the same
     /// transaction (the multipart upload being completed), and extra ops.
-    /// None when the guard key changed or vanished: someone else completed
-    /// or aborted first, and nothing was written.
+    /// None when the guard key changed or vanished (someone else completed
+    /// or aborted first), or the latest pointer left the pinned revision:
+    /// nothing was written.
     pub(crate) async fn commit_version_guarded(
         &self,
         b: &BucketInfo,
@@ -278,6 +279,11 @@ impl Engine {
         let mut raced = false;
         for _ in 0..32 {
             let latest = self.latest(&b.name, key).await?;
+            if let Some(pin) = g.pinned
+                && latest.as_ref().map(|(_, rev)| *rev) != Some(pin)
+            {
+                return Ok(None);
+            }
             g.condition
                 .check(&b.name, key, latest.as_ref().map(|(l, _)| l), raced)?;
             rec.vsort = new_vsort(now_ms(), latest.as_ref().map(|(l, _)| l.vsort.as_str()));
@@ -318,6 +324,9 @@ impl Engine {
             }
             if self.inner.meta.txn(txn).await?.succeeded {
                 return Ok(Some(rec));
+            }
+            if g.pinned.is_some() {
+                return Ok(None);
             }
             if let Some((gk, grev)) = guard
                 && self
@@ -674,6 +683,10 @@ pub(crate) struct Guard<'a> {
     pub condition: &'a WriteCondition,
     /// More ops for the committing transaction, given the record committed.
     pub extra: Option<&'a ExtraOps<'a>>,
+    /// The revision of the key's latest pointer the caller decided on: commit
+    /// only while it is still there, and never retry. A background change
+    /// (a lifecycle expiry) loses to any client write that ran meanwhile.
+    pub pinned: Option<u64>,
 }
 
 /// Ops added to a version's commit, made from the record committed.
@@ -690,6 +703,7 @@ impl Default for Guard<'_> {
             key: None,
             condition: &NO_CONDITION,
             extra: None,
+            pinned: None,
         }
     }
 }

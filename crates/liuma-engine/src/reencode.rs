@@ -217,7 +217,7 @@ impl Engine {
             // re-encode of the same block may have recorded the same files
             // (see the module documentation).
             tracing::debug!(block = %id, files = written.len(), "re-encode failed; new shards left to the sweep");
-            return Err(Error::StorageFull(e));
+            return Err(Error::from_cluster(e));
         }
         let new = BlockRecord {
             k: encoded.data_shards,

@@ -967,14 +967,14 @@ async fn full_disks_fail_cleanly_and_fallback_works() {
     let e = &n.engine;
     e.create_bucket("bkf", "me").await.unwrap();
     // one full disk: shards go elsewhere, the write succeeds
-    e.disks().inject_fault(0, Some(Fault::Full));
+    liuma_engine::testing::disks(e).inject_fault(0, Some(Fault::Full));
     let data = random(13, 3 * BS);
     put(e, "bkf", "ok", &data).await;
     assert!(n.shard_files(0).is_empty());
     assert_eq!(get(e, "bkf", "ok", GetOptions::default()).await, data);
     // every disk full: typed error, no object, no shards left behind
     for d in 0..4 {
-        e.disks().inject_fault(d, Some(Fault::Full));
+        liuma_engine::testing::disks(e).inject_fault(d, Some(Fault::Full));
     }
     let before: usize = (0..4).map(|d| n.shard_files(d).len()).sum();
     let r = e
@@ -1090,13 +1090,18 @@ async fn a_disk_that_disappears_degrades_reads_and_redirects_writes() {
     e.create_bucket("bkd", "me").await.unwrap();
     let before = random(21, 5 * BS);
     put(e, "bkd", "before", &before).await;
-    e.disks().inject_fault(2, Some(Fault::Gone));
+    liuma_engine::testing::disks(e).inject_fault(2, Some(Fault::Gone));
+    // Not ready, and for the right reason: a failed disk, not "storage full".
+    let r = e.check_ready().await;
+    assert!(matches!(r, Err(Error::DiskFailed(_))), "{r:?}");
+    assert_eq!(r.unwrap_err().http_status(), 503);
     assert_eq!(get(e, "bkd", "before", GetOptions::default()).await, before);
     let after = random(22, 5 * BS);
     put(e, "bkd", "after", &after).await;
     assert_eq!(get(e, "bkd", "after", GetOptions::default()).await, after);
     // when the disk comes back, the scrubber puts the shards it missed back
-    e.disks().inject_fault(2, None);
+    liuma_engine::testing::disks(e).inject_fault(2, None);
+    e.check_ready().await.unwrap();
     let report = e.scrub_pass(0).await.unwrap();
     assert_eq!(report.unrecoverable, 0);
     assert_eq!(e.scrub_pass(0).await.unwrap().bad_shards, 0);
@@ -1117,8 +1122,10 @@ async fn gc_removes_orphan_shards_of_interrupted_writes_after_grace() {
     let params = liuma_codec::CodecParams::default();
     let old = liuma_codec::encode_block(&params, Bytes::from(random(32, BS))).unwrap();
     let young = liuma_codec::encode_block(&params, Bytes::from(random(33, BS))).unwrap();
-    e.disks().write_shard(0, &old.shards[0]).unwrap();
-    let old_path = e.disks().shard_path(0, &old.id, 0);
+    liuma_engine::testing::disks(e)
+        .write_shard(0, &old.shards[0])
+        .unwrap();
+    let old_path = liuma_engine::testing::disks(e).shard_path(0, &old.id, 0);
     let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
     std::fs::File::options()
         .write(true)
@@ -1135,12 +1142,16 @@ async fn gc_removes_orphan_shards_of_interrupted_writes_after_grace() {
             .set_modified(two_hours_ago)
             .unwrap();
     }
-    e.disks().write_shard(0, &young.shards[0]).unwrap();
+    liuma_engine::testing::disks(e)
+        .write_shard(0, &young.shards[0])
+        .unwrap();
     let r = e.gc_pass(None).await.unwrap();
     assert_eq!(r.orphan_shards_deleted, 1, "{r:?}");
     assert!(!old_path.exists());
     assert!(
-        e.disks().shard_path(0, &young.id, 0).exists(),
+        liuma_engine::testing::disks(e)
+            .shard_path(0, &young.id, 0)
+            .exists(),
         "a young orphan may be a write in progress"
     );
     assert_eq!(get(e, "bko", "kept", GetOptions::default()).await, kept);

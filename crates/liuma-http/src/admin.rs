@@ -29,8 +29,11 @@
 //! - `GET /admin/passes[?scope=cluster]` → heal/scrub running now and the last results
 //! - `POST /admin/lifecycle[?scope=cluster]` → apply the buckets' lifecycle rules now
 //!   (`as_of=MS` on nodes started with `--lifecycle-test-clock` only)
-
-use std::sync::Arc;
+//!
+//! # Errors
+//! Every error answers `{"status": "error", "code", "message"}` with the
+//! status of [`AdminError`] (engine errors:
+//! the engine's one status table).
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -38,24 +41,16 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use liuma_engine::{AccessKey, Engine, Permission};
+use liuma_engine::{AccessKey, Permission};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::admin_error::{AdminError, AdminResult};
 use crate::cluster;
-use crate::metrics::{Metrics, MetricsLayerState, track};
-use crate::native::{self, backend};
+use crate::metrics::{MetricsLayerState, track};
+use crate::native::backend;
 
-/// What the admin handlers need.
-#[derive(Clone)]
-pub struct AdminState {
-    /// The engine (readiness probes it).
-    pub engine: Engine,
-    /// The metrics registry.
-    pub metrics: Arc<Metrics>,
-    /// Bearer token required by every admin path but `/health` and `/ready`.
-    pub admin_token: Arc<String>,
-}
+pub use crate::admin_state::AdminState;
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
@@ -108,10 +103,7 @@ async fn require_token(State(s): State<AdminState>, req: Request, next: Next) ->
     if bool::from(sent.as_bytes().ct_eq(s.admin_token.as_bytes())) {
         next.run(req).await
     } else {
-        let body = serde_json::json!({
-            "status": "error", "code": "Unauthorized", "message": "admin token required"
-        });
-        (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response()
+        AdminError::Unauthorized.into_response()
     }
 }
 
@@ -176,15 +168,6 @@ fn key_json(k: &AccessKey, with_secret: bool) -> serde_json::Value {
     v
 }
 
-pub(crate) fn engine_error(e: &liuma_engine::Error) -> Response {
-    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if e.is_server_error() {
-        tracing::warn!(error = %e, "admin request failed");
-    }
-    let body = serde_json::json!({"status": "error", "code": e.code(), "message": e.to_string()});
-    (status, axum::Json(body)).into_response()
-}
-
 /// Body of `POST /admin/keys`.
 #[derive(Debug, Deserialize)]
 struct CreateKey {
@@ -194,28 +177,20 @@ struct CreateKey {
 async fn create_key(
     State(s): State<AdminState>,
     axum::Json(req): axum::Json<CreateKey>,
-) -> Response {
-    match s.engine.create_key(&req.name).await {
-        Ok(k) => axum::Json(key_json(&k, true)).into_response(),
-        Err(e) => engine_error(&e),
-    }
+) -> AdminResult<Response> {
+    let k = s.engine.create_key(&req.name).await?;
+    Ok(axum::Json(key_json(&k, true)).into_response())
 }
 
-async fn list_keys(State(s): State<AdminState>) -> Response {
-    match s.engine.list_keys().await {
-        Ok(keys) => {
-            let list: Vec<_> = keys.iter().map(|k| key_json(k, false)).collect();
-            axum::Json(serde_json::Value::Array(list)).into_response()
-        }
-        Err(e) => engine_error(&e),
-    }
+async fn list_keys(State(s): State<AdminState>) -> AdminResult<Response> {
+    let keys = s.engine.list_keys().await?;
+    let list: Vec<_> = keys.iter().map(|k| key_json(k, false)).collect();
+    Ok(axum::Json(serde_json::Value::Array(list)).into_response())
 }
 
-async fn delete_key(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
-    match s.engine.delete_key(&id).await {
-        Ok(()) => axum::Json(serde_json::json!({"status": "deleted", "id": id})).into_response(),
-        Err(e) => engine_error(&e),
-    }
+async fn delete_key(State(s): State<AdminState>, Path(id): Path<String>) -> AdminResult<Response> {
+    s.engine.delete_key(&id).await?;
+    Ok(axum::Json(serde_json::json!({"status": "deleted", "id": id})).into_response())
 }
 
 /// Body of `POST /admin/keys/{id}/allow`.
@@ -229,29 +204,14 @@ async fn allow_key(
     State(s): State<AdminState>,
     Path(id): Path<String>,
     axum::Json(req): axum::Json<AllowKey>,
-) -> Response {
+) -> AdminResult<Response> {
     let perm = if req.permission == "none" {
         None
     } else {
-        match req.permission.parse::<Permission>() {
-            Ok(p) => Some(p),
-            Err(e) => return engine_error(&e),
-        }
+        Some(req.permission.parse::<Permission>()?)
     };
-    match s.engine.allow_key(&id, &req.bucket, perm).await {
-        Ok(k) => axum::Json(key_json(&k, false)).into_response(),
-        Err(e) => engine_error(&e),
-    }
-}
-
-/// A native API error as an admin API answer.
-fn native_error(e: &native::ApiError) -> Response {
-    let (status, code) = e.status_and_code();
-    if status.is_server_error() {
-        tracing::warn!(error = %e, "admin request failed");
-    }
-    let body = serde_json::json!({"status": "error", "code": code, "message": e.to_string()});
-    (status, axum::Json(body)).into_response()
+    let k = s.engine.allow_key(&id, &req.bucket, perm).await?;
+    Ok(axum::Json(key_json(&k, false)).into_response())
 }
 
 /// A credential and its new secret (shown only in this answer).
@@ -264,33 +224,29 @@ fn with_secret(c: &backend::Credential, secret: String) -> Response {
 async fn create_backend(
     State(s): State<AdminState>,
     axum::Json(req): axum::Json<backend::NewCredential>,
-) -> Response {
-    match backend::create(&s.engine, &req).await {
-        Ok((c, secret)) => with_secret(&c, secret),
-        Err(e) => native_error(&e),
-    }
+) -> AdminResult<Response> {
+    let (c, secret) = backend::create(&s.engine, &req).await?;
+    Ok(with_secret(&c, secret))
 }
 
-async fn list_backends(State(s): State<AdminState>) -> Response {
-    match backend::list(&s.engine).await {
-        Ok(list) => {
-            let list: Vec<_> = list.iter().map(backend::Credential::to_json).collect();
-            axum::Json(serde_json::Value::Array(list)).into_response()
-        }
-        Err(e) => native_error(&e),
-    }
+async fn list_backends(State(s): State<AdminState>) -> AdminResult<Response> {
+    let list = backend::list(&s.engine).await?;
+    let list: Vec<_> = list.iter().map(backend::Credential::to_json).collect();
+    Ok(axum::Json(serde_json::Value::Array(list)).into_response())
 }
 
-async fn revoke_backend(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
-    match backend::revoke(&s.engine, &id).await {
-        Ok(c) => axum::Json(c.to_json()).into_response(),
-        Err(e) => native_error(&e),
-    }
+async fn revoke_backend(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> AdminResult<Response> {
+    let c = backend::revoke(&s.engine, &id).await?;
+    Ok(axum::Json(c.to_json()).into_response())
 }
 
-async fn rotate_backend(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
-    match backend::rotate(&s.engine, &id).await {
-        Ok((c, secret)) => with_secret(&c, secret),
-        Err(e) => native_error(&e),
-    }
+async fn rotate_backend(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> AdminResult<Response> {
+    let (c, secret) = backend::rotate(&s.engine, &id).await?;
+    Ok(with_secret(&c, secret))
 }

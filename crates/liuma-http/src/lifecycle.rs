@@ -9,13 +9,13 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use liuma_engine::{Engine, LifecycleOptions};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::admin::{AdminState, engine_error};
+use crate::admin_error::{AdminError, AdminResult};
+use crate::admin_state::AdminState;
 use crate::cluster::{PASS_TIMEOUT, fan_out};
 
 /// Query of `POST /admin/lifecycle`.
@@ -30,41 +30,36 @@ pub(crate) struct LifecycleQuery {
 }
 
 /// `POST /admin/lifecycle[?scope=cluster][&as_of=MS]`.
-pub(crate) async fn run(State(s): State<AdminState>, Query(q): Query<LifecycleQuery>) -> Response {
+pub(crate) async fn run(
+    State(s): State<AdminState>,
+    Query(q): Query<LifecycleQuery>,
+) -> AdminResult<Response> {
     let cluster = q.scope.as_deref() == Some("cluster");
     if let Some(t) = q.as_of {
         if !s.engine.config().lifecycle_test_clock {
-            return refuse(
-                StatusCode::FORBIDDEN,
+            return Err(AdminError::Forbidden(
                 "as_of needs a node started with --lifecycle-test-clock (tests only)",
-            );
+            ));
         }
         if cluster {
-            return refuse(
-                StatusCode::BAD_REQUEST,
+            return Err(AdminError::BadRequest(
                 "as_of runs on one node only: leave scope=cluster out",
-            );
+            ));
         }
-        return match pass(&s.engine, t).await {
-            Ok(v) => Json(v).into_response(),
-            Err(e) => engine_error(&e),
-        };
+        return Ok(Json(pass(&s.engine, t).await?).into_response());
     }
     let now = now_ms();
     if cluster {
-        return fan_out(
+        return Ok(fan_out(
             &s,
             "POST",
             "/admin/lifecycle",
             PASS_TIMEOUT,
             |e| async move { pass(&e, now).await.map_err(|e| e.to_string()) },
         )
-        .await;
+        .await);
     }
-    match pass(&s.engine, now).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => engine_error(&e),
-    }
+    Ok(Json(pass(&s.engine, now).await?).into_response())
 }
 
 /// One unthrottled pass as of `now_ms`, as JSON.
@@ -76,19 +71,6 @@ async fn pass(engine: &Engine, now_ms: u64) -> liuma_engine::Result<Value> {
         })
         .await?;
     Ok(serde_json::to_value(r).unwrap_or(Value::Null))
-}
-
-fn refuse(status: StatusCode, message: &str) -> Response {
-    let code = if status == StatusCode::FORBIDDEN {
-        "Forbidden"
-    } else {
-        "BadRequest"
-    };
-    (
-        status,
-        Json(json!({"status": "error", "code": code, "message": message})),
-    )
-        .into_response()
 }
 
 fn now_ms() -> u64 {

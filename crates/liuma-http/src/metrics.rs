@@ -377,21 +377,20 @@ impl Collector for EngineCollector {
             None,
             writable.metric_type(),
         )?)?;
-        let disks = self.engine.disks();
+        let disks = self.engine.local_disk_usage();
         for (name, help) in [
             ("disk_free_bytes", "free bytes per disk"),
             ("disk_total_bytes", "capacity per disk"),
         ] {
             let g0 = ConstGauge::new(0i64);
             let mut family = enc.encode_descriptor(name, help, None, g0.metric_type())?;
-            for i in 0..disks.disk_count() {
-                let Ok(u) = disks.usage(i) else { continue };
+            for u in &disks {
                 let v = if name == "disk_free_bytes" {
                     u.free_bytes
                 } else {
                     u.total_bytes
                 };
-                let labels = [("disk", disks.disk_id(i).0.as_str())];
+                let labels = [("disk", u.id.as_str())];
                 let g = ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
                 g.encode(family.encode_family(&labels)?)?;
             }

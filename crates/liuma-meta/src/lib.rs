@@ -5,7 +5,7 @@
 //!
 //! This is layer 3 of liuma (see `DESIGN.md`): the object engine and the cluster layer keep
 //! all their records here, and this crate is the only place that knows which backend is in
-//! use. It depends on no other liuma crate. Both backends pass the same [`conformance`] suite.
+//! use. It depends on no other liuma crate. Both backends pass the same `conformance` suite.
 //!
 //! Portable limits every caller must respect, whatever the backend: at most [`MAX_TXN_OPS`]
 //! entries per transaction list, values up to [`MAX_VALUE_SIZE`], keys up to
@@ -20,8 +20,12 @@
 //!   `redb_store/format.rs`.
 //! - `etcd_store` (feature `etcd`): `EtcdStore`, the cluster backend: key namespace, op
 //!   normalisation for etcd's txn rules, retries with backoff, resumable watches.
-//! - [`conformance`]: the behaviour every backend must show, as public async checks.
-//! - `testing` (feature `test-util`): `TestEtcd`, a throwaway etcd process for tests.
+//! - `conformance` (feature `testing`): the behaviour every backend must show, as public
+//!   async checks.
+//! - `testing` (feature `testing`): `TestEtcd`, a throwaway etcd process for tests.
+//!
+//! The feature `testing` keeps test support out of the release binary; the crates whose
+//! tests use it enable it in their dev-dependencies.
 //! - `error`: [`Error`] and [`Result`].
 //!
 //! # Example
@@ -49,13 +53,14 @@
 //! ```
 
 mod cached;
+#[cfg(feature = "testing")]
 pub mod conformance;
 mod error;
 #[cfg(feature = "etcd")]
 mod etcd_store;
 mod redb_store;
 mod store;
-#[cfg(feature = "test-util")]
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use cached::CachedStore;

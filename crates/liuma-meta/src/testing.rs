@@ -1,4 +1,4 @@
-//! Test helpers (feature `test-util`): [`TestEtcd`], a real etcd server in a temporary
+//! Test helpers (feature `testing`): [`TestEtcd`], a real etcd server in a temporary
 //! directory on free loopback ports, killed when dropped.
 //!
 //! It runs the `etcd` binary from `PATH` (Debian: `apt-get install etcd-server`), or the one

@@ -3,10 +3,10 @@
 //! each store on its own key prefix) plus etcd-specific behaviour: namespacing, op lists etcd
 //! would refuse, paginated ranges, watch lag and resumption, etcd going away and coming back.
 //!
-//! Built when the `etcd` and `test-util` features are on, which `cargo nextest run
-//! --workspace` does (liuma-server enables both); alone: `cargo test -p liuma-meta --features
-//! etcd,test-util`.
-#![cfg(all(feature = "etcd", feature = "test-util"))]
+//! Built when the `etcd` feature is on (`testing` is, through the crate's own
+//! dev-dependency), which `cargo nextest run --workspace` does (liuma-server enables it);
+//! alone: `cargo test -p liuma-meta --features etcd`.
+#![cfg(feature = "etcd")]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

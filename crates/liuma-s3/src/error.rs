@@ -43,6 +43,13 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::PreconditionFailed => s3_error!(e, PreconditionFailed),
         E::BlockUnavailable { .. } => s3_error!(e, ServiceUnavailable),
         E::StorageFull(_) => s3_error!(e, ServiceUnavailable, "no disk has room for the data"),
+        E::ShardWriteFailed(_) | E::DiskFailed(_) => {
+            s3_error!(
+                e,
+                ServiceUnavailable,
+                "the data could not be stored now; retry"
+            )
+        }
         E::TooFewFailureDomains { .. } => {
             // The reason (how many nodes are up, how many are needed) is what
             // lets an operator act on the 503.
@@ -54,6 +61,7 @@ pub(crate) fn s3_err(e: E) -> S3Error {
             let msg = e.to_string();
             s3_error!(e, ServiceUnavailable, "{msg}")
         }
+        E::MetaRejected(_) | E::MetaFailed(_) => S3Error::internal_error(e),
         E::Overloaded { .. } => s3_error!(e, SlowDown),
         E::Conflict { .. } => s3_error!(e, OperationAborted),
         E::InvalidConfig(_) => S3Error::internal_error(e),
@@ -71,6 +79,8 @@ pub(crate) fn s3_err(e: E) -> S3Error {
             err.set_source(Box::new(e));
             err
         }
+        // Admin operations only (cluster membership): no S3 request makes them.
+        E::NoSuchNode { .. } | E::MembershipRefused { .. } => S3Error::internal_error(e),
         E::Internal(_) => S3Error::internal_error(e),
     }
 }

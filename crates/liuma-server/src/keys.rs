@@ -1,13 +1,9 @@
 //! `liuma key create|list|delete|allow`: access key management through
-//! the admin API of a running node, with a minimal HTTP/1.1 client over
-//! a plain TCP stream (the admin API listens on loopback by default).
-
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
+//! the admin API of a running node, with the admin client the cluster-wide
+//! passes use too ([`liuma_http::admin_client`]).
 
 use anyhow::{Context, bail};
-use liuma_http::cluster::dechunk;
+use liuma_http::admin_client::AdminClient;
 
 use crate::cli::{KeyAction, KeyArgs};
 
@@ -86,10 +82,11 @@ fn host_port(url: &str) -> anyhow::Result<String> {
     })
 }
 
-/// A client of the admin API of one node.
+/// A client of the admin API of one node, for the CLI's synchronous
+/// commands: the shared async client on a runtime of its own.
 pub(crate) struct Admin {
-    addr: String,
-    token: String,
+    client: AdminClient,
+    rt: tokio::runtime::Runtime,
 }
 
 impl Admin {
@@ -108,9 +105,13 @@ impl Admin {
                 .trim()
                 .to_owned(),
         };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the CLI's runtime")?;
         Ok(Admin {
-            addr: host_port(admin_url)?,
-            token,
+            client: AdminClient::new(host_port(admin_url)?, token),
+            rt,
         })
     }
 
@@ -121,41 +122,9 @@ impl Admin {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> anyhow::Result<serde_json::Value> {
-        let mut s = TcpStream::connect(&self.addr)
-            .with_context(|| format!("connecting to the admin API at {}", self.addr))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let body = body.map(|b| b.to_string()).unwrap_or_default();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            self.token,
-            body.len()
-        )?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status: u16 = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("malformed HTTP answer from the admin API")?;
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        let json: serde_json::Value =
-            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-        if !(200..300).contains(&status) {
-            let msg = json["message"].as_str().unwrap_or(body.trim());
-            bail!("admin API answered {status}: {msg}");
-        }
-        Ok(json)
+        Ok(self
+            .rt
+            .block_on(self.client.call(method, path, body.as_ref()))?)
     }
 }
 
@@ -164,13 +133,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn urls_and_chunks() {
+    fn urls() {
         assert_eq!(
             host_port("http://127.0.0.1:9002").unwrap(),
             "127.0.0.1:9002"
         );
         assert_eq!(host_port("http://localhost/").unwrap(), "localhost:80");
         assert!(host_port("https://x").is_err());
-        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
     }
 }

@@ -35,7 +35,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
 use liuma_engine::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -392,7 +391,7 @@ pub fn parse_date_ms(s: &str) -> Result<u64> {
     if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&dd) {
         return Err(bad());
     }
-    let mut secs = days_from_civil(y, m, dd) * 86_400;
+    let mut secs = liuma_sigv4::days_from_civil(y, m, dd) * 86_400;
     if let Some(t) = time {
         let p: Vec<&str> = t.split(':').collect();
         let [h, mi, se] = p.as_slice() else {
@@ -405,17 +404,6 @@ pub fn parse_date_ms(s: &str) -> Result<u64> {
         secs += h * 3600 + mi * 60 + se;
     }
     u64::try_from(secs * 1000).map_err(|_| bad())
-}
-
-/// Days since 1970-01-01 of a civil date (H. Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The parts of a request a signature covers.
@@ -498,39 +486,10 @@ pub fn parse_authorization(v: &str) -> Result<Authorization> {
     })
 }
 
-/// What AWS leaves unescaped in canonical URIs and queries.
-const AWS_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-const AWS_PATH_ENCODE: &percent_encoding::AsciiSet = &AWS_ENCODE.remove(b'/');
-
-fn canonical_query(query: Option<&str>) -> String {
-    let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
-    let mut pairs: Vec<(String, String)> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                percent_encoding::percent_encode(&decode(k), AWS_ENCODE).to_string(),
-                percent_encoding::percent_encode(&decode(v), AWS_ENCODE).to_string(),
-            )
-        })
-        .collect();
-    pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The SigV4 canonical request.
+/// The SigV4 canonical request ([`liuma_sigv4`]), from the headers the
+/// client says it signed.
 fn canonical_request(req: &SignedRequest<'_>, auth: &Authorization) -> Result<String> {
-    let mut headers = String::new();
+    let mut headers: Vec<(&str, String)> = Vec::with_capacity(auth.signed_headers.len());
     for name in &auth.signed_headers {
         let values: Vec<String> = req
             .headers
@@ -548,34 +507,16 @@ fn canonical_request(req: &SignedRequest<'_>, auth: &Authorization) -> Result<St
                 what: "a signed header is missing",
             });
         }
-        headers.push_str(&format!("{name}:{}\n", values.join(",")));
+        headers.push((name.as_str(), values.join(",")));
     }
-    Ok(format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    Ok(liuma_sigv4::canonical_request(
         req.method,
-        percent_encoding::utf8_percent_encode(req.path, AWS_PATH_ENCODE),
-        canonical_query(req.query),
-        headers,
-        auth.signed_headers.join(";"),
-        hex::encode(Sha256::digest(req.body)),
+        &liuma_sigv4::encode_path(req.path),
+        &liuma_sigv4::canonical_query(req.query.unwrap_or("")),
+        &headers,
+        &liuma_sigv4::sha256_hex(req.body),
     ))
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-/// Parse `x-amz-date` (`YYYYMMDDTHHMMSSZ`) into seconds since the epoch.
-fn amz_date_secs(v: &str) -> Option<u64> {
-    let b = v.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| v.get(r)?.parse::<i64>().ok();
-    let days = days_from_civil(n(0..4)?, n(4..6)?, n(6..8)?);
-    u64::try_from(days * 86_400 + n(9..11)? * 3600 + n(11..13)? * 60 + n(13..15)?).ok()
 }
 
 /// Verify a SigV4 signature against the stored key hash of `cred`, and
@@ -594,7 +535,7 @@ pub fn verify(
         .ok_or(ApiError::MalformedAuthorization {
             what: "x-amz-date is required",
         })?;
-    let at = amz_date_secs(amz_date).ok_or(ApiError::MalformedAuthorization {
+    let at = liuma_sigv4::parse_amz_date(amz_date).ok_or(ApiError::MalformedAuthorization {
         what: "x-amz-date must be YYYYMMDDTHHMMSSZ",
     })?;
     if !auth.signed_headers.iter().any(|h| h == "host")
@@ -622,22 +563,13 @@ pub fn verify(
             "a backend credential is corrupt",
         ))
     })?;
-    let scope = format!(
-        "{}/{}/{}/aws4_request",
-        auth.date, auth.region, auth.service
-    );
+    let scope = liuma_sigv4::scope(&auth.date, &auth.region, &auth.service);
     let creq = canonical_request(req, auth)?;
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
-        hex::encode(Sha256::digest(creq.as_bytes()))
-    );
+    let to_sign = liuma_sigv4::string_to_sign(amz_date, &scope, &creq);
     // `key` is SHA-256("AWS4" + secret), which HMAC uses in place of the
     // over-long key "AWS4" + secret (see module docs).
-    let k_date = hmac(&key, auth.date.as_bytes());
-    let k_region = hmac(&k_date, auth.region.as_bytes());
-    let k_service = hmac(&k_region, auth.service.as_bytes());
-    let k_signing = hmac(&k_service, b"aws4_request");
-    let expected = hex::encode(hmac(&k_signing, to_sign.as_bytes()));
+    let k_signing = liuma_sigv4::signing_key(&key, &auth.date, &auth.region, &auth.service);
+    let expected = liuma_sigv4::signature(&k_signing, &to_sign);
     if bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
         Ok(at)
     } else {
@@ -713,7 +645,10 @@ mod tests {
         let long = format!("AWS4{secret}");
         assert!(long.len() > 64);
         let short = hex::decode(key_hash(&secret)).unwrap();
-        assert_eq!(hmac(long.as_bytes(), b"x"), hmac(&short, b"x"));
+        assert_eq!(
+            liuma_sigv4::hmac_sha256(long.as_bytes(), b"x"),
+            liuma_sigv4::hmac_sha256(&short, b"x")
+        );
     }
 
     #[test]
@@ -733,7 +668,6 @@ mod tests {
         ] {
             assert!(parse_date_ms(bad).is_err(), "{bad}");
         }
-        assert_eq!(amz_date_secs("20240301T000010Z"), Some(1_709_251_210));
     }
 
     /// The AWS SigV4 test suite's `get-vanilla-query-order-key-case`.
@@ -759,13 +693,14 @@ mod tests {
         let creq = canonical_request(&req, &auth).unwrap();
         assert!(creq.contains("\nParam1=value1&Param2=value2\n"));
         // The short test secret is not hashed by HMAC, so sign with it directly.
-        let k = hmac(format!("AWS4{secret}").as_bytes(), b"20150830");
-        let k = hmac(&hmac(&hmac(&k, b"us-east-1"), b"service"), b"aws4_request");
-        let to_sign = format!(
-            "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/aws4_request\n{}",
-            hex::encode(Sha256::digest(creq.as_bytes()))
+        let sig = liuma_sigv4::sign(
+            format!("AWS4{secret}").as_bytes(),
+            "20150830T123600Z",
+            "us-east-1",
+            "service",
+            &creq,
         );
-        assert_eq!(hex::encode(hmac(&k, to_sign.as_bytes())), auth.signature);
+        assert_eq!(sig, auth.signature);
     }
 
     #[test]

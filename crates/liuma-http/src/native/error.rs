@@ -247,7 +247,8 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::NoSuchBucket { .. }
         | EngineError::NoSuchKey { .. }
         | EngineError::NoSuchVersion { .. }
-        | EngineError::NoSuchUpload { .. } => S::NOT_FOUND,
+        | EngineError::NoSuchUpload { .. }
+        | EngineError::NoSuchNode { .. } => S::NOT_FOUND,
         EngineError::InvalidBucketName { .. }
         | EngineError::InvalidKey { .. }
         | EngineError::InvalidPart { .. }
@@ -265,7 +266,8 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | EngineError::BucketNotEmpty { .. }
         | EngineError::KeyExists { .. }
         | EngineError::Conflict { .. }
-        | EngineError::ConditionalConflict { .. } => S::CONFLICT,
+        | EngineError::ConditionalConflict { .. }
+        | EngineError::MembershipRefused { .. } => S::CONFLICT,
         EngineError::EntityTooLarge { .. } => S::PAYLOAD_TOO_LARGE,
         EngineError::InvalidRange { .. } | EngineError::PartNotSatisfiable { .. } => {
             S::RANGE_NOT_SATISFIABLE
@@ -274,10 +276,15 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::NoSuchAccessKey { .. } => S::FORBIDDEN,
         EngineError::BlockUnavailable { .. }
         | EngineError::StorageFull(_)
+        | EngineError::ShardWriteFailed(_)
+        | EngineError::DiskFailed(_)
         | EngineError::TooFewFailureDomains { .. }
         | EngineError::Overloaded { .. }
         | EngineError::MetaUnavailable(_) => S::SERVICE_UNAVAILABLE,
-        EngineError::InvalidConfig(_) | EngineError::Internal(_) => S::INTERNAL_SERVER_ERROR,
+        EngineError::InvalidConfig(_)
+        | EngineError::Internal(_)
+        | EngineError::MetaRejected(_)
+        | EngineError::MetaFailed(_) => S::INTERNAL_SERVER_ERROR,
     }
 }
 

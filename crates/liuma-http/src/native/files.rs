@@ -102,21 +102,24 @@ pub(super) async fn handle_active(
     req: BackendReq,
 ) -> Result<Json<Value>> {
     s.backend(&req, b"", Scope::Info).await?;
-    let view = s.engine.cluster().view();
+    let status = s.engine.cluster_status();
     let here = s.addr.to_string();
     // Nodes publish their native endpoint; a node on its own has none.
-    let native_of = |n: &liuma_cluster::NodeState| {
-        n.info
-            .endpoints
+    let native_of = |n: &liuma_engine::NodeStatus| {
+        n.endpoints
             .get("native")
             .cloned()
             .unwrap_or_else(|| here.clone())
     };
-    let live: Vec<_> = view.live_nodes().filter(|n| !n.draining).collect();
+    let live: Vec<_> = status
+        .nodes
+        .iter()
+        .filter(|n| n.live && !n.draining)
+        .collect();
     let nodes: Vec<Value> = live
         .iter()
         .map(|n| {
-            let mut v = crate::cluster::node_json(n);
+            let mut v = json!(n);
             v["address"] = json!(native_of(n));
             v
         })

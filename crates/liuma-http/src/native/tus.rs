@@ -309,7 +309,7 @@ async fn handle_patch(
     let part = match part {
         Ok(p) => p,
         Err(EngineError::BadDigest { .. }) => return Err(ApiError::ChecksumMismatch),
-        Err(EngineError::Body(e)) if e.to_string() == SHA1_MISMATCH => {
+        Err(EngineError::Body(e)) if e.get_ref().is_some_and(|i| i.is::<Sha1Mismatch>()) => {
             return Err(ApiError::ChecksumMismatch);
         }
         Err(e) => return Err(inc.explain(e).await),
@@ -356,7 +356,11 @@ async fn complete(s: &NativeState, claims: &Claims, up: &TusUpload) -> Result<()
     }
 }
 
-const SHA1_MISMATCH: &str = "Upload-Checksum (sha1) mismatch";
+/// The body's SHA-1 is not its `Upload-Checksum`: carried typed inside the
+/// body's `io::Error`, so the handler tells it from a client that went away.
+#[derive(Debug, thiserror::Error)]
+#[error("Upload-Checksum (sha1) mismatch")]
+struct Sha1Mismatch;
 
 /// Pass `body` through, hashing it with SHA-1; at its end, an error instead
 /// of the end when the digest differs, so the engine commits nothing.
@@ -389,7 +393,7 @@ impl Stream for Sha1Checked {
                 let digest = self.sha.take().map(|sha| <[u8; 20]>::from(sha.finalize()));
                 match digest {
                     Some(d) if d != self.expected => {
-                        Poll::Ready(Some(Err(std::io::Error::other(SHA1_MISMATCH))))
+                        Poll::Ready(Some(Err(std::io::Error::other(Sha1Mismatch))))
                     }
                     _ => Poll::Ready(None),
                 }

@@ -40,6 +40,8 @@ pub struct Node {
     /// The engine behind the listener (for what no S3 call can do, e.g.
     /// running a background pass "as of" a given time).
     pub engine: Engine,
+    /// The node's disks (one), to damage shards under a test.
+    pub disks: Arc<ShardStore>,
     /// The S3 address.
     pub addr: SocketAddr,
     /// A client signing with the root key.
@@ -67,7 +69,8 @@ impl Node {
             min_part_size: MIN_PART as u64,
             ..Default::default()
         };
-        let engine = Engine::open(cfg, meta, Arc::new(disks)).expect("engine");
+        let disks = Arc::new(disks);
+        let engine = Engine::open(cfg, meta, disks.clone()).expect("engine");
         engine
             .import_key(KEY_ID, SECRET, "root", true)
             .await
@@ -94,6 +97,7 @@ impl Node {
         });
         Node {
             engine,
+            disks,
             addr,
             client: Client::new(addr, KEY_ID, SECRET),
             server,

@@ -2,7 +2,7 @@
 
 use http::Method;
 
-use crate::harness::{MIN_PART, Node, Req, pattern};
+use crate::harness::{BLOCK, MIN_PART, Node, Req, pattern};
 
 #[tokio::test]
 async fn upload_in_parts_and_read_back() {
@@ -75,4 +75,58 @@ async fn abort_removes_the_upload() {
     c.complete_upload("mpu", "obj", &up, &[(1, "\"x\"".into())])
         .await
         .err(404, "NoSuchUpload");
+}
+
+/// An unreadable block of the source of an UploadPartCopy is the
+/// service's failure (503, retry), not the client's body (400
+/// IncompleteBody): the engine error travels typed through the copy's
+/// body stream.
+#[tokio::test]
+async fn upload_part_copy_of_an_unreadable_source_is_a_5xx() {
+    let node = Node::start().await;
+    let c = &node.client;
+    c.create_bucket("mpu").await.ok();
+    // Three distinct blocks (no dedup between them).
+    let mut x = 0x9e37_79b9_u32;
+    let data: Vec<u8> = (0..3 * BLOCK)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()[0]
+        })
+        .collect();
+    c.put("mpu", "src", data.clone()).await.ok();
+    // Lose every shard of the second block: the first is read before the
+    // answer starts, the second only while the copy streams.
+    let second = liuma_codec::BlockId::of(&data[BLOCK..2 * BLOCK]);
+    let mut removed = 0;
+    for index in 0..32u16 {
+        if std::fs::remove_file(node.disks.shard_path(0, &second, index)).is_ok() {
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "the second block's shards are on disk 0");
+    let up = c.create_upload("mpu", "dst").await;
+    let r = c
+        .send(
+            Req::new(Method::PUT, Some("mpu"), Some("dst"))
+                .q("partNumber", "1")
+                .q("uploadId", up.as_str())
+                .h("x-amz-copy-source", "/mpu/src"),
+        )
+        .await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(
+        r.code().as_deref(),
+        Some("ServiceUnavailable"),
+        "{}",
+        r.text()
+    );
+    // Nothing was stored as the part.
+    let listed = c
+        .send(Req::new(Method::GET, Some("mpu"), Some("dst")).q("uploadId", up.as_str()))
+        .await
+        .ok();
+    assert!(listed.xml("PartNumber").is_empty(), "{}", listed.text());
 }

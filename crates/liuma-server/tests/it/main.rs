@@ -2,6 +2,7 @@
 //! binary for all of them (linking is slow on 2 cores).
 
 mod abuse;
+mod admin;
 mod backend;
 mod bench;
 mod cluster;

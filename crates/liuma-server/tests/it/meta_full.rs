@@ -227,6 +227,29 @@ fn metadata_disk_full_refuses_writes_then_heals_without_restart() {
     let after = shard_files(&data);
     let new: Vec<_> = after.difference(&before).collect();
     assert!(new.is_empty(), "refused PUTs wrote shards: {new:?}");
+    // The admin API says the same: 503 ServiceUnavailable with the reason,
+    // in its one error shape, with Retry-After.
+    let auth = format!("Bearer {}", TestNode::admin_token(&data));
+    let r = crate::http::request(
+        &node.admin,
+        "POST",
+        "/admin/keys",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"name":"while-full"}"#,
+    );
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert_eq!(
+        r.status, 503,
+        "admin write while the store is failed: {text}"
+    );
+    let v = r.json();
+    assert_eq!(v["status"], "error", "{text}");
+    assert_eq!(v["code"], "ServiceUnavailable", "{text}");
+    assert!(text.contains("metadata disk full"), "{text}");
+    assert_eq!(r.header("retry-after"), Some("1"), "{text}");
 
     // Reads keep working (the store reopened its file for them).
     let first = acked[0];
