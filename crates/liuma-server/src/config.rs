@@ -218,6 +218,21 @@ pub struct NativeSection {
     pub max_chunk_bytes: u64,
     /// `Access-Control-Allow-Origin` for browser frontends. Default "*".
     pub cors_origin: String,
+    /// Number of the first chunk: 0, or 1 for liuma 1.0 clients that
+    /// numbered chunks from 1. Default 0.
+    pub chunk_base: u32,
+    /// Response shape: "native" (default) or "v1" (liuma 1.0's
+    /// `{status, code, msg, data}` envelope).
+    pub envelope: String,
+    /// `GET /server/active` shape: "native" (default) or "v1" (liuma 1.0:
+    /// `{"status": [addresses]}`).
+    pub active_shape: String,
+    /// Largest request head (request line + headers) in bytes; larger is a
+    /// JSON 431. Default 16384.
+    pub max_header_bytes: usize,
+    /// Longest request target (path + query) in bytes; longer is a JSON
+    /// 414. Default 8192.
+    pub max_uri_bytes: usize,
 }
 
 impl Default for NativeSection {
@@ -228,6 +243,11 @@ impl Default for NativeSection {
             token_ttl_secs: d.token_ttl.as_secs(),
             max_chunk_bytes: d.max_chunk_size,
             cors_origin: d.cors_origin,
+            chunk_base: d.chunk_base,
+            envelope: "native".to_owned(),
+            active_shape: "native".to_owned(),
+            max_header_bytes: d.max_header_bytes,
+            max_uri_bytes: d.max_uri_bytes,
         }
     }
 }
@@ -327,6 +347,18 @@ impl Config {
         if let Some(t) = args.native_token_ttl_secs {
             cfg.native.token_ttl_secs = t;
         }
+        if let Some(b) = args.native_chunk_base {
+            cfg.native.chunk_base = b;
+        }
+        if let Some(e) = &args.native_envelope {
+            cfg.native.envelope.clone_from(e);
+        }
+        if let Some(a) = &args.native_active_shape {
+            cfg.native.active_shape.clone_from(a);
+        }
+        if let Some(m) = args.native_max_header_bytes {
+            cfg.native.max_header_bytes = m;
+        }
         if let Some(a) = args.s3_listen {
             cfg.s3_listen = a;
         }
@@ -418,6 +450,22 @@ impl Config {
         if self.native.token_ttl_secs == 0 || self.native.max_chunk_bytes == 0 {
             bail!("native.token_ttl_secs and native.max_chunk_bytes must be at least 1");
         }
+        if self.native.chunk_base > 1 {
+            bail!("native.chunk_base must be 0 or 1");
+        }
+        for (name, v) in [
+            ("native.envelope", &self.native.envelope),
+            ("native.active_shape", &self.native.active_shape),
+        ] {
+            if v != "native" && v != "v1" {
+                bail!("{name} must be \"native\" or \"v1\"");
+            }
+        }
+        if self.native.max_header_bytes < 1024 || self.native.max_uri_bytes < 256 {
+            bail!(
+                "native.max_header_bytes must be at least 1024 and native.max_uri_bytes at least 256"
+            );
+        }
         if self.cluster.zone.is_empty() || self.cluster.zone.len() > 64 {
             bail!("cluster.zone must be 1-64 characters");
         }
@@ -498,6 +546,11 @@ impl Config {
             upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
             cors_origin: self.native.cors_origin.clone(),
             region: self.s3.region.clone(),
+            chunk_base: self.native.chunk_base,
+            envelope_v1: self.native.envelope == "v1",
+            active_v1: self.native.active_shape == "v1",
+            max_header_bytes: self.native.max_header_bytes,
+            max_uri_bytes: self.native.max_uri_bytes,
         }
     }
 
