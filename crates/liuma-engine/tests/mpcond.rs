@@ -512,7 +512,16 @@ async fn session_bytes_are_bounded_as_parts_commit() {
     part(1, 600, 1000).await.unwrap(); // replaced: counted once
     part(2, 400, 1000).await.unwrap();
     let err = part(3, 1, 1000).await.unwrap_err();
-    assert!(matches!(err, Error::EntityTooLarge { size: 1001, max: 1000 }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::EntityTooLarge {
+                size: 1001,
+                max: 1000
+            }
+        ),
+        "{err:?}"
+    );
     let (parts, _) = e.list_parts("bkt", "k", "sid", 0, 100).await.unwrap();
     assert_eq!(parts.len(), 2, "the refused part is not stored");
     let info = e.get_upload("bkt", "k", "sid").await.unwrap();
@@ -546,5 +555,11 @@ async fn session_bytes_are_bounded_as_parts_commit() {
         .create_multipart("bkt", "s3", ObjectMeta::default())
         .await
         .unwrap();
-    assert!(e.get_upload("bkt", "s3", &id).await.unwrap().session.is_none());
+    assert!(
+        e.get_upload("bkt", "s3", &id)
+            .await
+            .unwrap()
+            .session
+            .is_none()
+    );
 }

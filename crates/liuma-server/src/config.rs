@@ -522,6 +522,7 @@ impl Config {
             body_timeout: Duration::from_secs(l.body_timeout_secs),
             write_timeout: Duration::from_secs(l.write_timeout_secs),
             shutdown_grace: Duration::from_secs(30),
+            max_headers: None,
         }
     }
 

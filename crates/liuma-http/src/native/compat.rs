@@ -2,8 +2,10 @@
 //! the API's JSON shape, and liuma 1.0's response envelope.
 //!
 //! **Caps.** hyper refuses heads over its read buffer (~408 KiB), more
-//! than 100 header lines (431) and request targets over 64 KiB (414)
-//! itself, with an empty body, before any router runs. Everything smaller
+//! header lines than the listener allows (431; the server raises hyper's
+//! 100 to `max_header_bytes / 64` for this listener) and request targets
+//! over 64 KiB (414) itself, with an empty body, before any router runs.
+//! Everything smaller
 //! reaches this layer, which refuses a request target over
 //! `max_uri_bytes` (414 `UriTooLong`) and a head over `max_header_bytes`
 //! (431 `RequestHeaderFieldsTooLarge`) in JSON, before any handler reads

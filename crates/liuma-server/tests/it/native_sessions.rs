@@ -455,6 +455,15 @@ fn heads_over_the_cap_are_answered_in_json() {
     );
     refused(&r, 431, "RequestHeaderFieldsTooLarge");
     assert_eq!(n.chunk_count(&hash), 0);
+    // many short header lines: the byte cap answers (in JSON), not hyper's
+    // limit of 100 lines (an empty 431)
+    let names: Vec<String> = (0..150).map(|i| format!("X-H{i}")).collect();
+    let mut many: Vec<(&str, &str)> = names.iter().map(|h| (h.as_str(), "v")).collect();
+    many.push(("systemToken", &n.system));
+    ok(&n.req("GET", "/server/active", &many, b""));
+    let long_values: Vec<(&str, &str)> = names.iter().map(|h| (h.as_str(), &big[..120])).collect();
+    let r = n.req("GET", "/server/active", &long_values, b"");
+    refused(&r, 431, "RequestHeaderFieldsTooLarge");
     // under the cap: fine
     let r = n.req(
         "GET",
