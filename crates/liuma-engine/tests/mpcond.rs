@@ -562,4 +562,33 @@ async fn session_bytes_are_bounded_as_parts_commit() {
             .session
             .is_none()
     );
+    // an upload opened without accounting gets it, its parts counted
+    assert!(
+        e.create_multipart_with_id("bkt", "old", "oldid", ObjectMeta::default())
+            .await
+            .unwrap()
+    );
+    let body = body_from_bytes(Bytes::from(random(9, 700)));
+    e.upload_part("bkt", "old", "oldid", 1, body, PartOptions::default())
+        .await
+        .unwrap();
+    let s = e
+        .update_session("bkt", "old", "oldid", |_| Ok(()))
+        .await
+        .unwrap();
+    assert_eq!(s.stored_bytes, 700);
+    let body = body_from_bytes(Bytes::from(random(9, 400)));
+    let err = e
+        .upload_session_part(
+            "bkt",
+            "old",
+            "oldid",
+            2,
+            body,
+            PartOptions::default(),
+            Some(1000),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EntityTooLarge { .. }), "{err:?}");
 }

@@ -268,7 +268,17 @@ async fn open(
     a: &Announced,
 ) -> Result<UploadSession> {
     match s.engine.get_upload(s.bucket(), hash, hash).await {
-        Ok(u) => return Ok(u.session.unwrap_or_default()),
+        Ok(u) => {
+            return match u.session {
+                Some(x) => Ok(x),
+                // opened before sessions were tracked: count its chunks now,
+                // so the token's size bounds it from here on
+                None => Ok(s
+                    .engine
+                    .update_session(s.bucket(), hash, hash, |_| Ok(()))
+                    .await?),
+            };
+        }
         Err(EngineError::NoSuchUpload { .. }) => {}
         Err(e) => return Err(e.into()),
     }
