@@ -645,4 +645,45 @@ mod tests {
         let err = Config::load(&args).unwrap_err();
         assert!(err.to_string().contains("block_size"), "{err}");
     }
+
+    #[test]
+    fn native_compatibility_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let load = |text: &str, args: ServerArgs| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(&ServerArgs {
+                config: Some(file.clone()),
+                ..args
+            })
+        };
+        let cfg = load(
+            "[native]\nchunk_base = 1\nenvelope = \"v1\"\nactive_shape = \"v1\"\nmax_header_bytes = 8192\n",
+            ServerArgs::default(),
+        )
+        .unwrap();
+        let n = cfg.native_config();
+        assert_eq!(n.chunk_base, 1);
+        assert!(n.envelope_v1 && n.active_v1);
+        assert_eq!((n.max_header_bytes, n.max_uri_bytes), (8192, 8192));
+        // the flag wins over the file
+        let cfg = load(
+            "[native]\nchunk_base = 1\n",
+            ServerArgs {
+                native_chunk_base: Some(0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(cfg.native_config().chunk_base, 0);
+        for bad in [
+            "[native]\nchunk_base = 2\n",
+            "[native]\nenvelope = \"v2\"\n",
+            "[native]\nactive_shape = \"x\"\n",
+            "[native]\nmax_header_bytes = 10\n",
+        ] {
+            let err = load(bad, ServerArgs::default()).unwrap_err();
+            assert!(err.to_string().contains("native."), "{bad}: {err}");
+        }
+    }
 }
