@@ -585,12 +585,15 @@ pub(super) async fn handle_abort(
     })))
 }
 
-/// Which chunks make the file: indexes `0..end`, and whether the file
+/// Which chunks make the file: indexes `first..end`, and whether the file
 /// ended at a gap with every chunk full-sized (it may lack its last chunk).
+/// `first` is 0, or 1 for a session numbered from 1 by a client of a
+/// server numbering from 0 (see `assemble`).
 fn file_chunks(
     parts: &BTreeMap<u32, PartInfo>,
     session: Option<&UploadSession>,
     num: Numbering,
+    first: u32,
 ) -> Result<(u32, bool)> {
     let part_size = session.and_then(|x| x.part_size);
     if let (Some(ps), Some(t)) = (part_size, session.and_then(|x| x.total_size)) {
@@ -602,10 +605,10 @@ fn file_chunks(
         }
         return Ok((count, false));
     }
-    // The chunk size as announced, else as chunk 0 shows it (every chunk
-    // but the last has it).
-    let size = part_size.or_else(|| parts.get(&0).map(|p| p.size));
-    let mut end = 0u32;
+    // The chunk size as announced, else as the first chunk shows it (every
+    // chunk but the last has it).
+    let size = part_size.or_else(|| parts.get(&first).map(|p| p.size));
+    let mut end = first;
     loop {
         match parts.get(&end) {
             None => break,
@@ -616,8 +619,10 @@ fn file_chunks(
             return Ok((end, false));
         }
     }
-    if end == 0 {
-        return Err(ApiError::MissingChunk { chunk: num.show(0) });
+    if end == first {
+        return Err(ApiError::MissingChunk {
+            chunk: num.show(u64::from(first)),
+        });
     }
     Ok((end, true))
 }
@@ -684,8 +689,16 @@ async fn assemble(
         Err(EngineError::NoSuchUpload { .. }) => None,
         Err(e) => return Err(e.into()),
     };
-    let (end, open_end) = file_chunks(&parts, session.as_ref(), num)?;
-    let chosen: Vec<&PartInfo> = (0..end).filter_map(|k| parts.get(&k)).collect();
+    // A liuma 1.0 client numbering from 1 on a server numbering from 0: no
+    // chunk 0, a chunk 1, no file size announced. Its chunks 1..n are tried
+    // as the file; the SHA-256 decides (a mismatch is "chunk 0 missing").
+    let from_one = num.base == 0
+        && !parts.contains_key(&0)
+        && parts.contains_key(&1)
+        && session.as_ref().and_then(|x| x.total_size).is_none();
+    let first = u32::from(from_one);
+    let (end, open_end) = file_chunks(&parts, session.as_ref(), num, first)?;
+    let chosen: Vec<&PartInfo> = (first..end).filter_map(|k| parts.get(&k)).collect();
     let total: u64 = chosen.iter().map(|p| p.size).sum();
     if total == 0 {
         return Err(ApiError::EmptyFile);
@@ -717,6 +730,9 @@ async fn assemble(
             &info.version_id,
             false,
         ))),
+        Err(EngineError::BadDigest { .. }) if from_one => {
+            Err(ApiError::MissingChunk { chunk: num.show(0) })
+        }
         Err(EngineError::BadDigest { .. }) if open_end => Err(ApiError::MissingChunk {
             chunk: num.show(u64::from(end)),
         }),
@@ -729,7 +745,7 @@ async fn assemble(
             Err(ApiError::DigestMismatch {
                 what: format!(
                     "the file made of chunks {} to {}",
-                    num.show(0),
+                    num.show(u64::from(first)),
                     num.show(u64::from(end) - 1)
                 ),
                 expected: hash.to_owned(),
@@ -778,10 +794,10 @@ mod tests {
             part(9999, 10),
         ]
         .into();
-        assert_eq!(file_chunks(&parts, None, ZERO).unwrap(), (5, false));
+        assert_eq!(file_chunks(&parts, None, ZERO, 0).unwrap(), (5, false));
         // all full-sized, then a gap: it may lack its last chunk
         let parts: BTreeMap<_, _> = [part(0, 10), part(1, 10), part(7, 10)].into();
-        assert_eq!(file_chunks(&parts, None, ZERO).unwrap(), (2, true));
+        assert_eq!(file_chunks(&parts, None, ZERO, 0).unwrap(), (2, true));
         // size known: every chunk of the file must be there
         let sess = UploadSession {
             part_size: Some(10),
@@ -789,12 +805,14 @@ mod tests {
             ..UploadSession::default()
         };
         assert!(matches!(
-            file_chunks(&parts, Some(&sess), ZERO),
+            file_chunks(&parts, Some(&sess), ZERO, 0),
             Err(ApiError::MissingChunk { chunk: 2 })
         ));
+        let parts: BTreeMap<_, _> = [part(1, 10), part(2, 4)].into();
+        assert_eq!(file_chunks(&parts, None, ZERO, 1).unwrap(), (3, false));
         let parts: BTreeMap<_, _> = [part(1, 10)].into();
         assert!(matches!(
-            file_chunks(&parts, None, Numbering { base: 1 }),
+            file_chunks(&parts, None, Numbering { base: 1 }, 0),
             Err(ApiError::MissingChunk { chunk: 1 })
         ));
     }

@@ -348,6 +348,31 @@ fn one_based_chunks_with_the_compat_option() {
 }
 
 #[test]
+fn one_based_chunks_are_detected_without_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = Native::start(dir.path(), &[]);
+    let bytes = data(25_000, 57);
+    let hash = sha(&bytes);
+    let token = n.upload_token(&hash);
+    // a 1.0 client numbering from 1: no chunk 0, the digest decides
+    for (i, c) in bytes.chunks(10_000).enumerate() {
+        ok(&n.chunk(&token, &(i + 1).to_string(), c));
+    }
+    ok(&n.finish(&token, "one.bin"));
+    assert!(n.download(&hash, &[]).body == bytes);
+    // chunks 1.. that do not make the file: chunk 0 is what is missing
+    let bytes = data(25_000, 58);
+    let hash = sha(&bytes);
+    let token = n.upload_token(&hash);
+    ok(&n.chunk(&token, "1", &bytes[10_000..20_000]));
+    ok(&n.chunk(&token, "2", &bytes[20_000..]));
+    let v = refused(&n.finish(&token, "x.bin"), 400, "MissingChunk");
+    assert_eq!(v["chunk"], 0);
+    n.assert_absent(&hash);
+    assert_eq!(n.chunk_count(&hash), 2, "the chunks stay");
+}
+
+#[test]
 fn credential_quotas_of_sessions_and_parked_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let n = Native::start(dir.path(), &[]);
