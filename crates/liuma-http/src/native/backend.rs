@@ -132,7 +132,7 @@ pub struct Credential {
     /// Hex `SHA-256("AWS4" + secret)`: the SigV4 HMAC key (see module docs).
     pub key_sha256: String,
     /// Open chunk sessions its tokens may hold at once; None = the default
-    /// (`session::DEFAULT_MAX_SESSIONS`, 1000).
+    /// (`quota::DEFAULT_MAX_SESSIONS`, 1000).
     #[serde(default)]
     pub max_sessions: Option<u32>,
     /// Bytes its open chunk sessions may hold together; None = unlimited.
@@ -166,7 +166,7 @@ impl Credential {
             "created_ms": self.created_ms,
             "revoked_ms": self.revoked_ms,
             "generation": self.generation,
-            "max_sessions": self.max_sessions.unwrap_or(super::session::DEFAULT_MAX_SESSIONS),
+            "max_sessions": self.max_sessions.unwrap_or(super::quota::DEFAULT_MAX_SESSIONS),
             "max_parked_bytes": self.max_parked_bytes,
         })
     }

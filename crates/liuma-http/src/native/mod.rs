@@ -13,7 +13,8 @@
 //! - [`backend`]: backend credentials, scopes, SigV4 verification, replay and rate limits
 //! - [`error`]: [`ApiError`] and its one mapping to HTTP
 //! - `upload`: tokens, single upload, instant upload
-//! - `session`: chunk sessions (chunks, status, finish, abort), quotas
+//! - `session`: chunk sessions (chunks, status, finish, abort)
+//! - `quota`: per-credential quotas of open sessions and parked bytes
 //! - `compat`: liuma 1.0 compatibility (the `{status, code, msg, data}`
 //!   envelope) and the request head caps, answered in JSON
 //! - `download`: streaming download with Range, If-Range, ETag
@@ -27,6 +28,7 @@ mod compat;
 mod download;
 pub mod error;
 mod files;
+mod quota;
 mod session;
 pub mod token;
 mod tus;

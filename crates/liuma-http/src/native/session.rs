@@ -33,20 +33,16 @@ use liuma_engine::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::backend::{self, Scope};
+use super::backend::Scope;
 use super::body::incoming;
 use super::error::{ApiError, Result};
+use super::quota::{Usage, owner};
 use super::token::{Claims, Operation};
 use super::upload::{file_exists, instant, stored_json, token_hash};
 use super::{
     BackendReq, MAX_CHUNK, NativeState, Params, check_hash_param, file_meta, rfc3339,
     set_uploaded_by,
 };
-
-/// Open sessions a backend credential may hold when it sets no limit.
-pub const DEFAULT_MAX_SESSIONS: u32 = 1000;
-/// Upload records read to count a credential's sessions (a bound on the scan).
-const QUOTA_SCAN: usize = 100_000;
 
 /// Client chunk number ↔ session index.
 #[derive(Clone, Copy)]
@@ -251,14 +247,6 @@ fn verified(
     }))
 }
 
-/// Who a session is charged to: the credential that minted the token.
-fn owner(claims: &Claims) -> String {
-    claims
-        .minter
-        .as_ref()
-        .map_or_else(|| "system".to_owned(), |m| m.0.clone())
-}
-
 /// The session of `hash`, opened (charged to the token's credential, after
 /// its quota of open sessions) when there is none.
 async fn open(
@@ -300,76 +288,6 @@ async fn open(
         )
         .await?;
     Ok(session)
-}
-
-/// A credential's open sessions and the bytes they hold, against its quota.
-struct Usage {
-    sessions: u64,
-    parked: u64,
-    max_sessions: Option<u64>,
-    max_parked: Option<u64>,
-}
-
-impl Usage {
-    /// Usage of the token's credential (the system token has no quota).
-    /// Counting reads every open upload record of the bucket once, so it
-    /// runs only when a limit applies.
-    async fn of(s: &NativeState, claims: &Claims, new_session: bool) -> Result<Usage> {
-        let mut u = Usage {
-            sessions: 0,
-            parked: 0,
-            max_sessions: None,
-            max_parked: None,
-        };
-        let Some((id, _)) = &claims.minter else {
-            return Ok(u);
-        };
-        let Some(cred) = backend::get(&s.engine, id).await? else {
-            return Err(ApiError::CredentialRevoked);
-        };
-        u.max_sessions = Some(u64::from(cred.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS)));
-        u.max_parked = cred.max_parked_bytes;
-        if !new_session && u.max_parked.is_none() {
-            return Ok(u);
-        }
-        let list = s.engine.list_uploads(s.bucket(), "", QUOTA_SCAN).await?;
-        for up in &list.uploads {
-            if let Some(sess) = up.session.as_ref().filter(|x| x.owner == *id) {
-                u.sessions += 1;
-                u.parked = u.parked.saturating_add(sess.stored_bytes);
-            }
-        }
-        Ok(u)
-    }
-
-    fn check_new_session(&self) -> Result<()> {
-        if let Some(max) = self.max_sessions
-            && self.sessions >= max
-        {
-            return Err(ApiError::TooManySessions {
-                open: self.sessions,
-            });
-        }
-        self.check_bytes(0)
-    }
-
-    fn check_bytes(&self, adding: u64) -> Result<()> {
-        if let Some(max) = self.max_parked
-            && self.parked.saturating_add(adding) > max
-        {
-            return Err(ApiError::QuotaExceeded {
-                parked: self.parked.saturating_add(adding),
-                max,
-            });
-        }
-        Ok(())
-    }
-
-    /// Bytes a chunk may still bring.
-    fn room(&self) -> u64 {
-        self.max_parked
-            .map_or(u64::MAX, |m| m.saturating_sub(self.parked))
-    }
 }
 
 /// Fix the session's chunk and file size from the first chunk announcing
