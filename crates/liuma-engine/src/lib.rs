@@ -22,6 +22,8 @@
 //! - `bucket`, `object`, `list`, `multipart`, `tagging`: the S3-shaped operations
 //! - `access`, `seal`: access keys with bucket grants (secrets sealed at
 //!   rest), named settings
+//! - `session`: caller-named uploads with a fixed part layout and byte
+//!   accounting (the native API's chunk sessions)
 //! - `conditional`: conditional writes, retried completes; `part_read`:
 //!   GET/HEAD of one part of an object
 //! - `ingest`, `read`: the streaming put pipeline and ranged reads
@@ -65,6 +67,7 @@ mod reencode;
 mod scan;
 mod scrub;
 mod seal;
+mod session;
 mod status;
 mod tagging;
 mod worker;
@@ -100,6 +103,7 @@ pub use object::{
 pub use read::{ByteRange, ObjectStream};
 pub use scrub::ScrubReport;
 pub use seal::{SEAL_VERSION, SealError, SealKey};
+pub use session::UploadSession;
 pub use status::{ClusterStatus, DiskStatus, NodeStatus};
 pub use worker::{WorkerConfig, spawn_workers};
 

@@ -268,6 +268,10 @@ pub(crate) struct UploadRecord {
     /// Tags the completed object gets (`x-amz-tagging` on CreateMultipartUpload).
     #[serde(default)]
     pub tags: Tags,
+    /// Layout and byte accounting of a native chunk session (None for S3
+    /// uploads and for sessions opened before sessions were tracked).
+    #[serde(default)]
+    pub session: Option<crate::session::UploadSession>,
 }
 
 /// One uploaded part.

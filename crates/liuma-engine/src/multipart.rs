@@ -33,6 +33,8 @@ pub struct UploadInfo {
     pub meta: ObjectMeta,
     /// Checksum algorithm and type asked for at creation.
     pub checksum: Option<UploadChecksum>,
+    /// Layout and stored bytes of a native chunk session.
+    pub session: Option<crate::UploadSession>,
 }
 
 /// One stored part.
@@ -162,6 +164,7 @@ impl Engine {
             meta,
             checksum,
             tags,
+            session: None,
         };
         self.inner
             .meta
@@ -170,7 +173,7 @@ impl Engine {
         Ok(upload_id)
     }
 
-    async fn upload_record(
+    pub(crate) async fn upload_record(
         &self,
         bucket: &str,
         key: &str,
@@ -210,6 +213,25 @@ impl Engine {
         body: ByteStream,
         opts: PartOptions,
     ) -> Result<PartInfo> {
+        self.upload_part_within(bucket, key, upload_id, part_number, body, opts, None)
+            .await
+    }
+
+    /// [`Self::upload_part`] that, for an upload with session accounting
+    /// ([`crate::UploadSession`]), commits the part only if the upload's
+    /// stored bytes stay at most `max_stored` (`EntityTooLarge` otherwise,
+    /// the part not stored). The check and the commit are one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn upload_part_within(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        body: ByteStream,
+        opts: PartOptions,
+        max_stored: Option<u64>,
+    ) -> Result<PartInfo> {
         if !(1..=MAX_PART_NUMBER).contains(&part_number) {
             return Err(Error::InvalidPartNumber { part_number });
         }
@@ -242,7 +264,8 @@ impl Engine {
                 .map(LateChecksum::get)
                 .unwrap_or_default(),
         };
-        self.commit_part(bucket, key, upload_id, part).await
+        self.commit_part(bucket, key, upload_id, part, max_stored)
+            .await
     }
 
     /// Store a part record unless the upload was completed or aborted
@@ -257,6 +280,7 @@ impl Engine {
         key: &str,
         upload_id: &str,
         part: PartRecord,
+        max_stored: Option<u64>,
     ) -> Result<PartInfo> {
         let info = PartInfo::from(&part);
         let uk = keys::upload(bucket, key, upload_id);
@@ -264,7 +288,21 @@ impl Engine {
         let value = encode(&part);
         for _ in 0..32 {
             let old = self.inner.meta.get(&pk).await?;
-            let mut txn = Txn::new().when(Compare::Exists(uk.clone()));
+            let replaced_size = match &old {
+                Some(kv) => decode::<PartRecord>(&kv.value)?.size,
+                None => 0,
+            };
+            let mut txn = match self
+                .account_part(&uk, replaced_size, part.size, max_stored)
+                .await
+            {
+                Ok(Some(guarded)) => guarded,
+                Ok(None) => Txn::new().when(Compare::Exists(uk.clone())),
+                Err(e) => {
+                    self.discard_part(&part).await?;
+                    return Err(e);
+                }
+            };
             txn = match &old {
                 Some(kv) => {
                     let replaced: PartRecord = decode(&kv.value)?;
@@ -300,6 +338,41 @@ impl Engine {
         Err(Error::Conflict {
             what: format!("part {} of upload {upload_id}", part.part_number),
         })
+    }
+
+    /// For an upload with session accounting: a transaction guarded by the
+    /// upload record's revision that stores its new byte count (a replaced
+    /// part counted once), or `EntityTooLarge` over `max_stored`. None for
+    /// uploads without accounting (and `NoSuchUpload` when it is gone).
+    async fn account_part(
+        &self,
+        uk: &[u8],
+        replaced: u64,
+        added: u64,
+        max_stored: Option<u64>,
+    ) -> Result<Option<Txn>> {
+        let Some(kv) = self.inner.meta.get(uk).await? else {
+            return Ok(None); // the commit's Exists guard reports it
+        };
+        let mut rec: UploadRecord = decode(&kv.value)?;
+        let Some(session) = rec.session.as_mut() else {
+            return Ok(None);
+        };
+        let total = session
+            .stored_bytes
+            .saturating_sub(replaced)
+            .saturating_add(added);
+        if let Some(max) = max_stored
+            && total > max
+        {
+            return Err(Error::EntityTooLarge { size: total, max });
+        }
+        session.stored_bytes = total;
+        Ok(Some(
+            Txn::new()
+                .when(Compare::ModRevision(uk.to_vec(), kv.mod_revision))
+                .and_then(Op::put(uk.to_vec(), encode(&rec))),
+        ))
     }
 
     /// Drop the manifest pages of a part that was never committed.
@@ -417,6 +490,7 @@ impl Engine {
                 created_ms: rec.created_ms,
                 meta: rec.meta,
                 checksum: rec.checksum,
+                session: rec.session,
             });
         }
         Ok(out)
@@ -595,7 +669,11 @@ impl Engine {
 
     /// SHA-256 of the bytes of `entries` (in order), read once from the
     /// blocks and hashed on a blocking thread while the next blocks load.
-    async fn sha256_of_entries(&self, entries: &[BlockEntry], size: u64) -> Result<[u8; 32]> {
+    pub(crate) async fn sha256_of_entries(
+        &self,
+        entries: &[BlockEntry],
+        size: u64,
+    ) -> Result<[u8; 32]> {
         use futures_util::StreamExt;
         use sha2::{Digest as _, Sha256};
         let rec = VersionRecord {
@@ -642,31 +720,8 @@ impl Engine {
         upload_id: &str,
         meta: ObjectMeta,
     ) -> Result<bool> {
-        validate_key(key)?;
-        check_meta(&meta)?;
-        if upload_id.is_empty()
-            || upload_id.len() > 64
-            || !upload_id.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return Err(Error::InvalidArgument {
-                what: "upload id must be 1-64 letters or digits",
-            });
-        }
-        self.bucket(bucket).await?;
-        let rec = UploadRecord {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            upload_id: upload_id.to_owned(),
-            created_ms: now_ms(),
-            meta,
-            checksum: None,
-            tags: Tags::new(),
-        };
-        let k = keys::upload(bucket, key, upload_id);
-        let txn = Txn::new()
-            .when(Compare::Absent(k.clone()))
-            .and_then(Op::put(k, encode(&rec)));
-        Ok(self.inner.meta.txn(txn).await?.succeeded)
+        self.create_session(bucket, key, upload_id, meta, None)
+            .await
     }
 
     /// One open upload, or `NoSuchUpload`.
@@ -678,6 +733,7 @@ impl Engine {
             created_ms: rec.created_ms,
             meta: rec.meta,
             checksum: rec.checksum,
+            session: rec.session,
         })
     }
 

@@ -473,3 +473,122 @@ async fn one_part_of_an_object() {
     let r = read_part(&e, "mpb", "nope", 1).await;
     assert!(matches!(r, Err(Error::NoSuchKey { .. })), "{r:?}");
 }
+
+/// Upload sessions (the native API's chunk sessions): the stored bytes are
+/// kept in the upload record with each part commit, a replaced part counts
+/// once, a part that would pass the limit is refused and not stored, and
+/// the layout is set once.
+#[tokio::test]
+async fn session_bytes_are_bounded_as_parts_commit() {
+    use liuma_engine::{PartOptions, UploadSession};
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    e.create_bucket("bkt", "o").await.unwrap();
+    let sess = UploadSession {
+        owner: "LBX".to_owned(),
+        ..UploadSession::default()
+    };
+    assert!(
+        e.create_session("bkt", "k", "sid", ObjectMeta::default(), Some(sess))
+            .await
+            .unwrap()
+    );
+    let part = |n: u32, len: usize, max: u64| {
+        let e = e.clone();
+        async move {
+            e.upload_session_part(
+                "bkt",
+                "k",
+                "sid",
+                n,
+                body_from_bytes(Bytes::from(random(u64::from(n), len))),
+                PartOptions::default(),
+                Some(max),
+            )
+            .await
+        }
+    };
+    part(1, 600, 1000).await.unwrap();
+    part(1, 600, 1000).await.unwrap(); // replaced: counted once
+    part(2, 400, 1000).await.unwrap();
+    let err = part(3, 1, 1000).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::EntityTooLarge {
+                size: 1001,
+                max: 1000
+            }
+        ),
+        "{err:?}"
+    );
+    let (parts, _) = e.list_parts("bkt", "k", "sid", 0, 100).await.unwrap();
+    assert_eq!(parts.len(), 2, "the refused part is not stored");
+    let info = e.get_upload("bkt", "k", "sid").await.unwrap();
+    let s = info.session.unwrap();
+    assert_eq!((s.stored_bytes, s.owner.as_str()), (1000, "LBX"));
+    // the layout is set once; later calls see it
+    let s = e
+        .update_session("bkt", "k", "sid", |x| {
+            x.part_size = x.part_size.or(Some(600));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(s.part_size, Some(600));
+    let s = e
+        .update_session("bkt", "k", "sid", |x| {
+            x.part_size = x.part_size.or(Some(7));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!((s.part_size, s.stored_bytes), (Some(600), 1000));
+    // the SHA-256 of chosen parts, as a front end explains a failed finish
+    let mut whole = random(1, 600);
+    whole.extend(random(2, 400));
+    let got = e.parts_sha256("bkt", "k", "sid", &[1, 2]).await.unwrap();
+    use sha2::Digest;
+    assert_eq!(got.to_vec(), sha2::Sha256::digest(&whole).to_vec());
+    // an S3 upload has no accounting: no limit applies
+    let id = e
+        .create_multipart("bkt", "s3", ObjectMeta::default())
+        .await
+        .unwrap();
+    assert!(
+        e.get_upload("bkt", "s3", &id)
+            .await
+            .unwrap()
+            .session
+            .is_none()
+    );
+    // an upload opened without accounting gets it, its parts counted
+    assert!(
+        e.create_multipart_with_id("bkt", "old", "oldid", ObjectMeta::default())
+            .await
+            .unwrap()
+    );
+    let body = body_from_bytes(Bytes::from(random(9, 700)));
+    e.upload_part("bkt", "old", "oldid", 1, body, PartOptions::default())
+        .await
+        .unwrap();
+    let s = e
+        .update_session("bkt", "old", "oldid", |_| Ok(()))
+        .await
+        .unwrap();
+    assert_eq!(s.stored_bytes, 700);
+    let body = body_from_bytes(Bytes::from(random(9, 400)));
+    let err = e
+        .upload_session_part(
+            "bkt",
+            "old",
+            "oldid",
+            2,
+            body,
+            PartOptions::default(),
+            Some(1000),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::EntityTooLarge { .. }), "{err:?}");
+}

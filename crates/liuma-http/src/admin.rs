@@ -11,7 +11,8 @@
 //!
 //! # Backend credentials (native API; see `docs/native-api.md`)
 //! - `POST /admin/backends` `{"name": N, "scopes": [...], "bucket": B, "max_size": N,
-//!   "expires": DATE, "rate_limit": N}` → the credential with its secret (shown once)
+//!   "expires": DATE, "rate_limit": N, "max_sessions": N, "max_parked_bytes": N}` → the
+//!   credential with its secret (shown once)
 //! - `GET /admin/backends` → every credential without key material
 //! - `DELETE /admin/backends/{id}` → revoked: its requests and tokens fail at once
 //! - `POST /admin/backends/{id}/rotate` → a new secret (shown once); older tokens fail

@@ -16,6 +16,8 @@ pub fn run(args: &BackendArgs) -> anyhow::Result<()> {
             max_size,
             expires,
             rate_limit,
+            max_sessions,
+            max_parked_bytes,
         } => {
             let body = serde_json::json!({
                 "name": name,
@@ -24,6 +26,8 @@ pub fn run(args: &BackendArgs) -> anyhow::Result<()> {
                 "max_size": max_size,
                 "expires": expires,
                 "rate_limit": rate_limit,
+                "max_sessions": max_sessions,
+                "max_parked_bytes": max_parked_bytes,
             });
             let c = client.call("POST", "/admin/backends", Some(body))?;
             print_secret(&c);

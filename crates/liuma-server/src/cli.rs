@@ -166,6 +166,12 @@ pub enum BackendAction {
         /// Requests per second allowed (per node).
         #[arg(long)]
         rate_limit: Option<u32>,
+        /// Open chunk sessions its tokens may hold at once. Default 1000.
+        #[arg(long)]
+        max_sessions: Option<u32>,
+        /// Bytes its open chunk sessions may hold together. Default unlimited.
+        #[arg(long)]
+        max_parked_bytes: Option<u64>,
     },
     /// List credentials (no secrets).
     List,
@@ -226,6 +232,18 @@ pub struct ServerArgs {
     /// Lifetime of native upload/download tokens, in seconds. Default 3600.
     #[arg(long, env = "LIUMA_NATIVE_TOKEN_TTL_SECS")]
     pub native_token_ttl_secs: Option<u64>,
+    /// Number of the first native chunk: 0, or 1 for liuma 1.0 clients. Default 0.
+    #[arg(long, env = "LIUMA_NATIVE_CHUNK_BASE")]
+    pub native_chunk_base: Option<u32>,
+    /// Native answers' shape: native, or v1 (liuma 1.0's {status, code, msg, data}).
+    #[arg(long, env = "LIUMA_NATIVE_ENVELOPE")]
+    pub native_envelope: Option<String>,
+    /// `/server/active` shape: native, or v1 ({"status": [addresses]}).
+    #[arg(long, env = "LIUMA_NATIVE_ACTIVE_SHAPE")]
+    pub native_active_shape: Option<String>,
+    /// Largest native request head in bytes (JSON 431 beyond). Default 16384.
+    #[arg(long, env = "LIUMA_NATIVE_MAX_HEADER_BYTES")]
+    pub native_max_header_bytes: Option<usize>,
     /// Block size in bytes. Default 4194304 (4 MiB).
     #[arg(long, env = "LIUMA_BLOCK_SIZE")]
     pub block_size: Option<usize>,

@@ -218,6 +218,21 @@ pub struct NativeSection {
     pub max_chunk_bytes: u64,
     /// `Access-Control-Allow-Origin` for browser frontends. Default "*".
     pub cors_origin: String,
+    /// Number of the first chunk: 0, or 1 for liuma 1.0 clients that
+    /// numbered chunks from 1. Default 0.
+    pub chunk_base: u32,
+    /// Response shape: "native" (default) or "v1" (liuma 1.0's
+    /// `{status, code, msg, data}` envelope).
+    pub envelope: String,
+    /// `GET /server/active` shape: "native" (default) or "v1" (liuma 1.0:
+    /// `{"status": [addresses]}`).
+    pub active_shape: String,
+    /// Largest request head (request line + headers) in bytes; larger is a
+    /// JSON 431. Default 16384.
+    pub max_header_bytes: usize,
+    /// Longest request target (path + query) in bytes; longer is a JSON
+    /// 414. Default 8192.
+    pub max_uri_bytes: usize,
 }
 
 impl Default for NativeSection {
@@ -228,6 +243,11 @@ impl Default for NativeSection {
             token_ttl_secs: d.token_ttl.as_secs(),
             max_chunk_bytes: d.max_chunk_size,
             cors_origin: d.cors_origin,
+            chunk_base: d.chunk_base,
+            envelope: "native".to_owned(),
+            active_shape: "native".to_owned(),
+            max_header_bytes: d.max_header_bytes,
+            max_uri_bytes: d.max_uri_bytes,
         }
     }
 }
@@ -332,6 +352,18 @@ impl Config {
         if let Some(t) = args.native_token_ttl_secs {
             cfg.native.token_ttl_secs = t;
         }
+        if let Some(b) = args.native_chunk_base {
+            cfg.native.chunk_base = b;
+        }
+        if let Some(e) = &args.native_envelope {
+            cfg.native.envelope.clone_from(e);
+        }
+        if let Some(a) = &args.native_active_shape {
+            cfg.native.active_shape.clone_from(a);
+        }
+        if let Some(m) = args.native_max_header_bytes {
+            cfg.native.max_header_bytes = m;
+        }
         if let Some(a) = args.s3_listen {
             cfg.s3_listen = a;
         }
@@ -423,6 +455,22 @@ impl Config {
         if self.native.token_ttl_secs == 0 || self.native.max_chunk_bytes == 0 {
             bail!("native.token_ttl_secs and native.max_chunk_bytes must be at least 1");
         }
+        if self.native.chunk_base > 1 {
+            bail!("native.chunk_base must be 0 or 1");
+        }
+        for (name, v) in [
+            ("native.envelope", &self.native.envelope),
+            ("native.active_shape", &self.native.active_shape),
+        ] {
+            if v != "native" && v != "v1" {
+                bail!("{name} must be \"native\" or \"v1\"");
+            }
+        }
+        if self.native.max_header_bytes < 1024 || self.native.max_uri_bytes < 256 {
+            bail!(
+                "native.max_header_bytes must be at least 1024 and native.max_uri_bytes at least 256"
+            );
+        }
         if self.cluster.zone.is_empty() || self.cluster.zone.len() > 64 {
             bail!("cluster.zone must be 1-64 characters");
         }
@@ -480,6 +528,7 @@ impl Config {
             body_timeout: Duration::from_secs(l.body_timeout_secs),
             write_timeout: Duration::from_secs(l.write_timeout_secs),
             shutdown_grace: Duration::from_secs(30),
+            max_headers: None,
         }
     }
 
@@ -504,6 +553,11 @@ impl Config {
             upload_expiry: Duration::from_secs(self.maintenance.upload_expiry_secs),
             cors_origin: self.native.cors_origin.clone(),
             region: self.s3.region.clone(),
+            chunk_base: self.native.chunk_base,
+            envelope_v1: self.native.envelope == "v1",
+            active_v1: self.native.active_shape == "v1",
+            max_header_bytes: self.native.max_header_bytes,
+            max_uri_bytes: self.native.max_uri_bytes,
         }
     }
 
@@ -597,5 +651,46 @@ mod tests {
         };
         let err = Config::load(&args).unwrap_err();
         assert!(err.to_string().contains("block_size"), "{err}");
+    }
+
+    #[test]
+    fn native_compatibility_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let load = |text: &str, args: ServerArgs| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(&ServerArgs {
+                config: Some(file.clone()),
+                ..args
+            })
+        };
+        let cfg = load(
+            "[native]\nchunk_base = 1\nenvelope = \"v1\"\nactive_shape = \"v1\"\nmax_header_bytes = 8192\n",
+            ServerArgs::default(),
+        )
+        .unwrap();
+        let n = cfg.native_config();
+        assert_eq!(n.chunk_base, 1);
+        assert!(n.envelope_v1 && n.active_v1);
+        assert_eq!((n.max_header_bytes, n.max_uri_bytes), (8192, 8192));
+        // the flag wins over the file
+        let cfg = load(
+            "[native]\nchunk_base = 1\n",
+            ServerArgs {
+                native_chunk_base: Some(0),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(cfg.native_config().chunk_base, 0);
+        for bad in [
+            "[native]\nchunk_base = 2\n",
+            "[native]\nenvelope = \"v2\"\n",
+            "[native]\nactive_shape = \"x\"\n",
+            "[native]\nmax_header_bytes = 10\n",
+        ] {
+            let err = load(bad, ServerArgs::default()).unwrap_err();
+            assert!(err.to_string().contains("native."), "{bad}: {err}");
+        }
     }
 }

@@ -290,6 +290,13 @@ async fn spawn_native(
         guard: Arc::default(),
     };
     let app = native::router(state, metrics);
+    // Enough header lines for any head under the byte cap of 64-byte lines
+    // (hyper allocates this many slots per parse), so the router's JSON 431
+    // answers nearly every head over the cap, not hyper's empty one.
+    let limits = Limits {
+        max_headers: Some((cfg.native.max_header_bytes / 64).max(100)),
+        ..limits
+    };
     Ok(tokio::spawn(serve(
         "native", listener, app, limits, stats, stop,
     )))

@@ -56,6 +56,10 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// In-flight requests get this long to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Header lines hyper parses before refusing the request itself (431,
+    /// empty body); None = hyper's 100. The native listener raises it so
+    /// its router's byte cap, answered in JSON, is what refuses a head.
+    pub max_headers: Option<usize>,
 }
 
 /// Serve `app` on `listener` until `stop` resolves, then let in-flight
@@ -103,9 +107,12 @@ pub async fn serve(
             body_timeout: limits.body_timeout,
             stats: stats.clone(),
         };
-        let conn = http1::Builder::new()
-            .header_read_timeout(None)
-            .serve_connection(io, svc);
+        let mut builder = http1::Builder::new();
+        builder.header_read_timeout(None);
+        if let Some(n) = limits.max_headers {
+            builder.max_headers(n);
+        }
+        let conn = builder.serve_connection(io, svc);
         let conn = graceful.watch(conn);
         let stats = stats.clone();
         stats.open.fetch_add(1, Ordering::Relaxed);
@@ -549,6 +556,7 @@ mod tests {
             body_timeout: Duration::from_secs(30),
             write_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(1),
+            max_headers: None,
         }
     }
 

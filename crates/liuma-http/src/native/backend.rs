@@ -130,6 +130,13 @@ pub struct Credential {
     pub generation: u32,
     /// Hex `SHA-256("AWS4" + secret)`: the SigV4 HMAC key (see module docs).
     pub key_sha256: String,
+    /// Open chunk sessions its tokens may hold at once; None = the default
+    /// (`quota::DEFAULT_MAX_SESSIONS`, 1000).
+    #[serde(default)]
+    pub max_sessions: Option<u32>,
+    /// Bytes its open chunk sessions may hold together; None = unlimited.
+    #[serde(default)]
+    pub max_parked_bytes: Option<u64>,
 }
 
 impl std::fmt::Debug for Credential {
@@ -158,6 +165,8 @@ impl Credential {
             "created_ms": self.created_ms,
             "revoked_ms": self.revoked_ms,
             "generation": self.generation,
+            "max_sessions": self.max_sessions.unwrap_or(super::quota::DEFAULT_MAX_SESSIONS),
+            "max_parked_bytes": self.max_parked_bytes,
         })
     }
 
@@ -253,6 +262,12 @@ pub struct NewCredential {
     /// Requests per second (per node).
     #[serde(default)]
     pub rate_limit: Option<u32>,
+    /// Open chunk sessions at once (default 1000).
+    #[serde(default)]
+    pub max_sessions: Option<u32>,
+    /// Bytes held by its open chunk sessions together (default unlimited).
+    #[serde(default)]
+    pub max_parked_bytes: Option<u64>,
 }
 
 fn random_chars(len: usize, alphabet: &[u8]) -> String {
@@ -295,9 +310,13 @@ pub async fn create(engine: &Engine, req: &NewCredential) -> Result<(Credential,
     if let Some(b) = &req.bucket {
         liuma_engine::validate_bucket_name(b)?;
     }
-    if req.max_size == Some(0) || req.rate_limit == Some(0) {
+    if req.max_size == Some(0)
+        || req.rate_limit == Some(0)
+        || req.max_sessions == Some(0)
+        || req.max_parked_bytes == Some(0)
+    {
         return Err(ApiError::InvalidArgument {
-            what: "max_size and rate_limit must be at least 1",
+            what: "max_size, rate_limit, max_sessions and max_parked_bytes must be at least 1",
         });
     }
     let expires_ms = req.expires.as_deref().map(parse_date_ms).transpose()?;
@@ -317,6 +336,8 @@ pub async fn create(engine: &Engine, req: &NewCredential) -> Result<(Credential,
         revoked_ms: None,
         generation: 0,
         key_sha256: key_hash(&secret),
+        max_sessions: req.max_sessions,
+        max_parked_bytes: req.max_parked_bytes,
     };
     let stored = cred.clone();
     update(engine, move |s| {

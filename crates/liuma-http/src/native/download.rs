@@ -20,7 +20,9 @@ use super::token::Operation;
 use super::upload::{file_exists, issue};
 use super::{BackendReq, NativeState, Params, check_hash_param, stored_name};
 
-/// `GET /download/token?hash=H` (backend, scope `download`); 404 when no such file.
+/// `GET /download/token?hash=H[&version=V]` (backend, scope `download`);
+/// 404 when no such file (or version). With `version`, the token is bound
+/// to that version, which stays reachable after the file was deleted.
 pub(super) async fn handle_download_token(
     State(s): State<NativeState>,
     req: BackendReq,
@@ -30,14 +32,35 @@ pub(super) async fn handle_download_token(
         .backend(&req, b"", super::backend::Scope::Download)
         .await?;
     let (hash, bytes) = p.hash()?;
-    if !file_exists(&s, &hash).await? {
-        return Err(ApiError::FileNotFound { hash });
+    let version = p.get("version").map(str::to_owned);
+    match &version {
+        None => {
+            if !file_exists(&s, &hash).await? {
+                return Err(ApiError::FileNotFound { hash });
+            }
+        }
+        Some(v) => match s.engine.head_object(s.bucket(), &hash, Some(v)).await {
+            Ok(_) => {}
+            Err(EngineError::NoSuchKey { .. } | EngineError::NoSuchVersion { .. }) => {
+                return Err(ApiError::FileNotFound { hash });
+            }
+            Err(e) => return Err(e.into()),
+        },
     }
-    let (token, expires) = issue(&s, &auth, &caller, Operation::Download, bytes, None)?;
+    let (token, expires) = issue(
+        &s,
+        &auth,
+        &caller,
+        Operation::Download,
+        bytes,
+        None,
+        version.clone(),
+    )?;
     Ok(Json(json!({
         "status": "success",
         "token": token,
         "hash": hash,
+        "version_id": version,
         "expires": expires,
     })))
 }
@@ -53,7 +76,12 @@ pub(super) async fn handle_download(
         .await?;
     check_hash_param(&claims, p.get("hash"))?;
     let hash = hex::encode(claims.sha256);
-    let version = p.get("version").map(str::to_owned);
+    let version = match (p.get("version"), claims.version.clone()) {
+        (Some(asked), Some(bound)) if asked != bound => {
+            return Err(ApiError::TokenVersionMismatch);
+        }
+        (asked, bound) => bound.or_else(|| asked.map(str::to_owned)),
+    };
     let info = match s
         .engine
         .head_object(s.bucket(), &hash, version.as_deref())

@@ -39,6 +39,9 @@ pub enum ApiError {
     /// The request names another file than the token is bound to.
     #[error("the token is bound to another hash")]
     TokenHashMismatch,
+    /// `?version=` names another version than the download token is bound to.
+    #[error("the token is bound to another version of the file")]
+    TokenVersionMismatch,
     /// `hash` is not 64 hex digits.
     #[error("hash must be the SHA-256 of the file as 64 hex digits")]
     InvalidHash,
@@ -48,9 +51,12 @@ pub enum ApiError {
         /// What is wrong.
         what: &'static str,
     },
-    /// The chunk number is not an integer in 0..=9999.
-    #[error("chunk must be an integer from 0 to {max}")]
+    /// The chunk number is not an integer in 0..=9999 (1..=10000 with
+    /// `chunk_base` 1).
+    #[error("chunk must be an integer from {min} to {max}")]
     InvalidChunkNumber {
+        /// Lowest chunk number.
+        min: u32,
         /// Highest chunk number.
         max: u32,
     },
@@ -85,8 +91,8 @@ pub enum ApiError {
     /// Finish found a gap in the chunk numbers.
     #[error("chunk {chunk} is missing")]
     MissingChunk {
-        /// The first missing chunk number.
-        chunk: u32,
+        /// The first missing chunk number (client numbering).
+        chunk: u64,
     },
     /// Finish was called with no chunks uploaded (and no such content stored).
     #[error("no chunks were uploaded for this hash")]
@@ -174,6 +180,81 @@ pub enum ApiError {
         /// The id asked for.
         id: String,
     },
+    /// A chunk does not fit the session's chunk size (the chunk size sent
+    /// differs from the session's, or the chunk's length is not the one its
+    /// index needs).
+    #[error("{what}")]
+    ChunkSizeMismatch {
+        /// What differs.
+        what: String,
+        /// The session's chunk size.
+        expected_chunk_size: Option<u64>,
+        /// The length this chunk must have, when known.
+        expected_size: Option<u64>,
+    },
+    /// The file size sent differs from the session's.
+    #[error("the session is for a file of {expected_size} bytes")]
+    FileSizeMismatch {
+        /// The session's file size.
+        expected_size: u64,
+    },
+    /// The chunk index is past the file's last chunk.
+    #[error("chunk {chunk} is past the last chunk ({last}) of this file")]
+    ChunkOutOfRange {
+        /// The chunk sent (client numbering).
+        chunk: u64,
+        /// The last chunk (client numbering).
+        last: u64,
+    },
+    /// A chunk's (or the whole file's) SHA-256 is not the one expected.
+    #[error("{what}: SHA-256 {received} received, {expected} expected")]
+    DigestMismatch {
+        /// Which data.
+        what: String,
+        /// The expected SHA-256 (hex).
+        expected: String,
+        /// The SHA-256 of what arrived (hex).
+        received: String,
+    },
+    /// Finish lost a race: the session was finished or aborted by another
+    /// request meanwhile, or one of its chunks changed.
+    #[error("{what}; check GET /upload/status and GET /file, then retry")]
+    SessionChanged {
+        /// What happened.
+        what: &'static str,
+    },
+    /// The credential's quota of open chunk sessions is used up.
+    #[error(
+        "this backend credential has {open} open upload sessions, its limit; finish or abort some"
+    )]
+    TooManySessions {
+        /// Open sessions.
+        open: u64,
+    },
+    /// The credential's quota of bytes parked in open sessions is used up.
+    #[error("this backend credential's open sessions hold {parked} bytes; its limit is {max}")]
+    QuotaExceeded {
+        /// Bytes held, with this chunk.
+        parked: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The request head is over the listener's cap.
+    #[error("the request headers are {size} bytes; the limit is {max}")]
+    HeadersTooLarge {
+        /// Bytes of the head.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The request target is over the listener's cap.
+    #[error("the request URI is {size} bytes; the limit is {max}")]
+    UriTooLong {
+        /// Bytes of the URI.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
     /// An error of the object engine.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -190,6 +271,7 @@ impl ApiError {
             ApiError::ExpiredToken { .. } => (S::UNAUTHORIZED, "ExpiredToken"),
             ApiError::WrongTokenOperation { .. } => (S::FORBIDDEN, "WrongTokenOperation"),
             ApiError::TokenHashMismatch => (S::FORBIDDEN, "TokenHashMismatch"),
+            ApiError::TokenVersionMismatch => (S::FORBIDDEN, "TokenVersionMismatch"),
             ApiError::InvalidHash => (S::BAD_REQUEST, "InvalidHash"),
             ApiError::InvalidArgument { .. } => (S::BAD_REQUEST, "InvalidArgument"),
             ApiError::InvalidChunkNumber { .. } => (S::BAD_REQUEST, "InvalidChunkNumber"),
@@ -226,8 +308,61 @@ impl ApiError {
             ApiError::BucketNotAllowed { .. } => (S::FORBIDDEN, "BucketNotAllowed"),
             ApiError::RateLimited => (S::TOO_MANY_REQUESTS, "TooManyRequests"),
             ApiError::NoSuchCredential { .. } => (S::NOT_FOUND, "NoSuchCredential"),
+            ApiError::ChunkSizeMismatch { .. } => (S::CONFLICT, "ChunkSizeMismatch"),
+            ApiError::FileSizeMismatch { .. } => (S::CONFLICT, "FileSizeMismatch"),
+            ApiError::ChunkOutOfRange { .. } => (S::CONFLICT, "ChunkOutOfRange"),
+            ApiError::DigestMismatch { .. } => (S::BAD_REQUEST, "BadDigest"),
+            ApiError::SessionChanged { .. } => (S::CONFLICT, "OperationAborted"),
+            ApiError::TooManySessions { .. } => (S::TOO_MANY_REQUESTS, "TooManySessions"),
+            ApiError::QuotaExceeded { .. } => (S::PAYLOAD_TOO_LARGE, "QuotaExceeded"),
+            ApiError::HeadersTooLarge { .. } => (
+                S::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "RequestHeaderFieldsTooLarge",
+            ),
+            ApiError::UriTooLong { .. } => (S::URI_TOO_LONG, "UriTooLong"),
             ApiError::Engine(e) => (engine_status(e), engine_code(e)),
         }
+    }
+
+    /// Fields an error body carries besides status, code and message, so a
+    /// client can act without parsing the message.
+    fn details(&self) -> serde_json::Map<String, serde_json::Value> {
+        use serde_json::json;
+        let mut m = serde_json::Map::new();
+        let mut put = |k: &str, v: serde_json::Value| {
+            if !v.is_null() {
+                m.insert(k.to_owned(), v);
+            }
+        };
+        match self {
+            ApiError::ChunkSizeMismatch {
+                expected_chunk_size,
+                expected_size,
+                ..
+            } => {
+                put("expected_chunk_size", json!(expected_chunk_size));
+                put("expected_size", json!(expected_size));
+            }
+            ApiError::FileSizeMismatch { expected_size } => {
+                put("expected_size", json!(expected_size));
+            }
+            ApiError::ChunkOutOfRange { chunk, last } => {
+                put("chunk", json!(chunk));
+                put("last_chunk", json!(last));
+            }
+            ApiError::MissingChunk { chunk } => put("chunk", json!(chunk)),
+            ApiError::DigestMismatch {
+                expected, received, ..
+            } => {
+                put("expected", json!(expected));
+                put("received", json!(received));
+            }
+            ApiError::TooLarge { max } | ApiError::QuotaExceeded { max, .. } => {
+                put("max", json!(max));
+            }
+            _ => {}
+        }
+        m
     }
 }
 
@@ -302,7 +437,10 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let body = serde_json::json!({"status": "error", "code": code, "message": message});
+        let mut body = serde_json::json!({"status": "error", "code": code, "message": message});
+        if let Some(obj) = body.as_object_mut() {
+            obj.extend(self.details());
+        }
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()

@@ -12,8 +12,10 @@ use super::error::{ApiError, Result};
 use super::token::{self, validate_system_token};
 use super::{BackendReq, META_UPLOADED_BY, NativeState, Params, rfc3339, stored_name};
 
-/// `GET /file?hash=H` (backend, scope `info`): size, name, hash, dates,
-/// versions, and the credential each version was uploaded with.
+/// `GET /file?hash=H[&deleted=true]` (backend, scope `info`): size, name,
+/// hash, dates, versions, and the credential each version was uploaded
+/// with. A deleted file (its latest version a delete marker) is 404
+/// unless `deleted=true` asks for its versions anyway.
 pub(super) async fn handle_info(
     State(s): State<NativeState>,
     req: BackendReq,
@@ -21,8 +23,10 @@ pub(super) async fn handle_info(
 ) -> Result<Json<Value>> {
     s.backend(&req, b"", Scope::Info).await?;
     let (hash, _) = p.hash()?;
+    let with_deleted = matches!(p.get("deleted"), Some("true" | "1"));
     let current = match s.engine.head_object(s.bucket(), &hash, None).await {
-        Ok(i) => i,
+        Ok(i) => Some(i),
+        Err(EngineError::NoSuchKey { .. }) if with_deleted => None,
         Err(EngineError::NoSuchKey { .. }) => return Err(ApiError::FileNotFound { hash }),
         Err(e) => return Err(e.into()),
     };
@@ -38,12 +42,20 @@ pub(super) async fn handle_info(
         )
         .await?;
     let versions: Vec<_> = listing.versions.iter().filter(|v| v.key == hash).collect();
+    // A deleted file is described by its newest version that holds data.
+    let shown = match &current {
+        Some(c) => c.clone(),
+        None => match versions.iter().find(|v| !v.delete_marker) {
+            Some(v) => (*v).clone(),
+            None => return Err(ApiError::FileNotFound { hash }),
+        },
+    };
     let created = versions
         .iter()
         .filter(|v| !v.delete_marker)
         .map(|v| v.last_modified_ms)
         .min()
-        .unwrap_or(current.last_modified_ms);
+        .unwrap_or(shown.last_modified_ms);
     let list: Vec<Value> = versions
         .iter()
         .map(|v| {
@@ -61,13 +73,14 @@ pub(super) async fn handle_info(
     Ok(Json(json!({
         "status": "success",
         "hash": hash,
-        "size": current.size,
-        "name": stored_name(&current.meta),
-        "content_type": current.meta.content_type,
+        "deleted": current.is_none(),
+        "size": shown.size,
+        "name": stored_name(&shown.meta),
+        "content_type": shown.meta.content_type,
         "created": rfc3339(created),
-        "modified": rfc3339(current.last_modified_ms),
-        "version_id": current.version_id,
-        "uploaded_by": current.meta.user.get(META_UPLOADED_BY),
+        "modified": rfc3339(shown.last_modified_ms),
+        "version_id": shown.version_id,
+        "uploaded_by": shown.meta.user.get(META_UPLOADED_BY),
         "versions": list,
     })))
 }
@@ -116,6 +129,11 @@ pub(super) async fn handle_active(
         .iter()
         .filter(|n| n.live && !n.draining)
         .collect();
+    let active: Vec<String> = live.iter().map(|n| native_of(n)).collect();
+    if s.cfg.active_v1 {
+        // liuma 1.0's shape: the address list in `status`.
+        return Ok(Json(json!({ "status": active })));
+    }
     let nodes: Vec<Value> = live
         .iter()
         .map(|n| {
@@ -126,7 +144,7 @@ pub(super) async fn handle_active(
         .collect();
     Ok(Json(json!({
         "status": "success",
-        "active": live.iter().map(|n| native_of(n)).collect::<Vec<_>>(),
+        "active": active,
         "nodes": nodes,
     })))
 }

@@ -12,7 +12,11 @@
 //! - [`token`]: token format, signing key and system token in the metadata store
 //! - [`backend`]: backend credentials, scopes, SigV4 verification, replay and rate limits
 //! - [`error`]: [`ApiError`] and its one mapping to HTTP
-//! - `upload`: single, chunked (resumable) and finish; instant upload
+//! - `upload`: tokens, single upload, instant upload
+//! - `session`: chunk sessions (chunks, status, finish, abort)
+//! - `quota`: per-credential quotas of open sessions and parked bytes
+//! - `compat`: liuma 1.0 compatibility (the `{status, code, msg, data}`
+//!   envelope) and the request head caps, answered in JSON
 //! - `download`: streaming download with Range, If-Range, ETag
 //! - `files`: file info and delete, server status and token rotation
 //! - `tus`: a tus 1.0 endpoint (creation, core, termination, checksum)
@@ -20,9 +24,12 @@
 
 pub mod backend;
 mod body;
+mod compat;
 mod download;
 pub mod error;
 mod files;
+mod quota;
+mod session;
 pub mod token;
 mod tus;
 mod upload;
@@ -73,6 +80,20 @@ pub struct NativeConfig {
     pub cors_origin: String,
     /// Region backends sign SigV4 requests for (the S3 region). Default us-east-1.
     pub region: String,
+    /// Number of the first chunk: 0, or 1 for liuma 1.0 clients that
+    /// counted from 1. Default 0.
+    pub chunk_base: u32,
+    /// Answer in liuma 1.0's `{status, code, msg, data}` envelope. Default off.
+    pub envelope_v1: bool,
+    /// `GET /server/active` answers 1.0's shape (`status` = the address
+    /// list). Default off.
+    pub active_v1: bool,
+    /// Largest request head (request line and headers), in bytes; larger
+    /// is `431` in JSON. Default 16 KiB.
+    pub max_header_bytes: usize,
+    /// Largest request target (path and query), in bytes; longer is `414`
+    /// in JSON. Default 8 KiB.
+    pub max_uri_bytes: usize,
 }
 
 impl Default for NativeConfig {
@@ -84,6 +105,11 @@ impl Default for NativeConfig {
             upload_expiry: Duration::from_secs(7 * 24 * 3600),
             cors_origin: "*".to_owned(),
             region: "us-east-1".to_owned(),
+            chunk_base: 0,
+            envelope_v1: false,
+            active_v1: false,
+            max_header_bytes: 16 * 1024,
+            max_uri_bytes: 8 * 1024,
         }
     }
 }
@@ -136,16 +162,18 @@ pub fn router(state: NativeState, metrics: Arc<Metrics>) -> Router {
     };
     let cors_origin = HeaderValue::from_str(&state.cfg.cors_origin)
         .unwrap_or_else(|_| HeaderValue::from_static("*"));
+    let compat_cfg = compat::Compat::of(&state.cfg);
     Router::new()
         .route("/server/token", put(files::handle_rotate_token))
         .route("/server/active", get(files::handle_active))
         .route("/upload/token", get(upload::handle_upload_token))
         .route("/download/token", get(download::handle_download_token))
         .route("/upload/single", post(upload::handle_single))
-        .route("/upload/chunk", post(upload::handle_chunk))
-        .route("/upload/chuck", post(upload::handle_chunk))
-        .route("/upload/status", get(upload::handle_status))
-        .route("/upload/finish", get(upload::handle_finish))
+        .route("/upload", axum::routing::delete(session::handle_abort))
+        .route("/upload/chunk", post(session::handle_chunk))
+        .route("/upload/chuck", post(session::handle_chunk))
+        .route("/upload/status", get(session::handle_status))
+        .route("/upload/finish", get(session::handle_finish))
         .route("/download", get(download::handle_download))
         .route(
             "/file",
@@ -157,6 +185,10 @@ pub fn router(state: NativeState, metrics: Arc<Metrics>) -> Router {
         .fallback(|| async { ApiError::NoSuchEndpoint })
         .with_state(state)
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            compat_cfg,
+            compat::layer,
+        ))
         .layer(axum::middleware::from_fn_with_state(cors_origin, cors))
         .layer(axum::middleware::from_fn_with_state(layer, track))
 }
@@ -210,7 +242,7 @@ pub enum Caller {
     /// The legacy shared system token: every scope.
     System,
     /// A backend credential (verified, active, holding the scope).
-    Credential(Credential),
+    Credential(Box<Credential>),
 }
 
 impl Caller {
@@ -353,7 +385,7 @@ impl NativeState {
         cred.check_allowed(scope, self.bucket())?;
         self.guard.check_rate(&cred.id, cred.rate_limit)?;
         let (auth, rev) = token::load(&self.engine).await?;
-        Ok((Caller::Credential(cred), auth, rev))
+        Ok((Caller::Credential(Box::new(cred)), auth, rev))
     }
 
     /// Check the `systemToken` header; returns the auth state and its revision.

@@ -19,6 +19,15 @@
 //!     98   32  HMAC-SHA256 of bytes 0..98 under the signing key
 //! ```
 //!
+//! A download token bound to one version of the file (version 3, 143
+//! bytes) has 13 more bytes before the MAC, which then covers 0..111:
+//!
+//! ```text
+//!     98    1  1 = a version id follows, 2 = the "null" version
+//!     99   12  the version id (24 hex digits) as bytes; zeros for "null"
+//!    111   32  HMAC-SHA256 of bytes 0..111
+//! ```
+//!
 //! The MAC is compared in constant time. The signing key (32 random bytes)
 //! and the SHA-256 of the system token live together in one metadata
 //! setting ([`AUTH_SETTING`]), so every node of a cluster agrees on them;
@@ -42,6 +51,9 @@ pub const TOKEN_VERSION: u8 = 2;
 const V1_BODY_LEN: usize = 74;
 const BODY_LEN: usize = V1_BODY_LEN + super::backend::ID_LEN + 4;
 const TOKEN_LEN: usize = BODY_LEN + 32;
+/// Format version of tokens bound to a version of the file.
+pub const VERSIONED_TOKEN_VERSION: u8 = 3;
+const V3_BODY_LEN: usize = BODY_LEN + 13;
 /// Shortest and longest accepted system token.
 pub const SYSTEM_TOKEN_LEN: std::ops::RangeInclusive<usize> = 16..=256;
 
@@ -88,6 +100,37 @@ pub struct Claims {
     pub id: [u8; 16],
     /// The backend credential that minted it and its generation; None = systemToken.
     pub minter: Option<(String, u32)>,
+    /// The version of the file a download token is bound to (None: the
+    /// current one, or any named by `?version=`).
+    pub version: Option<String>,
+}
+
+/// A version id as the 13 bytes of a version 3 token.
+fn encode_version(v: &str) -> Result<[u8; 13]> {
+    let mut out = [0u8; 13];
+    if v == "null" {
+        out[0] = 2;
+        return Ok(out);
+    }
+    let raw = hex::decode(v).map_err(|_| ApiError::InvalidArgument {
+        what: "version must be a version id of the file",
+    })?;
+    if raw.len() != 12 {
+        return Err(ApiError::InvalidArgument {
+            what: "version must be a version id of the file",
+        });
+    }
+    out[0] = 1;
+    out[1..].copy_from_slice(&raw);
+    Ok(out)
+}
+
+fn decode_version(b: &[u8]) -> Result<String> {
+    match b.first() {
+        Some(1) => Ok(hex::encode(&b[1..])),
+        Some(2) => Ok("null".to_owned()),
+        _ => Err(ApiError::InvalidToken),
+    }
 }
 
 /// The native API's shared secrets, as stored in the metadata setting.
@@ -168,6 +211,10 @@ impl AuthState {
         }
         buf.extend_from_slice(&minter);
         buf.extend_from_slice(&generation.to_be_bytes());
+        if let Some(v) = &claims.version {
+            buf[0] = VERSIONED_TOKEN_VERSION;
+            buf.extend_from_slice(&encode_version(v)?);
+        }
         let mac = self.mac(&buf)?;
         buf.extend_from_slice(&mac);
         Ok(base64_simd::URL_SAFE_NO_PAD.encode_to_string(&buf))
@@ -180,6 +227,7 @@ impl AuthState {
             .map_err(|_| ApiError::InvalidToken)?;
         let body_len = match raw.len() {
             TOKEN_LEN => BODY_LEN,
+            l if l == V3_BODY_LEN + 32 => V3_BODY_LEN,
             l if l == V1_BODY_LEN + 32 => V1_BODY_LEN,
             _ => return Err(ApiError::InvalidToken),
         };
@@ -211,9 +259,14 @@ impl AuthState {
                 )),
                 _ => None,
             },
+            version: match body.get(BODY_LEN..V3_BODY_LEN) {
+                Some(v) => Some(decode_version(v)?),
+                None => None,
+            },
         };
         let version_ok = match body_len {
             BODY_LEN => body[0] == TOKEN_VERSION,
+            V3_BODY_LEN => body[0] == VERSIONED_TOKEN_VERSION,
             _ => body[0] == 1,
         };
         if !version_ok {
@@ -322,7 +375,37 @@ mod tests {
             max_size: Some(42),
             id: [1; 16],
             minter: Some(("LB000000000000000001".to_owned(), 3)),
+            version: None,
         }
+    }
+
+    #[test]
+    fn version_bound_tokens() {
+        let auth = AuthState::new("system-token-0123456789", 0);
+        for v in ["fffffe5de198f9e3644dd772", "null"] {
+            let c = Claims {
+                version: Some(v.to_owned()),
+                ..claims(Operation::Download)
+            };
+            let t = auth.issue(&c).unwrap();
+            assert_eq!(t.len(), 191);
+            assert_eq!(auth.verify(&t, Operation::Download, 1500).unwrap(), c);
+            // the version is under the MAC
+            let mut raw = base64_simd::URL_SAFE_NO_PAD
+                .decode_to_vec(t.as_bytes())
+                .unwrap();
+            raw[105] ^= 1;
+            let bad = base64_simd::URL_SAFE_NO_PAD.encode_to_string(&raw);
+            assert!(matches!(
+                auth.verify(&bad, Operation::Download, 1500),
+                Err(ApiError::InvalidToken)
+            ));
+        }
+        let c = Claims {
+            version: Some("xyz".to_owned()),
+            ..claims(Operation::Download)
+        };
+        assert!(auth.issue(&c).is_err());
     }
 
     #[test]

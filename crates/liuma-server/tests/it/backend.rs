@@ -17,9 +17,9 @@ const REGION: &str = "us-east-1";
 
 /// A backend credential as created.
 #[derive(Clone, Debug)]
-struct Cred {
-    id: String,
-    secret: String,
+pub struct Cred {
+    pub id: String,
+    pub secret: String,
 }
 
 fn hex(b: &[u8]) -> String {
@@ -120,7 +120,7 @@ fn sign(
 
 impl Native {
     /// A request signed by `cred` now.
-    fn signed(&self, cred: &Cred, method: &str, path: &str) -> Resp {
+    pub fn signed(&self, cred: &Cred, method: &str, path: &str) -> Resp {
         self.signed_at(cred, method, path, b"", &[], now())
     }
 
@@ -141,7 +141,7 @@ impl Native {
     }
 
     /// An admin API call with the bearer token.
-    fn admin(&self, dir: &std::path::Path, method: &str, path: &str, body: &str) -> Resp {
+    pub fn admin(&self, dir: &std::path::Path, method: &str, path: &str, body: &str) -> Resp {
         let bearer = format!("Bearer {}", TestNode::admin_token(dir));
         request(
             &self.node.admin,
@@ -156,7 +156,7 @@ impl Native {
     }
 
     /// Create a credential through the admin API.
-    fn create(&self, dir: &std::path::Path, spec: serde_json::Value) -> Cred {
+    pub fn create(&self, dir: &std::path::Path, spec: serde_json::Value) -> Cred {
         let r = self.admin(dir, "POST", "/admin/backends", &spec.to_string());
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let v = r.json();
@@ -168,7 +168,7 @@ impl Native {
 }
 
 /// Run `liuma backend ARGS` against the node; its stdout.
-fn cli(n: &Native, dir: &std::path::Path, args: &[&str]) -> String {
+pub fn cli(n: &Native, dir: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_liuma"))
         .arg("backend")
         .args(["--admin-url", &format!("http://{}", n.node.admin)])

@@ -11,6 +11,7 @@ mod harness;
 mod http;
 mod meta_full;
 mod native;
+mod native_sessions;
 mod s3;
 mod security;
 mod server;

@@ -673,11 +673,12 @@ fn oversized_chunk_and_file() {
     assert_eq!((r.status, r.code().as_str()), (413, "EntityTooLarge"));
     let r = n.single(&token, "a.bin", &bytes);
     assert_eq!((r.status, r.code().as_str()), (413, "EntityTooLarge"));
-    // chunks each under the limit, but more than `size` in total
+    // chunks each under the limit, but more than `size` in total: the
+    // session is bounded as chunks arrive
     assert_eq!(n.chunk(&token, "0", &bytes[..1500]).status, 200);
-    assert_eq!(n.chunk(&token, "1", &bytes[1500..]).status, 200);
-    let r = n.finish(&token, "a.bin");
+    let r = n.chunk(&token, "1", &bytes[1500..]);
     assert_eq!((r.status, r.code().as_str()), (413, "EntityTooLarge"));
+    assert_eq!(n.chunk_count(&hash), 1);
     n.assert_absent(&hash);
     let r = n.backend("GET", &format!("/upload/token?hash={hash}&size=lots"));
     assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
