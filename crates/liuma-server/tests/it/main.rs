@@ -4,8 +4,10 @@
 mod abuse;
 mod backend;
 mod bench;
+mod browser;
 mod cluster;
 mod etcd;
+mod fault_proxy;
 mod harness;
 mod http;
 mod meta_full;
