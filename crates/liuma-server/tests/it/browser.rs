@@ -156,18 +156,19 @@ fn run_browser(
     });
     println!("browser screenshots: {}", shots.display());
     let out_dir = tempfile::tempdir().expect("temp dir");
-    let (out, err) = (
-        out_dir.path().join("stdout"),
-        out_dir.path().join("stderr"),
-    );
+    let (out, err) = (out_dir.path().join("stdout"), out_dir.path().join("stderr"));
     let started = Instant::now();
     let mut child = Command::new("node")
         .current_dir(browser_dir())
         .arg("run.mjs")
         .arg(spec.to_string())
         .env("PUPPETEER_SKIP_DOWNLOAD", "1")
-        .stdout(Stdio::from(std::fs::File::create(&out).expect("stdout file")))
-        .stderr(Stdio::from(std::fs::File::create(&err).expect("stderr file")))
+        .stdout(Stdio::from(
+            std::fs::File::create(&out).expect("stdout file"),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(&err).expect("stderr file"),
+        ))
         .spawn()
         .expect("running node tests/browser/run.mjs");
     // run.mjs stops itself at its budget; this is the backstop.
@@ -277,12 +278,27 @@ fn browser_upload_page_resumes_retries_and_verifies() {
     assert_eq!(forwarded(&c, 1), 1, "chunk 1 resent once by Retry: {c:?}");
     let d = seen(&s, &reload);
     for c in [0, 1, 2, 4, 5] {
-        assert_eq!(forwarded(&d, c), 1, "chunk {c} sent once across the reload: {d:?}");
+        assert_eq!(
+            forwarded(&d, c),
+            1,
+            "chunk {c} sent once across the reload: {d:?}"
+        );
     }
-    assert!(d.contains(&(3, "stall".into())) && forwarded(&d, 3) == 1, "{d:?}");
+    assert!(
+        d.contains(&(3, "stall".into())) && forwarded(&d, 3) == 1,
+        "{d:?}"
+    );
     let f = seen(&s, &foreign);
-    assert_eq!(forwarded(&f, 0), 0, "the verified chunk 0 is not resent: {f:?}");
-    assert_eq!(forwarded(&f, 1), 1, "the foreign chunk 1 is replaced: {f:?}");
+    assert_eq!(
+        forwarded(&f, 0),
+        0,
+        "the verified chunk 0 is not resent: {f:?}"
+    );
+    assert_eq!(
+        forwarded(&f, 1),
+        1,
+        "the foreign chunk 1 is replaced: {f:?}"
+    );
 }
 
 #[test]

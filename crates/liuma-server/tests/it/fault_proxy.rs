@@ -169,7 +169,10 @@ fn serve(client: TcpStream, upstream: &str, state: &Mutex<State>) -> std::io::Re
                 let _ = up.shutdown(Shutdown::Both);
                 return Ok(());
             }
-            Some(Action::Inject { query, len: foreign }) => {
+            Some(Action::Inject {
+                query,
+                len: foreign,
+            }) => {
                 let token = headers.get("token").cloned().unwrap_or_default();
                 let r = request(
                     upstream,
@@ -206,7 +209,9 @@ fn take_action(state: &Mutex<State>, q: &HashMap<String, String>) -> Option<Acti
             r.hash == hash
                 && r.chunk == chunk
                 && r.times > 0
-                && r.attempt.as_ref().is_none_or(|a| q.get("attempt") == Some(a))
+                && r.attempt
+                    .as_ref()
+                    .is_none_or(|a| q.get("attempt") == Some(a))
         })
         .map(|r| {
             r.times -= 1;
@@ -235,7 +240,9 @@ fn control(cmd: &str, q: &HashMap<String, String>, state: &Mutex<State>) -> Stri
     match cmd {
         "rule" => {
             let action = match get("action").as_str() {
-                "kill" => Action::Kill { after: num("after") },
+                "kill" => Action::Kill {
+                    after: num("after"),
+                },
                 "swallow" => Action::Swallow,
                 "stall" => Action::Stall,
                 "inject" => Action::Inject {
