@@ -133,6 +133,8 @@ function failed(e) {
     phase("failed", `Finishing failed: ${e.message}`);
     text = `liuma did not store the file: ${e.message}. The progress was reset; press Retry to check the chunks liuma has and send what is missing.`;
   } else if (e instanceof Paused) {
+    // No speed or time left while nothing moves.
+    $("stats").textContent = `${$("stats").textContent.split(" · ")[0]} · paused`;
     phase("paused", "Upload paused: the network failed too often.");
     text = `${e.message}. Press Retry when the connection is back; the chunks already sent are kept.`;
   } else {

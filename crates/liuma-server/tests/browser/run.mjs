@@ -188,6 +188,8 @@ const scenarios = {
     expect(await visible(page, "#retry"), "the Retry button is visible");
     const error = await text(page, "#error");
     expect(/chunk 1; gave up after 2 retries/.test(error), `the error says why: "${error}"`);
+    const stats = await text(page, "#stats");
+    expect(/^1\.00 MiB of 3\.00 MiB · paused$/.test(stats), `chunk 0 counted, no ETA while paused: "${stats}"`);
     await shot(page, "e-retries-exhausted");
     await proxy("clear", { hash: f.hash });
     await page.click("#retry");
