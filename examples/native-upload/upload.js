@@ -93,9 +93,13 @@ function showError(text) {
   $("error").hidden = !text;
 }
 
-const config = await (await fetch("/api/config")).json();
-const NATIVE = config.native;
+const config = await fetch("/api/config").then((r) => r.json()).catch(() => null);
+const NATIVE = config?.native;
 let current = null;
+if (!NATIVE) {
+  phase("failed", "The backend did not answer /api/config: is server.mjs running?");
+  throw new Error("no backend");
+}
 
 $("file").addEventListener("change", (ev) => {
   const file = ev.target.files[0];
