@@ -24,7 +24,7 @@ export class Sha256 {
     this.h = new Int32Array([
       0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
     ]);
-    this.w = new Int32Array(64);
+    this.w = new Int32Array(16); // the message schedule, a rolling window
     this.buf = new Uint8Array(64); // a partial block carried to the next update
     this.used = 0;
     this.length = 0; // bytes hashed so far (a double: exact up to 2^53)
@@ -86,20 +86,22 @@ export class Sha256 {
     const h = this.h;
     let h0 = h[0], h1 = h[1], h2 = h[2], h3 = h[3], h4 = h[4], h5 = h[5], h6 = h[6], h7 = h[7];
     for (; o + 64 <= end; o += 64) {
-      for (let t = 0, i = o; t < 16; t++, i += 4) {
-        w[t] = (d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3];
-      }
-      for (let t = 16; t < 64; t++) {
-        const x = w[t - 15];
-        const y = w[t - 2];
-        const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
-        const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-        w[t] = (((w[t - 16] + s0) | 0) + ((w[t - 7] + s1) | 0)) | 0;
-      }
       let a = h0, b = h1, c = h2, dd = h3, e = h4, f = h5, g = h6, k = h7;
       for (let t = 0; t < 64; t++) {
+        let wt;
+        if (t < 16) {
+          const i = o + 4 * t;
+          wt = (d[i] << 24) | (d[i + 1] << 16) | (d[i + 2] << 8) | d[i + 3];
+        } else {
+          const x = w[(t - 15) & 15];
+          const y = w[(t - 2) & 15];
+          const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
+          const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
+          wt = (((w[t & 15] + s0) | 0) + ((w[(t - 7) & 15] + s1) | 0)) | 0;
+        }
+        w[t & 15] = wt;
         const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-        const t1 = (((k + S1) | 0) + ((((e & f) ^ (~e & g)) + ((K[t] + w[t]) | 0)) | 0)) | 0;
+        const t1 = (((k + S1) | 0) + ((((e & f) ^ (~e & g)) + ((K[t] + wt) | 0)) | 0)) | 0;
         const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
         const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
         k = g;
