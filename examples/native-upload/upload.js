@@ -62,17 +62,22 @@ function duration(s) {
   return m < 60 ? `${m} min ${Math.round(s % 60)} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-/** An API error body in words: the message, the code and what it names. */
+/** An API error body in words: the message, the code, and what it names
+ *  (expected sizes, digests) when the message does not say it already. */
 function words(body) {
   if (!body || typeof body !== "object") return "no answer";
-  const extra = [];
-  if (body.chunk !== undefined && !/\bchunk\b/.test(body.message ?? "")) extra.push(`chunk ${body.chunk}`);
-  if (body.expected_chunk_size !== undefined) extra.push(`the session's chunk size is ${body.expected_chunk_size} bytes`);
-  if (body.expected_size !== undefined) extra.push(`expected ${body.expected_size} bytes`);
-  if (body.expected !== undefined) extra.push(`expected SHA-256 ${body.expected}`);
-  if (body.received !== undefined) extra.push(`received ${body.received}`);
+  const message = body.message ?? "unknown error";
+  const extra = [
+    ["chunk", body.chunk, (v) => `chunk ${v}`],
+    ["expected_chunk_size", body.expected_chunk_size, (v) => `the session's chunk size is ${v} bytes`],
+    ["expected_size", body.expected_size, (v) => `expected ${v} bytes`],
+    ["expected", body.expected, (v) => `expected SHA-256 ${v}`],
+    ["received", body.received, (v) => `received ${v}`],
+  ]
+    .filter(([, v]) => v !== undefined && v !== null && !message.includes(String(v)))
+    .map(([, v, say]) => say(v));
   const more = extra.length ? `; ${extra.join(", ")}` : "";
-  return `${body.message ?? "unknown error"}${more} (${body.code ?? "no code"})`;
+  return `${message}${more} (${body.code ?? "no code"})`;
 }
 
 // ---- the page ---------------------------------------------------------------

@@ -342,6 +342,13 @@ fn browser_upload_page_aborts_sessions_of_another_chunk_size() {
         let t = s.native.upload_token(&f.hash);
         assert_eq!(s.native.status(&t)["chunks"].as_array().unwrap().len(), 0);
     }
-    let c = seen(&s, &conflict);
-    assert_eq!(c[0], (0, "inject:200".to_owned()), "{c:?}");
+    for f in [&conflict, &filesize] {
+        let c = seen(&s, f);
+        assert_eq!(c[0], (0, "inject:200".to_owned()), "{c:?}");
+        assert_eq!(
+            forwarded(&c, 0),
+            1,
+            "chunk 0 sent again after the abort: {c:?}"
+        );
+    }
 }
