@@ -165,7 +165,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function backoff(run, attempt, why) {
   if (attempt >= RETRIES) throw new Paused(`${why}; gave up after ${RETRIES} retries`);
   const ms = RETRY_MS * 2 ** attempt * (0.75 + Math.random() * 0.5);
-  log(`${why}: retrying in ${(ms / 1000).toFixed(1)} s (retry ${attempt + 1} of ${RETRIES})`);
+  log(`${why}: retrying in ${(ms / 1000).toFixed(ms < 1000 ? 2 : 1)} s (retry ${attempt + 1} of ${RETRIES})`);
   phase("retrying", `Connection problem: retrying in ${duration(ms / 1000)} (retry ${attempt + 1} of ${RETRIES}).`);
   await sleep(ms);
   checkCancelled(run);

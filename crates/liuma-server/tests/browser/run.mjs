@@ -190,12 +190,14 @@ const scenarios = {
     expect(/chunk 1; gave up after 2 retries/.test(error), `the error says why: "${error}"`);
     const stats = await text(page, "#stats");
     expect(/^1\.00 MiB of 3\.00 MiB · paused$/.test(stats), `chunk 0 counted, no ETA while paused: "${stats}"`);
+    const delays = [...(await text(page, "#log")).matchAll(/retrying in ([\d.]+) s/g)].map((m) => Number(m[1]));
+    expect(delays.length === 2 && delays[1] > delays[0], `exponential backoff: ${delays}`);
     await shot(page, "e-retries-exhausted");
     await proxy("clear", { hash: f.hash });
     await page.click("#retry");
     await expectStored(page, f);
     expect(!(await visible(page, "#retry")), "Retry hidden once stored");
-    return { error };
+    return { error, delays };
   },
 
   // (c) A chunk lost on the way (the proxy answers success without storing
