@@ -274,7 +274,8 @@ async function abortSession(run, token) {
   const r = await retrying(run, "aborting the session", () =>
     call(`/api/abort?token=${encodeURIComponent(token)}`, { method: "POST" }, "the backend"));
   if (r.body?.status !== "success") throw new Failure(`the broken session could not be aborted: ${words(r.body)}`);
-  log(`the backend aborted the session (${r.body.chunks ?? "?"} chunks freed)`);
+  const n = r.body.chunks;
+  log(`the backend aborted the session (${n ?? "?"} chunk${n === 1 ? "" : "s"} freed)`);
 }
 
 /** Compare liuma's chunks with ours and send what is missing or different. */
