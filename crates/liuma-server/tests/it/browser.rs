@@ -302,7 +302,6 @@ fn browser_upload_page_resumes_retries_and_verifies() {
 }
 
 #[test]
-#[ignore = "needs #16 server part (branch native16)"]
 fn browser_upload_page_aborts_sessions_of_another_chunk_size() {
     let dir = tempfile::tempdir().unwrap();
     let s = start_stack(dir.path());
