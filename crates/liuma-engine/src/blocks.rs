@@ -233,7 +233,14 @@ impl BlockStore {
         }
         // Losing the race means a concurrent upload stored the same bytes
         // (placement is deterministic, so normally on the same disks).
-        self.meta.txn(txn).await?;
+        match self.meta.txn(txn).await {
+            Ok(r) if r.succeeded => {}
+            Ok(_) => self.stats.note_leftover(),
+            Err(e) => {
+                self.stats.note_leftover();
+                return Err(e.into());
+            }
+        }
         Stats::add(&self.stats.blocks_written, 1);
         Stats::add(
             &self.stats.compression_saved_bytes,
@@ -392,6 +399,7 @@ impl BlockStore {
             .map(|(disk, index)| self.cluster.delete_shard(disk, id, *index));
         for (r, (disk, index)) in join_all(deletes).await.into_iter().zip(shards) {
             if let Err(e) = r {
+                self.stats.note_leftover();
                 tracing::debug!(block = %id, %disk, index, error = %e, "shard delete failed");
             }
         }

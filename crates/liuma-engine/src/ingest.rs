@@ -324,13 +324,20 @@ impl Upload<'_> {
         }
         let mut success = vec![pending_check(self.inner, &self.uid)];
         success.append(&mut self.pending_refs);
-        self.inner
+        let written = self
+            .inner
             .meta
             .txn(Txn {
                 success,
                 ..Txn::default()
             })
-            .await?;
+            .await;
+        if written.is_err() {
+            // Stored blocks no reference or queue entry accounts for: only
+            // a full GC pass finds them, so ask for one.
+            self.inner.stats.note_leftover();
+        }
+        written?;
         Ok(())
     }
 
@@ -385,7 +392,11 @@ pub(crate) async fn write_refs(
         ops.push(Op::put(keys::owned(uid, &e.block_id()), Vec::new()));
         ops.push(Op::put(keys::block_ref(&e.block_id(), uid), rec.clone()));
     }
-    apply_batched(&inner.meta, ops).await
+    let written = apply_batched(&inner.meta, ops).await;
+    if written.is_err() {
+        inner.stats.note_leftover();
+    }
+    written
 }
 
 /// The GC queue entry written with an owner's references: once the grace

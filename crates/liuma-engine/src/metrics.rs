@@ -34,6 +34,15 @@ pub struct Stats {
     pub gc_blocks_deleted: AtomicU64,
     /// Stale references removed by GC.
     pub gc_refs_deleted: AtomicU64,
+    /// Times a write, re-encode or delete may have left shard files no
+    /// record places, or blocks no reference or GC queue entry accounts for
+    /// (a failed upload whose references could not be written): the next GC
+    /// pass is a full one.
+    pub shard_leftovers: AtomicU64,
+    /// Gauge: when the last of those happened (ms since the epoch). Full
+    /// passes follow until one starts a grace period after it, since the
+    /// sweep leaves files younger than the grace alone.
+    pub shard_leftover_ms: AtomicU64,
     /// Shards rebuilt by the healer because their node was lost.
     pub heal_rebuilt: AtomicU64,
     /// Shards moved by the healer (drain, rebalance).
@@ -61,6 +70,14 @@ pub struct Stats {
 impl Stats {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
+    }
+
+    /// Something may have been left for a full GC pass (see
+    /// [`Stats::shard_leftovers`]).
+    pub(crate) fn note_leftover(&self) {
+        Stats::add(&self.shard_leftovers, 1);
+        self.shard_leftover_ms
+            .fetch_max(crate::model::now_ms(), Relaxed);
     }
 
     pub(crate) fn set(gauge: &AtomicU64, v: u64) {

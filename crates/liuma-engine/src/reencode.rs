@@ -216,6 +216,7 @@ impl Engine {
             // What was written stays for the orphan sweep: a concurrent
             // re-encode of the same block may have recorded the same files
             // (see the module documentation).
+            self.inner.stats.note_leftover();
             tracing::debug!(block = %id, files = written.len(), "re-encode failed; new shards left to the sweep");
             return Err(Error::from_cluster(e));
         }
@@ -253,10 +254,12 @@ impl Engine {
             Err(e) => {
                 // Unknown outcome: leave the new shards; if the record did
                 // not change they are orphans for the sweep.
+                self.inner.stats.note_leftover();
                 return Err(e.into());
             }
         };
         if !committed {
+            self.inner.stats.note_leftover();
             // The staged files stay for the orphan sweep: the winner may be
             // a re-encode that wrote and recorded these very files.
             tracing::debug!(block = %id, files = staged.written.len(),

@@ -64,15 +64,28 @@ pub fn spawn_workers(
         let engine = engine.clone();
         let expiry = u64::try_from(cfg.upload_expiry.as_millis()).unwrap_or(u64::MAX);
         let full_every = cfg.gc_full_interval;
-        // Shared with each pass's future: when the last full pass ended.
-        let last_full = std::sync::Arc::new(std::sync::Mutex::new(None::<std::time::Instant>));
+        // Shared with each pass's future: when the last full pass began (ms
+        // since the epoch). Shard files left by a failed write or re-encode
+        // are found only by a full pass's sweep, which leaves files younger
+        // than the grace alone: full passes follow a leftover until one
+        // begins a grace period after it.
+        let last_full = std::sync::Arc::new(std::sync::Mutex::new(None::<u64>));
         every(cfg.gc_interval, shutdown.clone(), move || {
             let engine = engine.clone();
             let last_full = last_full.clone();
             async move {
+                let began = crate::model::now_ms();
+                let full_every = u64::try_from(full_every.as_millis()).unwrap_or(u64::MAX);
+                let leftover = crate::Stats::get(&engine.stats().shard_leftover_ms);
+                let grace = engine.gc_grace_ms();
                 let due = last_full
                     .lock()
-                    .map(|t| t.is_none_or(|t| t.elapsed() >= full_every))
+                    .map(|t| {
+                        t.is_none_or(|at| {
+                            began.saturating_sub(at) >= full_every
+                                || (leftover > 0 && leftover.saturating_add(grace) >= at)
+                        })
+                    })
                     .unwrap_or(true);
                 let r = if due {
                     engine.gc_pass(Some(expiry)).await
@@ -82,7 +95,7 @@ pub fn spawn_workers(
                 match r {
                     Ok(r) => {
                         if due && let Ok(mut t) = last_full.lock() {
-                            *t = Some(std::time::Instant::now());
+                            *t = Some(began);
                         }
                         tracing::info!(?r, full = due, "gc pass done");
                     }

@@ -300,7 +300,12 @@ fn metadata_disk_full_refuses_writes_then_heals_without_restart() {
             seen = shard_files(&data).len();
             seen == live
         }),
-        "{seen} shard files for {live} live objects: GC did not sweep\n{logs}"
+        "{seen} shard files for {live} live objects: GC did not sweep\n{logs}\n{}",
+        node.log()
+            .lines()
+            .filter(|l| l.contains("gc") || l.contains("WARN") || l.contains("ERROR"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     drop(node);
     drop(mount);
