@@ -322,16 +322,25 @@ impl Engine {
             report.below_target += 1;
             return false;
         }
-        match self.reencode(id, rec, rev, target).await {
+        let mut attempt = self.reencode(id, rec, rev, target).await;
+        if attempt.is_err() {
+            // Another node may have changed the block meanwhile (maintainers
+            // change while a cluster grows; a rebalance may have moved the
+            // shards this record names): judge by the record as it is now,
+            // and re-encode once more from it if it still needs it.
+            match self.fresh_record(id, rev).await {
+                Some((now, _)) if !below(&now, target, self.inner.cfg.replicate_below) => {
+                    tracing::debug!(block = %id, "re-encoded by another pass first");
+                    return true;
+                }
+                Some((now, now_rev)) => attempt = self.reencode(id, &now, now_rev, target).await,
+                None => {}
+            }
+        }
+        match attempt {
             Ok(_) => {
                 report.reencoded += 1;
                 Stats::add(&self.inner.stats.heal_reencoded, 1);
-            }
-            // Another node re-encoded it first (maintainers change while a
-            // cluster grows, and a background pass may race an operator's):
-            // done, not a failure.
-            Err(Error::Conflict { .. }) if self.at_target_now(id, target).await => {
-                tracing::debug!(block = %id, "re-encoded by another pass first");
             }
             Err(e) => {
                 report.below_target += 1;
@@ -344,13 +353,14 @@ impl Engine {
         true
     }
 
-    /// True when the block's record, read now, is no longer below `target`.
-    async fn at_target_now(&self, id: &BlockId, target: (u16, u16)) -> bool {
-        match self.inner.meta.get(&keys::block(id)).await {
-            Ok(Some(kv)) => parse_block(&kv)
-                .is_ok_and(|(_, rec)| !below(&rec, target, self.inner.cfg.replicate_below)),
-            Ok(None) | Err(_) => false,
+    /// The block's live record if it changed since revision `rev`.
+    async fn fresh_record(&self, id: &BlockId, rev: u64) -> Option<(BlockRecord, u64)> {
+        let kv = self.inner.meta.get(&keys::block(id)).await.ok()??;
+        if kv.mod_revision == rev {
+            return None;
         }
+        let (_, rec) = parse_block(&kv).ok()?;
+        (rec.state == BlockState::Live).then_some((rec, kv.mod_revision))
     }
 
     /// Which shards of a block move, and where: (index, target disk, why).
