@@ -1,4 +1,4 @@
-//! The native token API of liuma 1.0 (axum), on its own listener.
+//! # liuma-native — the native token API of liuma 1.0 (axum), on its own listener.
 //!
 //! A business backend, authenticated by a SigV4 signature made with a
 //! named **backend credential** (or by the legacy shared **system token**,
@@ -51,7 +51,7 @@ pub use error::ApiError;
 use error::Result;
 use token::{AuthState, Claims, Operation};
 
-use crate::metrics::{Metrics, MetricsLayerState, track};
+use liuma_metrics::{Metrics, MetricsLayerState, track};
 
 /// SHA-256 of the empty string: no native file may have it.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";

@@ -41,7 +41,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{ApiError, Result};
-use crate::metrics::Metrics;
+use liuma_metrics::Metrics;
 
 /// Name of the metadata setting holding every backend credential.
 pub const BACKENDS_SETTING: &str = "native/backends";
