@@ -237,7 +237,7 @@ pub struct NativeSection {
 
 impl Default for NativeSection {
     fn default() -> Self {
-        let d = liuma_http::native::NativeConfig::default();
+        let d = liuma_native::NativeConfig::default();
         NativeSection {
             bucket: d.bucket,
             token_ttl_secs: d.token_ttl.as_secs(),
@@ -545,8 +545,8 @@ impl Config {
     }
 
     /// The native token API's settings.
-    pub fn native_config(&self) -> liuma_http::native::NativeConfig {
-        liuma_http::native::NativeConfig {
+    pub fn native_config(&self) -> liuma_native::NativeConfig {
+        liuma_native::NativeConfig {
             bucket: self.native.bucket.clone(),
             token_ttl: Duration::from_secs(self.native.token_ttl_secs),
             max_chunk_size: self.native.max_chunk_bytes,

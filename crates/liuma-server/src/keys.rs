@@ -1,9 +1,9 @@
 //! `liuma key create|list|delete|allow`: access key management through
 //! the admin API of a running node, with the admin client the cluster-wide
-//! passes use too ([`liuma_http::admin_client`]).
+//! passes use too ([`liuma_admin::client`]).
 
 use anyhow::{Context, bail};
-use liuma_http::admin_client::AdminClient;
+use liuma_admin::client::AdminClient;
 
 use crate::cli::{KeyAction, KeyArgs};
 

@@ -6,20 +6,20 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
+use liuma_admin::AdminState;
 use liuma_cluster::{Cluster, ClusterConfig};
 use liuma_disk::{DiskConfig, ShardStore};
 use liuma_engine::Engine;
-use liuma_http::admin::{self, AdminState};
-use liuma_http::metrics::Metrics;
-use liuma_http::native::{self, NativeState};
 use liuma_meta::{DynMetaStore, EtcdStore, RedbStore};
+use liuma_metrics::Metrics;
+use liuma_native::NativeState;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::secrets;
 use crate::serve::{Limits, serve};
-use liuma_http::metrics::ConnStats;
+use liuma_metrics::ConnStats;
 
 /// The listeners a node serves on.
 pub struct Listeners {
@@ -107,7 +107,7 @@ pub async fn run(
     };
 
     let admin_addr = listeners.admin.local_addr()?;
-    let admin_app = admin::router(AdminState {
+    let admin_app = liuma_admin::router(AdminState {
         engine: engine.clone(),
         metrics: metrics_for_admin,
         admin_token: Arc::new(secrets.admin_token.clone()),
@@ -275,7 +275,7 @@ async fn spawn_native(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let native_cfg = cfg.native_config();
-    native::init(
+    liuma_native::init(
         engine,
         &native_cfg,
         &secrets.root.access_key_id,
@@ -289,7 +289,7 @@ async fn spawn_native(
         addr: listener.local_addr()?,
         guard: Arc::default(),
     };
-    let app = native::router(state, metrics);
+    let app = liuma_native::router(state, metrics);
     // Enough header lines for any head under the byte cap of 64-byte lines
     // (hyper allocates this many slots per parse), so the router's JSON 431
     // answers nearly every head over the cap, not hyper's empty one.
@@ -310,7 +310,7 @@ async fn serve_s3(
     (limits, stats): (Limits, Arc<ConnStats>),
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let layer = liuma_http::metrics::MetricsLayerState { metrics, api: "s3" };
+    let layer = liuma_metrics::MetricsLayerState { metrics, api: "s3" };
     let app = axum::Router::new()
         .fallback(move |req: axum::extract::Request| {
             let front = front.clone();
@@ -318,7 +318,7 @@ async fn serve_s3(
         })
         .layer(axum::middleware::from_fn_with_state(
             layer,
-            liuma_http::metrics::track,
+            liuma_metrics::track,
         ));
     serve("s3", listener, app, limits, stats, stop).await
 }

@@ -1,8 +1,8 @@
 //! # liuma-sigv4 — AWS Signature Version 4, once (a leaf)
 //!
 //! The one SigV4 implementation of liuma's production code: `liuma-bench`
-//! signs its S3 requests with it, the native API (`liuma-http`,
-//! `native/backend.rs`) verifies backend requests with it. It depends on no
+//! signs its S3 requests with it, the native API (`liuma-native`,
+//! `backend.rs`) verifies backend requests with it. It depends on no
 //! liuma crate and does no I/O: it builds the canonical request, the
 //! string to sign, the signing key and the signature, and formats and
 //! parses `x-amz-date`. Which headers are signed, how a secret is stored

@@ -24,10 +24,11 @@ use futures_util::Stream;
 use liuma_engine::{ByteStream, CompleteOptions, Error as EngineError, ObjectMeta, PartOptions};
 use sha1::Digest;
 
-use super::body::incoming;
-use super::error::{ApiError, Result};
-use super::token::{Claims, Operation};
-use super::{EMPTY_SHA256, NativeState, file_meta, stored_name};
+use crate::body::incoming;
+use crate::error::{ApiError, Result};
+use crate::file_meta::{EMPTY_SHA256, file_meta, set_uploaded_by, stored_name};
+use crate::state::NativeState;
+use crate::token::{Claims, Operation};
 
 const TUS_VERSION: &str = "1.0.0";
 const META_LENGTH: &str = "tus-length";
@@ -333,7 +334,7 @@ async fn complete(s: &NativeState, claims: &Claims, up: &TusUpload) -> Result<()
         .collect();
     let name = stored_name(&up.meta).unwrap_or_else(|| up.hash.clone());
     let mut meta = file_meta(&name, up.meta.user.get(META_TYPE).map(String::as_str))?;
-    super::set_uploaded_by(&mut meta, claims);
+    set_uploaded_by(&mut meta, claims);
     let opts = CompleteOptions {
         min_part_size: Some(0),
         sha256: Some(claims.sha256),

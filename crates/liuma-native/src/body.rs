@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use liuma_engine::ByteStream;
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::{ApiError, Result};
+use crate::error::{ApiError, Result};
 
 /// An upload body being received.
 pub struct Incoming {

@@ -7,10 +7,12 @@ use axum::http::header;
 use liuma_engine::{Error as EngineError, ListVersionsParams};
 use serde_json::{Value, json};
 
-use super::backend::Scope;
-use super::error::{ApiError, Result};
-use super::token::{self, validate_system_token};
-use super::{BackendReq, META_UPLOADED_BY, NativeState, Params, rfc3339, stored_name};
+use crate::backend::Scope;
+use crate::clock::rfc3339;
+use crate::error::{ApiError, Result};
+use crate::file_meta::{META_UPLOADED_BY, stored_name};
+use crate::state::{BackendReq, NativeState, Params};
+use crate::token::{self, validate_system_token};
 
 /// `GET /file?hash=H[&deleted=true]` (backend, scope `info`): size, name,
 /// hash, dates, versions, and the credential each version was uploaded
@@ -95,7 +97,7 @@ pub(super) async fn handle_delete(
     s.backend(&req, b"", Scope::Delete).await?;
     let (hash, _) = p.hash()?;
     let version = p.get("version");
-    if version.is_none() && !super::upload::file_exists(&s, &hash).await? {
+    if version.is_none() && !crate::upload::file_exists(&s, &hash).await? {
         return Err(ApiError::FileNotFound { hash });
     }
     let r = s.engine.delete_object(s.bucket(), &hash, version).await?;

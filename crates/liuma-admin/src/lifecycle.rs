@@ -14,9 +14,9 @@ use liuma_engine::{Engine, LifecycleOptions};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::admin_error::{AdminError, AdminResult};
-use crate::admin_state::AdminState;
 use crate::cluster::{PASS_TIMEOUT, fan_out};
+use crate::error::{AdminError, AdminResult};
+use crate::state::AdminState;
 
 /// Query of `POST /admin/lifecycle`.
 #[derive(Debug, Default, Deserialize)]

@@ -1,4 +1,6 @@
-//! The admin API: `/health` (liveness), `/ready` (the metadata store
+//! # liuma-admin — the admin API and its client (layer 6, a front door)
+//!
+//! Serves `/health` (liveness), `/ready` (the metadata store
 //! can write and answers, and the disks are there) — both open, for probes — and, behind
 //! `Authorization: Bearer <admin token>`, `/metrics` (Prometheus) and
 //! access key management (`/admin/keys`, JSON; see [`keys`](self#keys)).
@@ -35,6 +37,29 @@
 //! Every error answers `{"status": "error", "code", "message"}` with the
 //! status of [`AdminError`] (engine errors:
 //! the engine's one status table).
+//!
+//! # Crate
+//! Depends on liuma-engine, liuma-metrics (`/metrics`, request counters)
+//! and liuma-native (backend credential management, [`liuma_native::backend`],
+//! and its error type, which the admin API reports); handlers see
+//! [`liuma_engine::Engine`] and the status types it returns, never the
+//! cluster or disk layers.
+//!
+//! # Layout
+//! This file is the router and the key, backend and health handlers; no
+//! module depends on it (the module graph is in `docs/design.md`).
+//! - [`error`]: the admin API's one error type and JSON shape
+//! - `state`: what every admin handler gets ([`AdminState`])
+//! - `cluster`: `/admin/cluster`, drain, forget, heal, scrub, census, and
+//!   the cluster-wide fan-out
+//! - `lifecycle`: `POST /admin/lifecycle` (a lifecycle pass now, or as of a test time)
+//! - [`client`]: the one admin API client (fan-out and the CLI)
+
+pub mod client;
+mod cluster;
+pub mod error;
+mod lifecycle;
+mod state;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -43,15 +68,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use liuma_engine::{AccessKey, Permission};
+use liuma_metrics::{MetricsLayerState, track};
+use liuma_native::backend;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::admin_error::{AdminError, AdminResult};
-use crate::cluster;
-use crate::metrics::{MetricsLayerState, track};
-use crate::native::backend;
+use crate::error::{AdminError, AdminResult};
 
-pub use crate::admin_state::AdminState;
+pub use crate::state::AdminState;
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {

@@ -40,8 +40,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::{ApiError, Result};
-use crate::metrics::Metrics;
+use crate::clock::now_ms;
+use crate::error::{ApiError, Result};
+use liuma_metrics::Metrics;
 
 /// Name of the metadata setting holding every backend credential.
 pub const BACKENDS_SETTING: &str = "native/backends";
@@ -51,6 +52,9 @@ pub const SERVICE: &str = "liuma";
 pub const MAX_SKEW_SECS: u64 = 15 * 60;
 /// Length of a credential id ("LB" + 18 characters).
 pub const ID_LEN: usize = 20;
+/// Open chunk sessions a backend credential may hold when it sets no limit
+/// (the `quota` module enforces it).
+pub const DEFAULT_MAX_SESSIONS: u32 = 1000;
 const SECRET_LEN: usize = 64;
 
 /// What a backend credential may do.
@@ -131,7 +135,7 @@ pub struct Credential {
     /// Hex `SHA-256("AWS4" + secret)`: the SigV4 HMAC key (see module docs).
     pub key_sha256: String,
     /// Open chunk sessions its tokens may hold at once; None = the default
-    /// (`quota::DEFAULT_MAX_SESSIONS`, 1000).
+    /// ([`DEFAULT_MAX_SESSIONS`], 1000).
     #[serde(default)]
     pub max_sessions: Option<u32>,
     /// Bytes its open chunk sessions may hold together; None = unlimited.
@@ -165,7 +169,7 @@ impl Credential {
             "created_ms": self.created_ms,
             "revoked_ms": self.revoked_ms,
             "generation": self.generation,
-            "max_sessions": self.max_sessions.unwrap_or(super::quota::DEFAULT_MAX_SESSIONS),
+            "max_sessions": self.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS),
             "max_parked_bytes": self.max_parked_bytes,
         })
     }
@@ -332,7 +336,7 @@ pub async fn create(engine: &Engine, req: &NewCredential) -> Result<(Credential,
         max_size: req.max_size,
         expires_ms,
         rate_limit: req.rate_limit,
-        created_ms: super::token::now_ms(),
+        created_ms: now_ms(),
         revoked_ms: None,
         generation: 0,
         key_sha256: key_hash(&secret),
@@ -351,7 +355,7 @@ pub async fn create(engine: &Engine, req: &NewCredential) -> Result<(Credential,
 
 /// Revoke a credential: its requests and every token it minted fail from now on.
 pub async fn revoke(engine: &Engine, id: &str) -> Result<Credential> {
-    let now = super::token::now_ms();
+    let now = now_ms();
     let cred = update(engine, |s| {
         let c = s
             .creds

@@ -9,13 +9,11 @@
 
 use liuma_engine::UploadSession;
 
-use super::NativeState;
-use super::backend;
-use super::error::{ApiError, Result};
-use super::token::Claims;
+use crate::backend;
+use crate::error::{ApiError, Result};
+use crate::state::NativeState;
+use crate::token::Claims;
 
-/// Open chunk sessions a backend credential may hold when it sets no limit.
-pub const DEFAULT_MAX_SESSIONS: u32 = 1000;
 /// Upload records read to count a credential's sessions (a bound on the scan).
 const QUOTA_SCAN: usize = 100_000;
 
@@ -59,7 +57,9 @@ impl Usage {
         let Some(cred) = backend::get(&s.engine, id).await? else {
             return Err(ApiError::CredentialRevoked);
         };
-        u.max_sessions = Some(u64::from(cred.max_sessions.unwrap_or(DEFAULT_MAX_SESSIONS)));
+        u.max_sessions = Some(u64::from(
+            cred.max_sessions.unwrap_or(backend::DEFAULT_MAX_SESSIONS),
+        ));
         u.max_parked = cred.max_parked_bytes;
         if !new_session && u.max_parked.is_none() {
             return Ok(u);

@@ -28,8 +28,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::NativeConfig;
-use super::error::ApiError;
+use crate::config::NativeConfig;
+use crate::error::ApiError;
 
 /// Largest JSON answer the envelope rewrites (native answers are small).
 const MAX_JSON: usize = 1 << 20;

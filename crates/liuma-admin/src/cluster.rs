@@ -1,7 +1,7 @@
 //! The admin handlers of the cluster: its status (`/admin/cluster`, the
 //! engine's [`liuma_engine::ClusterStatus`]), membership changes (drain,
 //! forget) and maintenance now (heal, scrub, census), on this node or, with
-//! `?scope=cluster`, on every live node through [`crate::admin_client`].
+//! `?scope=cluster`, on every live node through [`crate::client`].
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,9 +14,9 @@ use liuma_engine::{Engine, HealOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin_client::AdminClient;
-use crate::admin_error::AdminResult;
-use crate::admin_state::AdminState;
+use crate::client::AdminClient;
+use crate::error::AdminResult;
+use crate::state::AdminState;
 
 /// `GET /admin/cluster`: the cluster as this node sees it.
 pub(crate) async fn status(State(s): State<AdminState>) -> Json<liuma_engine::ClusterStatus> {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use liuma_engine::Engine;
 
-use crate::metrics::Metrics;
+use liuma_metrics::Metrics;
 
 /// What the admin handlers need.
 #[derive(Clone)]

@@ -6,14 +6,13 @@ use axum::extract::{Request, State};
 use liuma_engine::{Error as EngineError, ObjectMeta, PutOptions};
 use serde_json::{Value, json};
 
-use super::backend::Scope;
-use super::body::incoming;
-use super::error::{ApiError, Result};
-use super::token::{Claims, Operation, now_secs};
-use super::{
-    BackendReq, Caller, EMPTY_SHA256, NativeState, Params, check_hash_param, file_meta,
-    set_uploaded_by,
-};
+use crate::backend::Scope;
+use crate::body::incoming;
+use crate::clock::now_secs;
+use crate::error::{ApiError, Result};
+use crate::file_meta::{EMPTY_SHA256, file_meta, set_uploaded_by};
+use crate::state::{BackendReq, Caller, NativeState, Params, check_hash_param};
+use crate::token::{Claims, Operation};
 
 /// `GET /upload/token?hash=H[&size=N]` (backend, scope `upload`).
 pub(super) async fn handle_upload_token(
@@ -57,7 +56,7 @@ pub(super) async fn handle_upload_token(
 /// Sign a token for `op` on `sha256`, valid for the configured lifetime.
 pub(super) fn issue(
     s: &NativeState,
-    auth: &super::token::AuthState,
+    auth: &crate::token::AuthState,
     caller: &Caller,
     op: Operation,
     sha256: [u8; 32],

@@ -33,16 +33,16 @@ use liuma_engine::{
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::backend::Scope;
-use super::body::incoming;
-use super::error::{ApiError, Result};
-use super::quota::{Usage, owner};
-use super::token::{Claims, Operation};
-use super::upload::{file_exists, instant, stored_json, token_hash};
-use super::{
-    BackendReq, MAX_CHUNK, NativeState, Params, check_hash_param, file_meta, rfc3339,
-    set_uploaded_by,
-};
+use crate::backend::Scope;
+use crate::body::incoming;
+use crate::clock::rfc3339;
+use crate::config::MAX_CHUNK;
+use crate::error::{ApiError, Result};
+use crate::file_meta::{file_meta, set_uploaded_by};
+use crate::quota::{Usage, owner};
+use crate::state::{BackendReq, NativeState, Params, check_hash_param};
+use crate::token::{Claims, Operation};
+use crate::upload::{file_exists, instant, stored_json, token_hash};
 
 /// Client chunk number ↔ session index.
 #[derive(Clone, Copy)]
@@ -114,7 +114,7 @@ impl Announced {
             None | Some("") => None,
             Some(h) => {
                 Some(
-                    super::token::parse_hash(h).map_err(|_| ApiError::InvalidArgument {
+                    crate::token::parse_hash(h).map_err(|_| ApiError::InvalidArgument {
                         what: "sha256 must be the chunk's SHA-256 as 64 hex digits",
                     })?,
                 )

@@ -1,6 +1,12 @@
-//! Prometheus metrics: per-request counters/latency recorded by one generic
-//! middleware for every API, and the engine's counters and disk gauges
-//! collected at scrape time.
+//! # liuma-metrics — the Prometheus registry of a node (layer 6, beside the fronts)
+//!
+//! Per-request counters/latency recorded by one generic middleware
+//! ([`track`]) for every front door (S3 through liuma-server, the native
+//! API, the admin API), the native API's per-credential counters, the
+//! listeners' connection counters ([`ConnStats`]), and the engine's
+//! counters and disk gauges collected at scrape time. One module; depends
+//! on liuma-engine only (for [`liuma_engine::Stats`]), so every front door
+//! can use it without depending on another.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -12,13 +12,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use liuma_engine::{ByteRange, Error as EngineError, GetOptions};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 
-use super::error::{ApiError, Result};
-use super::token::Operation;
-use super::upload::{file_exists, issue};
-use super::{BackendReq, NativeState, Params, check_hash_param, stored_name};
+use crate::error::{ApiError, Result};
+use crate::file_meta::{disposition, stored_name};
+use crate::state::{BackendReq, NativeState, Params, check_hash_param};
+use crate::token::Operation;
+use crate::upload::{file_exists, issue};
 
 /// `GET /download/token?hash=H[&version=V]` (backend, scope `download`);
 /// 404 when no such file (or version). With `version`, the token is bound
@@ -29,7 +29,7 @@ pub(super) async fn handle_download_token(
     p: Params,
 ) -> Result<Json<Value>> {
     let (caller, auth, _) = s
-        .backend(&req, b"", super::backend::Scope::Download)
+        .backend(&req, b"", crate::backend::Scope::Download)
         .await?;
     let (hash, bytes) = p.hash()?;
     let version = p.get("version").map(str::to_owned);
@@ -210,43 +210,6 @@ fn parse_range(v: &str) -> Option<ByteRange> {
     }
 }
 
-/// RFC 5987 `attr-char`s stay as they are; everything else is encoded.
-const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'!')
-    .remove(b'#')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'^')
-    .remove(b'_')
-    .remove(b'`')
-    .remove(b'|')
-    .remove(b'~');
-
-/// `attachment` Content-Disposition for a stored file name.
-pub(super) fn content_disposition(name: &str) -> String {
-    disposition("attachment", name)
-}
-
-/// `<kind>; filename="<ASCII fallback>"; filename*=UTF-8''<encoded>`
-/// (RFC 6266): old clients get a readable ASCII name, others the exact one.
-fn disposition(kind: &str, name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let exact = utf8_percent_encode(name, ATTR_CHAR);
-    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,18 +229,5 @@ mod tests {
         ] {
             assert_eq!(parse_range(ignored), None, "{ignored}");
         }
-    }
-
-    #[test]
-    fn dispositions() {
-        assert_eq!(
-            content_disposition("报告 2024.pdf"),
-            "attachment; filename=\"__ 2024.pdf\"; \
-             filename*=UTF-8''%E6%8A%A5%E5%91%8A%202024.pdf"
-        );
-        assert_eq!(
-            disposition("inline", "a\"b.txt"),
-            "inline; filename=\"a_b.txt\"; filename*=UTF-8''a%22b.txt"
-        );
     }
 }

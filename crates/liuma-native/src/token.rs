@@ -34,22 +34,21 @@
 //! rotating the system token also replaces the signing key, which
 //! invalidates every token issued before.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use hmac::{Hmac, Mac};
 use liuma_engine::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::{ApiError, Result};
+use crate::clock::now_ms;
+use crate::error::{ApiError, Result};
 
 /// Name of the metadata setting holding [`AuthState`].
 pub const AUTH_SETTING: &str = "native/auth";
 /// Format version written into every token.
 pub const TOKEN_VERSION: u8 = 2;
 const V1_BODY_LEN: usize = 74;
-const BODY_LEN: usize = V1_BODY_LEN + super::backend::ID_LEN + 4;
+const BODY_LEN: usize = V1_BODY_LEN + crate::backend::ID_LEN + 4;
 const TOKEN_LEN: usize = BODY_LEN + 32;
 /// Format version of tokens bound to a version of the file.
 pub const VERSIONED_TOKEN_VERSION: u8 = 3;
@@ -152,20 +151,6 @@ impl std::fmt::Debug for AuthState {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
 impl AuthState {
     fn new(system_token: &str, rotated_ms: u64) -> AuthState {
         AuthState {
@@ -200,7 +185,7 @@ impl AuthState {
         buf.extend_from_slice(&claims.expires.to_be_bytes());
         buf.extend_from_slice(&claims.max_size.unwrap_or(u64::MAX).to_be_bytes());
         buf.extend_from_slice(&claims.id);
-        let mut minter = [0u8; super::backend::ID_LEN];
+        let mut minter = [0u8; crate::backend::ID_LEN];
         let mut generation = 0u32;
         if let Some((id, g)) = &claims.minter {
             if id.len() != minter.len() {

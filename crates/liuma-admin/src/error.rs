@@ -12,7 +12,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::native::ApiError;
+use liuma_native::ApiError;
 
 /// Everything an admin request can fail with.
 #[derive(Debug, thiserror::Error)]
