@@ -289,6 +289,11 @@ impl Collector for EngineCollector {
                 &s.gc_refs_deleted,
             ),
             (
+                "shard_leftovers",
+                "writes, re-encodes or deletes that may have left files or blocks for a full GC pass",
+                &s.shard_leftovers,
+            ),
+            (
                 "heal_shards_rebuilt",
                 "shards rebuilt by the healer after a node was lost",
                 &s.heal_rebuilt,
