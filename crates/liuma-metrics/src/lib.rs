@@ -233,7 +233,7 @@ impl std::fmt::Debug for EngineCollector {
 impl Collector for EngineCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.engine.stats();
-        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 22] = [
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 23] = [
             ("bytes_in", "object bytes received", &s.bytes_in),
             ("bytes_out", "object bytes sent", &s.bytes_out),
             ("blocks_written", "blocks newly written", &s.blocks_written),

@@ -40,44 +40,8 @@ pub async fn run(
     ready_file: Option<&Path>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    secrets::protect_data_dir(&cfg.data_dir)?;
-    let secrets = secrets::load_or_create(&cfg.secrets_dir())?;
-    let meta = open_meta(&cfg).await?;
-    let disk_cfgs: Vec<DiskConfig> = cfg
-        .disks
-        .iter()
-        .map(|p| DiskConfig {
-            path: p.clone(),
-            reserve_bytes: cfg.disk_reserve_bytes,
-        })
-        .collect();
-    let disks = Arc::new(ShardStore::open(&disk_cfgs).context("opening disks")?);
-    let cluster = match &listeners.cluster {
-        Some(l) if !cfg.etcd.is_empty() => {
-            join_cluster(&cfg, &secrets, &listeners, l, meta.clone(), disks).await?
-        }
-        _ => Cluster::single(disks),
-    };
-    let mut engine_cfg = cfg.engine_config()?;
-    engine_cfg.secret_seal = Some(secrets.seal_key());
-    let engine = Engine::open_in(engine_cfg, meta, cluster.clone())?;
-    // Stores written before secrets were sealed are rewritten now.
-    engine
-        .seal_plain_keys()
-        .await
-        .context("sealing access key secrets stored in plain text")?;
-    engine
-        .import_key(
-            &secrets.root.access_key_id,
-            &secrets.root.secret_access_key,
-            "root",
-            true,
-        )
-        .await
-        .context("registering the root access key")?;
+    let (secrets, cluster, engine) = open_node(&cfg, &listeners).await?;
     let metrics = Metrics::new(engine.clone());
-    let metrics_for_admin = metrics.clone();
-
     let limits = cfg.serve_limits();
     // Four listeners' connections plus disks, etcd and peers.
     crate::serve::raise_fd_limit(4 * limits.max_connections as u64 + 1024);
@@ -85,31 +49,15 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
     workers.extend(cluster.spawn(stop_rx.clone()));
-    let cluster_addr = match (listeners.cluster, cluster.router()) {
-        (Some(l), Some(app)) => {
-            let addr = l.local_addr()?;
-            let server = serve(
-                "shard",
-                l,
-                app,
-                limits,
-                metrics.listener("shard"),
-                wait_stop(stop_rx.clone()),
-            );
-            workers.push(tokio::spawn(async move {
-                if let Err(e) = server.await {
-                    tracing::error!(error = %e, "shard API server failed");
-                }
-            }));
-            Some(addr)
-        }
-        _ => None,
+    let cluster_addr = match listeners.cluster {
+        Some(l) => serve_shard_api(l, &cluster, limits, &metrics, &stop_rx, &mut workers)?,
+        None => None,
     };
 
     let admin_addr = listeners.admin.local_addr()?;
     let admin_app = liuma_admin::router(AdminState {
         engine: engine.clone(),
-        metrics: metrics_for_admin,
+        metrics: metrics.clone(),
         admin_token: Arc::new(secrets.admin_token.clone()),
     });
     let admin_task = tokio::spawn(serve(
@@ -142,31 +90,13 @@ pub async fn run(
     )
     .await?;
 
-    print_banner(&cfg, &secrets, admin_addr, &engine);
-    println!("  native:   http://{native_addr}  (liuma 1.0 token API; tus at /tus/)");
-    print_s3_banner(&cfg, &secrets, s3_addr);
-    if let Some(addr) = cluster_addr {
-        let view = cluster.view();
-        let live: Vec<&str> = view.live_nodes().map(|n| n.info.id.as_str()).collect();
-        println!(
-            "  cluster:  node {} (zone {}), shard API {addr}; live nodes: {}",
-            cluster.node_id(),
-            cfg.cluster.zone,
-            live.join(", ")
-        );
-    }
-    if let Some(path) = ready_file {
-        let ready = serde_json::json!({
-            "admin": admin_addr.to_string(),
-            "s3": s3_addr.to_string(),
-            "native": native_addr.to_string(),
-            "cluster": cluster_addr.map(|a| a.to_string()),
-            "node_id": cluster.node_id(),
-            "pid": std::process::id(),
-        });
-        std::fs::write(path, ready.to_string()).context("writing the ready file")?;
-    }
-    tracing::info!(%admin_addr, data = %cfg.data_dir.display(), "liuma node serving");
+    let addrs = Addrs {
+        admin: admin_addr,
+        s3: s3_addr,
+        native: native_addr,
+        cluster: cluster_addr,
+    };
+    announce(&cfg, &secrets, &engine, &cluster, &addrs, ready_file)?;
 
     shutdown.await;
     tracing::info!("shutting down: finishing in-flight requests");
@@ -180,6 +110,127 @@ pub async fn run(
     cluster.leave().await;
     drop(engine);
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Secrets, metadata, disks, cluster membership and the engine, with the
+/// access keys ready (plain-text secrets sealed, the root key registered).
+async fn open_node(
+    cfg: &Config,
+    listeners: &Listeners,
+) -> anyhow::Result<(secrets::Secrets, Cluster, Engine)> {
+    secrets::protect_data_dir(&cfg.data_dir)?;
+    let secrets = secrets::load_or_create(&cfg.secrets_dir())?;
+    let meta = open_meta(cfg).await?;
+    let disk_cfgs: Vec<DiskConfig> = cfg
+        .disks
+        .iter()
+        .map(|p| DiskConfig {
+            path: p.clone(),
+            reserve_bytes: cfg.disk_reserve_bytes,
+        })
+        .collect();
+    let disks = Arc::new(ShardStore::open(&disk_cfgs).context("opening disks")?);
+    let cluster = match &listeners.cluster {
+        Some(l) if !cfg.etcd.is_empty() => {
+            join_cluster(cfg, &secrets, listeners, l, meta.clone(), disks).await?
+        }
+        _ => Cluster::single(disks),
+    };
+    let mut engine_cfg = cfg.engine_config()?;
+    engine_cfg.secret_seal = Some(secrets.seal_key());
+    let engine = Engine::open_in(engine_cfg, meta, cluster.clone())?;
+    // Stores written before secrets were sealed are rewritten now.
+    engine
+        .seal_plain_keys()
+        .await
+        .context("sealing access key secrets stored in plain text")?;
+    engine
+        .import_key(
+            &secrets.root.access_key_id,
+            &secrets.root.secret_access_key,
+            "root",
+            true,
+        )
+        .await
+        .context("registering the root access key")?;
+    Ok((secrets, cluster, engine))
+}
+
+/// Serve the shard API between nodes (a cluster node only); its address.
+fn serve_shard_api(
+    listener: TcpListener,
+    cluster: &Cluster,
+    limits: Limits,
+    metrics: &Metrics,
+    stop_rx: &watch::Receiver<bool>,
+    workers: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    let Some(app) = cluster.router() else {
+        return Ok(None);
+    };
+    let addr = listener.local_addr()?;
+    let server = serve(
+        "shard",
+        listener,
+        app,
+        limits,
+        metrics.listener("shard"),
+        wait_stop(stop_rx.clone()),
+    );
+    workers.push(tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "shard API server failed");
+        }
+    }));
+    Ok(Some(addr))
+}
+
+/// The addresses a node ended up serving on.
+struct Addrs {
+    admin: std::net::SocketAddr,
+    s3: std::net::SocketAddr,
+    native: std::net::SocketAddr,
+    cluster: Option<std::net::SocketAddr>,
+}
+
+/// Print the start banner and write the ready file (tests, scripts).
+fn announce(
+    cfg: &Config,
+    secrets: &secrets::Secrets,
+    engine: &Engine,
+    cluster: &Cluster,
+    addrs: &Addrs,
+    ready_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    print_banner(cfg, secrets, addrs.admin, engine);
+    println!(
+        "  native:   http://{}  (liuma 1.0 token API; tus at /tus/)",
+        addrs.native
+    );
+    print_s3_banner(cfg, secrets, addrs.s3);
+    if let Some(addr) = addrs.cluster {
+        let view = cluster.view();
+        let live: Vec<&str> = view.live_nodes().map(|n| n.info.id.as_str()).collect();
+        println!(
+            "  cluster:  node {} (zone {}), shard API {addr}; live nodes: {}",
+            cluster.node_id(),
+            cfg.cluster.zone,
+            live.join(", ")
+        );
+    }
+    if let Some(path) = ready_file {
+        let ready = serde_json::json!({
+            "admin": addrs.admin.to_string(),
+            "s3": addrs.s3.to_string(),
+            "native": addrs.native.to_string(),
+            "cluster": addrs.cluster.map(|a| a.to_string()),
+            "node_id": cluster.node_id(),
+            "pid": std::process::id(),
+        });
+        std::fs::write(path, ready.to_string()).context("writing the ready file")?;
+    }
+    tracing::info!(admin_addr = %addrs.admin, data = %cfg.data_dir.display(), "liuma node serving");
     Ok(())
 }
 
