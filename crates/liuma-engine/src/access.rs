@@ -21,7 +21,7 @@ use liuma_meta::{Compare, Op, Txn};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
-use crate::model::{decode, encode, now_ms};
+use crate::model::{decode, encode};
 use crate::{Error, Result, SealError};
 
 use crate::keys::ACCESS_KEY;
@@ -150,7 +150,7 @@ impl Engine {
             id: id.to_owned(),
             secret: secret.to_owned(),
             name: name.to_owned(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             root,
             buckets: BTreeMap::new(),
         };

@@ -19,6 +19,7 @@ use liuma_cluster::{Candidate, Cluster, DiskHealth};
 use liuma_codec::{BlockId, CodecParams, Shard};
 use liuma_meta::{Compare, DynMetaStore, Op, Txn};
 
+use crate::clock::Clock;
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::{BlockRecord, BlockState, decode, encode, now_ms};
@@ -50,6 +51,8 @@ pub(crate) struct BlockStore {
     stats: Arc<Stats>,
     codec: CodecParams,
     gc_grace_ms: u64,
+    /// Record times (creation, reuse): the engine's clock.
+    clock: Clock,
     policy: SpreadPolicy,
 }
 
@@ -60,6 +63,7 @@ impl BlockStore {
         stats: Arc<Stats>,
         codec: CodecParams,
         gc_grace: Duration,
+        clock: Clock,
         policy: SpreadPolicy,
     ) -> Self {
         BlockStore {
@@ -68,6 +72,7 @@ impl BlockStore {
             stats,
             codec,
             gc_grace_ms: u64::try_from(gc_grace.as_millis()).unwrap_or(u64::MAX),
+            clock,
             policy,
         }
     }
@@ -211,7 +216,7 @@ impl BlockStore {
         .map_err(Error::internal)?;
         let cap = self.per_node_cap(encoded.parity_shards);
         let disks = self.write_shards(&id, &encoded.shards, cap).await?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let rec = BlockRecord {
             k: encoded.data_shards,
             m: encoded.parity_shards,
@@ -264,7 +269,7 @@ impl BlockStore {
     /// Record a reuse of a live block so GC leaves it alone. False when the
     /// record changed under us (the caller re-reads).
     async fn touch(&self, id: &BlockId, mut rec: BlockRecord, rev: u64) -> Result<bool> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         if now.saturating_sub(rec.touched_ms) < self.gc_grace_ms / 4 {
             return Ok(true);
         }

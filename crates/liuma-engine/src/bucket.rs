@@ -5,7 +5,7 @@ use liuma_meta::{Compare, Op, Txn};
 
 use crate::engine::Engine;
 use crate::keys;
-use crate::model::{BucketInfo, Versioning, decode, encode, now_ms};
+use crate::model::{BucketInfo, Versioning, decode, encode};
 use crate::{Error, Result};
 
 /// Check a bucket name against the S3 rules (DNS-compatible names).
@@ -45,7 +45,7 @@ impl Engine {
         validate_bucket_name(name)?;
         let info = BucketInfo {
             name: name.to_owned(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             owner: owner.to_owned(),
             versioning: Versioning::Off,
             erasure: None,

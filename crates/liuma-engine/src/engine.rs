@@ -10,6 +10,7 @@ use liuma_meta::{CachedStore, DynMetaStore};
 use crate::Result;
 use crate::blocks::{BlockStore, SpreadPolicy};
 use crate::budget::{Budget, BudgetConfig, BudgetStats};
+use crate::clock::Clock;
 use crate::config::{EngineConfig, target_erasure};
 use crate::keys;
 use crate::metrics::Stats;
@@ -33,6 +34,8 @@ pub(crate) struct Inner {
     /// The conditions of the last heal pass that left nothing to do
     /// (`heal_queue`): while they hold, passes skip the walk.
     pub heal_quiet: std::sync::Mutex<Option<u64>>,
+    /// The clock of record times (shared with `blocks`; see [`crate::clock`]).
+    pub clock: Clock,
 }
 
 impl Engine {
@@ -51,6 +54,7 @@ impl Engine {
             &[keys::ACCESS_KEY.as_bytes(), keys::BUCKET.as_bytes()],
         );
         let stats = Arc::new(Stats::default());
+        let clock = Clock::default();
         let codec = CodecParams {
             zstd_level: cfg.zstd_level,
             compress: cfg.compress,
@@ -63,6 +67,7 @@ impl Engine {
             stats.clone(),
             codec,
             cfg.gc_grace,
+            clock.clone(),
             SpreadPolicy {
                 min_domains: cfg.min_failure_domains,
                 allow_doubling: cfg.allow_shard_doubling,
@@ -83,6 +88,7 @@ impl Engine {
                 budget,
                 passes: std::sync::Mutex::default(),
                 heal_quiet: std::sync::Mutex::default(),
+                clock,
             }),
         };
         let (k, m) = engine.erasure();
@@ -178,5 +184,10 @@ impl Engine {
     /// The engine's configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.cfg
+    }
+
+    /// Now on the clock of record times (see [`crate::clock`]).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.inner.clock.now_ms()
     }
 }

@@ -15,7 +15,7 @@ use crate::engine::Engine;
 use crate::keys;
 use crate::metrics::Stats;
 use crate::model::{
-    BlockRecord, BlockState, Owner, PartRecord, RefRecord, UploadRecord, decode, encode, now_ms,
+    BlockRecord, BlockState, Owner, PartRecord, RefRecord, UploadRecord, decode, encode,
 };
 use crate::scan::{Pager, apply_batched};
 use crate::{Error, Result};
@@ -76,7 +76,9 @@ impl Engine {
                     continue;
                 }
                 report.blocks_checked += 1;
-                let age = now_ms().saturating_sub(rec.created_ms.max(rec.touched_ms));
+                let age = self
+                    .now_ms()
+                    .saturating_sub(rec.created_ms.max(rec.touched_ms));
                 if rec.state == BlockState::Live && age < grace {
                     continue;
                 }
@@ -104,7 +106,7 @@ impl Engine {
         if let Some(age) = upload_expiry_ms {
             report.uploads_aborted = self.abort_expired_uploads(age).await?;
         }
-        self.prune_completed_uploads(now_ms()).await?;
+        self.prune_completed_uploads(self.now_ms()).await?;
         Ok(report)
     }
 
@@ -125,7 +127,7 @@ impl Engine {
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
                 let r: RefRecord = decode(&kv.value)?;
-                if now_ms().saturating_sub(r.created_ms) < grace
+                if self.now_ms().saturating_sub(r.created_ms) < grace
                     || self.owner_live(&r.owner, owners).await?
                 {
                     live = true;
@@ -209,7 +211,9 @@ impl Engine {
     /// than the grace period, so a write in progress is never touched).
     pub(crate) async fn sweep_orphan_shards(&self, grace_ms: u64) -> Result<u64> {
         let disks = self.disks().clone();
-        let grace = std::time::Duration::from_millis(grace_ms);
+        // File times are on the system clock; grace is on the engine's.
+        let grace =
+            std::time::Duration::from_millis(grace_ms).saturating_sub(self.inner.clock.ahead());
         // (disk, block, index) of old enough files, listed off the runtime
         let candidates = tokio::task::spawn_blocking(move || {
             let mut old = Vec::new();
@@ -264,7 +268,7 @@ impl Engine {
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
                 let u: UploadRecord = decode(&kv.value)?;
-                if now_ms().saturating_sub(u.created_ms) >= age_ms {
+                if self.now_ms().saturating_sub(u.created_ms) >= age_ms {
                     match self.abort_multipart(&u.bucket, &u.key, &u.upload_id).await {
                         Ok(()) => aborted += 1,
                         Err(Error::NoSuchUpload { .. }) => {}

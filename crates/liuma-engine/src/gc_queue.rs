@@ -31,7 +31,7 @@ use crate::engine::Engine;
 use crate::gc::{GcReport, parse_block};
 use crate::keys;
 use crate::metrics::Stats;
-use crate::model::{BlockState, RefRecord, decode, now_ms};
+use crate::model::{BlockState, RefRecord, decode};
 use crate::scan::Pager;
 
 /// What became of one block of a queued owner.
@@ -49,7 +49,7 @@ impl Engine {
     /// the queued owners that are due and that this node maintains.
     pub async fn gc_incremental_pass(&self, upload_expiry_ms: Option<u64>) -> Result<GcReport> {
         let mut report = self.gc_uploads(upload_expiry_ms).await?;
-        let now = now_ms();
+        let now = self.now_ms();
         let start = keys::GC_QUEUE.as_bytes().to_vec();
         let mut pager = Pager::range(start, keys::gc_due_until(now), 256);
         let mut owners = HashMap::new();
@@ -116,7 +116,7 @@ impl Engine {
         owners: &mut HashMap<String, bool>,
     ) -> Result<Looked> {
         let grace = self.gc_grace_ms();
-        let now = now_ms();
+        let now = self.now_ms();
         let ref_key = keys::block_ref(id, uid);
         let Some(kv) = self.inner.meta.get(&keys::block(id)).await? else {
             // No block record: nothing to free (a stray reference goes too).

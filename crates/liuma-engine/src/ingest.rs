@@ -24,7 +24,7 @@ use crate::budget::Grant;
 use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
-use crate::model::{BlockEntry, Body, MANIFEST_PAGE, Owner, RefRecord, encode, now_ms};
+use crate::model::{BlockEntry, Body, MANIFEST_PAGE, Owner, RefRecord, encode};
 use crate::scan::apply_batched;
 use crate::{Error, Result};
 
@@ -297,7 +297,7 @@ impl Upload<'_> {
         if self.referenced.insert(entry.id) {
             let rec = RefRecord {
                 owner: self.owner.clone(),
-                created_ms: now_ms(),
+                created_ms: self.inner.clock.now_ms(),
             };
             // The reverse index first: whatever holds a reference, GC can
             // find from its owner.
@@ -383,7 +383,7 @@ pub(crate) async fn write_refs(
     let mut seen = HashSet::new();
     let rec = encode(&RefRecord {
         owner: owner.clone(),
-        created_ms: now_ms(),
+        created_ms: inner.clock.now_ms(),
     });
     // In order (batches are applied in order, each atomically): the GC
     // queue entry, then per block the reverse index and the reference.
@@ -406,7 +406,7 @@ pub(crate) async fn write_refs(
 fn pending_check(inner: &Inner, uid: &str) -> Op {
     let grace = u64::try_from(inner.cfg.gc_grace.as_millis()).unwrap_or(u64::MAX);
     Op::put(
-        keys::gc_due(now_ms().saturating_add(grace), uid),
+        keys::gc_due(inner.clock.now_ms().saturating_add(grace), uid),
         Vec::new(),
     )
 }

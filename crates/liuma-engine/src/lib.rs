@@ -44,6 +44,7 @@ mod blocks;
 mod bucket;
 mod budget;
 mod checksum;
+mod clock;
 mod conditional;
 mod config;
 mod engine;
@@ -118,6 +119,12 @@ pub mod testing {
     /// The node's own disks.
     pub fn disks(engine: &crate::Engine) -> &Arc<ShardStore> {
         engine.disks()
+    }
+
+    /// Move the engine's record clock forward (see the `clock` module): the
+    /// times GC compares with (grace, upload expiry) pass at once.
+    pub fn advance_clock(engine: &crate::Engine, by: std::time::Duration) {
+        engine.inner.clock.advance(by);
     }
 }
 

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::keys;
 use crate::metrics::Stats;
-use crate::model::{BucketInfo, UploadRecord, VersionRecord, Versioning, decode, encode, now_ms};
+use crate::model::{BucketInfo, UploadRecord, VersionRecord, Versioning, decode, encode};
 use crate::object::remove_version_ops;
 use crate::scan::Pager;
 use crate::{Error, Result};
@@ -492,7 +492,7 @@ impl Engine {
             pinned: Some(rev),
             ..crate::object::Guard::default()
         };
-        let marker = VersionRecord::delete_marker(now_ms());
+        let marker = VersionRecord::delete_marker(self.now_ms());
         Ok(
             match self.commit_version_guarded(b, key, marker, g).await? {
                 Some(_) => Done::Applied,

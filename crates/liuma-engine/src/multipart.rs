@@ -11,8 +11,8 @@ use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
-    BlockEntry, Body, CompletedRecord, ObjectMeta, Owner, PartRecord, Tags, UploadRecord,
-    VersionRecord, decode, encode, now_ms, random_id,
+    BlockEntry, Body, BucketInfo, CompletedRecord, ObjectMeta, Owner, PartRecord, Tags,
+    UploadRecord, VersionRecord, decode, encode, random_id,
 };
 use crate::object::{Guard, ObjectInfo, check_meta, queue_for_gc, validate_key};
 use crate::{Error, Result};
@@ -104,6 +104,28 @@ pub struct CompleteOptions {
     pub condition: WriteCondition,
 }
 
+/// The parts a completion lists, checked and gathered
+/// ([`Engine::assemble_parts`]).
+struct Assembled {
+    /// Every part's blocks, in order: the object's body.
+    entries: Vec<BlockEntry>,
+    /// The parts' MD5s, hashed together for the multipart ETag.
+    md5s: Md5,
+    /// Total size in bytes.
+    size: u64,
+    /// The stored part records, in the listed order.
+    chosen: Vec<PartRecord>,
+}
+
+/// An upload being completed and the revision of its record when read.
+#[derive(Clone, Copy)]
+struct UploadAt<'a> {
+    bucket: &'a str,
+    key: &'a str,
+    upload_id: &'a str,
+    rev: u64,
+}
+
 /// Options of a part upload.
 #[derive(Clone, Debug, Default)]
 pub struct PartOptions {
@@ -160,7 +182,7 @@ impl Engine {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             upload_id: upload_id.clone(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             meta,
             checksum,
             tags,
@@ -256,7 +278,7 @@ impl Engine {
             size: ing.size,
             etag: hex::encode(ing.md5),
             sha256: hex::encode(ing.sha256),
-            modified_ms: now_ms(),
+            modified_ms: self.now_ms(),
             body: ing.body,
             checksums: opts
                 .checksum
@@ -528,7 +550,7 @@ impl Engine {
             // completed already: a client retrying after a lost answer
             Err(Error::NoSuchUpload { .. }) => {
                 return self
-                    .previously_completed(bucket, key, upload_id, parts, now_ms())
+                    .previously_completed(bucket, key, upload_id, parts, self.now_ms())
                     .await;
             }
             Err(e) => return Err(e),
@@ -546,11 +568,75 @@ impl Engine {
         self.check_write_condition(bucket, key, &opts.condition)
             .await?;
         let min_part_size = opts.min_part_size.unwrap_or(self.inner.cfg.min_part_size);
+        let assembled = self.assemble_parts(upload_id, parts, min_part_size).await?;
+        let sha256 = match opts.sha256 {
+            Some(expected) => {
+                if self
+                    .sha256_of_entries(&assembled.entries, assembled.size)
+                    .await?
+                    != expected
+                {
+                    return Err(Error::BadDigest {
+                        algorithm: "sha256",
+                    });
+                }
+                Some(hex::encode(expected))
+            }
+            None => None,
+        };
+        let chosen: Vec<&PartRecord> = assembled.chosen.iter().collect();
+        let (checksum, part_checksums) =
+            crate::checksum::complete(upload.checksum, &chosen, &opts.checksum)?;
+        let uid = random_id();
+        let owner = Owner::Version {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            uid: uid.clone(),
+        };
+        write_refs(&self.inner, &owner, &uid, &assembled.entries).await?;
+        let body = write_manifest(&self.inner, &uid, assembled.entries).await?;
+        let rec = VersionRecord {
+            uid,
+            vsort: String::new(),
+            null_version: false,
+            delete_marker: false,
+            size: assembled.size,
+            etag: format!("{}-{}", hex::encode(assembled.md5s.finalize()), parts.len()),
+            sha256,
+            modified_ms: self.now_ms(),
+            meta: opts.meta.unwrap_or(upload.meta),
+            body,
+            parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
+            checksum,
+            part_checksums,
+            tags: upload.tags,
+        };
+        let upload = UploadAt {
+            bucket,
+            key,
+            upload_id,
+            rev,
+        };
+        self.commit_completed(&b, &upload, parts, rec, &opts.condition)
+            .await
+    }
+
+    /// The stored parts the client listed, in order, checked against it
+    /// (each exists with that ETag, all but the last are big enough), with
+    /// their blocks, total size and the MD5s the multipart ETag is made of.
+    async fn assemble_parts(
+        &self,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        min_part_size: u64,
+    ) -> Result<Assembled> {
         let stored = self.part_records(upload_id, 0, usize::MAX).await?;
-        let mut entries = Vec::new();
-        let mut md5s = Md5::new();
-        let mut size = 0u64;
-        let mut chosen = Vec::with_capacity(parts.len());
+        let mut out = Assembled {
+            entries: Vec::new(),
+            md5s: Md5::new(),
+            size: 0,
+            chosen: Vec::with_capacity(parts.len()),
+        };
         for (i, (number, etag)) in parts.iter().enumerate() {
             let etag = etag.trim_matches('"');
             let part = stored
@@ -566,48 +652,32 @@ impl Engine {
                     min: min_part_size,
                 });
             }
-            md5s.update(hex::decode(&part.etag).map_err(Error::internal)?);
-            size += part.size;
-            chosen.push(part);
-            entries.extend(self.part_entries(part).await?);
+            out.md5s
+                .update(hex::decode(&part.etag).map_err(Error::internal)?);
+            out.size += part.size;
+            out.entries.extend(self.part_entries(part).await?);
+            out.chosen.push(part.clone());
         }
-        let sha256 = match opts.sha256 {
-            Some(expected) => {
-                if self.sha256_of_entries(&entries, size).await? != expected {
-                    return Err(Error::BadDigest {
-                        algorithm: "sha256",
-                    });
-                }
-                Some(hex::encode(expected))
-            }
-            None => None,
-        };
-        let (checksum, part_checksums) =
-            crate::checksum::complete(upload.checksum, &chosen, &opts.checksum)?;
-        let uid = random_id();
-        let owner = Owner::Version {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            uid: uid.clone(),
-        };
-        write_refs(&self.inner, &owner, &uid, &entries).await?;
-        let body = write_manifest(&self.inner, &uid, entries).await?;
-        let rec = VersionRecord {
-            uid,
-            vsort: String::new(),
-            null_version: false,
-            delete_marker: false,
-            size,
-            etag: format!("{}-{}", hex::encode(md5s.finalize()), parts.len()),
-            sha256,
-            modified_ms: now_ms(),
-            meta: opts.meta.unwrap_or(upload.meta),
-            body,
-            parts: u32::try_from(parts.len()).unwrap_or(u32::MAX),
-            checksum,
-            part_checksums,
-            tags: upload.tags,
-        };
+        Ok(out)
+    }
+
+    /// Commit the completed object `rec`, ending the upload in the same
+    /// transaction, and answer; when the commit loses, clean up what was
+    /// written for it and answer as the winner decided.
+    async fn commit_completed(
+        &self,
+        b: &BucketInfo,
+        upload: &UploadAt<'_>,
+        parts: &[(u32, String)],
+        rec: VersionRecord,
+        condition: &WriteCondition,
+    ) -> Result<ObjectInfo> {
+        let UploadAt {
+            bucket,
+            key,
+            upload_id,
+            rev,
+        } = *upload;
         // The object, the end of the upload and the record that answers a
         // retried complete commit in one transaction: a racing complete or
         // abort cannot also win, and a crash leaves either the upload
@@ -628,12 +698,12 @@ impl Engine {
         };
         let guard = Guard {
             key: Some((&uk, rev)),
-            condition: &opts.condition,
+            condition,
             extra: Some(&completed),
             pinned: None,
         };
         let committed = self
-            .commit_version_guarded(&b, key, rec.clone(), guard)
+            .commit_version_guarded(b, key, rec.clone(), guard)
             .await;
         let lost = match committed {
             Ok(Some(rec)) => {
@@ -655,10 +725,10 @@ impl Engine {
         // A concurrent complete of this upload won: the same part list gets
         // its answer, another one AWS's "conflicting operation".
         match self
-            .previously_completed(bucket, key, upload_id, parts, now_ms())
+            .previously_completed(bucket, key, upload_id, parts, self.now_ms())
             .await
         {
-            Err(Error::NoSuchUpload { .. }) if !opts.condition.is_empty() => {
+            Err(Error::NoSuchUpload { .. }) if !condition.is_empty() => {
                 Err(Error::ConditionalConflict {
                     what: format!("{bucket}/{key}"),
                 })

@@ -194,7 +194,7 @@ impl Engine {
             size: ing.size,
             etag: hex::encode(ing.md5),
             sha256: Some(hex::encode(ing.sha256)),
-            modified_ms: now_ms(),
+            modified_ms: self.now_ms(),
             meta: opts.meta,
             body: ing.body,
             parts: 0,
@@ -286,7 +286,10 @@ impl Engine {
             }
             g.condition
                 .check(&b.name, key, latest.as_ref().map(|(l, _)| l), raced)?;
-            rec.vsort = new_vsort(now_ms(), latest.as_ref().map(|(l, _)| l.vsort.as_str()));
+            rec.vsort = new_vsort(
+                self.now_ms(),
+                latest.as_ref().map(|(l, _)| l.vsort.as_str()),
+            );
             rec.null_version = b.versioning != Versioning::Enabled;
             let mut txn = Txn::new().when(match &latest {
                 Some((_, rev)) => Compare::ModRevision(lk.clone(), *rev),
@@ -480,7 +483,7 @@ impl Engine {
                     r
                 });
         }
-        let marker = VersionRecord::delete_marker(now_ms());
+        let marker = VersionRecord::delete_marker(self.now_ms());
         let marker = self.commit_version(&b, key, marker).await?;
         Ok(DeleteResult {
             version_id: Some(marker.version_id()),
@@ -614,7 +617,7 @@ impl Engine {
             size: src.size,
             etag: src.etag.clone(),
             sha256: src.sha256.clone(),
-            modified_ms: now_ms(),
+            modified_ms: self.now_ms(),
             meta: meta.unwrap_or(src.meta.clone()),
             body,
             parts: src.parts,
@@ -742,7 +745,9 @@ pub(crate) fn remove_version_ops(txn: Txn, bucket: &str, key: &str, rec: &Versio
 }
 
 /// Ask GC to look at the blocks of `uid`, an owner this transaction removes
-/// (its references become stale; blocks nothing else uses are freed).
+/// (its references become stale; blocks nothing else uses are freed). Due
+/// now on the system clock, which the engine's clock never runs behind: at
+/// worst looked at early, and the pass checks the grace itself.
 pub(crate) fn queue_for_gc(txn: Txn, uid: &str) -> Txn {
     txn.and_then(Op::put(keys::gc_due(now_ms(), uid), Vec::new()))
 }

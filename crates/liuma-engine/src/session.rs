@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::ingest::ByteStream;
 use crate::keys;
-use crate::model::{ObjectMeta, Tags, UploadRecord, decode, encode, now_ms};
+use crate::model::{ObjectMeta, Tags, UploadRecord, decode, encode};
 use crate::multipart::{PartInfo, PartOptions};
 use crate::object::{check_meta, validate_key};
 use crate::{Error, Result};
@@ -61,7 +61,7 @@ impl Engine {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
             upload_id: upload_id.to_owned(),
-            created_ms: now_ms(),
+            created_ms: self.now_ms(),
             meta,
             checksum: None,
             tags: Tags::new(),
