@@ -552,8 +552,10 @@ def test_presigned_urls_tampered_and_expired(s3, filled):
     with urllib.request.urlopen(req) as r:
         assert r.status == 200
     assert s3.get_object(Bucket=filled, Key="presigned")["Body"].read() == b"via presign"
-    short = s3.generate_presigned_url("get_object", Params={"Bucket": filled, "Key": "a.txt"}, ExpiresIn=1)
-    time.sleep(2.1)
+    # signed 5 s ago for 1 s: expired (no sleeping: botocore's clock is moved)
+    five_s_ago = lambda: datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)  # noqa: E731
+    with mock.patch("botocore.auth.get_current_datetime", five_s_ago):
+        short = s3.generate_presigned_url("get_object", Params={"Bucket": filled, "Key": "a.txt"}, ExpiresIn=1)
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(short)
     assert e.value.code == 403 and b"AccessDenied" in e.value.read()

@@ -12,6 +12,43 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{TestNode, root_key, s3_curl};
 
+/// The sum of a metric's samples on the node's `/metrics` whose labels
+/// contain `labels` (0 when absent).
+fn metric(node: &TestNode, name: &str, labels: &str) -> u64 {
+    let r = node.admin_req("GET", "/metrics");
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    let names = [
+        name.to_owned(),
+        format!("{name}_total"),
+        format!("liuma_{name}"),
+        format!("liuma_{name}_total"),
+    ];
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(k, _)| names.iter().any(|n| n == k.split('{').next().unwrap_or("")))
+        .filter(|(k, _)| k.contains(labels))
+        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+/// Poll `cond` every 50 ms until it holds; panic with `what` and the node's
+/// metrics after `limit`.
+fn wait_until(node: &TestNode, what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !cond() {
+        if started.elapsed() > limit {
+            let r = node.admin_req("GET", "/metrics");
+            panic!(
+                "{what}: not within {limit:?}; metrics:\n{}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Start a node with `[limits]` from `limits_toml`.
 fn node_with_limits(dir: &Path, limits_toml: &str) -> TestNode {
     std::fs::create_dir_all(dir).unwrap();
@@ -113,7 +150,7 @@ fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
 #[test]
 fn stalled_uploads_and_non_reading_downloads_do_not_slow_a_normal_client() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node_with_limits(dir.path(), "body_timeout_secs = 4\nwrite_timeout_secs = 6");
+    let node = node_with_limits(dir.path(), "body_timeout_secs = 3\nwrite_timeout_secs = 3");
     let data = dir.path();
     assert_eq!(
         s3_curl(data, &["-X", "PUT", &format!("http://{}/abuse", node.s3)]).0,
@@ -126,10 +163,15 @@ fn stalled_uploads_and_non_reading_downloads_do_not_slow_a_normal_client() {
     let url = format!("http://{}/abuse/big", node.s3);
     assert_eq!(s3_curl(data, &["-T", big.to_str().unwrap(), &url]).0, 200);
 
+    // Presigned first (a python process each), so that every stalled
+    // client below starts at once and all stall together.
+    let put_paths: Vec<String> = (0..16)
+        .map(|i| presign(data, &node.s3, "PUT", "abuse", &format!("stalled-{i}")))
+        .collect();
+    let get_path = presign(data, &node.s3, "GET", "abuse", "big");
     // 16 uploads that send one byte of 8 MiB and stop.
     let mut stalled_puts = Vec::new();
-    for i in 0..16 {
-        let path = presign(data, &node.s3, "PUT", "abuse", &format!("stalled-{i}"));
+    for path in &put_paths {
         let head = format!(
             "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
             node.s3,
@@ -138,14 +180,20 @@ fn stalled_uploads_and_non_reading_downloads_do_not_slow_a_normal_client() {
         stalled_puts.push(stall(&node.s3, &head, b"x"));
     }
     // 16 downloads of 32 MiB that never read a byte.
-    let get_path = presign(data, &node.s3, "GET", "abuse", "big");
-    let deaf_since = Instant::now();
     let mut deaf_gets = Vec::new();
     for _ in 0..16 {
         let head = format!("GET {get_path} HTTP/1.1\r\nHost: {}\r\n\r\n", node.s3);
         deaf_gets.push(stall(&node.s3, &head, b""));
     }
-    std::thread::sleep(Duration::from_millis(1500)); // let them fill what they can
+    // Every stalled client is being served (its connection open), and the
+    // downloads had a moment to fill what they can.
+    wait_until(
+        &node,
+        "32 stalled connections open",
+        Duration::from_secs(10),
+        || metric(&node, "connections_open", "\"s3\"") >= 32,
+    );
+    std::thread::sleep(Duration::from_millis(300));
 
     let mut worst = Duration::ZERO;
     for i in 0..5 {
@@ -157,7 +205,7 @@ fn stalled_uploads_and_non_reading_downloads_do_not_slow_a_normal_client() {
         data.join("stderr.log").display()
     );
 
-    // The stalled uploads are cut by the body deadline (4 s) and stored nothing.
+    // The stalled uploads are cut by the body deadline (3 s) and stored nothing.
     for s in &mut stalled_puts {
         assert!(
             closed_by_server(s, Duration::from_secs(8)),
@@ -171,9 +219,15 @@ fn stalled_uploads_and_non_reading_downloads_do_not_slow_a_normal_client() {
         );
         assert_eq!(status, 404, "stalled-{i} must not exist");
     }
-    // The deaf downloads are cut by the write deadline (6 s); reading
-    // before then would wake them up.
-    std::thread::sleep(Duration::from_secs(9).saturating_sub(deaf_since.elapsed()));
+    // The deaf downloads are cut by the write deadline (3 s); reading
+    // before then would wake them up, so the server's count of cut
+    // connections (16 uploads, 16 downloads) says when.
+    wait_until(
+        &node,
+        "32 connections cut by a deadline",
+        Duration::from_secs(15),
+        || metric(&node, "connection_timeouts", "\"s3\"") >= 32,
+    );
     for s in &mut deaf_gets {
         // never read before: what arrives now is what the kernel buffered
         assert!(
@@ -261,7 +315,13 @@ fn many_large_gets_and_puts_finish_while_a_small_put_answers() {
         &node,
         &["-w", "put", "--size", "16MiB", "-c", "16", "--ops", "32"],
     );
-    std::thread::sleep(Duration::from_secs(2));
+    // Probe once the load is on: the memory budget all taken or queued for.
+    wait_until(
+        &node,
+        "the load holds the memory budget",
+        Duration::from_secs(30),
+        || metric(&node, "budget_free_blocks", "") == 0 || metric(&node, "budget_waiting", "") > 0,
+    );
     let mut worst = Duration::ZERO;
     let mut probes = 0;
     let deadline = Instant::now() + Duration::from_secs(240);
@@ -346,7 +406,7 @@ fn idle_and_slow_connections_are_bounded_and_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let node = node_with_limits(
         dir.path(),
-        "max_connections = 50\nheader_timeout_secs = 2\nidle_timeout_secs = 3",
+        "max_connections = 50\nheader_timeout_secs = 1\nidle_timeout_secs = 2",
     );
     let data = dir.path();
     let mut silent: Vec<TcpStream> = (0..50)
@@ -384,11 +444,11 @@ fn idle_and_slow_connections_are_bounded_and_refused_clearly() {
     assert!(closed, "a trickled head kept its connection");
     let cut = started.elapsed();
     assert!(
-        cut > Duration::from_secs(1) && cut < Duration::from_secs(5),
+        cut > Duration::from_millis(750) && cut < Duration::from_secs(5),
         "{cut:?}"
     );
 
-    // An idle keep-alive connection is closed after the idle timeout (3 s).
+    // An idle keep-alive connection is closed after the idle timeout (2 s).
     let mut ka = TcpStream::connect(&node.s3).unwrap();
     write!(ka, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     ka.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
@@ -407,7 +467,7 @@ fn idle_and_slow_connections_are_bounded_and_refused_clearly() {
         "a response came first"
     );
     assert!(
-        lasted >= Duration::from_millis(2500) && lasted < Duration::from_secs(7),
+        lasted >= Duration::from_millis(1500) && lasted < Duration::from_secs(6),
         "keep-alive closed after {lasted:?}"
     );
 }

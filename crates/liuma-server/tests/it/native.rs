@@ -494,8 +494,18 @@ fn expired_token() {
     let n = Native::start(dir.path(), &["--native-token-ttl-secs", "1"]);
     let bytes = data(1000, 10);
     let hash = sha(&bytes);
-    let token = n.upload_token(&hash);
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let r = n.backend("GET", &format!("/upload/token?hash={hash}"));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    // Expiry is in whole seconds (issued + 1): wait only until the server's
+    // stated second has come (the test shares its clock), at most 1 s.
+    let expires = r.json()["expires"]
+        .as_u64()
+        .expect("expires in Unix seconds");
+    let expiry = std::time::UNIX_EPOCH + std::time::Duration::from_secs(expires);
+    if let Ok(left) = expiry.duration_since(std::time::SystemTime::now()) {
+        std::thread::sleep(left);
+    }
     let r = n.single(&token, "a.bin", &bytes);
     assert_eq!((r.status, r.code().as_str()), (401, "ExpiredToken"));
     let r = n.chunk(&token, "0", &bytes);

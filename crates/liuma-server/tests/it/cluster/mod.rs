@@ -1,0 +1,16 @@
+//! Cluster mode with real processes: one real etcd (a [`TestEtcd`] per test,
+//! a fresh prefix) and several `liuma server` nodes sharing their secrets.
+//! Objects go in through one node and come out of every other one; nodes are
+//! SIGKILLed, shards rotted or deleted, nodes join and drain, etcd stops, and
+//! a node with the wrong cluster secret joins — data stays intact and the
+//! healer and scrubber bring every block back to full health.
+//!
+//! Blocks are 1 MiB so that a few MiB of random data make many blocks.
+//!
+//! One module per kind of scenario; `common` holds the cluster harness.
+
+mod common;
+mod failures;
+mod membership;
+mod secret;
+mod spread;
