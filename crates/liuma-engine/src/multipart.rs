@@ -104,6 +104,21 @@ pub struct CompleteOptions {
     pub condition: WriteCondition,
 }
 
+/// What a completion request must be on its own: valid replacement
+/// metadata, at least one part, part numbers strictly ascending.
+fn check_completion(parts: &[(u32, String)], opts: &CompleteOptions) -> Result<()> {
+    if let Some(m) = &opts.meta {
+        check_meta(m)?;
+    }
+    if parts.is_empty() {
+        return Err(Error::InvalidPart { part_number: 0 });
+    }
+    if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(Error::InvalidPartOrder);
+    }
+    Ok(())
+}
+
 /// The parts a completion lists, checked and gathered
 /// ([`Engine::assemble_parts`]).
 struct Assembled {
@@ -556,34 +571,12 @@ impl Engine {
             Err(e) => return Err(e),
         };
         let b = self.bucket(bucket).await?;
-        if let Some(m) = &opts.meta {
-            check_meta(m)?;
-        }
-        if parts.is_empty() {
-            return Err(Error::InvalidPart { part_number: 0 });
-        }
-        if parts.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(Error::InvalidPartOrder);
-        }
+        check_completion(parts, &opts)?;
         self.check_write_condition(bucket, key, &opts.condition)
             .await?;
         let min_part_size = opts.min_part_size.unwrap_or(self.inner.cfg.min_part_size);
         let assembled = self.assemble_parts(upload_id, parts, min_part_size).await?;
-        let sha256 = match opts.sha256 {
-            Some(expected) => {
-                if self
-                    .sha256_of_entries(&assembled.entries, assembled.size)
-                    .await?
-                    != expected
-                {
-                    return Err(Error::BadDigest {
-                        algorithm: "sha256",
-                    });
-                }
-                Some(hex::encode(expected))
-            }
-            None => None,
-        };
+        let sha256 = self.check_sha256(&assembled, opts.sha256).await?;
         let chosen: Vec<&PartRecord> = assembled.chosen.iter().collect();
         let (checksum, part_checksums) =
             crate::checksum::complete(upload.checksum, &chosen, &opts.checksum)?;
@@ -619,6 +612,27 @@ impl Engine {
         };
         self.commit_completed(&b, &upload, parts, rec, &opts.condition)
             .await
+    }
+
+    /// The expected SHA-256 of the assembled content (hex), verified by
+    /// reading it once; None when none is expected.
+    async fn check_sha256(
+        &self,
+        assembled: &Assembled,
+        expected: Option<[u8; 32]>,
+    ) -> Result<Option<String>> {
+        let Some(expected) = expected else {
+            return Ok(None);
+        };
+        let got = self
+            .sha256_of_entries(&assembled.entries, assembled.size)
+            .await?;
+        if got != expected {
+            return Err(Error::BadDigest {
+                algorithm: "sha256",
+            });
+        }
+        Ok(Some(hex::encode(expected)))
     }
 
     /// The stored parts the client listed, in order, checked against it

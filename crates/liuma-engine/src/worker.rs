@@ -54,91 +54,108 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Start the GC and scrub workers; they stop when `shutdown` turns true.
+/// Start the GC, scrub, heal, lifecycle and layout workers; they stop when
+/// `shutdown` turns true.
 pub fn spawn_workers(
     engine: &Engine,
     cfg: WorkerConfig,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
-    let gc = {
-        let engine = engine.clone();
-        let expiry = u64::try_from(cfg.upload_expiry.as_millis()).unwrap_or(u64::MAX);
-        let full_every = cfg.gc_full_interval;
-        // Shared with each pass's future: when the last full pass began (ms
-        // since the epoch). Shard files left by a failed write or re-encode
-        // are found only by a full pass's sweep, which leaves files younger
-        // than the grace alone: full passes follow a leftover until one
-        // begins a grace period after it.
-        let last_full = std::sync::Arc::new(std::sync::Mutex::new(None::<u64>));
-        every(cfg.gc_interval, shutdown.clone(), move || {
-            let engine = engine.clone();
-            let last_full = last_full.clone();
-            async move {
-                let began = crate::model::now_ms();
-                let full_every = u64::try_from(full_every.as_millis()).unwrap_or(u64::MAX);
-                let leftover = crate::Stats::get(&engine.stats().shard_leftover_ms);
-                let grace = engine.gc_grace_ms();
-                let due = last_full
-                    .lock()
-                    .map(|t| {
-                        t.is_none_or(|at| {
-                            began.saturating_sub(at) >= full_every
-                                || (leftover > 0 && leftover.saturating_add(grace) >= at)
-                        })
-                    })
-                    .unwrap_or(true);
-                let r = if due {
-                    engine.gc_pass(Some(expiry)).await
-                } else {
-                    engine.gc_incremental_pass(Some(expiry)).await
-                };
-                match r {
-                    Ok(r) => {
-                        if due && let Ok(mut t) = last_full.lock() {
-                            *t = Some(began);
-                        }
-                        tracing::info!(?r, full = due, "gc pass done");
-                    }
-                    Err(e) => tracing::warn!(error = %e, full = due, "gc pass failed"),
-                }
-            }
-        })
-    };
+    let gc = spawn_gc(engine.clone(), &cfg, shutdown.clone());
     let heal = spawn_healer(engine.clone(), &cfg, shutdown.clone());
-    let lifecycle = {
-        let engine = engine.clone();
-        let rate = cfg.lifecycle_rate;
-        every(cfg.lifecycle_interval, shutdown.clone(), move || {
-            let engine = engine.clone();
-            async move {
-                let opts = crate::LifecycleOptions {
-                    now_ms: crate::model::now_ms(),
-                    ops_per_sec: rate,
-                };
-                match engine.lifecycle_pass(opts).await {
-                    Ok(r) if r.buckets > 0 => tracing::info!(?r, "lifecycle pass done"),
-                    Ok(r) => tracing::debug!(?r, "lifecycle pass done"),
-                    Err(e) => tracing::warn!(error = %e, "lifecycle pass failed"),
-                }
-            }
-        })
-    };
-    let scrub = {
-        let engine = engine.clone();
-        every(cfg.scrub_interval, shutdown.clone(), move || {
-            let engine = engine.clone();
-            async move {
-                match engine.scrub_pass(cfg.scrub_rate).await {
-                    Ok(r) => tracing::info!(?r, "scrub pass done"),
-                    Err(e) => {
-                        tracing::warn!(error = %crate::reencode::chain(&e), "scrub pass failed")
-                    }
-                }
-            }
-        })
-    };
+    let lifecycle = spawn_lifecycle(engine.clone(), &cfg, shutdown.clone());
+    let scrub = spawn_scrubber(engine.clone(), &cfg, shutdown.clone());
     let layout = spawn_layout_upgrade(engine.clone(), shutdown);
     vec![gc, scrub, heal, lifecycle, layout]
+}
+
+/// GC every `gc_interval`: incremental passes, and a full one every
+/// `gc_full_interval` or while something may have been left for it.
+fn spawn_gc(engine: Engine, cfg: &WorkerConfig, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let expiry = u64::try_from(cfg.upload_expiry.as_millis()).unwrap_or(u64::MAX);
+    let full_every = cfg.gc_full_interval;
+    // Shared with each pass's future: when the last full pass began (ms
+    // since the epoch). Shard files left by a failed write or re-encode
+    // are found only by a full pass's sweep, which leaves files younger
+    // than the grace alone: full passes follow a leftover until one
+    // begins a grace period after it.
+    let last_full = std::sync::Arc::new(std::sync::Mutex::new(None::<u64>));
+    every(cfg.gc_interval, shutdown, move || {
+        let engine = engine.clone();
+        let last_full = last_full.clone();
+        async move {
+            let began = crate::model::now_ms();
+            let full_every = u64::try_from(full_every.as_millis()).unwrap_or(u64::MAX);
+            let leftover = crate::Stats::get(&engine.stats().shard_leftover_ms);
+            let grace = engine.gc_grace_ms();
+            let due = last_full
+                .lock()
+                .map(|t| {
+                    t.is_none_or(|at| {
+                        began.saturating_sub(at) >= full_every
+                            || (leftover > 0 && leftover.saturating_add(grace) >= at)
+                    })
+                })
+                .unwrap_or(true);
+            let r = if due {
+                engine.gc_pass(Some(expiry)).await
+            } else {
+                engine.gc_incremental_pass(Some(expiry)).await
+            };
+            match r {
+                Ok(r) => {
+                    if due && let Ok(mut t) = last_full.lock() {
+                        *t = Some(began);
+                    }
+                    tracing::info!(?r, full = due, "gc pass done");
+                }
+                Err(e) => tracing::warn!(error = %e, full = due, "gc pass failed"),
+            }
+        }
+    })
+}
+
+/// A lifecycle pass as of now every `lifecycle_interval`.
+fn spawn_lifecycle(
+    engine: Engine,
+    cfg: &WorkerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let rate = cfg.lifecycle_rate;
+    every(cfg.lifecycle_interval, shutdown, move || {
+        let engine = engine.clone();
+        async move {
+            let opts = crate::LifecycleOptions {
+                now_ms: crate::model::now_ms(),
+                ops_per_sec: rate,
+            };
+            match engine.lifecycle_pass(opts).await {
+                Ok(r) if r.buckets > 0 => tracing::info!(?r, "lifecycle pass done"),
+                Ok(r) => tracing::debug!(?r, "lifecycle pass done"),
+                Err(e) => tracing::warn!(error = %e, "lifecycle pass failed"),
+            }
+        }
+    })
+}
+
+/// A scrub pass at `scrub_rate` every `scrub_interval`.
+fn spawn_scrubber(
+    engine: Engine,
+    cfg: &WorkerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let rate = cfg.scrub_rate;
+    every(cfg.scrub_interval, shutdown, move || {
+        let engine = engine.clone();
+        async move {
+            match engine.scrub_pass(rate).await {
+                Ok(r) => tracing::info!(?r, "scrub pass done"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::reencode::chain(&e), "scrub pass failed")
+                }
+            }
+        }
+    })
 }
 
 /// Upgrade an older metadata layout once, in the background (readers take

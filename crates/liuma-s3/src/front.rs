@@ -78,32 +78,8 @@ impl S3Front {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         s3s::StdError: From<B::Error>,
     {
-        let header_bytes: usize = req
-            .headers()
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum();
-        if header_bytes > self.settings.max_header_bytes {
-            return error_response(S3Error::with_message(
-                S3ErrorCode::RequestHeaderSectionTooLarge,
-                format!(
-                    "Your request header section exceeds the maximum allowed size of {} bytes",
-                    self.settings.max_header_bytes
-                ),
-            ));
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if let Err(refusal) = crate::sigcheck::check(
-            req.uri().query(),
-            req.headers()
-                .get(header::AUTHORIZATION)
-                .map(HeaderValue::as_bytes),
-            self.settings.allow_sigv2,
-            now,
-        ) {
-            return error_response(refusal.to_s3());
+        if let Err(refusal) = self.check_head(req.uri().query(), req.headers()) {
+            return error_response(refusal);
         }
         let origin = req
             .headers()
@@ -145,28 +121,7 @@ impl S3Front {
                 error_response(S3Error::new(S3ErrorCode::InternalError))
             }
         };
-        // s3s answers HEAD 200 whatever the output; AWS answers a HEAD of a
-        // part (`partNumber`) or a range 206, as GET does.
-        if method == Method::HEAD
-            && resp.status() == StatusCode::OK
-            && resp.headers().contains_key(header::CONTENT_RANGE)
-        {
-            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-        }
-        // Every 503 (SlowDown, a disk or the metadata store unavailable) is
-        // a moment's condition: tell clients when to come back.
-        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
-        }
-        if let (Some(origin), Some(bucket)) = (origin, bucket)
-            && let Ok(b) = self.engine.bucket(&bucket).await
-        {
-            let rules = cors::rules(&b.attrs);
-            if let Some(rule) = cors::find(&rules, &origin, method.as_str(), &[]) {
-                add_cors_headers(resp.headers_mut(), rule, &origin);
-            }
-        }
+        self.amend(&mut resp, &method, origin.zip(bucket)).await;
         // An error answered before a 100-continue body was read: the client
         // may or may not send that body now, so the connection's byte stream
         // is ambiguous. Close it rather than parse the next request from the
@@ -183,6 +138,70 @@ impl S3Front {
                 .insert(header::CONNECTION, http::HeaderValue::from_static("close"));
         }
         resp
+    }
+
+    /// What is refused before routing, from the request head alone: a
+    /// header section over the limit, a signature scheme or expiry
+    /// ([`crate::sigcheck`]) that is not accepted.
+    fn check_head(&self, query: Option<&str>, headers: &HeaderMap) -> Result<(), S3Error> {
+        let header_bytes: usize = headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum();
+        if header_bytes > self.settings.max_header_bytes {
+            return Err(S3Error::with_message(
+                S3ErrorCode::RequestHeaderSectionTooLarge,
+                format!(
+                    "Your request header section exceeds the maximum allowed size of {} bytes",
+                    self.settings.max_header_bytes
+                ),
+            ));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        crate::sigcheck::check(
+            query,
+            headers
+                .get(header::AUTHORIZATION)
+                .map(HeaderValue::as_bytes),
+            self.settings.allow_sigv2,
+            now,
+        )
+        .map_err(|refusal| refusal.to_s3())
+    }
+
+    /// What AWS adds to s3s's answer: 206 for a partial HEAD, Retry-After
+    /// on a 503, CORS headers for a cross-origin request to a bucket
+    /// (`cross`: its origin and bucket).
+    async fn amend(
+        &self,
+        resp: &mut Response<Body>,
+        method: &Method,
+        cross: Option<(String, String)>,
+    ) {
+        // s3s answers HEAD 200 whatever the output; AWS answers a HEAD of a
+        // part (`partNumber`) or a range 206, as GET does.
+        if method == Method::HEAD
+            && resp.status() == StatusCode::OK
+            && resp.headers().contains_key(header::CONTENT_RANGE)
+        {
+            *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+        }
+        // Every 503 (SlowDown, a disk or the metadata store unavailable) is
+        // a moment's condition: tell clients when to come back.
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        }
+        if let Some((origin, bucket)) = cross
+            && let Ok(b) = self.engine.bucket(&bucket).await
+        {
+            let rules = cors::rules(&b.attrs);
+            if let Some(rule) = cors::find(&rules, &origin, method.as_str(), &[]) {
+                add_cors_headers(resp.headers_mut(), rule, &origin);
+            }
+        }
     }
 
     /// DeleteObjects names its keys in the body, which s3s parses without
