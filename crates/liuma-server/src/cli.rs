@@ -281,6 +281,10 @@ pub struct ServerArgs {
     /// Seconds between heal passes (they also run after membership changes). Default 60.
     #[arg(long, env = "LIUMA_HEAL_INTERVAL_SECS")]
     pub heal_interval_secs: Option<u64>,
+    /// Membership lease TTL in seconds (at least 2): a node that stops
+    /// heartbeating drops out of the live set this long after. Default 10.
+    #[arg(long, env = "LIUMA_LEASE_TTL_SECS")]
+    pub lease_ttl_secs: Option<u64>,
     /// Refuse writes (503) while fewer failure domains (live nodes, or zones
     /// when zones are configured) than this are up. Default m+1 for the code in use.
     #[arg(long, env = "LIUMA_MIN_FAILURE_DOMAINS")]

@@ -115,6 +115,10 @@ pub struct ClusterSection {
     pub heal_grace_secs: u64,
     /// Seconds between heal passes (also run after membership changes). Default 60.
     pub heal_interval_secs: u64,
+    /// TTL of the membership lease, seconds (at least 2): a node that stops
+    /// heartbeating (every TTL/3) drops out of the live set this long after.
+    /// Shorter detects dead nodes sooner, at more etcd traffic. Default 10.
+    pub lease_ttl_secs: u64,
     /// Writes are refused (503, with the reason) while fewer failure
     /// domains than this are up: live nodes, or zones when the nodes are in
     /// more than one zone. Default: m+1 for the code of the write.
@@ -134,6 +138,7 @@ impl Default for ClusterSection {
             advertise: None,
             heal_grace_secs: EngineConfig::default().heal_grace.as_secs(),
             heal_interval_secs: WorkerConfig::default().heal_interval.as_secs(),
+            lease_ttl_secs: 10,
             min_failure_domains: None,
             allow_shard_doubling: false,
         }
@@ -412,6 +417,9 @@ impl Config {
         if let Some(i) = args.heal_interval_secs {
             cfg.cluster.heal_interval_secs = i;
         }
+        if let Some(t) = args.lease_ttl_secs {
+            cfg.cluster.lease_ttl_secs = t;
+        }
         if let Some(n) = args.min_failure_domains {
             cfg.cluster.min_failure_domains = Some(n);
         }
@@ -490,6 +498,9 @@ impl Config {
             || self.maintenance.lifecycle_interval_secs == 0
         {
             bail!("maintenance intervals must be at least 1 second");
+        }
+        if self.cluster.lease_ttl_secs < 2 {
+            bail!("cluster.lease_ttl_secs must be at least 2 (etcd's shortest lease)");
         }
         Ok(())
     }

@@ -280,8 +280,9 @@ async fn join_cluster(
         zone: cfg.cluster.zone.clone(),
         advertise,
         secret: secrets.cluster_secret.as_bytes().to_vec(),
-        lease_ttl: std::time::Duration::from_secs(10),
-        heartbeat: std::time::Duration::from_secs(3),
+        lease_ttl: std::time::Duration::from_secs(cfg.cluster.lease_ttl_secs),
+        // three heartbeats per lease: one lost heartbeat does not expire it
+        heartbeat: std::time::Duration::from_millis(cfg.cluster.lease_ttl_secs * 1000 / 3),
         endpoints,
     };
     let id = ccfg.node_id.clone();

@@ -280,7 +280,8 @@ fn bitrot_and_deleted_shards_on_two_nodes_are_repaired() {
 
 #[test]
 fn etcd_stopped_gives_503_then_recovers() {
-    let mut c = TestCluster::start(3, &[]);
+    // A 3 s membership lease, so freezing etcd past it takes seconds, not 13.
+    let mut c = TestCluster::start(3, &["--lease-ttl-secs", "3"]);
     assert_eq!(c.status("n1")["erasure"], "2+1", "3 disks");
     c.create_bucket("n1");
     let mut objects = vec![("kept".to_owned(), random(5 * MIB + 17))];
@@ -301,9 +302,9 @@ fn etcd_stopped_gives_503_then_recovers() {
         )
     });
     let took = started.elapsed();
-    // Frozen past the membership lease TTL (10 s): on thaw etcd expires every
+    // Frozen past the membership lease TTL (3 s): on thaw etcd expires every
     // node's lease and the nodes must register again.
-    std::thread::sleep(Duration::from_secs(13).saturating_sub(started.elapsed()));
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(started.elapsed()));
     c.etcd.thaw();
     assert_eq!(get, 503, "S3 GET with etcd frozen (0 = no answer in 30 s)");
     assert_eq!(put, 503, "S3 PUT with etcd frozen (0 = no answer in 30 s)");
