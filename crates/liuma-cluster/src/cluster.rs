@@ -373,7 +373,10 @@ impl Cluster {
     /// Disks a new shard may go to: those of live, non-draining nodes,
     /// without the nodes that missed a deadline recently (a hung peer is
     /// skipped like a failed one), unless that leaves none.
-    pub fn write_candidates(&self) -> Vec<Candidate> {
+    /// Also says whether a suspect node was left out (then placement over
+    /// these differs from placement over every live disk, which the healer
+    /// restores).
+    pub fn write_candidates(&self) -> (Vec<Candidate>, bool) {
         let all = self.view().candidates();
         let health = &self.inner.health;
         let fresh: Vec<Candidate> = all
@@ -381,7 +384,11 @@ impl Cluster {
             .filter(|c| c.node == self.inner.node_id || !health.is_suspect(&c.node))
             .cloned()
             .collect();
-        if fresh.is_empty() { all } else { fresh }
+        if fresh.is_empty() || fresh.len() == all.len() {
+            (all, false)
+        } else {
+            (fresh, true)
+        }
     }
 }
 

@@ -215,7 +215,7 @@ impl BlockStore {
         .await?
         .map_err(Error::internal)?;
         let cap = self.per_node_cap(encoded.parity_shards);
-        let disks = self.write_shards(&id, &encoded.shards, cap).await?;
+        let (disks, as_wanted) = self.write_shards(&id, &encoded.shards, cap).await?;
         let now = self.clock.now_ms();
         let rec = BlockRecord {
             k: encoded.data_shards,
@@ -232,7 +232,7 @@ impl BlockStore {
         let mut txn = Txn::new()
             .when(Compare::Absent(key.clone()))
             .and_then(Op::put(key, encode(&rec)));
-        if !self.where_wanted(&id, &rec.disks, cap) {
+        if !as_wanted {
             // A suspect peer skipped or a fallback disk: the heal moves it.
             txn = txn.and_then(crate::heal_queue::mark(&id));
         }
@@ -254,18 +254,6 @@ impl BlockStore {
         Ok(Stored::Written)
     }
 
-    /// True when `disks` are the disks placement over every live,
-    /// non-draining disk picks for the block (what the healer wants).
-    fn where_wanted(&self, id: &BlockId, disks: &[String], cap: usize) -> bool {
-        let cands = self.cluster.view().candidates();
-        let wanted = spread_capped(&cands, &rank(id, &cands), disks.len(), &[], cap);
-        let mut want: Vec<&str> = wanted.iter().map(|&i| cands[i].disk.as_str()).collect();
-        let mut have: Vec<&str> = disks.iter().map(String::as_str).collect();
-        want.sort_unstable();
-        have.sort_unstable();
-        want == have
-    }
-
     /// Record a reuse of a live block so GC leaves it alone. False when the
     /// record changed under us (the caller re-reads).
     async fn touch(&self, id: &BlockId, mut rec: BlockRecord, rev: u64) -> Result<bool> {
@@ -285,14 +273,16 @@ impl BlockStore {
     /// are enough, never more than `cap` on one node), falling back to the
     /// next ranked disk on failure (or after a slow peer's deadline; nodes
     /// that missed one recently are not candidates). Returns the disk id
-    /// per shard index.
+    /// per shard index, and whether those are the disks placement over
+    /// every live disk wants (no suspect skipped, no fallback): the healer's
+    /// wanted set.
     async fn write_shards(
         &self,
         id: &BlockId,
         shards: &[Shard],
         cap: usize,
-    ) -> Result<Vec<String>> {
-        let cands = self.cluster.write_candidates();
+    ) -> Result<(Vec<String>, bool)> {
+        let (cands, skipped_suspects) = self.cluster.write_candidates();
         if cands.is_empty() {
             return Err(Error::StorageFull(Box::new(liuma_cluster::Error::NoDisks)));
         }
@@ -330,6 +320,7 @@ impl BlockStore {
                 }
             }
         }
+        let as_wanted = !skipped_suspects && failed.is_empty();
         for (slot, target, shard, first_err) in failed {
             let taken: Vec<usize> = placed.iter().flatten().copied().collect();
             match self
@@ -349,10 +340,11 @@ impl BlockStore {
                 }
             }
         }
-        Ok(placed
+        let disks = placed
             .into_iter()
             .map(|t| cands[t.expect("every shard placed")].disk.clone())
-            .collect())
+            .collect();
+        Ok((disks, as_wanted))
     }
 
     /// Write `shard` to the best disk not in `taken` (new nodes first);
