@@ -115,6 +115,9 @@ struct Upload<'a> {
     entries: Vec<BlockEntry>,
     referenced: HashSet<[u8; 32]>,
     pending_refs: Vec<Op>,
+    /// The owner's GC queue entry is written (with its first references):
+    /// one entry per upload, not one per batch.
+    queued: bool,
 }
 
 impl Inner {
@@ -149,6 +152,7 @@ impl Inner {
             entries: Vec::new(),
             referenced: HashSet::new(),
             pending_refs: Vec::new(),
+            queued: false,
         };
         let filled = up.fill(&mut body, max_size, allow_inline).await;
         let (size, body) = match filled {
@@ -309,7 +313,7 @@ impl Upload<'_> {
                 keys::block_ref(&entry.block_id(), &self.uid),
                 encode(&rec),
             ));
-            // two ops per block, plus the GC queue entry of the flush
+            // two ops per block, plus the GC queue entry of the first flush
             if self.pending_refs.len() >= MAX_TXN_OPS - 2 {
                 self.flush_refs().await?;
             }
@@ -322,7 +326,10 @@ impl Upload<'_> {
         if self.pending_refs.is_empty() {
             return Ok(());
         }
-        let mut success = vec![pending_check(self.inner, &self.uid)];
+        let mut success = Vec::with_capacity(self.pending_refs.len() + 1);
+        if !self.queued {
+            success.push(pending_check(self.inner, &self.uid));
+        }
         success.append(&mut self.pending_refs);
         let written = self
             .inner
@@ -338,6 +345,7 @@ impl Upload<'_> {
             self.inner.stats.note_leftover();
         }
         written?;
+        self.queued = true;
         Ok(())
     }
 

@@ -243,3 +243,19 @@ async fn idle_pass_cost() {
     );
     assert!(quiet.quiet && quiet.blocks_checked == 0, "{quiet:?}");
 }
+
+#[tokio::test]
+async fn an_upload_of_many_reference_batches_is_queued_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), Duration::ZERO);
+    e.create_bucket("gcq", "me").await.unwrap();
+    // 130 distinct blocks: three batches of references (63 per batch).
+    let data = random(77, 130 * BS);
+    put(&e, "gcq", "big", &data).await;
+    let r = incremental(&e).await;
+    assert_eq!((r.owners_checked, r.blocks_deleted), (1, 0), "{r:?}");
+    e.delete_object("gcq", "big", None).await.unwrap();
+    let r = incremental(&e).await;
+    assert_eq!((r.owners_checked, r.blocks_deleted), (1, 130), "{r:?}");
+    assert_eq!(full_pass_agrees(&e).await, 0);
+}
