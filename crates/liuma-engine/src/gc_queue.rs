@@ -86,6 +86,11 @@ impl Engine {
         report: &mut GcReport,
         owners: &mut HashMap<String, bool>,
     ) -> Result<Option<u64>> {
+        if self.owner_committed(uid, owners).await? {
+            // The check written with a committed owner's references: all
+            // of them are live, so none of its blocks can be freed now.
+            return Ok(None);
+        }
         let mut again: Option<u64> = None;
         let mut released = Vec::new();
         let mut pager = Pager::prefix(&keys::owned_by(uid), 256);
@@ -105,6 +110,32 @@ impl Engine {
         }
         self.delete_keys(released).await?;
         Ok(again)
+    }
+
+    /// True when `uid` is a live owner whose references are past the grace
+    /// (read through one of them): looking at its blocks one by one would
+    /// only find each of them held.
+    async fn owner_committed(&self, uid: &str, owners: &mut HashMap<String, bool>) -> Result<bool> {
+        let first = self
+            .inner
+            .meta
+            .range(
+                &keys::owned_by(uid),
+                &liuma_meta::prefix_end(&keys::owned_by(uid)),
+                1,
+            )
+            .await?;
+        let Some(id) = first.first().and_then(|kv| keys::parse_owned(&kv.key)) else {
+            return Ok(false);
+        };
+        let Some(r) = self.inner.meta.get(&keys::block_ref(&id, uid)).await? else {
+            return Ok(false);
+        };
+        let r: RefRecord = decode(&r.value)?;
+        if self.now_ms().saturating_sub(r.created_ms) < self.gc_grace_ms() {
+            return Ok(false);
+        }
+        self.owner_live(&r.owner, owners).await
     }
 
     /// The full pass's check of one block, from the side of one owner.
