@@ -575,7 +575,18 @@ impl Engine {
         self.check_write_condition(bucket, key, &opts.condition)
             .await?;
         let min_part_size = opts.min_part_size.unwrap_or(self.inner.cfg.min_part_size);
-        let assembled = self.assemble_parts(upload_id, parts, min_part_size).await?;
+        let assembled = match self.assemble_parts(upload_id, parts, min_part_size).await {
+            // A concurrent complete of this upload may have won since the
+            // upload record was read, and removed the parts: the same part
+            // list gets its answer.
+            Err(e @ Error::InvalidPart { .. }) => {
+                return self
+                    .previously_completed(bucket, key, upload_id, parts, self.now_ms())
+                    .await
+                    .map_err(|_| e);
+            }
+            r => r?,
+        };
         let sha256 = self.check_sha256(&assembled, opts.sha256).await?;
         let chosen: Vec<&PartRecord> = assembled.chosen.iter().collect();
         let (checksum, part_checksums) =
