@@ -184,6 +184,87 @@ async fn large_ranges_are_paged_transparently() {
     assert_eq!(some.len(), 7, "limit across pages");
 }
 
+/// Pages are asked over windows that narrow and widen with the keys found
+/// (see `etcd_store::window`); whatever the key shapes (shared prefixes,
+/// 0xff runs, keys that extend others, varied lengths) and bounds, a range
+/// must return exactly the keys a sorted model holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windowed_ranges_return_exactly_the_keys_of_the_range() {
+    let etcd = tokio::task::spawn_blocking(TestEtcd::start)
+        .await
+        .expect("start");
+    let config = EtcdConfig {
+        prefix: unique_prefix(),
+        range_page_size: 7,
+        ..EtcdConfig::default()
+    };
+    let store = connect_with(&etcd, config).await;
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let alphabet = [b'a', b'b', b'k', b'/', 0u8, 0xfe, 0xff];
+    let mut model = std::collections::BTreeSet::new();
+    for i in 0..1500u32 {
+        let mut key = b"w/".to_vec();
+        match i % 3 {
+            // Dense, fixed-width keys (the usual object names).
+            0 => key.extend(format!("obj{:05}", next(100_000)).into_bytes()),
+            // Short random keys over a small alphabet: many shared prefixes and 0xff runs.
+            1 => (0..1 + next(6)).for_each(|_| key.push(alphabet[next(7) as usize])),
+            // Keys that extend others.
+            _ => key.extend(format!("obj{:05}/{}", next(100), next(10)).into_bytes()),
+        }
+        model.insert(key);
+    }
+    let keys: Vec<Vec<u8>> = model.iter().cloned().collect();
+    for chunk in keys.chunks(100) {
+        let txn = chunk
+            .iter()
+            .fold(Txn::new(), |t, k| t.and_then(Op::put(k.clone(), "v")));
+        store.txn(txn).await.expect("txn");
+    }
+    let whole_end = prefix_end(b"w/");
+    let mut bounds = vec![
+        (b"w/".to_vec(), whole_end.clone()),
+        (b"w/obj".to_vec(), prefix_end(b"w/obj")),
+        (b"w/\xff".to_vec(), whole_end.clone()),
+    ];
+    for _ in 0..12 {
+        let a = &keys[next(keys.len() as u64) as usize];
+        let b = &keys[next(keys.len() as u64) as usize];
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        bounds.push((lo.clone(), hi.clone()));
+    }
+    for (start, end) in bounds {
+        let want: Vec<Vec<u8>> = model.range(start.clone()..end.clone()).cloned().collect();
+        for limit in [0usize, 1, 7, 50, 333] {
+            let got: Vec<Vec<u8>> = store
+                .range(&start, &end, limit)
+                .await
+                .expect("range")
+                .into_iter()
+                .map(|kv| kv.key)
+                .collect();
+            let expect = if limit == 0 {
+                &want[..]
+            } else {
+                &want[..limit.min(want.len())]
+            };
+            assert_eq!(
+                got,
+                expect,
+                "range {:?}..{:?} limit {limit}",
+                String::from_utf8_lossy(&start),
+                String::from_utf8_lossy(&end)
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lagging_watcher_is_ended_not_skipped() {
     let etcd = tokio::task::spawn_blocking(TestEtcd::start)

@@ -13,7 +13,8 @@
 //!   would refuse as "duplicate key" are normalised first (see [`convert`](self::convert)).
 //! - **Ranges** are read in pages of [`EtcdConfig::range_page_size`] keys, all pages at the
 //!   revision of the first, so a large scan is one consistent snapshot without one huge
-//!   response.
+//!   response; each page asks for a bounded window of keys, not the rest of the range
+//!   (see [`window`](self::window): etcd 3.4 walks the whole range asked to count it).
 //! - **Watches**: see [`watch`](self::watch). **Leases** are etcd leases; TTLs are rounded up
 //!   to whole seconds and etcd raises them to its minimum (about 2 s with default election
 //!   settings).
@@ -24,6 +25,7 @@
 mod convert;
 mod retry;
 mod watch;
+mod window;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -282,6 +284,8 @@ impl MetaStore for EtcdStore {
         let mut from = self.ns.key(start);
         let mut out = Vec::new();
         let page = self.config.range_page_size.max(1);
+        // Each request covers a bounded window of the range (see `window`).
+        let mut depth = window::Depth::first(&from, &etcd_end);
         // 0 = the latest revision; later pages read at the first page's revision.
         let mut at = 0;
         loop {
@@ -290,8 +294,10 @@ impl MetaStore for EtcdStore {
             } else {
                 page.min(limit - out.len())
             };
+            depth = depth.clamp(&from);
+            let window_end = depth.window_end(&from, &etcd_end);
             let opts = GetOptions::new()
-                .with_range(etcd_end.clone())
+                .with_range(window_end.clone())
                 .with_limit(i64::try_from(want).unwrap_or(i64::MAX))
                 .with_revision(at);
             let resp = self
@@ -307,11 +313,20 @@ impl MetaStore for EtcdStore {
             }
             let kvs = resp.kvs();
             out.extend(kvs.iter().filter_map(|kv| self.ns.key_value(kv)));
-            let Some(last) = kvs.last() else { break };
-            if !resp.more() || (limit != 0 && out.len() >= limit) {
+            if limit != 0 && out.len() >= limit {
                 break;
             }
-            from = key_after(last.key());
+            let exhausted = !resp.more();
+            depth = depth.adapt(resp.count(), want, exhausted);
+            if exhausted {
+                if window::reaches(&window_end, &etcd_end) {
+                    break;
+                }
+                from = window_end;
+            } else {
+                let Some(last) = kvs.last() else { break };
+                from = key_after(last.key());
+            }
         }
         Ok(out)
     }
