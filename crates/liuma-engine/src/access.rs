@@ -9,7 +9,8 @@
 //!
 //! # Record `ak/<id>` (MessagePack, named fields)
 //!
-//! `id`, `name`, `created_ms`, `root`, `buckets`, and the secret as either
+//! `id`, `name`, `created_ms`, `root`, `buckets`, `user` and `disabled`
+//! (both absent before users existed), and the secret as either
 //! `sealed` (bytes, the format of `seal.rs`) or, in records written before
 //! sealing existed or by an engine without a sealing key, `secret` (plain
 //! text). Plain records are still read; [`Engine::seal_plain_keys`]
@@ -65,8 +66,15 @@ pub struct AccessKey {
     pub created_ms: u64,
     /// The root key may do everything, in every bucket.
     pub root: bool,
-    /// Grants per bucket (buckets a key creates are granted `Owner`).
+    /// Grants per bucket (buckets a key creates are granted `Owner`). The
+    /// access model before users; mirrored into the user's `legacy-grants`
+    /// identity policy (see [`crate::users`]).
     pub buckets: BTreeMap<String, Permission>,
+    /// The user the key belongs to (empty only in records written before
+    /// users existed, until [`Engine::migrate_users`] runs).
+    pub user: String,
+    /// A disabled key is kept but refused by the S3 front end.
+    pub disabled: bool,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -76,6 +84,8 @@ impl std::fmt::Debug for AccessKey {
             .field("name", &self.name)
             .field("root", &self.root)
             .field("buckets", &self.buckets)
+            .field("user", &self.user)
+            .field("disabled", &self.disabled)
             .finish_non_exhaustive()
     }
 }
@@ -85,6 +95,19 @@ impl AccessKey {
     pub fn allows(&self, bucket: &str, need: Permission) -> bool {
         self.root || self.buckets.get(bucket).is_some_and(|p| *p >= need)
     }
+}
+
+/// A new random key id ("LM" + 18 chars) and secret (40 chars).
+fn new_key_pair() -> (String, String) {
+    let id = format!(
+        "LM{}",
+        random_chars(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+    );
+    let secret = random_chars(
+        40,
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    );
+    (id, secret)
 }
 
 fn random_chars(len: usize, alphabet: &[u8]) -> String {
@@ -105,6 +128,10 @@ struct StoredKey {
     created_ms: u64,
     root: bool,
     buckets: BTreeMap<String, Permission>,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    disabled: bool,
 }
 
 impl StoredKey {
@@ -114,26 +141,54 @@ impl StoredKey {
     }
 }
 
-fn key_of(id: &str) -> Vec<u8> {
+pub(crate) fn key_of(id: &str) -> Vec<u8> {
     format!("{ACCESS_KEY}{id}").into_bytes()
 }
 
 impl Engine {
-    /// Create a new key with a random id ("LM" + 18 chars) and secret (40 chars).
+    /// Create a new key the old way (`liuma key create`): a random id ("LM"
+    /// + 18 chars) and secret (40 chars), in a user of its own named
+    /// `key-<id>` (as the migration does for keys made before users), so
+    /// its bucket grants stay its only rights.
     pub async fn create_key(&self, name: &str) -> Result<AccessKey> {
-        let id = format!(
-            "LM{}",
-            random_chars(18, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        );
-        let secret = random_chars(
-            40,
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-        );
+        let (id, secret) = new_key_pair();
         self.import_key(&id, &secret, name, false).await
+    }
+
+    /// Create a key with a random id and secret for `user`, which must exist.
+    pub async fn create_key_for(&self, user: &str, key_name: &str) -> Result<AccessKey> {
+        let u = self
+            .get_user(user)
+            .await?
+            .ok_or_else(|| Error::NoSuchUser {
+                name: user.to_owned(),
+            })?;
+        let (id, secret) = new_key_pair();
+        let key = AccessKey {
+            id,
+            secret,
+            name: key_name.to_owned(),
+            created_ms: self.now_ms(),
+            root: u.root,
+            buckets: BTreeMap::new(),
+            user: u.name,
+            disabled: false,
+        };
+        let k = key_of(&key.id);
+        let txn = Txn::new()
+            .when(Compare::Absent(k.clone()))
+            .and_then(Op::put(k, self.encode_key(&key)));
+        if self.inner.meta.txn(txn).await?.succeeded {
+            Ok(key)
+        } else {
+            Err(Error::KeyExists { id: key.id })
+        }
     }
 
     /// Store a key with a given id and secret (the root key from first start).
     /// Idempotent when the same key exists; an id clash with another secret is an error.
+    /// A root key belongs to user `root`, any other to a user of its own
+    /// (`key-<id>`); that user is created when missing.
     pub async fn import_key(
         &self,
         id: &str,
@@ -146,6 +201,12 @@ impl Engine {
                 what: "access key id must be 1-128 letters or digits",
             });
         }
+        let user = if root {
+            crate::users::ROOT_USER.to_owned()
+        } else {
+            crate::users::legacy_user_name(id)
+        };
+        self.ensure_user(&user, root).await?;
         let key = AccessKey {
             id: id.to_owned(),
             secret: secret.to_owned(),
@@ -153,6 +214,8 @@ impl Engine {
             created_ms: self.now_ms(),
             root,
             buckets: BTreeMap::new(),
+            user,
+            disabled: false,
         };
         let k = key_of(id);
         let txn = Txn::new()
@@ -220,6 +283,32 @@ impl Engine {
                 .when(Compare::ModRevision(k.clone(), kv.mod_revision))
                 .and_then(Op::put(k, self.encode_key(&key)));
             if self.inner.meta.txn(txn).await?.succeeded {
+                self.sync_legacy_grants(&key).await?;
+                return Ok(key);
+            }
+        }
+        Err(Error::Conflict {
+            what: format!("access key {id}"),
+        })
+    }
+
+    /// Change a key with `f` under compare-and-swap (retried on races).
+    pub(crate) async fn update_key(
+        &self,
+        id: &str,
+        f: impl Fn(&mut AccessKey),
+    ) -> Result<AccessKey> {
+        let k = key_of(id);
+        for _ in 0..16 {
+            let Some(kv) = self.inner.meta.get(&k).await? else {
+                return Err(Error::NoSuchAccessKey { id: id.to_owned() });
+            };
+            let mut key = self.decode_key(&kv.value)?;
+            f(&mut key);
+            let txn = Txn::new()
+                .when(Compare::ModRevision(k.clone(), kv.mod_revision))
+                .and_then(Op::put(k.clone(), self.encode_key(&key)));
+            if self.inner.meta.txn(txn).await?.succeeded {
                 return Ok(key);
             }
         }
@@ -277,6 +366,8 @@ impl Engine {
             created_ms: key.created_ms,
             root: key.root,
             buckets: key.buckets.clone(),
+            user: key.user.clone(),
+            disabled: key.disabled,
         })
     }
 
@@ -301,6 +392,8 @@ impl Engine {
             created_ms: s.created_ms,
             root: s.root,
             buckets: s.buckets,
+            user: s.user,
+            disabled: s.disabled,
         })
     }
 
@@ -375,6 +468,8 @@ mod tests {
             created_ms: 1,
             root: false,
             buckets: BTreeMap::from([("b".to_owned(), Permission::Write)]),
+            user: String::new(),
+            disabled: false,
         };
         e.inner
             .meta

@@ -186,6 +186,9 @@ impl Engine {
             checksum: rec.checksum,
             // CompleteMultipartUpload's answer carries no tag count
             tag_count: 0,
+            // nor an owner or ACL
+            owner: String::new(),
+            acl: None,
         })
     }
 
@@ -228,6 +231,8 @@ mod tests {
             checksum: None,
             part_checksums: Vec::new(),
             tags: Default::default(),
+            owner: String::new(),
+            acl: None,
         }
     }
 

@@ -47,11 +47,15 @@ impl Engine {
     /// Open an engine whose shards live across `cluster`.
     pub fn open_in(cfg: EngineConfig, meta: DynMetaStore, cluster: Cluster) -> Result<Engine> {
         cfg.validate()?;
-        // Access keys and bucket records are read by every request and
-        // rarely written: served from a watch-invalidated cache.
+        // Access keys, users and bucket records are read by every request
+        // and rarely written: served from a watch-invalidated cache.
         let meta: DynMetaStore = CachedStore::wrap(
             meta,
-            &[keys::ACCESS_KEY.as_bytes(), keys::BUCKET.as_bytes()],
+            &[
+                keys::ACCESS_KEY.as_bytes(),
+                keys::BUCKET.as_bytes(),
+                keys::USER.as_bytes(),
+            ],
         );
         let stats = Arc::new(Stats::default());
         let clock = Clock::default();

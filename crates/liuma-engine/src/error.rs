@@ -238,6 +238,34 @@ pub enum Error {
         /// Key id.
         id: String,
     },
+    /// No user by this name.
+    #[error("user {name:?} does not exist")]
+    NoSuchUser {
+        /// User name as requested.
+        name: String,
+    },
+    /// A user by this name exists already.
+    #[error("user {name:?} exists already")]
+    UserExists {
+        /// User name.
+        name: String,
+    },
+    /// A user that owns buckets cannot be deleted (its buckets would have no owner).
+    #[error("user {name:?} owns buckets {buckets:?}: delete them (or give them away) first")]
+    UserOwnsBuckets {
+        /// User name.
+        name: String,
+        /// The buckets it owns (the first few).
+        buckets: Vec<String>,
+    },
+    /// The user has no identity policy by this name.
+    #[error("user {user:?} has no policy {policy:?}")]
+    NoSuchUserPolicy {
+        /// User name.
+        user: String,
+        /// Policy name.
+        policy: String,
+    },
     /// A checksum request S3 refuses (type or algorithm not the upload's,
     /// a composite CRC64NVME, a full-object SHA).
     #[error("{reason}")]
@@ -318,6 +346,10 @@ impl Error {
             Error::InvalidConfig(_) => "InternalError",
             Error::NoSuchAccessKey { .. } => "InvalidAccessKeyId",
             Error::KeyExists { .. } => "KeyAlreadyExists",
+            Error::NoSuchUser { .. } => "NoSuchUser",
+            Error::UserExists { .. } => "UserAlreadyExists",
+            Error::UserOwnsBuckets { .. } => "UserOwnsBuckets",
+            Error::NoSuchUserPolicy { .. } => "NoSuchUserPolicy",
             Error::InvalidChecksum { .. } => "InvalidRequest",
             Error::InvalidArgument { .. } => "InvalidArgument",
             Error::ConditionalConflict { .. } => "ConditionalRequestConflict",
@@ -339,6 +371,8 @@ impl Error {
             | Error::NoSuchVersion { .. }
             | Error::NoSuchUpload { .. }
             | Error::NoSuchAccessKey { .. }
+            | Error::NoSuchUser { .. }
+            | Error::NoSuchUserPolicy { .. }
             | Error::NoSuchNode { .. } => 404,
             Error::InvalidBucketName { .. }
             | Error::InvalidKey { .. }
@@ -358,6 +392,8 @@ impl Error {
             | Error::BucketNotEmpty { .. }
             | Error::Conflict { .. }
             | Error::KeyExists { .. }
+            | Error::UserExists { .. }
+            | Error::UserOwnsBuckets { .. }
             | Error::ConditionalConflict { .. }
             | Error::MembershipRefused { .. } => 409,
             Error::PreconditionFailed => 412,

@@ -16,12 +16,14 @@
 //! go/<owner uid>/<block hex>          the blocks an owner refers to (GC's reverse index)
 //! gq/<due ms, 16 hex>/<owner uid>     an owner for GC to look at once due
 //! hq/<block hex>                      a block for the next heal pass (placed off its wanted disks)
+//! us/<user name>                      user record (canonical id, identity policies)
 //! ```
 
 use liuma_codec::BlockId;
 
 pub(crate) const BUCKET: &str = "bk/";
 pub(crate) const ACCESS_KEY: &str = "ak/";
+pub(crate) const USER: &str = "us/";
 pub(crate) const LATEST: &str = "ob/";
 pub(crate) const VERSION: &str = "vr/";
 pub(crate) const VERSION_DATA: &str = "vd/";

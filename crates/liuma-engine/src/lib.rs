@@ -22,6 +22,9 @@
 //! - `bucket`, `object`, `list`, `multipart`, `tagging`: the S3-shaped operations
 //! - `access`, `seal`: access keys with bucket grants (secrets sealed at
 //!   rest), named settings
+//! - `users`: users (owners of keys and buckets) and their identity
+//!   policies; `users_migrate`: the move of a store from before users
+//! - `object_acl`: an object version's ACL, rewritten in place
 //! - `session`: caller-named uploads with a fixed part layout and byte
 //!   accounting (the native API's chunk sessions)
 //! - `conditional`: conditional writes, retried completes; `part_read`:
@@ -62,6 +65,7 @@ mod metrics;
 mod model;
 mod multipart;
 mod object;
+mod object_acl;
 mod part_read;
 mod read;
 mod reencode;
@@ -71,6 +75,8 @@ mod seal;
 mod session;
 mod status;
 mod tagging;
+mod users;
+mod users_migrate;
 mod worker;
 
 pub use access::{AccessKey, Permission};
@@ -106,6 +112,11 @@ pub use scrub::ScrubReport;
 pub use seal::{SEAL_VERSION, SealError, SealKey};
 pub use session::UploadSession;
 pub use status::{ClusterStatus, DiskStatus, NodeStatus};
+pub use users::{
+    LEGACY_POLICY, ROOT_USER, User, legacy_grants_policy, legacy_user_name, validate_policy_name,
+    validate_user_name,
+};
+pub use users_migrate::UserMigration;
 pub use worker::{WorkerConfig, spawn_workers};
 
 /// What the engine's own integration tests reach below the facade (the

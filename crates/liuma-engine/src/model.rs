@@ -176,6 +176,13 @@ pub(crate) struct VersionRecord {
     /// PutObjectTagging without touching the data.
     #[serde(default)]
     pub tags: Tags,
+    /// User name of the writer (empty: the bucket's owner, as for every
+    /// version written before users existed).
+    #[serde(default)]
+    pub owner: String,
+    /// The version's ACL, JSON of `liuma_policy::Acl` (None: private to its owner).
+    #[serde(default)]
+    pub acl: Option<String>,
 }
 
 impl VersionRecord {
@@ -197,6 +204,8 @@ impl VersionRecord {
             checksum: None,
             part_checksums: Vec::new(),
             tags: Tags::new(),
+            owner: String::new(),
+            acl: None,
         }
     }
 
@@ -272,6 +281,13 @@ pub(crate) struct UploadRecord {
     /// uploads and for sessions opened before sessions were tracked).
     #[serde(default)]
     pub session: Option<crate::session::UploadSession>,
+    /// User name of the writer, given to the completed object (empty: the
+    /// bucket's owner).
+    #[serde(default)]
+    pub owner: String,
+    /// The completed object's ACL (JSON of `liuma_policy::Acl`; None: private).
+    #[serde(default)]
+    pub acl: Option<String>,
 }
 
 /// One uploaded part.

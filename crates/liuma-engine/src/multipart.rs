@@ -189,6 +189,24 @@ impl Engine {
         checksum: Option<UploadChecksum>,
         tags: Tags,
     ) -> Result<String> {
+        self.create_multipart_owned(bucket, key, meta, checksum, tags, String::new(), None)
+            .await
+    }
+
+    /// [`Self::create_multipart_tagged`] whose completed object is written by
+    /// user `owner` (empty: the bucket's owner) with `acl` (JSON of
+    /// `liuma_policy::Acl`; None: private).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_multipart_owned(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        checksum: Option<UploadChecksum>,
+        tags: Tags,
+        owner: String,
+        acl: Option<String>,
+    ) -> Result<String> {
         validate_key(key)?;
         check_meta(&meta)?;
         self.bucket(bucket).await?;
@@ -202,6 +220,8 @@ impl Engine {
             checksum,
             tags,
             session: None,
+            owner,
+            acl,
         };
         self.inner
             .meta
@@ -614,6 +634,8 @@ impl Engine {
             checksum,
             part_checksums,
             tags: upload.tags,
+            owner: upload.owner,
+            acl: upload.acl,
         };
         let upload = UploadAt {
             bucket,
@@ -786,6 +808,8 @@ impl Engine {
             checksum: None,
             part_checksums: Vec::new(),
             tags: Tags::new(),
+            owner: String::new(),
+            acl: None,
         };
         let mut stream = self.inner.open_stream(&rec, 0, size).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);

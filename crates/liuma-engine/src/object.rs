@@ -37,6 +37,10 @@ pub struct PutOptions {
     pub tags: Tags,
     /// `If-None-Match` / `If-Match`, checked atomically with the commit.
     pub condition: WriteCondition,
+    /// User name of the writer (empty: the bucket's owner).
+    pub owner: String,
+    /// The version's ACL, JSON of `liuma_policy::Acl` (None: private).
+    pub acl: Option<String>,
 }
 
 /// An object version as seen by clients.
@@ -68,6 +72,10 @@ pub struct ObjectInfo {
     pub checksum: Option<Checksum>,
     /// How many tags the version has (`x-amz-tagging-count`).
     pub tag_count: usize,
+    /// User name of the writer (empty: the bucket's owner).
+    pub owner: String,
+    /// The version's ACL, JSON of `liuma_policy::Acl` (None: private).
+    pub acl: Option<String>,
 }
 
 impl ObjectInfo {
@@ -91,6 +99,8 @@ impl ObjectInfo {
             parts: rec.parts,
             checksum: rec.checksum.clone(),
             tag_count: rec.tags.len(),
+            owner: rec.owner.clone(),
+            acl: rec.acl.clone(),
         }
     }
 }
@@ -204,6 +214,8 @@ impl Engine {
                 .and_then(|l| l.get().into_iter().next()),
             part_checksums: Vec::new(),
             tags: opts.tags,
+            owner: opts.owner,
+            acl: opts.acl,
         };
         let guard = Guard {
             condition: &opts.condition,
@@ -625,6 +637,10 @@ impl Engine {
             checksum: src.checksum.clone(),
             part_checksums: self.inner.parts_of(&src).await?.into_owned(),
             tags: tags.unwrap_or_else(|| src.tags.clone()),
+            // A copy is a new object: written by the bucket's owner, private,
+            // until the front end says otherwise (set_object_acl).
+            owner: String::new(),
+            acl: None,
         };
         let rec = self.commit_version(&dst, dst_key, rec).await?;
         Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true))

@@ -66,6 +66,8 @@ impl Engine {
             checksum: None,
             tags: Tags::new(),
             session,
+            owner: String::new(),
+            acl: None,
         };
         let k = keys::upload(bucket, key, upload_id);
         let txn = Txn::new()

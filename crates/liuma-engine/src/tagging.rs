@@ -42,6 +42,23 @@ impl Engine {
         version_id: Option<&str>,
         tags: Tags,
     ) -> Result<String> {
+        self.rewrite_version(bucket, key, version_id, |rec| {
+            rec.tags.clone_from(&tags);
+        })
+        .await
+    }
+
+    /// Change one version's record in place with `f` (the current version
+    /// when `version_id` is None) under a compare-and-swap on the record and
+    /// the key's latest pointer; returns its version id. A delete marker is
+    /// `NoSuchKey`. The data is not rewritten.
+    pub(crate) async fn rewrite_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        f: impl Fn(&mut VersionRecord),
+    ) -> Result<String> {
         if let Some(vid) = version_id {
             check_version_id(key, vid)?;
         }
@@ -60,7 +77,7 @@ impl Engine {
                 continue;
             };
             let mut rec: VersionRecord = decode(&kv.value)?;
-            rec.tags.clone_from(&tags);
+            f(&mut rec);
             let value = encode(&rec);
             let mut txn = Txn::new()
                 .when(Compare::ModRevision(vk.clone(), kv.mod_revision))

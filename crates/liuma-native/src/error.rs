@@ -383,6 +383,8 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | EngineError::NoSuchKey { .. }
         | EngineError::NoSuchVersion { .. }
         | EngineError::NoSuchUpload { .. }
+        | EngineError::NoSuchUser { .. }
+        | EngineError::NoSuchUserPolicy { .. }
         | EngineError::NoSuchNode { .. } => S::NOT_FOUND,
         EngineError::InvalidBucketName { .. }
         | EngineError::InvalidKey { .. }
@@ -400,6 +402,8 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | EngineError::BucketAlreadyExists { .. }
         | EngineError::BucketNotEmpty { .. }
         | EngineError::KeyExists { .. }
+        | EngineError::UserExists { .. }
+        | EngineError::UserOwnsBuckets { .. }
         | EngineError::Conflict { .. }
         | EngineError::ConditionalConflict { .. }
         | EngineError::MembershipRefused { .. } => S::CONFLICT,

@@ -67,6 +67,10 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::InvalidConfig(_) => S3Error::internal_error(e),
         E::NoSuchAccessKey { .. } => s3_error!(e, InvalidAccessKeyId),
         E::KeyExists { .. } => s3_error!(e, InvalidArgument),
+        // Users are managed through the admin API only; S3 never names one.
+        E::NoSuchUser { .. } => s3_error!(e, AccessDenied),
+        E::UserExists { .. } | E::UserOwnsBuckets { .. } => s3_error!(e, InvalidArgument),
+        E::NoSuchUserPolicy { .. } => s3_error!(e, AccessDenied),
         E::InvalidChecksum { reason } => s3_error!(e, InvalidRequest, "{reason}"),
         E::InvalidArgument { .. } => s3_error!(e, InvalidArgument),
         E::ConditionalConflict { .. } => s3_error!(e, ConditionalRequestConflict),
