@@ -11,6 +11,12 @@
 //! - `DELETE /admin/keys/{id}` → the key stops working at once
 //! - `POST /admin/keys/{id}/allow` `{"bucket": B, "permission": "read"|"write"|"owner"|"none"}`
 //!
+//! # Users
+//! Users, their keys (disable/enable) and identity policies: `/admin/users...`
+//! (see the `users` module). The keys above are the old interface: a key
+//! made there gets a user of its own (`key-<id>`), and its grants are
+//! mirrored into that user's `legacy-grants` policy.
+//!
 //! # Backend credentials (native API; see `docs/native-api.md`)
 //! - `POST /admin/backends` `{"name": N, "scopes": [...], "bucket": B, "max_size": N,
 //!   "expires": DATE, "rate_limit": N, "max_sessions": N, "max_parked_bytes": N}` → the
@@ -53,6 +59,7 @@
 //! - `cluster`: `/admin/cluster`, drain, forget, heal, scrub, census, and
 //!   the cluster-wide fan-out
 //! - `lifecycle`: `POST /admin/lifecycle` (a lifecycle pass now, or as of a test time)
+//! - `users`: `/admin/users...` (users, their keys and identity policies)
 //! - [`client`]: the one admin API client (fan-out and the CLI)
 
 pub mod client;
@@ -60,6 +67,7 @@ mod cluster;
 pub mod error;
 mod lifecycle;
 mod state;
+mod users;
 
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -105,6 +113,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/scrub", post(cluster::scrub))
         .route("/admin/passes", get(cluster::passes))
         .route("/admin/lifecycle", post(crate::lifecycle::run))
+        .merge(users::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
@@ -186,6 +195,7 @@ fn key_json(k: &AccessKey, with_secret: bool) -> serde_json::Value {
     let mut v = serde_json::json!({
         "id": k.id, "name": k.name, "root": k.root,
         "created_ms": k.created_ms, "buckets": buckets,
+        "user": k.user, "disabled": k.disabled,
     });
     if with_secret {
         v["secret"] = k.secret.clone().into();

@@ -35,6 +35,8 @@ pub struct UploadInfo {
     pub checksum: Option<UploadChecksum>,
     /// Layout and stored bytes of a native chunk session.
     pub session: Option<crate::UploadSession>,
+    /// User name of the initiator (empty: the bucket's owner).
+    pub owner: String,
 }
 
 /// One stored part.
@@ -548,6 +550,7 @@ impl Engine {
                 meta: rec.meta,
                 checksum: rec.checksum,
                 session: rec.session,
+                owner: rec.owner,
             });
         }
         Ok(out)
@@ -853,6 +856,7 @@ impl Engine {
             meta: rec.meta,
             checksum: rec.checksum,
             session: rec.session,
+            owner: rec.owner,
         })
     }
 

@@ -2,14 +2,16 @@
 //!
 //! - [`KeyAuth`]: s3s asks for the secret of an access key id; we look it
 //!   up in the metadata store (so keys created at run time work at once,
-//!   and deleted ones stop working at once).
+//!   and deleted or disabled ones stop working at once: 403
+//!   `InvalidAccessKeyId`, as AWS answers for an inactive key).
 //! - [`KeyAccess`]: after the signature is verified, decide whether the
 //!   key may run this operation on this bucket (`AccessKey::allows`), or,
 //!   for anonymous requests, whether the bucket is public-read and the
-//!   operation only reads. The key and the bucket record are left in the
+//!   operation only reads. A key may also do everything in a bucket its user
+//!   owns. The key, its user and the bucket record are left in the
 //!   request's extensions ([`Caller`]) for the operation to use.
 
-use liuma_engine::{AccessKey, BucketInfo, Engine, Permission};
+use liuma_engine::{AccessKey, BucketInfo, Engine, Permission, User};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
@@ -27,6 +29,8 @@ pub(crate) struct Caller {
     pub key: Option<AccessKey>,
     /// The addressed bucket, when it exists.
     pub bucket: Option<BucketInfo>,
+    /// The user the key belongs to.
+    pub user: Option<User>,
 }
 
 impl Caller {
@@ -44,6 +48,22 @@ impl Caller {
     pub(crate) fn allows(&self, bucket: &str, need: Permission) -> bool {
         self.key.as_ref().is_some_and(|k| k.allows(bucket, need))
     }
+
+    /// The user name new buckets and objects of the caller are owned by
+    /// (a key not yet moved to a user: the user the migration gives it).
+    pub(crate) fn owner_name(&self) -> Option<String> {
+        match (&self.user, &self.key) {
+            (Some(u), _) => Some(u.name.clone()),
+            (None, Some(k)) if k.root => Some(liuma_engine::ROOT_USER.to_owned()),
+            (None, Some(k)) => Some(liuma_engine::legacy_user_name(&k.id)),
+            (None, None) => None,
+        }
+    }
+
+    /// Does the caller's user own `bucket`?
+    pub(crate) fn owns(&self, bucket: &BucketInfo) -> bool {
+        self.owner_name().is_some_and(|n| n == bucket.owner)
+    }
 }
 
 /// Secret lookup for SigV4 / SigV2.
@@ -55,8 +75,10 @@ pub(crate) struct KeyAuth {
 impl S3Auth for KeyAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
         match self.engine.get_key(access_key).await.map_err(s3_err)? {
-            Some(k) => Ok(SecretKey::from(k.secret)),
-            None => Err(s3_error!(
+            // AWS answers a request signed with an inactive key exactly as
+            // one with an unknown key.
+            Some(k) if !k.disabled => Ok(SecretKey::from(k.secret)),
+            Some(_) | None => Err(s3_error!(
                 InvalidAccessKeyId,
                 "The AWS Access Key Id you provided does not exist in our records."
             )),
@@ -130,6 +152,10 @@ impl S3Access for KeyAccess {
             Some(c) => self.engine.get_key(&c.access_key).await.map_err(s3_err)?,
             None => None,
         };
+        let user = match &key {
+            Some(k) => self.engine.get_user(&k.user).await.map_err(s3_err)?,
+            None => None,
+        };
         let bucket = match &bucket_name {
             Some(name) if op != "CreateBucket" => match self.engine.bucket(name).await {
                 Ok(b) => Some(b),
@@ -158,13 +184,20 @@ impl S3Access for KeyAccess {
             }
             (None, _, None) => false,
             (Some(_), None, _) => true,
-            (Some(k), Some(need), Some(name)) => k.allows(name, need),
+            // The bucket's owner may do everything in it (the lead's policy
+            // engine replaces this whole decision).
+            (Some(k), Some(need), Some(name)) => {
+                k.allows(name, need)
+                    || bucket
+                        .as_ref()
+                        .is_some_and(|b| user.as_ref().is_some_and(|u| u.name == b.owner))
+            }
             (Some(k), Some(_), None) => k.root,
         };
         if !allowed {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
-        cx.extensions_mut().insert(Caller { key, bucket });
+        cx.extensions_mut().insert(Caller { key, bucket, user });
         Ok(())
     }
 }

@@ -1,4 +1,5 @@
-//! Bucket operations: list, create (the creating key becomes owner),
+//! Bucket operations: list (the caller's own buckets and those its key has
+//! a grant on; root: all), create (the creating key's user becomes owner),
 //! head, delete (grants revoked), location, versioning, CORS and the
 //! canned public-read ACL.
 
@@ -10,14 +11,8 @@ use crate::auth::{ACL_ATTR, Caller};
 use crate::conv::ts;
 use crate::cors::{self, CORS_ATTR};
 use crate::error::s3_err;
+use crate::owner::Owners;
 use crate::service::LiumaS3;
-
-fn owner_of(id: &str) -> Owner {
-    Owner {
-        display_name: Some(id.to_owned()),
-        id: Some(id.to_owned()),
-    }
-}
 
 pub(crate) async fn list_buckets(
     s: &LiumaS3,
@@ -32,13 +27,17 @@ pub(crate) async fn list_buckets(
         &s.settings.region,
     )?;
     let prefix = input.prefix.clone().unwrap_or_default();
+    // A root key's `allows` is true everywhere: root sees every bucket.
     let visible = s
         .engine
         .list_buckets()
         .await
         .map_err(s3_err)?
         .into_iter()
-        .filter(|b| b.name.starts_with(&prefix) && caller.allows(&b.name, Permission::Read));
+        .filter(|b| {
+            b.name.starts_with(&prefix)
+                && (caller.owns(b) || caller.allows(&b.name, Permission::Read))
+        });
     let (chosen, next) = page.take(visible, |b| b.name.as_str());
     let buckets = chosen
         .into_iter()
@@ -50,7 +49,10 @@ pub(crate) async fn list_buckets(
         .collect();
     Ok(S3Response::new(ListBucketsOutput {
         buckets: Some(buckets),
-        owner: Some(owner_of(caller.id())),
+        owner: Some(match &caller.user {
+            Some(u) => crate::owner::of_user(u),
+            None => Owners::new(&s.engine).of(caller.id()).await?,
+        }),
         continuation_token: next,
         prefix: input.prefix,
     }))
@@ -61,7 +63,7 @@ pub(crate) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let caller = Caller::of(&req);
-    let Some(key) = caller.key else {
+    let Some(key) = caller.key.clone() else {
         return Err(s3_error!(AccessDenied, "Access Denied"));
     };
     let input = req.input;
@@ -103,9 +105,11 @@ pub(crate) async fn create_bucket(
             ))
         }
     };
-    let info = match s.engine.create_bucket(&bucket, &key.id).await {
+    let owner = caller.owner_name().unwrap_or_default();
+    // Another user's bucket (root's too, or root asking for another's):
+    // 409 BucketAlreadyExists, as AWS answers across accounts.
+    let info = match s.engine.create_bucket(&bucket, &owner).await {
         Ok(info) => info,
-        Err(liuma_engine::Error::BucketAlreadyExists { .. }) if key.root => return owned(),
         Err(liuma_engine::Error::BucketAlreadyOwnedByYou { .. }) => return owned(),
         Err(e) => return Err(s3_err(e)),
     };
@@ -333,11 +337,11 @@ pub(crate) async fn put_bucket_acl(
 }
 
 pub(crate) async fn get_bucket_acl(
-    _s: &LiumaS3,
+    s: &LiumaS3,
     req: S3Request<GetBucketAclInput>,
 ) -> S3Result<S3Response<GetBucketAclOutput>> {
     let b = existing(&req, &req.input.bucket)?;
-    let owner = owner_of(&b.owner);
+    let owner = Owners::new(&s.engine).of(&b.owner).await?;
     let mut grants = vec![Grant {
         grantee: Some(Grantee {
             display_name: owner.display_name.clone(),

@@ -47,6 +47,7 @@ mod listbuckets;
 mod marker;
 mod multipart;
 mod object;
+mod owner;
 pub mod service;
 mod sigcheck;
 mod tagging;

@@ -11,6 +11,7 @@ use s3s::{S3Request, S3Response, S3Result, s3_error};
 use crate::bucket::existing;
 use crate::conv::{etag, key_of_token, token_for, ts, url_encode};
 use crate::error::s3_err;
+use crate::owner::{Owners, object_owner};
 use crate::service::LiumaS3;
 
 const MAX_KEYS: i32 = 1000;
@@ -47,19 +48,12 @@ impl Enc {
     }
 }
 
-fn owner(id: &str) -> Owner {
-    Owner {
-        display_name: Some(id.to_owned()),
-        id: Some(id.to_owned()),
-    }
-}
-
-fn object(o: ObjectInfo, enc: &Enc, owner_id: Option<&str>) -> Object {
+fn object(o: ObjectInfo, enc: &Enc, owner: Option<Owner>) -> Object {
     Object {
         e_tag: Some(etag(&o.etag)),
         key: Some(enc.s(o.key)),
         last_modified: Some(ts(o.last_modified_ms)),
-        owner: owner_id.map(owner),
+        owner,
         size: Some(i64::try_from(o.size).unwrap_or(i64::MAX)),
         storage_class: Some(ObjectStorageClass::from_static(
             ObjectStorageClass::STANDARD,
@@ -102,11 +96,13 @@ pub(crate) async fn list_objects(
     } else {
         None
     };
-    let contents: Vec<Object> = r
-        .objects
-        .into_iter()
-        .map(|o| object(o, &enc, Some(&b.owner)))
-        .collect();
+    // ListObjects (v1) always names each object's owner.
+    let mut owners = Owners::new(&s.engine);
+    let mut contents = Vec::with_capacity(r.objects.len());
+    for o in r.objects {
+        let owner = owners.of(object_owner(&o, &b)).await?;
+        contents.push(object(o, &enc, Some(owner)));
+    }
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(input.bucket),
         prefix: Some(enc.s(input.prefix.unwrap_or_default())),
@@ -146,11 +142,16 @@ pub(crate) async fn list_objects_v2(
         .map_err(s3_err)?;
     let common_prefixes = prefixes(&mut r, &enc);
     let fetch_owner = input.fetch_owner.unwrap_or(false);
-    let contents: Vec<Object> = r
-        .objects
-        .into_iter()
-        .map(|o| object(o, &enc, fetch_owner.then_some(b.owner.as_str())))
-        .collect();
+    let mut owners = Owners::new(&s.engine);
+    let mut contents = Vec::with_capacity(r.objects.len());
+    for o in r.objects {
+        let owner = if fetch_owner {
+            Some(owners.of(object_owner(&o, &b)).await?)
+        } else {
+            None
+        };
+        contents.push(object(o, &enc, owner));
+    }
     let key_count = contents.len() + common_prefixes.as_ref().map_or(0, Vec::len);
     let next = if r.is_truncated {
         r.next_marker.as_deref().map(token_for)
@@ -195,13 +196,15 @@ pub(crate) async fn list_object_versions(
         .map_err(s3_err)?;
     let mut versions = Vec::new();
     let mut markers = Vec::new();
+    let mut owners = Owners::new(&s.engine);
     for v in r.versions {
+        let owner = Some(owners.of(object_owner(&v, &b)).await?);
         if v.delete_marker {
             markers.push(DeleteMarkerEntry {
                 is_latest: Some(v.is_latest),
                 key: Some(enc.s(v.key)),
                 last_modified: Some(ts(v.last_modified_ms)),
-                owner: Some(owner(&b.owner)),
+                owner,
                 version_id: Some(v.version_id),
             });
         } else {
@@ -210,7 +213,7 @@ pub(crate) async fn list_object_versions(
                 is_latest: Some(v.is_latest),
                 key: Some(enc.s(v.key)),
                 last_modified: Some(ts(v.last_modified_ms)),
-                owner: Some(owner(&b.owner)),
+                owner,
                 size: Some(i64::try_from(v.size).unwrap_or(i64::MAX)),
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,

@@ -14,6 +14,7 @@ use crate::cond::write_condition;
 use crate::conv::{content_md5, etag, object_meta, std_headers_of, ts, url_encode, version_header};
 use crate::error::s3_err;
 use crate::object::{Conditions, checked_copy_source};
+use crate::owner::Owners;
 use crate::service::LiumaS3;
 
 fn part_number(n: i32) -> S3Result<u32> {
@@ -28,18 +29,12 @@ fn part_number(n: i32) -> S3Result<u32> {
         })
 }
 
-fn owner(id: &str) -> Owner {
-    Owner {
-        display_name: Some(id.to_owned()),
-        id: Some(id.to_owned()),
-    }
-}
-
 pub(crate) async fn create_multipart_upload(
     s: &LiumaS3,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     existing(&req, &req.input.bucket)?;
+    let writer = Caller::of(&req).owner_name().unwrap_or_default();
     let input = req.input;
     let sum = checksum::upload_checksum(
         input.checksum_algorithm.as_ref(),
@@ -49,7 +44,7 @@ pub(crate) async fn create_multipart_upload(
     let tags = crate::tagging::from_header(input.tagging.as_deref())?;
     let upload_id = s
         .engine
-        .create_multipart_tagged(&input.bucket, &input.key, meta, sum, tags)
+        .create_multipart_owned(&input.bucket, &input.key, meta, sum, tags, writer, None)
         .await
         .map_err(s3_err)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -201,6 +196,12 @@ pub(crate) async fn list_parts(
         .get_upload(&input.bucket, &input.key, &input.upload_id)
         .await
         .map_err(s3_err)?;
+    let upload_owner = if upload.owner.is_empty() {
+        b.owner.clone()
+    } else {
+        upload.owner.clone()
+    };
+    let mut owners = Owners::new(&s.engine);
     let (parts, truncated) = s
         .engine
         .list_parts(
@@ -237,11 +238,8 @@ pub(crate) async fn list_parts(
         max_parts: Some(max),
         part_number_marker: input.part_number_marker,
         next_part_number_marker: next.and_then(|n| i32::try_from(n).ok()),
-        owner: Some(owner(&b.owner)),
-        initiator: Some(Initiator {
-            display_name: Some(b.owner.clone()),
-            id: Some(b.owner.clone()),
-        }),
+        owner: Some(owners.of(&upload_owner).await?),
+        initiator: Some(owners.initiator(&upload_owner).await?),
         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
         parts: Some(parts),
         checksum_algorithm: upload
@@ -294,21 +292,24 @@ pub(crate) async fn list_multipart_uploads(
         Some(u) if truncated => (Some(enc(u.key.clone())), Some(u.upload_id.clone())),
         _ => (None, None),
     };
-    let out: Vec<MultipartUpload> = uploads
-        .into_iter()
-        .map(|u| MultipartUpload {
+    let mut owners = Owners::new(&s.engine);
+    let mut out: Vec<MultipartUpload> = Vec::with_capacity(uploads.len());
+    for u in uploads {
+        let who = if u.owner.is_empty() {
+            &b.owner
+        } else {
+            &u.owner
+        };
+        out.push(MultipartUpload {
             initiated: Some(ts(u.created_ms)),
-            initiator: Some(Initiator {
-                display_name: Some(b.owner.clone()),
-                id: Some(b.owner.clone()),
-            }),
+            initiator: Some(owners.initiator(who).await?),
             key: Some(enc(u.key)),
-            owner: Some(owner(&b.owner)),
+            owner: Some(owners.of(who).await?),
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             upload_id: Some(u.upload_id),
             ..Default::default()
-        })
-        .collect();
+        });
+    }
     Ok(S3Response::new(ListMultipartUploadsOutput {
         bucket: Some(input.bucket),
         delimiter: input.delimiter,

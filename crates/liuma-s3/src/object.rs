@@ -97,6 +97,7 @@ pub(crate) async fn put_object(
     req: S3Request<PutObjectInput>,
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let bucket = existing(&req, &req.input.bucket)?;
+    let writer = Caller::of(&req).owner_name().unwrap_or_default();
     let input = req.input;
     let plan = checksum::plan(
         sent_checksums!(input),
@@ -124,6 +125,8 @@ pub(crate) async fn put_object(
         checksum: Some(late),
         tags,
         condition,
+        owner: writer,
+        acl: None,
     };
     let info = s
         .engine

@@ -23,8 +23,12 @@ pub struct Cli {
 pub enum Command {
     /// Run a storage node.
     Server(Box<ServerArgs>),
-    /// Manage S3 access keys through the admin API of a running node.
+    /// Manage S3 access keys through the admin API of a running node (the
+    /// interface from before users: each key gets a user of its own; see `user`).
     Key(KeyArgs),
+    /// Manage users, their access keys and identity policies through the
+    /// admin API of a running node.
+    User(UserArgs),
     /// Manage native API backend credentials through the admin API of a running node.
     Backend(BackendArgs),
     /// Cluster nodes: status, drain (with progress), undrain, forget.
@@ -66,6 +70,119 @@ pub struct KeyArgs {
     /// What to do.
     #[command(subcommand)]
     pub action: KeyAction,
+}
+
+/// `liuma user ...`: talks to the admin API (`--admin-url`) with the admin token.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    /// Which node to talk to, and how.
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: UserAction,
+}
+
+/// User actions.
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user (1-64 of A-Z a-z 0-9 _ . @ -); prints its canonical id.
+    Create {
+        /// User name.
+        name: String,
+    },
+    /// List users.
+    List,
+    /// Delete a user and its keys (not root; not while it owns buckets).
+    Delete {
+        /// User name.
+        name: String,
+    },
+    /// A user's access keys.
+    Key {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserKeyAction,
+    },
+    /// A user's identity policies (AWS IAM JSON).
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        action: UserPolicyAction,
+    },
+}
+
+/// Actions on a user's keys.
+#[derive(Debug, Subcommand)]
+pub enum UserKeyAction {
+    /// Create a key; prints its id and secret (the secret is shown only now).
+    Create {
+        /// User name.
+        user: String,
+        /// A name for the key, for humans.
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List the user's keys (no secrets).
+    List {
+        /// User name.
+        user: String,
+    },
+    /// Delete a key; its requests fail from now on.
+    Delete {
+        /// User name.
+        user: String,
+        /// Access key id.
+        id: String,
+    },
+    /// Disable a key: kept, but its requests fail until it is enabled.
+    Disable {
+        /// User name.
+        user: String,
+        /// Access key id.
+        id: String,
+    },
+    /// Enable a disabled key again.
+    Enable {
+        /// User name.
+        user: String,
+        /// Access key id.
+        id: String,
+    },
+}
+
+/// Actions on a user's identity policies.
+#[derive(Debug, Subcommand)]
+pub enum UserPolicyAction {
+    /// Attach (or replace) a policy, read from `--file` (`-` or absent: stdin).
+    Put {
+        /// User name.
+        user: String,
+        /// Policy name.
+        policy: String,
+        /// File holding the policy JSON.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Print a policy.
+    Get {
+        /// User name.
+        user: String,
+        /// Policy name.
+        policy: String,
+    },
+    /// Remove a policy.
+    Delete {
+        /// User name.
+        user: String,
+        /// Policy name.
+        policy: String,
+    },
+    /// List the user's policy names.
+    List {
+        /// User name.
+        user: String,
+    },
 }
 
 /// `liuma node ...`: talks to the admin API (`--admin-url`) of any node.

@@ -10,6 +10,7 @@ mod node;
 mod run;
 mod secrets;
 mod serve;
+mod users;
 
 use anyhow::Context;
 use clap::Parser;
@@ -30,6 +31,7 @@ fn main() -> anyhow::Result<()> {
             server(&args)
         }
         Command::Key(args) => keys::run(&args),
+        Command::User(args) => users::run(&args),
         Command::Backend(args) => backend::run(&args),
         Command::Node(args) => node::run(&args),
         Command::Bench(args) => bench(&args),

@@ -154,6 +154,11 @@ async fn open_node(
         )
         .await
         .context("registering the root access key")?;
+    // Stores written before users existed: keys and bucket owners move to users.
+    engine
+        .migrate_users()
+        .await
+        .context("moving access keys and bucket owners to users")?;
     Ok((secrets, cluster, engine))
 }
 
@@ -330,7 +335,7 @@ async fn spawn_native(
     liuma_native::init(
         engine,
         &native_cfg,
-        &secrets.root.access_key_id,
+        liuma_engine::ROOT_USER,
         &secrets.system_token,
     )
     .await
