@@ -73,6 +73,13 @@ fn s3_boto3_suite() {
     pytest(&["test_boto3.py"], &["--s3-domain", "s3.localhost"]);
 }
 
+/// Users (issue #15): own buckets only, 409 on another user's bucket name,
+/// disabled and deleted keys refused, owner ids in listings.
+#[test]
+fn s3_users() {
+    pytest(&["test_users.py"], &[]);
+}
+
 /// Checksums, GetObjectAttributes, aws-chunked trailers and PUTs without a
 /// length (issue #13 items 5 and 9), with a 16 MiB limit per PUT so that
 /// `EntityTooLarge` mid-stream is cheap to reach.
