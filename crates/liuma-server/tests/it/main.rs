@@ -18,3 +18,4 @@ mod s3;
 mod security;
 mod server;
 mod tus;
+mod users;

@@ -9,7 +9,7 @@
 //!
 //! One module per kind of scenario; `common` holds the cluster harness.
 
-mod common;
+pub(crate) mod common;
 mod failures;
 mod membership;
 mod secret;
