@@ -146,8 +146,8 @@ pub(crate) fn key_of(id: &str) -> Vec<u8> {
 }
 
 impl Engine {
-    /// Create a new key the old way (`liuma key create`): a random id ("LM"
-    /// + 18 chars) and secret (40 chars), in a user of its own named
+    /// Create a new key the old way (`liuma key create`): a random id
+    /// ("LM" and 18 chars) and secret (40 chars), in a user of its own named
     /// `key-<id>` (as the migration does for keys made before users), so
     /// its bucket grants stay its only rights.
     pub async fn create_key(&self, name: &str) -> Result<AccessKey> {

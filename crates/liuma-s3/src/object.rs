@@ -525,6 +525,8 @@ mod tests {
             parts: 0,
             checksum: None,
             tag_count: 0,
+            owner: String::new(),
+            acl: None,
         }
     }
 
