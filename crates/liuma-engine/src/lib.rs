@@ -105,7 +105,8 @@ pub use multipart::{
     CompleteOptions, CopySource, MAX_PART_NUMBER, PartInfo, PartOptions, UploadInfo, UploadList,
 };
 pub use object::{
-    DeleteResult, GetObject, GetOptions, MAX_USER_METADATA, ObjectInfo, PutOptions, validate_key,
+    CopyTarget, DeleteResult, GetObject, GetOptions, MAX_USER_METADATA, ObjectInfo, PutOptions,
+    validate_key,
 };
 pub use read::{ByteRange, ObjectStream};
 pub use scrub::ScrubReport;

@@ -43,6 +43,19 @@ pub struct PutOptions {
     pub acl: Option<String>,
 }
 
+/// Where [`Engine::copy_object_as`] writes, and as whom.
+#[derive(Clone, Debug)]
+pub struct CopyTarget<'a> {
+    /// Destination bucket.
+    pub bucket: &'a str,
+    /// Destination key.
+    pub key: &'a str,
+    /// User name of the writer (empty: the bucket's owner).
+    pub owner: String,
+    /// The copy's ACL, JSON of `liuma_policy::Acl` (None: private).
+    pub acl: Option<String>,
+}
+
 /// An object version as seen by clients.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -595,6 +608,28 @@ impl Engine {
         meta: Option<ObjectMeta>,
         tags: Option<Tags>,
     ) -> Result<ObjectInfo> {
+        let dst = CopyTarget {
+            bucket: dst_bucket,
+            key: dst_key,
+            owner: String::new(),
+            acl: None,
+        };
+        self.copy_object_as(src_bucket, src_key, src_version, dst, meta, tags)
+            .await
+    }
+
+    /// [`Self::copy_object_tagged`] into `dst`, whose writer and ACL it names.
+    #[tracing::instrument(skip(self, meta, tags), level = "debug")]
+    pub async fn copy_object_as(
+        &self,
+        src_bucket: &str,
+        src_key: &str,
+        src_version: Option<&str>,
+        target: CopyTarget<'_>,
+        meta: Option<ObjectMeta>,
+        tags: Option<Tags>,
+    ) -> Result<ObjectInfo> {
+        let (dst_bucket, dst_key) = (target.bucket, target.key);
         validate_key(dst_key)?;
         if let Some(m) = &meta {
             check_meta(m)?;
@@ -637,10 +672,9 @@ impl Engine {
             checksum: src.checksum.clone(),
             part_checksums: self.inner.parts_of(&src).await?.into_owned(),
             tags: tags.unwrap_or_else(|| src.tags.clone()),
-            // A copy is a new object: written by the bucket's owner, private,
-            // until the front end says otherwise (set_object_acl).
-            owner: String::new(),
-            acl: None,
+            // A copy is a new object, written by the copier.
+            owner: target.owner,
+            acl: target.acl,
         };
         let rec = self.commit_version(&dst, dst_key, rec).await?;
         Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true))

@@ -2,7 +2,7 @@
 //! streaming), get (range, conditionals, versions), head, delete (versions,
 //! delete markers), batch delete, and server-side copy (no data copied).
 
-use liuma_engine::{ByteRange, GetOptions, ObjectInfo, Permission, PutOptions};
+use liuma_engine::{ByteRange, CopyTarget, GetOptions, ObjectInfo, Permission, PutOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
@@ -473,12 +473,16 @@ pub(crate) async fn copy_object(
     };
     let info = s
         .engine
-        .copy_object_tagged(
+        .copy_object_as(
             &sb,
             &sk,
             Some(&src.version_id),
-            &input.bucket,
-            &input.key,
+            CopyTarget {
+                bucket: &input.bucket,
+                key: &input.key,
+                owner: caller.owner_name().unwrap_or_default(),
+                acl: None,
+            },
             meta,
             tags,
         )
