@@ -209,3 +209,30 @@ def test_bad_user_and_policy_input_stores_nothing(alice):
     ok("DELETE", f"/admin/users/{alice.name}/policies/read-only")
     st, err = admin("GET", f"/admin/users/{alice.name}/policies/read-only")
     assert (st, err["code"]) == (404, "NoSuchUserPolicy")
+
+
+def test_objects_are_owned_by_their_writer(s3, alice):
+    """A key of another user granted write (the old per-key grants) writes
+    objects owned by its own user; Owner in listings says so."""
+    a = alice.bucket()
+    alice.s3.put_object(Bucket=a, Key="mine", Body=b"1")
+    k = ok("POST", "/admin/keys", {"name": "writer"})
+    writer_user = "key-" + k["id"].lower()
+    assert k["user"] == writer_user, "an old-style key gets a user of its own"
+    try:
+        ok("POST", f"/admin/keys/{k['id']}/allow", {"bucket": a, "permission": "write"})
+        policy = ok("GET", f"/admin/users/{writer_user}/policies/legacy-grants")["policy"]
+        assert f"arn:aws:s3:::{a}/*" in policy and "s3:PutObject*" in policy
+        writer = make_client(k["id"], k["secret"])
+        writer.put_object(Bucket=a, Key="theirs", Body=b"2")
+        writer.copy_object(Bucket=a, Key="copied", CopySource=f"{a}/mine")
+        theirs = {"ID": ok("GET", f"/admin/users/{writer_user}")["canonical_id"], "DisplayName": writer_user}
+        me = {"ID": alice.canonical_id, "DisplayName": alice.name}
+        listed = alice.s3.list_objects_v2(Bucket=a, FetchOwner=True)["Contents"]
+        assert {o["Key"]: o["Owner"] for o in listed} == {"copied": theirs, "mine": me, "theirs": theirs}
+        # the bucket stays alice's: the writer does not see it as its own
+        assert names(alice.s3.list_buckets()) == [a]
+        assert s3.get_bucket_acl(Bucket=a)["Owner"] == me
+    finally:
+        admin("DELETE", f"/admin/keys/{k['id']}")
+        admin("DELETE", f"/admin/users/{writer_user}")
