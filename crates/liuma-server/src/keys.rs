@@ -29,7 +29,7 @@ pub fn run(args: &KeyArgs) -> anyhow::Result<()> {
         }
         KeyAction::List => {
             let keys = client.call("GET", "/admin/keys", None)?;
-            println!("{:<22} {:<16} buckets", "id", "name");
+            println!("{:<22} {:<16} {:<26} buckets", "id", "name", "user");
             for k in keys.as_array().into_iter().flatten() {
                 let grants: Vec<String> = if k["root"].as_bool() == Some(true) {
                     vec!["* (root)".to_owned()]
@@ -41,10 +41,15 @@ pub fn run(args: &KeyArgs) -> anyhow::Result<()> {
                         .map(|(b, p)| format!("{b}:{}", p.as_str().unwrap_or("?")))
                         .collect()
                 };
+                let mut user = k["user"].as_str().unwrap_or_default().to_owned();
+                if k["disabled"].as_bool() == Some(true) {
+                    user.push_str(" (disabled)");
+                }
                 println!(
-                    "{:<22} {:<16} {}",
+                    "{:<22} {:<16} {:<26} {}",
                     k["id"].as_str().unwrap_or_default(),
                     k["name"].as_str().unwrap_or_default(),
+                    user,
                     grants.join(" ")
                 );
             }
