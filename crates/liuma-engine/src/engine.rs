@@ -191,7 +191,7 @@ impl Engine {
     }
 
     /// Now on the clock of record times (see [`crate::clock`]).
-    pub(crate) fn now_ms(&self) -> u64 {
+    pub fn now_ms(&self) -> u64 {
         self.inner.clock.now_ms()
     }
 }

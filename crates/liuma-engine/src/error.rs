@@ -258,6 +258,12 @@ pub enum Error {
         /// The buckets it owns (the first few).
         buckets: Vec<String>,
     },
+    /// A policy that is not valid policy grammar (the reason names the problem).
+    #[error("malformed policy: {reason}")]
+    MalformedPolicy {
+        /// What is wrong, as `liuma_policy` says it.
+        reason: String,
+    },
     /// The user has no identity policy by this name.
     #[error("user {user:?} has no policy {policy:?}")]
     NoSuchUserPolicy {
@@ -350,6 +356,7 @@ impl Error {
             Error::UserExists { .. } => "UserAlreadyExists",
             Error::UserOwnsBuckets { .. } => "UserOwnsBuckets",
             Error::NoSuchUserPolicy { .. } => "NoSuchUserPolicy",
+            Error::MalformedPolicy { .. } => "MalformedPolicy",
             Error::InvalidChecksum { .. } => "InvalidRequest",
             Error::InvalidArgument { .. } => "InvalidArgument",
             Error::ConditionalConflict { .. } => "ConditionalRequestConflict",
@@ -386,6 +393,7 @@ impl Error {
             | Error::IncompleteBody { .. }
             | Error::Body(_)
             | Error::InvalidChecksum { .. }
+            | Error::MalformedPolicy { .. }
             | Error::InvalidArgument { .. } => 400,
             Error::BucketAlreadyOwnedByYou { .. }
             | Error::BucketAlreadyExists { .. }

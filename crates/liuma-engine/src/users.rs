@@ -287,15 +287,11 @@ impl Engine {
                 what: "policy is larger than 20 KiB",
             });
         }
-        // TODO(lead): validate with liuma_policy
-        if !matches!(
-            serde_json::from_str::<serde_json::Value>(json),
-            Ok(serde_json::Value::Object(_))
-        ) {
-            return Err(Error::InvalidArgument {
-                what: "policy must be a JSON object",
-            });
-        }
+        liuma_policy::Policy::parse(json, liuma_policy::PolicyKind::Identity).map_err(|e| {
+            Error::MalformedPolicy {
+                reason: e.to_string(),
+            }
+        })?;
         self.update_user(user, |u| {
             u.policies.insert(policy_name.to_owned(), json.to_owned());
             Ok(())

@@ -397,6 +397,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | EngineError::IncompleteBody { .. }
         | EngineError::Body(_)
         | EngineError::InvalidChecksum { .. }
+        | EngineError::MalformedPolicy { .. }
         | EngineError::InvalidArgument { .. } => S::BAD_REQUEST,
         EngineError::BucketAlreadyOwnedByYou { .. }
         | EngineError::BucketAlreadyExists { .. }

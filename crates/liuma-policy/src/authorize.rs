@@ -45,6 +45,14 @@ pub enum Verdict {
     },
 }
 
+impl Verdict {
+    /// A Deny that a policy said outright (as opposed to nothing allowing
+    /// the request): no ACL or later input can turn it into an Allow.
+    pub fn is_explicit_deny(&self) -> bool {
+        matches!(self, Verdict::Deny { reason } if reason.starts_with("explicit deny"))
+    }
+}
+
 /// Decide one request. `acl` is what the operation table says an ACL must
 /// grant for it (None: ACLs cannot allow this operation).
 pub fn authorize(inputs: &Inputs<'_>, req: &Request<'_>, acl: Option<AclNeed>) -> Verdict {

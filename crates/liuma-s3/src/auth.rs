@@ -11,16 +11,16 @@
 //!   owns. The key, its user and the bucket record are left in the
 //!   request's extensions ([`Caller`]) for the operation to use.
 
-use liuma_engine::{AccessKey, BucketInfo, Engine, Permission, User};
+use std::sync::Arc;
+
+use liuma_engine::{AccessKey, BucketInfo, Engine, User};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
+use crate::authz::{ClientConn, Decider, Grounds, RequestFacts, Target};
 use crate::error::s3_err;
-
-/// Bucket attribute that makes a bucket readable without credentials.
-pub(crate) const ACL_ATTR: &str = "acl";
 
 /// Who is calling and the bucket the request addresses, as found by the access check.
 #[derive(Clone, Debug, Default)]
@@ -31,6 +31,8 @@ pub(crate) struct Caller {
     pub bucket: Option<BucketInfo>,
     /// The user the key belongs to.
     pub user: Option<User>,
+    /// What later decisions of the same request need.
+    pub grounds: Grounds,
 }
 
 impl Caller {
@@ -42,11 +44,6 @@ impl Caller {
     /// The caller's key id, or "anonymous".
     pub(crate) fn id(&self) -> &str {
         self.key.as_ref().map_or("anonymous", |k| k.id.as_str())
-    }
-
-    /// May the caller act on `bucket` at level `need`?
-    pub(crate) fn allows(&self, bucket: &str, need: Permission) -> bool {
-        self.key.as_ref().is_some_and(|k| k.allows(bucket, need))
     }
 
     /// The user name new buckets and objects of the caller are owned by
@@ -92,61 +89,21 @@ pub(crate) struct KeyAccess {
     pub max_put_bytes: u64,
 }
 
-/// The permission an operation needs on its bucket; None for operations
-/// that need no bucket grant (any valid key may list its buckets or create one).
-pub(crate) fn needed(op: &str) -> Option<Permission> {
-    let p = match op {
-        "ListBuckets" | "CreateBucket" => return None,
-        "GetObject"
-        | "HeadObject"
-        | "ListObjects"
-        | "ListObjectsV2"
-        | "ListObjectVersions"
-        | "HeadBucket"
-        | "GetBucketLocation"
-        | "GetBucketVersioning"
-        | "GetBucketCors"
-        | "GetBucketAcl"
-        | "GetObjectAcl"
-        | "GetObjectTagging"
-        | "GetObjectAttributes" => Permission::Read,
-        "PutObject"
-        | "DeleteObject"
-        | "DeleteObjects"
-        | "CopyObject"
-        | "CreateMultipartUpload"
-        | "UploadPart"
-        | "UploadPartCopy"
-        | "ListParts"
-        | "ListMultipartUploads"
-        | "CompleteMultipartUpload"
-        | "AbortMultipartUpload"
-        | "PutObjectAcl"
-        | "PutObjectTagging"
-        | "DeleteObjectTagging" => Permission::Write,
-        _ => Permission::Owner,
-    };
-    Some(p)
-}
-
-/// Operations an anonymous caller may run on a public-read bucket.
-fn anonymous_read(op: &str) -> bool {
-    matches!(
-        op,
-        "GetObject" | "HeadObject" | "ListObjects" | "ListObjectsV2" | "HeadBucket"
-    )
-}
-
 #[async_trait::async_trait]
 impl S3Access for KeyAccess {
+    /// The choke point: every S3 request is decided here, by
+    /// [`Decider::decide`], before its operation runs.
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let op = cx.s3_op().name();
         if matches!(op, "PutObject" | "UploadPart") {
             self.check_length(cx.headers())?;
         }
-        let bucket_name = match cx.s3_path() {
-            S3Path::Root => None,
-            S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
+        let conn = cx.extensions_mut().get::<ClientConn>().copied();
+        let op = cx.s3_op().name();
+        let (bucket_name, object_key) = match cx.s3_path() {
+            S3Path::Root => (None, None),
+            S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
+            S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
         let key = match cx.credentials() {
             Some(c) => self.engine.get_key(&c.access_key).await.map_err(s3_err)?,
@@ -156,6 +113,11 @@ impl S3Access for KeyAccess {
             Some(k) => self.engine.get_user(&k.user).await.map_err(s3_err)?,
             None => None,
         };
+        if key.is_some() && user.is_none() {
+            // A key whose user was deleted meanwhile (delete_user removes
+            // its keys too; this is the moment in between).
+            return Err(s3_error!(AccessDenied, "Access Denied"));
+        }
         let bucket = match &bucket_name {
             Some(name) if op != "CreateBucket" => match self.engine.bucket(name).await {
                 Ok(b) => Some(b),
@@ -165,7 +127,7 @@ impl S3Access for KeyAccess {
             _ => None,
         };
         // An anonymous request for a bucket that does not exist learns
-        // just that (404), as on AWS; one for a private bucket is refused.
+        // just that (404), as on AWS.
         if key.is_none()
             && bucket.is_none()
             && op != "CreateBucket"
@@ -175,29 +137,45 @@ impl S3Access for KeyAccess {
                 bucket: name.clone(),
             }));
         }
-        let allowed = match (&key, needed(op), &bucket_name) {
-            (None, _, Some(_)) => {
-                anonymous_read(op)
-                    && bucket.as_ref().is_some_and(|b| {
-                        b.attrs.get(ACL_ATTR).map(String::as_str) == Some("public-read")
-                    })
+        let facts = RequestFacts::new(
+            conn,
+            cx.uri(),
+            cx.headers(),
+            user.as_ref(),
+            self.engine.now_ms(),
+        );
+        let version_id = facts
+            .context
+            .values
+            .get("s3:versionid")
+            .and_then(|v| v.first())
+            .cloned();
+        // DeleteObjects names its keys in the body: each is decided as one
+        // DeleteObject by the operation, through `Caller::authorize`.
+        if op != "DeleteObjects" {
+            Decider {
+                engine: &self.engine,
             }
-            (None, _, None) => false,
-            (Some(_), None, _) => true,
-            // The bucket's owner may do everything in it (the lead's policy
-            // engine replaces this whole decision).
-            (Some(k), Some(need), Some(name)) => {
-                k.allows(name, need)
-                    || bucket
-                        .as_ref()
-                        .is_some_and(|b| user.as_ref().is_some_and(|u| u.name == b.owner))
-            }
-            (Some(k), Some(_), None) => k.root,
-        };
-        if !allowed {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+            .decide(
+                user.as_ref(),
+                &facts,
+                op,
+                Target {
+                    bucket: bucket.as_ref(),
+                    key: object_key.as_deref(),
+                    version_id: version_id.as_deref(),
+                },
+            )
+            .await?;
         }
-        cx.extensions_mut().insert(Caller { key, bucket, user });
+        cx.extensions_mut().insert(Caller {
+            key,
+            bucket,
+            user,
+            grounds: Grounds {
+                facts: Arc::new(facts),
+            },
+        });
         Ok(())
     }
 }
@@ -220,21 +198,5 @@ impl KeyAccess {
             ));
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operations_need_the_right_level() {
-        assert_eq!(needed("ListBuckets"), None);
-        assert_eq!(needed("GetObject"), Some(Permission::Read));
-        assert_eq!(needed("PutObject"), Some(Permission::Write));
-        assert_eq!(needed("DeleteBucket"), Some(Permission::Owner));
-        assert_eq!(needed("PutBucketCors"), Some(Permission::Owner));
-        assert_eq!(needed("SomethingNew"), Some(Permission::Owner));
-        assert!(anonymous_read("GetObject") && !anonymous_read("PutObject"));
     }
 }

@@ -3,11 +3,12 @@
 //! head, delete (grants revoked), location, versioning, CORS and the
 //! canned public-read ACL.
 
-use liuma_engine::{Permission, Versioning};
+use liuma_engine::Versioning;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
-use crate::auth::{ACL_ATTR, Caller};
+use crate::auth::Caller;
+use crate::authz::ACL_ATTR;
 use crate::conv::ts;
 use crate::cors::{self, CORS_ATTR};
 use crate::error::s3_err;
@@ -27,17 +28,25 @@ pub(crate) async fn list_buckets(
         &s.settings.region,
     )?;
     let prefix = input.prefix.clone().unwrap_or_default();
-    // A root key's `allows` is true everywhere: root sees every bucket.
-    let visible = s
-        .engine
-        .list_buckets()
-        .await
-        .map_err(s3_err)?
-        .into_iter()
-        .filter(|b| {
-            b.name.starts_with(&prefix)
-                && (caller.owns(b) || caller.allows(&b.name, Permission::Read))
-        });
+    // The caller's own buckets (root: every bucket), and those the access
+    // decision lets it list (a bucket policy or ACL granting ListBucket).
+    let mut visible = Vec::new();
+    for b in s.engine.list_buckets().await.map_err(s3_err)? {
+        if !b.name.starts_with(&prefix) {
+            continue;
+        }
+        let root = caller.user.as_ref().is_some_and(|u| u.root);
+        if root
+            || caller.owns(&b)
+            || caller
+                .authorize(&s.engine, "ListObjects", &b, None, None)
+                .await
+                .is_ok()
+        {
+            visible.push(b);
+        }
+    }
+    let visible = visible.into_iter();
     let (chosen, next) = page.take(visible, |b| b.name.as_str());
     let buckets = chosen
         .into_iter()
@@ -63,7 +72,9 @@ pub(crate) async fn create_bucket(
     req: S3Request<CreateBucketInput>,
 ) -> S3Result<S3Response<CreateBucketOutput>> {
     let caller = Caller::of(&req);
-    let Some(key) = caller.key.clone() else {
+    // The access decision refused anonymous CreateBucket already; a
+    // bucket always gets an owner.
+    let Some(owner) = caller.owner_name() else {
         return Err(s3_error!(AccessDenied, "Access Denied"));
     };
     let input = req.input;
@@ -105,20 +116,13 @@ pub(crate) async fn create_bucket(
             ))
         }
     };
-    let owner = caller.owner_name().unwrap_or_default();
     // Another user's bucket (root's too, or root asking for another's):
     // 409 BucketAlreadyExists, as AWS answers across accounts.
-    let info = match s.engine.create_bucket(&bucket, &owner).await {
-        Ok(info) => info,
+    match s.engine.create_bucket(&bucket, &owner).await {
+        Ok(_) => {}
         Err(liuma_engine::Error::BucketAlreadyOwnedByYou { .. }) => return owned(),
         Err(e) => return Err(s3_err(e)),
     };
-    if !key.root {
-        s.engine
-            .allow_key(&key.id, &info.name, Some(Permission::Owner))
-            .await
-            .map_err(s3_err)?;
-    }
     if public {
         set_acl(s, &bucket, true).await?;
     }

@@ -31,6 +31,7 @@
 //! - `errbody`: request ids; every error body completed (message, resource, request id)
 
 mod auth;
+mod authz;
 mod body;
 mod bucket;
 mod checksum;
@@ -52,6 +53,7 @@ pub mod service;
 mod sigcheck;
 mod tagging;
 
+pub use authz::ClientConn;
 pub use front::S3Front;
 pub use service::{S3Settings, build};
 pub use sigcheck::MAX_PRESIGNED_SECS;

@@ -2,7 +2,7 @@
 //! streaming), get (range, conditionals, versions), head, delete (versions,
 //! delete markers), batch delete, and server-side copy (no data copied).
 
-use liuma_engine::{ByteRange, CopyTarget, GetOptions, ObjectInfo, Permission, PutOptions};
+use liuma_engine::{ByteRange, CopyTarget, GetOptions, ObjectInfo, PutOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
@@ -336,6 +336,7 @@ pub(crate) async fn delete_objects(
     req: S3Request<DeleteObjectsInput>,
 ) -> S3Result<S3Response<DeleteObjectsOutput>> {
     let bucket = existing(&req, &req.input.bucket)?;
+    let caller = Caller::of(&req);
     let input = req.input;
     if input.delete.objects.len() > 1000 {
         return Err(s3_error!(
@@ -347,11 +348,26 @@ pub(crate) async fn delete_objects(
     let mut deleted = Vec::new();
     let mut errors = Vec::new();
     for obj in input.delete.objects {
-        match s
-            .engine
-            .delete_object(&input.bucket, &obj.key, obj.version_id.as_deref())
-            .await
-        {
+        // Each key is one DeleteObject to the access decision; a refused
+        // key is reported in the answer and left as it is.
+        let allowed = caller
+            .authorize(
+                &s.engine,
+                "DeleteObject",
+                &bucket,
+                Some(&obj.key),
+                obj.version_id.as_deref(),
+            )
+            .await;
+        let result = match allowed {
+            Ok(()) => s
+                .engine
+                .delete_object(&input.bucket, &obj.key, obj.version_id.as_deref())
+                .await
+                .map_err(s3_err),
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(r) => {
                 if quiet {
                     continue;
@@ -364,8 +380,7 @@ pub(crate) async fn delete_objects(
                     version_id: obj.version_id.or(if r.delete_marker { None } else { vid }),
                 });
             }
-            Err(e) => {
-                let err = s3_err(e);
+            Err(err) => {
                 errors.push(Error {
                     code: Some(err.code().as_str().to_owned()),
                     key: Some(obj.key),
@@ -382,8 +397,10 @@ pub(crate) async fn delete_objects(
     }))
 }
 
-/// Bucket, key and version of a copy source the caller may read.
-pub(crate) fn copy_source(
+/// Bucket, key and version of a copy source the caller may read (the
+/// read decided like a GetObject of the source, by the same function).
+pub(crate) async fn copy_source(
+    s: &LiumaS3,
     caller: &Caller,
     src: &CopySource,
 ) -> S3Result<(String, String, Option<String>)> {
@@ -398,9 +415,16 @@ pub(crate) fn copy_source(
             "only bucket copy sources are supported"
         ));
     };
-    if !caller.allows(bucket, Permission::Read) {
-        return Err(s3_error!(AccessDenied, "Access Denied"));
-    }
+    let source = s.engine.bucket(bucket).await.map_err(s3_err)?;
+    caller
+        .authorize(
+            &s.engine,
+            "GetObject",
+            &source,
+            Some(key),
+            version_id.as_deref(),
+        )
+        .await?;
     Ok((
         bucket.to_string(),
         key.to_string(),
@@ -416,7 +440,7 @@ pub(crate) async fn checked_copy_source(
     src: &CopySource,
     cond: Conditions,
 ) -> S3Result<(String, String, Option<String>, ObjectInfo)> {
-    let (sb, sk, sv) = copy_source(caller, src)?;
+    let (sb, sk, sv) = copy_source(s, caller, src).await?;
     let info = s
         .engine
         .head_object(&sb, &sk, sv.as_deref())

@@ -80,6 +80,14 @@ fn s3_users() {
     pytest(&["test_users.py"], &[]);
 }
 
+/// The access matrix (issue #15): every action × owner, stranger, user
+/// granted by a bucket policy, user with a reads-only identity policy,
+/// anonymous, anonymous on a public-read bucket; nothing changed on a deny.
+#[test]
+fn s3_access_matrix() {
+    pytest(&["test_access_matrix.py"], &[]);
+}
+
 /// Checksums, GetObjectAttributes, aws-chunked trailers and PUTs without a
 /// length (issue #13 items 5 and 9), with a 16 MiB limit per PUT so that
 /// `EntityTooLarge` mid-stream is cheap to reach.
