@@ -259,7 +259,7 @@ pub enum Error {
         buckets: Vec<String>,
     },
     /// A policy that is not valid policy grammar (the reason names the problem).
-    #[error("malformed policy: {reason}")]
+    #[error("{reason}")]
     MalformedPolicy {
         /// What is wrong, as `liuma_policy` says it.
         reason: String,

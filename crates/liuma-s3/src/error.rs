@@ -71,7 +71,10 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         E::NoSuchUser { .. } => s3_error!(e, AccessDenied),
         E::UserExists { .. } | E::UserOwnsBuckets { .. } => s3_error!(e, InvalidArgument),
         E::NoSuchUserPolicy { .. } => s3_error!(e, AccessDenied),
-        E::MalformedPolicy { reason } => s3_error!(e, MalformedPolicy, "{reason}"),
+        E::MalformedPolicy { .. } => {
+            let msg = e.to_string();
+            s3_error!(e, MalformedPolicy, "{msg}")
+        }
         E::InvalidChecksum { reason } => s3_error!(e, InvalidRequest, "{reason}"),
         E::InvalidArgument { .. } => s3_error!(e, InvalidArgument),
         E::ConditionalConflict { .. } => s3_error!(e, ConditionalRequestConflict),
