@@ -1,6 +1,7 @@
 //! Bucket operations: list, create (the creating key becomes owner),
 //! head, delete (grants revoked), location, versioning, CORS and the
-//! canned public-read ACL.
+//! canned public-read ACL of CreateBucket (Put/GetBucketAcl are in
+//! `access_config`).
 
 use liuma_engine::{Permission, Versioning};
 use s3s::dto::*;
@@ -311,61 +312,4 @@ async fn set_acl(s: &LiumaS3, bucket: &str, public: bool) -> S3Result<()> {
         .await
         .map_err(s3_err)?;
     Ok(())
-}
-
-pub(crate) async fn put_bucket_acl(
-    s: &LiumaS3,
-    req: S3Request<PutBucketAclInput>,
-) -> S3Result<S3Response<PutBucketAclOutput>> {
-    let input = req.input;
-    let public = match input.acl.as_ref().map(BucketCannedACL::as_str) {
-        Some("private") => false,
-        Some("public-read") => true,
-        _ => {
-            return Err(s3_error!(
-                NotImplemented,
-                "only the canned ACLs private and public-read are supported"
-            ));
-        }
-    };
-    set_acl(s, &input.bucket, public).await?;
-    Ok(S3Response::new(PutBucketAclOutput::default()))
-}
-
-pub(crate) async fn get_bucket_acl(
-    _s: &LiumaS3,
-    req: S3Request<GetBucketAclInput>,
-) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let b = existing(&req, &req.input.bucket)?;
-    let owner = owner_of(&b.owner);
-    let mut grants = vec![Grant {
-        grantee: Some(Grantee {
-            display_name: owner.display_name.clone(),
-            email_address: None,
-            id: owner.id.clone(),
-            type_: Type::from_static(Type::CANONICAL_USER),
-            uri: None,
-        }),
-        permission: Some(s3s::dto::Permission::from_static(
-            s3s::dto::Permission::FULL_CONTROL,
-        )),
-    }];
-    if b.attrs.get(ACL_ATTR).map(String::as_str) == Some("public-read") {
-        grants.push(Grant {
-            grantee: Some(Grantee {
-                display_name: None,
-                email_address: None,
-                id: None,
-                type_: Type::from_static(Type::GROUP),
-                uri: Some("http://acs.amazonaws.com/groups/global/AllUsers".to_owned()),
-            }),
-            permission: Some(s3s::dto::Permission::from_static(
-                s3s::dto::Permission::READ,
-            )),
-        });
-    }
-    Ok(S3Response::new(GetBucketAclOutput {
-        grants: Some(grants),
-        owner: Some(owner),
-    }))
 }
