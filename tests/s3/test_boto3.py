@@ -580,10 +580,17 @@ def test_anonymous_and_public_read(s3, filled):
         anon.get_object(Bucket=filled, Key="a.txt")
     assert code(e) == "AccessDenied"
     s3.put_bucket_acl(Bucket=filled, ACL="public-read")
-    assert anon.get_object(Bucket=filled, Key="a.txt")["Body"].read() == b"alpha"
+    # As on AWS, a public-read bucket ACL lets anyone list the bucket, not
+    # read its objects: that takes the object's ACL or a bucket policy.
     assert len(anon.list_objects_v2(Bucket=filled)["Contents"]) == 3
     grants = s3.get_bucket_acl(Bucket=filled)["Grants"]
     assert any(g["Grantee"].get("URI", "").endswith("AllUsers") for g in grants)
+    with pytest.raises(ClientError) as e:
+        anon.get_object(Bucket=filled, Key="a.txt")
+    assert code(e) == "AccessDenied"
+    s3.put_bucket_policy(Bucket=filled, Policy=json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{filled}/*"}]}))
+    assert anon.get_object(Bucket=filled, Key="a.txt")["Body"].read() == b"alpha"
     with unchanged(s3, filled):
         with pytest.raises(ClientError) as e:
             anon.put_object(Bucket=filled, Key="a.txt", Body=b"defaced")
@@ -591,9 +598,12 @@ def test_anonymous_and_public_read(s3, filled):
         with pytest.raises(ClientError) as e:
             anon.delete_object(Bucket=filled, Key="a.txt")
         assert code(e) == "AccessDenied"
+    s3.delete_bucket_policy(Bucket=filled)
     s3.put_bucket_acl(Bucket=filled, ACL="private")
     with pytest.raises(ClientError):
         anon.get_object(Bucket=filled, Key="a.txt")
+    with pytest.raises(ClientError):
+        anon.list_objects_v2(Bucket=filled)
 
 
 def admin(method, path, body=None):

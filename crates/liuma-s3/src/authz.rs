@@ -22,22 +22,14 @@ use std::sync::Arc;
 
 use liuma_engine::{BucketInfo, Engine, User};
 use liuma_policy::{
-    Acl, CanonicalUser, Context, Inputs, ObjectOwnership, Operation, Policy, PolicyKind,
-    Principal, PublicAccessBlock, Request, Verdict,
+    Acl, CanonicalUser, Context, Inputs, ObjectOwnership, Operation, Policy, PolicyKind, Principal,
+    PublicAccessBlock, Request, Verdict,
 };
 use s3s::{S3Result, s3_error};
 
+use crate::access_config::{self, POLICY_ATTR};
 use crate::auth::Caller;
 use crate::error::s3_err;
-
-/// Bucket attrs holding the access settings (see `access_config`).
-pub(crate) const POLICY_ATTR: &str = "policy";
-/// The bucket ACL (JSON of [`Acl`], or the legacy `public-read`).
-pub(crate) const ACL_ATTR: &str = "acl";
-/// [`PublicAccessBlock`] as stored.
-pub(crate) const PAB_ATTR: &str = "public-access-block";
-/// [`ObjectOwnership`] as stored.
-pub(crate) const OWNERSHIP_ATTR: &str = "ownership";
 
 /// The connection a request came on, put in the request's extensions by
 /// the listener: `aws:SourceIp` and `aws:SecureTransport`.
@@ -81,7 +73,10 @@ impl RequestFacts {
             ("x-amz-acl", "s3:x-amz-acl"),
             ("x-amz-copy-source", "s3:x-amz-copy-source"),
             ("x-amz-metadata-directive", "s3:x-amz-metadata-directive"),
-            ("x-amz-server-side-encryption", "s3:x-amz-server-side-encryption"),
+            (
+                "x-amz-server-side-encryption",
+                "s3:x-amz-server-side-encryption",
+            ),
             ("x-amz-storage-class", "s3:x-amz-storage-class"),
             ("x-amz-content-sha256", "s3:x-amz-content-sha256"),
             ("x-amz-grant-read", "s3:x-amz-grant-read"),
@@ -98,9 +93,10 @@ impl RequestFacts {
         }
         let auth_type = if headers.contains_key(http::header::AUTHORIZATION) {
             Some("REST-HEADER")
-        } else if uri.query().is_some_and(|q| {
-            q.contains("X-Amz-Signature=") || q.contains("Signature=")
-        }) {
+        } else if uri
+            .query()
+            .is_some_and(|q| q.contains("X-Amz-Signature=") || q.contains("Signature="))
+        {
             Some("REST-QUERY-STRING")
         } else {
             None
@@ -207,7 +203,11 @@ impl Decider<'_> {
                 .policies
                 .iter()
                 .filter_map(|(name, text)| {
-                    stored_policy(text, PolicyKind::Identity, &format!("user {} policy {name}", u.name))
+                    stored_policy(
+                        text,
+                        PolicyKind::Identity,
+                        &format!("user {} policy {name}", u.name),
+                    )
                 })
                 .collect(),
             None => Vec::new(),
@@ -237,13 +237,15 @@ impl Decider<'_> {
             };
             // No bucket: ListBuckets and CreateBucket, which every user may
             // run unless an identity policy denies it; anonymous may not.
-            return Ok(match (user, liuma_policy::authorize(&inputs, &request, None)) {
-                (None, _) => Verdict::Deny {
-                    reason: "anonymous request without a bucket",
+            return Ok(
+                match (user, liuma_policy::authorize(&inputs, &request, None)) {
+                    (None, _) => Verdict::Deny {
+                        reason: "anonymous request without a bucket",
+                    },
+                    (Some(_), v) if v.is_explicit_deny() => v,
+                    (Some(_), _) => Verdict::Allow,
                 },
-                (Some(_), v) if v.is_explicit_deny() => v,
-                (Some(_), _) => Verdict::Allow,
-            });
+            );
         };
         let owner = self.canonical(&bucket.owner).await?;
         let bucket_policy = bucket.attrs.get(POLICY_ATTR).and_then(|text| {
@@ -255,21 +257,9 @@ impl Decider<'_> {
                 &format!("bucket {} policy", bucket.name),
             )
         });
-        let bucket_acl = bucket
-            .attrs
-            .get(ACL_ATTR)
-            .map(|s| stored_acl(s, &owner))
-            .unwrap_or_else(|| Acl::private(&owner));
-        let pab = bucket
-            .attrs
-            .get(PAB_ATTR)
-            .map(|s| PublicAccessBlock::parse_stored(s))
-            .unwrap_or_default();
-        let ownership = bucket
-            .attrs
-            .get(OWNERSHIP_ATTR)
-            .and_then(|s| ObjectOwnership::parse(s).ok())
-            .unwrap_or(ObjectOwnership::ObjectWriter);
+        let bucket_acl = access_config::bucket_acl(bucket, &owner);
+        let pab = access_config::public_access_block(bucket).unwrap_or_default();
+        let ownership = access_config::ownership(bucket).unwrap_or_default();
         let mut inputs = Inputs {
             principal,
             is_root: false,
@@ -282,9 +272,13 @@ impl Decider<'_> {
             ownership,
         };
         let verdict = liuma_policy::authorize(&inputs, &request, op.acl);
+        if !pab.ignore_public_acls && legacy_public_read(bucket, &verdict, request.action) {
+            return Ok(Verdict::Allow);
+        }
         // Only an object's ACL can still allow it: read that ACL (one
         // metadata read, for requests no owner or policy allowed).
-        let object_acl_may_help = matches!(verdict, Verdict::Deny { .. }) && !verdict.is_explicit_deny()
+        let object_acl_may_help = matches!(verdict, Verdict::Deny { .. })
+            && !verdict.is_explicit_deny()
             && op.acl.is_some_and(|need| need.on_object)
             && ownership.acls_enabled();
         let (Some(key), true) = (target.key, object_acl_may_help) else {
@@ -299,7 +293,9 @@ impl Decider<'_> {
             // No such object (or a marker): nothing an ACL could grant;
             // the refusal stands (AWS answers 403 too when the caller may
             // not list the bucket).
-            Err(liuma_engine::Error::NoSuchKey { .. } | liuma_engine::Error::NoSuchVersion { .. }) => {
+            Err(
+                liuma_engine::Error::NoSuchKey { .. } | liuma_engine::Error::NoSuchVersion { .. },
+            ) => {
                 return Ok(verdict);
             }
             Err(e) => return Err(s3_err(e)),
@@ -318,19 +314,25 @@ impl Decider<'_> {
         Ok(liuma_policy::authorize(&inputs, &request, op.acl))
     }
 
-    /// The canonical user of a user name (a name that is no user: itself).
     async fn canonical(&self, name: &str) -> S3Result<CanonicalUser> {
-        Ok(match self.engine.get_user(name).await.map_err(s3_err)? {
-            Some(u) => CanonicalUser {
-                id: u.canonical_id,
-                display_name: u.name,
-            },
-            None => CanonicalUser {
-                id: name.to_owned(),
-                display_name: name.to_owned(),
-            },
-        })
+        crate::owner::canonical(self.engine, name).await
     }
+}
+
+/// A bucket made public-read before ACLs and policies existed (its attr is
+/// the bare string `public-read`, which nothing writes any more) keeps the
+/// meaning it had then: anyone may read its objects, not only list them
+/// (AWS's public-read bucket ACL grants only the listing). Setting the
+/// bucket's ACL again ends this. An explicit Deny still wins.
+fn legacy_public_read(bucket: &BucketInfo, verdict: &Verdict, action: &str) -> bool {
+    matches!(verdict, Verdict::Deny { .. })
+        && !verdict.is_explicit_deny()
+        && action == "s3:GetObject"
+        && bucket
+            .attrs
+            .get(access_config::ACL_ATTR)
+            .map(String::as_str)
+            == Some("public-read")
 }
 
 /// A stored policy; one that no longer parses counts as absent for allows

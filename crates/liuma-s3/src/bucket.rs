@@ -1,14 +1,15 @@
 //! Bucket operations: list (the caller's own buckets and those its key has
 //! a grant on; root: all), create (the creating key's user becomes owner),
 //! head, delete (grants revoked), location, versioning, CORS and the
-//! canned public-read ACL.
+//! canned public-read ACL of CreateBucket (Put/GetBucketAcl are in
+//! `access_config`).
 
 use liuma_engine::Versioning;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
+use crate::access_config::ACL_ATTR;
 use crate::auth::Caller;
-use crate::authz::ACL_ATTR;
 use crate::conv::ts;
 use crate::cors::{self, CORS_ATTR};
 use crate::error::s3_err;
@@ -91,16 +92,13 @@ pub(crate) async fn create_bucket(
             s.settings.region
         ));
     }
-    let public = match input.acl.as_ref().map(BucketCannedACL::as_str) {
-        None | Some("private") => false,
-        Some("public-read") => true,
-        Some(other) => {
-            return Err(s3_error!(
-                NotImplemented,
-                "canned ACL {other} is not supported"
-            ));
-        }
-    };
+    // Any of the six canned ACLs (bad names: 400 InvalidArgument).
+    let canned = input
+        .acl
+        .as_ref()
+        .map(|a| liuma_policy::CannedAcl::parse(a.as_str()))
+        .transpose()
+        .map_err(|e| s3_error!(InvalidArgument, "{e}"))?;
     let bucket = input.bucket;
     let owned = || {
         // AWS's legacy rule: re-creating a bucket you own answers 200 in
@@ -123,8 +121,18 @@ pub(crate) async fn create_bucket(
         Err(liuma_engine::Error::BucketAlreadyOwnedByYou { .. }) => return owned(),
         Err(e) => return Err(s3_err(e)),
     };
-    if public {
-        set_acl(s, &bucket, true).await?;
+    if let Some(canned) = canned
+        && canned != liuma_policy::CannedAcl::Private
+    {
+        let me = crate::owner::canonical(&s.engine, &owner).await?;
+        let acl = canned.to_acl(&me, &me).to_stored();
+        s.engine
+            .update_bucket(&bucket, |b| {
+                b.attrs.insert(ACL_ATTR.to_owned(), acl.clone());
+                Ok(())
+            })
+            .await
+            .map_err(s3_err)?;
     }
     Ok(S3Response::new(CreateBucketOutput {
         location: Some(format!("/{bucket}")),
@@ -303,77 +311,4 @@ pub(crate) async fn delete_bucket_cors(
         .await
         .map_err(s3_err)?;
     Ok(S3Response::new(DeleteBucketCorsOutput {}))
-}
-
-async fn set_acl(s: &LiumaS3, bucket: &str, public: bool) -> S3Result<()> {
-    s.engine
-        .update_bucket(bucket, |b| {
-            if public {
-                b.attrs
-                    .insert(ACL_ATTR.to_owned(), "public-read".to_owned());
-            } else {
-                b.attrs.remove(ACL_ATTR);
-            }
-            Ok(())
-        })
-        .await
-        .map_err(s3_err)?;
-    Ok(())
-}
-
-pub(crate) async fn put_bucket_acl(
-    s: &LiumaS3,
-    req: S3Request<PutBucketAclInput>,
-) -> S3Result<S3Response<PutBucketAclOutput>> {
-    let input = req.input;
-    let public = match input.acl.as_ref().map(BucketCannedACL::as_str) {
-        Some("private") => false,
-        Some("public-read") => true,
-        _ => {
-            return Err(s3_error!(
-                NotImplemented,
-                "only the canned ACLs private and public-read are supported"
-            ));
-        }
-    };
-    set_acl(s, &input.bucket, public).await?;
-    Ok(S3Response::new(PutBucketAclOutput::default()))
-}
-
-pub(crate) async fn get_bucket_acl(
-    s: &LiumaS3,
-    req: S3Request<GetBucketAclInput>,
-) -> S3Result<S3Response<GetBucketAclOutput>> {
-    let b = existing(&req, &req.input.bucket)?;
-    let owner = Owners::new(&s.engine).of(&b.owner).await?;
-    let mut grants = vec![Grant {
-        grantee: Some(Grantee {
-            display_name: owner.display_name.clone(),
-            email_address: None,
-            id: owner.id.clone(),
-            type_: Type::from_static(Type::CANONICAL_USER),
-            uri: None,
-        }),
-        permission: Some(s3s::dto::Permission::from_static(
-            s3s::dto::Permission::FULL_CONTROL,
-        )),
-    }];
-    if b.attrs.get(ACL_ATTR).map(String::as_str) == Some("public-read") {
-        grants.push(Grant {
-            grantee: Some(Grantee {
-                display_name: None,
-                email_address: None,
-                id: None,
-                type_: Type::from_static(Type::GROUP),
-                uri: Some("http://acs.amazonaws.com/groups/global/AllUsers".to_owned()),
-            }),
-            permission: Some(s3s::dto::Permission::from_static(
-                s3s::dto::Permission::READ,
-            )),
-        });
-    }
-    Ok(S3Response::new(GetBucketAclOutput {
-        grants: Some(grants),
-        owner: Some(owner),
-    }))
 }

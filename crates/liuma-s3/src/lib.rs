@@ -20,6 +20,8 @@
 //! - `listbuckets`: ListBuckets pagination (max-buckets, continuation token)
 //! - `cond`: conditional-write headers and `partNumber` of reads
 //! - `cors`: bucket CORS rules as stored and matched
+//! - `access_config`: bucket policy, bucket ACL, OwnershipControls and
+//!   PublicAccessBlock as stored and validated (with `liuma-policy`)
 //! - `lifecycle`: bucket lifecycle configuration (validated as AWS does)
 //! - `checksum`: x-amz-checksum-* (which algorithm, trailers, multipart
 //!   types), GetObjectAttributes
@@ -30,6 +32,7 @@
 //! - `error`: engine errors → S3 errors, in one place
 //! - `errbody`: request ids; every error body completed (message, resource, request id)
 
+mod access_config;
 mod auth;
 mod authz;
 mod body;

@@ -19,6 +19,24 @@ pub(crate) fn of_user(user: &User) -> Owner {
     }
 }
 
+/// The canonical user of a user name, for ACLs and the access decision
+/// (a name that is no user, e.g. an owner deleted meanwhile: itself).
+pub(crate) async fn canonical(
+    engine: &Engine,
+    name: &str,
+) -> S3Result<liuma_policy::CanonicalUser> {
+    Ok(match engine.get_user(name).await.map_err(s3_err)? {
+        Some(u) => liuma_policy::CanonicalUser {
+            id: u.canonical_id,
+            display_name: u.name,
+        },
+        None => liuma_policy::CanonicalUser {
+            id: name.to_owned(),
+            display_name: name.to_owned(),
+        },
+    })
+}
+
 /// The user name owning an object version: its writer, or (versions
 /// written before users existed) the bucket's owner.
 pub(crate) fn object_owner<'a>(o: &'a ObjectInfo, b: &'a BucketInfo) -> &'a str {

@@ -10,7 +10,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use crate::auth::{KeyAccess, KeyAuth};
 use crate::front::S3Front;
-use crate::{bucket, checksum, lifecycle, list, multipart, object, tagging};
+use crate::{access_config, bucket, checksum, lifecycle, list, multipart, object, tagging};
 
 type Req<T> = S3Request<T>;
 type Res<T> = S3Result<S3Response<T>>;
@@ -155,10 +155,70 @@ impl s3s::S3 for LiumaS3 {
         lifecycle::delete_bucket_lifecycle(self, req).await
     }
     async fn get_bucket_acl(&self, req: Req<GetBucketAclInput>) -> Res<GetBucketAclOutput> {
-        bucket::get_bucket_acl(self, req).await
+        access_config::get_bucket_acl(self, req).await
     }
     async fn put_bucket_acl(&self, req: Req<PutBucketAclInput>) -> Res<PutBucketAclOutput> {
-        bucket::put_bucket_acl(self, req).await
+        access_config::put_bucket_acl(self, req).await
+    }
+    async fn put_bucket_policy(
+        &self,
+        req: Req<PutBucketPolicyInput>,
+    ) -> Res<PutBucketPolicyOutput> {
+        access_config::put_bucket_policy(self, req).await
+    }
+    async fn get_bucket_policy(
+        &self,
+        req: Req<GetBucketPolicyInput>,
+    ) -> Res<GetBucketPolicyOutput> {
+        access_config::get_bucket_policy(self, req).await
+    }
+    async fn delete_bucket_policy(
+        &self,
+        req: Req<DeleteBucketPolicyInput>,
+    ) -> Res<DeleteBucketPolicyOutput> {
+        access_config::delete_bucket_policy(self, req).await
+    }
+    async fn get_bucket_policy_status(
+        &self,
+        req: Req<GetBucketPolicyStatusInput>,
+    ) -> Res<GetBucketPolicyStatusOutput> {
+        access_config::get_bucket_policy_status(self, req).await
+    }
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: Req<PutBucketOwnershipControlsInput>,
+    ) -> Res<PutBucketOwnershipControlsOutput> {
+        access_config::put_bucket_ownership_controls(self, req).await
+    }
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: Req<GetBucketOwnershipControlsInput>,
+    ) -> Res<GetBucketOwnershipControlsOutput> {
+        access_config::get_bucket_ownership_controls(self, req).await
+    }
+    async fn delete_bucket_ownership_controls(
+        &self,
+        req: Req<DeleteBucketOwnershipControlsInput>,
+    ) -> Res<DeleteBucketOwnershipControlsOutput> {
+        access_config::delete_bucket_ownership_controls(self, req).await
+    }
+    async fn put_public_access_block(
+        &self,
+        req: Req<PutPublicAccessBlockInput>,
+    ) -> Res<PutPublicAccessBlockOutput> {
+        access_config::put_public_access_block(self, req).await
+    }
+    async fn get_public_access_block(
+        &self,
+        req: Req<GetPublicAccessBlockInput>,
+    ) -> Res<GetPublicAccessBlockOutput> {
+        access_config::get_public_access_block(self, req).await
+    }
+    async fn delete_public_access_block(
+        &self,
+        req: Req<DeletePublicAccessBlockInput>,
+    ) -> Res<DeletePublicAccessBlockOutput> {
+        access_config::delete_public_access_block(self, req).await
     }
     async fn put_object(&self, req: Req<PutObjectInput>) -> Res<PutObjectOutput> {
         object::put_object(self, req).await

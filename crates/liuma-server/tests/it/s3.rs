@@ -88,6 +88,14 @@ fn s3_access_matrix() {
     pytest(&["test_access_matrix.py"], &[]);
 }
 
+/// Bucket access settings (issue #15): bucket policy (+ status), bucket ACL
+/// (canned, grant headers, XML), OwnershipControls, PublicAccessBlock —
+/// round trips, AWS's error codes, nothing stored on an error.
+#[test]
+fn s3_access_config() {
+    pytest(&["test_access_config.py"], &[]);
+}
+
 /// Checksums, GetObjectAttributes, aws-chunked trailers and PUTs without a
 /// length (issue #13 items 5 and 9), with a 16 MiB limit per PUT so that
 /// `EntityTooLarge` mid-stream is cheap to reach.
