@@ -199,9 +199,10 @@ def test_bad_user_and_policy_input_stores_nothing(alice):
     assert (st, err["code"]) == (400, "InvalidArgument")
     for bad in ["not json", "[1]", ""]:
         st, err = admin("PUT", f"/admin/users/{alice.name}/policies/p", {"policy": bad})
-        assert (st, err["code"]) == (400, "InvalidArgument"), bad
+        assert (st, err["code"]) == (400, "MalformedPolicy"), bad
     assert ok("GET", f"/admin/users/{alice.name}/policies") == []
-    text = '{"Version": "2012-10-17", "Statement": []}'
+    text = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+            '"Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/*"}]}')
     ok("PUT", f"/admin/users/{alice.name}/policies/read-only", {"policy": text})
     got = ok("GET", f"/admin/users/{alice.name}/policies/read-only")
     assert got["policy"] == text, "kept as given"

@@ -223,7 +223,7 @@ fn user_changes_reach_the_other_node_within_a_second() {
         n1,
         "PUT",
         "/admin/users/carol/policies/p1",
-        &serde_json::json!({"policy": "{\"Version\":\"2012-10-17\",\"Statement\":[]}"}),
+        &serde_json::json!({"policy": r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#}),
     );
     let policy = until("n2 sees the new policy", || has_policy("p1"));
     println!(
