@@ -11,7 +11,7 @@
 
 use liuma_engine::{AccessKey, BucketInfo, Engine, Permission};
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::auth::{S3Auth, SecretKey};
+use s3s::auth::{Credentials, S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
@@ -89,6 +89,7 @@ pub(crate) fn needed(op: &str) -> Option<Permission> {
         | "GetObjectTagging"
         | "GetObjectAttributes" => Permission::Read,
         "PutObject"
+        | "PostObject"
         | "DeleteObject"
         | "DeleteObjects"
         | "CopyObject"
@@ -119,14 +120,34 @@ fn anonymous_read(op: &str) -> bool {
 impl S3Access for KeyAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let op = cx.s3_op().name();
+        let caller = self
+            .decide(op, cx.s3_path(), cx.credentials(), cx.headers())
+            .await?;
+        cx.extensions_mut().insert(caller);
+        Ok(())
+    }
+}
+
+impl KeyAccess {
+    /// The decision of [`S3Access::check`], reachable without an s3s
+    /// context: POST Object is served in front of s3s ([`crate::post`];
+    /// s3s would buffer the file), and s3s's `S3AccessContext` cannot be
+    /// built outside s3s. Same checks, same place.
+    pub(crate) async fn decide(
+        &self,
+        op: &str,
+        path: &S3Path,
+        credentials: Option<&Credentials>,
+        headers: &http::HeaderMap,
+    ) -> S3Result<Caller> {
         if matches!(op, "PutObject" | "UploadPart") {
-            self.check_length(cx.headers())?;
+            self.check_length(headers)?;
         }
-        let bucket_name = match cx.s3_path() {
+        let bucket_name = match path {
             S3Path::Root => None,
             S3Path::Bucket { bucket } | S3Path::Object { bucket, .. } => Some(bucket.to_string()),
         };
-        let key = match cx.credentials() {
+        let key = match credentials {
             Some(c) => self.engine.get_key(&c.access_key).await.map_err(s3_err)?,
             None => None,
         };
@@ -164,12 +185,9 @@ impl S3Access for KeyAccess {
         if !allowed {
             return Err(s3_error!(AccessDenied, "Access Denied"));
         }
-        cx.extensions_mut().insert(Caller { key, bucket });
-        Ok(())
+        Ok(Caller { key, bucket })
     }
-}
 
-impl KeyAccess {
     /// Refuse bodies above the limit before reading any of them.
     fn check_length(&self, headers: &http::HeaderMap) -> S3Result<()> {
         let len = headers
@@ -199,6 +217,7 @@ mod tests {
         assert_eq!(needed("ListBuckets"), None);
         assert_eq!(needed("GetObject"), Some(Permission::Read));
         assert_eq!(needed("PutObject"), Some(Permission::Write));
+        assert_eq!(needed("PostObject"), Some(Permission::Write));
         assert_eq!(needed("DeleteBucket"), Some(Permission::Owner));
         assert_eq!(needed("PutBucketCors"), Some(Permission::Owner));
         assert_eq!(needed("SomethingNew"), Some(Permission::Owner));
