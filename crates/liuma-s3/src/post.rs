@@ -353,7 +353,8 @@ impl PostObject {
                 ));
             };
             let secret = self.auth.get_secret_key(access_key).await?;
-            let key = liuma_sigv4::signing_key(secret.expose().as_bytes(), date, region, service);
+            let aws4 = format!("AWS4{}", secret.expose());
+            let key = liuma_sigv4::signing_key(aws4.as_bytes(), date, region, service);
             let want = liuma_sigv4::signature(&key, policy);
             if !bool::from(want.as_bytes().ct_eq(sig.to_ascii_lowercase().as_bytes())) {
                 return Err(signature_mismatch());
