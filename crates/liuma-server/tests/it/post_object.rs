@@ -15,9 +15,12 @@ use crate::harness::{TestNode, root_key, s3_curl};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// Form fields in order: (name, value).
+type Fields = Vec<(String, String)>;
+
 /// A signed POST form for `policy` (a JSON document): the fields a page
 /// would carry, `extra` first.
-fn signed_form(data: &Path, policy: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn signed_form(data: &Path, policy: &str, extra: &[(&str, &str)]) -> Fields {
     let (id, secret) = root_key(data);
     let date = amz_date(now());
     let day = &date[..8];
@@ -31,7 +34,7 @@ fn signed_form(data: &Path, policy: &str, extra: &[(&str, &str)]) -> Vec<(String
         key = hmac(&key, part.as_bytes());
     }
     let signature = hex(&hmac(&key, b64.as_bytes()));
-    let mut fields: Vec<(String, String)> = extra
+    let mut fields: Fields = extra
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
@@ -135,7 +138,7 @@ fn s3_post_object_bad_policies_with_curl() {
     let key_cond = r#", ["starts-with", "$key", "up/"]"#;
     let d = &node.data;
     // (fields, status, code, message)
-    let cases: Vec<(Vec<(String, String)>, u16, &str, &str)> = vec![
+    let cases: Vec<(Fields, u16, &str, &str)> = vec![
         (
             signed_form(d, &policy(&bucket, -1, key_cond), &[("key", "up/a")]),
             403,
