@@ -313,3 +313,31 @@ def test_virtual_hosted_style_post(s3, bucket):
     r = post(form, url=f"http://127.0.0.1:{port}/", headers={"Host": f"{bucket}.s3.localhost:{port}"})
     assert r.status_code == 204, r.text
     assert keys(s3, bucket) == ["vh"]
+
+
+def sigv2_form(bucket, key, secret=None):
+    import datetime
+    import hmac
+
+    expiration = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    policy = {"expiration": expiration, "conditions": [{"bucket": bucket}, {"key": key}]}
+    b64 = base64.b64encode(json.dumps(policy).encode()).decode()
+    secret = secret or os.environ["AWS_SECRET_ACCESS_KEY"]
+    sig = base64.b64encode(hmac.new(secret.encode(), b64.encode(), hashlib.sha1).digest()).decode()
+    fields = {"key": key, "AWSAccessKeyId": os.environ["AWS_ACCESS_KEY_ID"], "policy": b64, "signature": sig}
+    return {"url": f"{ENDPOINT}/{bucket}", "fields": fields}
+
+
+def test_sigv2_form(s3, bucket):
+    """SigV2 forms: refused (400 InvalidRequest) unless the node allows SigV2
+    (LIUMA_SIGV2=1, run by s3_post_object_sigv2), then verified."""
+    r = post(sigv2_form(bucket, "v2"))
+    if os.environ.get("LIUMA_SIGV2") != "1":
+        assert err(r)[:2] == (400, "InvalidRequest")
+        assert keys(s3, bucket) == []
+        return
+    assert r.status_code == 204, r.text
+    assert s3.get_object(Bucket=bucket, Key="v2")["Body"].read() == b"hello"
+    r = post(sigv2_form(bucket, "v2bad", secret="wrong"))
+    assert err(r)[:2] == (403, "SignatureDoesNotMatch")
+    assert keys(s3, bucket) == ["v2"]

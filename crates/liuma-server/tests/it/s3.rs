@@ -126,6 +126,16 @@ fn s3_post_object() {
     pytest(&["test_post_object.py"], &["--s3-domain", "s3.localhost"]);
 }
 
+/// SigV2-signed POST forms on a node that allows SigV2.
+#[test]
+fn s3_post_object_sigv2() {
+    pytest_env(
+        &["test_post_object.py", "-k", "sigv2"],
+        &["--s3-allow-sigv2"],
+        &[("LIUMA_SIGV2", "1")],
+    );
+}
+
 #[test]
 fn s3_rclone_sync_and_check() {
     pytest(&["test_clients.py", "-k", "rclone"], &[]);
