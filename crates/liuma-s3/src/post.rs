@@ -192,7 +192,9 @@ impl PostObject {
             .access
             .decide(
                 "PostObject",
-                &S3Path::bucket(&bucket),
+                // the object it writes: a policy decides on `bucket/key`,
+                // as AWS evaluates a POST as s3:PutObject on the object
+                &S3Path::object(&bucket, &key),
                 credentials.as_ref(),
                 &parts.headers,
             )
