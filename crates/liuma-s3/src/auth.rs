@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use liuma_engine::{AccessKey, BucketInfo, Engine, User};
 use s3s::access::{S3Access, S3AccessContext};
-use s3s::auth::{S3Auth, SecretKey};
+use s3s::auth::{Credentials, S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{S3Request, S3Result, s3_error};
 
@@ -91,21 +91,48 @@ pub(crate) struct KeyAccess {
 
 #[async_trait::async_trait]
 impl S3Access for KeyAccess {
-    /// The choke point: every S3 request is decided here, by
-    /// [`Decider::decide`], before its operation runs.
+    /// The choke point: every S3 request is decided here (through
+    /// [`KeyAccess::decide`] and [`Decider::decide`]) before its operation runs.
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        let op = cx.s3_op().name();
-        if matches!(op, "PutObject" | "UploadPart") {
-            self.check_length(cx.headers())?;
-        }
         let conn = cx.extensions_mut().get::<ClientConn>().copied();
-        let op = cx.s3_op().name();
-        let (bucket_name, object_key) = match cx.s3_path() {
+        let caller = self
+            .decide(
+                cx.s3_op().name(),
+                cx.s3_path(),
+                cx.credentials(),
+                cx.uri(),
+                cx.headers(),
+                conn,
+            )
+            .await?;
+        cx.extensions_mut().insert(caller);
+        Ok(())
+    }
+}
+
+impl KeyAccess {
+    /// The decision of [`S3Access::check`], reachable without an s3s
+    /// context: POST Object is served in front of s3s (`crate::post`; s3s
+    /// would buffer the file), and s3s's `S3AccessContext` cannot be built
+    /// outside s3s. Same checks, same place.
+    pub(crate) async fn decide(
+        &self,
+        op: &str,
+        path: &S3Path,
+        credentials: Option<&Credentials>,
+        uri: &http::Uri,
+        headers: &http::HeaderMap,
+        conn: Option<ClientConn>,
+    ) -> S3Result<Caller> {
+        if matches!(op, "PutObject" | "UploadPart") {
+            self.check_length(headers)?;
+        }
+        let (bucket_name, object_key) = match path {
             S3Path::Root => (None, None),
             S3Path::Bucket { bucket } => (Some(bucket.to_string()), None),
             S3Path::Object { bucket, key } => (Some(bucket.to_string()), Some(key.to_string())),
         };
-        let key = match cx.credentials() {
+        let key = match credentials {
             Some(c) => self.engine.get_key(&c.access_key).await.map_err(s3_err)?,
             None => None,
         };
@@ -137,13 +164,7 @@ impl S3Access for KeyAccess {
                 bucket: name.clone(),
             }));
         }
-        let facts = RequestFacts::new(
-            conn,
-            cx.uri(),
-            cx.headers(),
-            user.as_ref(),
-            self.engine.now_ms(),
-        );
+        let facts = RequestFacts::new(conn, uri, headers, user.as_ref(), self.engine.now_ms());
         let version_id = facts
             .context
             .values
@@ -168,19 +189,16 @@ impl S3Access for KeyAccess {
             )
             .await?;
         }
-        cx.extensions_mut().insert(Caller {
+        Ok(Caller {
             key,
             bucket,
             user,
             grounds: Grounds {
                 facts: Arc::new(facts),
             },
-        });
-        Ok(())
+        })
     }
-}
 
-impl KeyAccess {
     /// Refuse bodies above the limit before reading any of them.
     fn check_length(&self, headers: &http::HeaderMap) -> S3Result<()> {
         let len = headers

@@ -46,6 +46,12 @@ pub(crate) enum BodyError {
         /// The limit.
         max: u64,
     },
+    /// Fewer bytes than a POST policy's `content-length-range` asks for.
+    #[error("Your proposed upload is smaller than the minimum allowed size of {min} bytes")]
+    TooSmall {
+        /// The minimum.
+        min: u64,
+    },
     /// `x-amz-content-sha256` does not match the body (found by s3s).
     #[error("the x-amz-content-sha256 you specified did not match what we received")]
     PayloadHashMismatch,
@@ -208,6 +214,12 @@ impl Stream for CheckedBody {
 /// (`sig_v4::UploadStreamError`) is private in s3s 0.14, so its mismatch is
 /// recognized by its message; anything else stays a stream failure.
 fn stream_error(e: StdError) -> BodyError {
+    // a body of ours under this one (the POST Object file stream) already
+    // says why it stopped
+    let e = match e.downcast::<BodyError>() {
+        Ok(ours) => return *ours,
+        Err(e) => e,
+    };
     if e.to_string() == "UploadStreamError: Sha256Mismatch" {
         BodyError::PayloadHashMismatch
     } else {

@@ -106,6 +106,7 @@ fn body_error(io: std::io::Error) -> S3Error {
             S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into())
         }
         Some(BodyError::TooLarge { .. }) => S3ErrorCode::EntityTooLarge,
+        Some(BodyError::TooSmall { .. }) => S3ErrorCode::EntityTooSmall,
         Some(BodyError::Stream(_)) | None => S3ErrorCode::IncompleteBody,
     };
     let msg = io.to_string();

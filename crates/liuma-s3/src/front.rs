@@ -23,6 +23,7 @@ use s3s::service::S3Service;
 use s3s::{Body, S3Error, S3ErrorCode, S3Result};
 
 use crate::cors;
+use crate::post::PostObject;
 use crate::service::S3Settings;
 
 /// The S3 HTTP service: s3s plus CORS and limits. Cheap to clone.
@@ -31,6 +32,7 @@ pub struct S3Front {
     inner: S3Service,
     engine: Engine,
     settings: Arc<S3Settings>,
+    post: Arc<PostObject>,
 }
 
 impl std::fmt::Debug for S3Front {
@@ -51,11 +53,17 @@ fn error_response(e: S3Error) -> Response<Body> {
 }
 
 impl S3Front {
-    pub(crate) fn new(inner: S3Service, engine: Engine, settings: Arc<S3Settings>) -> Self {
+    pub(crate) fn new(
+        inner: S3Service,
+        engine: Engine,
+        settings: Arc<S3Settings>,
+        post: PostObject,
+    ) -> Self {
         S3Front {
             inner,
             engine,
             settings,
+            post: Arc::new(post),
         }
     }
 
@@ -95,6 +103,24 @@ impl S3Front {
             .as_ref()
             .and_then(|_| self.bucket_of(req.uri().path(), req.headers()));
         let method = req.method().clone();
+        let vhost = self.vhost_of(req.headers());
+        if let Some((target, boundary)) =
+            crate::post::target(&method, req.uri().path(), req.headers(), vhost.as_deref())
+        {
+            let mut resp = match self.post.serve(req, target, boundary).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let mut r = error_response(e);
+                    // the rest of the form may be unread: do not parse the
+                    // next request from the middle of it
+                    r.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    r
+                }
+            };
+            self.amend(&mut resp, &method, origin.zip(bucket)).await;
+            return resp;
+        }
         let expects_continue = req
             .headers()
             .get(header::EXPECT)
@@ -241,13 +267,17 @@ impl S3Front {
         Ok(())
     }
 
+    /// The bucket named by a virtual-hosted-style host.
+    fn vhost_of(&self, headers: &HeaderMap) -> Option<String> {
+        let domain = self.settings.domain.as_ref()?;
+        let host = headers.get(header::HOST)?.to_str().ok()?;
+        vhost_bucket(domain, host).map(str::to_owned)
+    }
+
     /// The bucket a request addresses (virtual host first, then the path).
     fn bucket_of(&self, path: &str, headers: &HeaderMap) -> Option<String> {
-        if let Some(domain) = &self.settings.domain
-            && let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok())
-            && let Some(b) = vhost_bucket(domain, host)
-        {
-            return Some(b.to_owned());
+        if let Some(b) = self.vhost_of(headers) {
+            return Some(b);
         }
         let first = path.trim_start_matches('/').split('/').next()?;
         (!first.is_empty()).then(|| first.to_owned())

@@ -17,6 +17,8 @@
 //! - `auth`: key lookup, per-operation authorization, the caller
 //! - `sigcheck`: SigV2 gate and the 7-day cap on presigned URLs
 //! - `bucket`, `object`, `list`, `multipart`: the operations
+//! - `post`: POST Object (browser uploads), served in front of s3s;
+//!   `form` streams its multipart/form-data, `postpolicy` checks its policy
 //! - `listbuckets`: ListBuckets pagination (max-buckets, continuation token)
 //! - `cond`: conditional-write headers and `partNumber` of reads
 //! - `cors`: bucket CORS rules as stored and matched
@@ -44,6 +46,7 @@ mod conv;
 mod cors;
 mod errbody;
 mod error;
+mod form;
 mod front;
 mod lifecycle;
 mod list;
@@ -52,6 +55,8 @@ mod marker;
 mod multipart;
 mod object;
 mod owner;
+mod post;
+mod postpolicy;
 pub mod service;
 mod sigcheck;
 mod tagging;

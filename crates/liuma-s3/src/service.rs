@@ -88,7 +88,20 @@ pub fn build(engine: Engine, settings: S3Settings) -> S3Front {
     b.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
         cfg,
     ))));
-    S3Front::new(b.build(), engine, settings)
+    let post = crate::post::PostObject {
+        s3: LiumaS3 {
+            engine: engine.clone(),
+            settings: settings.clone(),
+        },
+        auth: KeyAuth {
+            engine: engine.clone(),
+        },
+        access: KeyAccess {
+            engine: engine.clone(),
+            max_put_bytes: settings.max_put_bytes,
+        },
+    };
+    S3Front::new(b.build(), engine, settings, post)
 }
 
 /// One line per operation: the work lives in the per-feature modules.

@@ -22,12 +22,12 @@ pub struct Cred {
     pub secret: String,
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// HMAC-SHA256 (RFC 2104), so the test signer shares no code with the server.
-fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
     let mut k = if key.len() > 64 {
         Sha256::digest(key).to_vec()
     } else {
@@ -47,7 +47,7 @@ fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
 }
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time.
-fn amz_date(secs: u64) -> String {
+pub(crate) fn amz_date(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap();
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -67,7 +67,7 @@ fn amz_date(secs: u64) -> String {
     )
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

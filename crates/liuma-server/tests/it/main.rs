@@ -14,6 +14,7 @@ mod http;
 mod meta_full;
 mod native;
 mod native_sessions;
+mod post_object;
 mod s3;
 mod security;
 mod server;

@@ -142,6 +142,23 @@ fn s3_awscli_and_s3cmd() {
     pytest(&["test_clients.py", "-k", "awscli or s3cmd"], &[]);
 }
 
+/// POST Object (browser-based uploads, issue #15) through boto3's
+/// generate_presigned_post and requests; a domain for the virtual-host case.
+#[test]
+fn s3_post_object() {
+    pytest(&["test_post_object.py"], &["--s3-domain", "s3.localhost"]);
+}
+
+/// SigV2-signed POST forms on a node that allows SigV2.
+#[test]
+fn s3_post_object_sigv2() {
+    pytest_env(
+        &["test_post_object.py", "-k", "sigv2"],
+        &["--s3-allow-sigv2"],
+        &[("LIUMA_SIGV2", "1")],
+    );
+}
+
 #[test]
 fn s3_rclone_sync_and_check() {
     pytest(&["test_clients.py", "-k", "rclone"], &[]);
