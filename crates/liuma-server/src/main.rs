@@ -10,6 +10,8 @@ mod node;
 mod run;
 mod secrets;
 mod serve;
+mod tls;
+mod tls_gen;
 
 use anyhow::Context;
 use clap::Parser;
@@ -33,6 +35,9 @@ fn main() -> anyhow::Result<()> {
         Command::Backend(args) => backend::run(&args),
         Command::Node(args) => node::run(&args),
         Command::Bench(args) => bench(&args),
+        Command::Tls(args) => match &args.action {
+            cli::TlsAction::SelfSigned { hosts, out, days } => tls_gen::run(hosts, out, *days),
+        },
     }
 }
 

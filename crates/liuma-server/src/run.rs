@@ -19,7 +19,9 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::secrets;
 use crate::serve::{Limits, serve};
+use crate::tls::ReloadingCert;
 use liuma_metrics::ConnStats;
+use tokio_rustls::TlsAcceptor;
 
 /// The listeners a node serves on.
 pub struct Listeners {
@@ -40,6 +42,8 @@ pub async fn run(
     ready_file: Option<&Path>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Certificates first: a bad file stops the start before anything opens.
+    let tls = PublicTls::load(&cfg)?;
     let (secrets, cluster, engine) = open_node(&cfg, &listeners).await?;
     let metrics = Metrics::new(engine.clone());
     let limits = cfg.serve_limits();
@@ -49,6 +53,7 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
     workers.extend(cluster.spawn(stop_rx.clone()));
+    workers.extend(tls.spawn_watchers(&cfg, &stop_rx));
     let cluster_addr = match listeners.cluster {
         Some(l) => serve_shard_api(l, &cluster, limits, &metrics, &stop_rx, &mut workers)?,
         None => None,
@@ -66,6 +71,7 @@ pub async fn run(
         admin_app,
         limits,
         metrics.listener("admin"),
+        tls.acceptor("admin")?,
         wait_stop(stop_rx.clone()),
     ));
 
@@ -75,6 +81,7 @@ pub async fn run(
         liuma_s3::build(engine.clone(), cfg.s3_settings()),
         metrics.clone(),
         (limits, metrics.listener("s3")),
+        tls.acceptor("s3")?,
         wait_stop(stop_rx.clone()),
     ));
 
@@ -86,6 +93,7 @@ pub async fn run(
         listeners.native,
         metrics.clone(),
         (limits, metrics.listener("native")),
+        tls.acceptor("native")?,
         wait_stop(stop_rx.clone()),
     )
     .await?;
@@ -95,6 +103,9 @@ pub async fn run(
         s3: s3_addr,
         native: native_addr,
         cluster: cluster_addr,
+        admin_scheme: tls.scheme("admin"),
+        s3_scheme: tls.scheme("s3"),
+        native_scheme: tls.scheme("native"),
     };
     announce(&cfg, &secrets, &engine, &cluster, &addrs, ready_file)?;
 
@@ -176,6 +187,7 @@ fn serve_shard_api(
         app,
         limits,
         metrics.listener("shard"),
+        None,
         wait_stop(stop_rx.clone()),
     );
     workers.push(tokio::spawn(async move {
@@ -192,6 +204,10 @@ struct Addrs {
     s3: std::net::SocketAddr,
     native: std::net::SocketAddr,
     cluster: Option<std::net::SocketAddr>,
+    /// "https" or "http" per listener.
+    admin_scheme: &'static str,
+    s3_scheme: &'static str,
+    native_scheme: &'static str,
 }
 
 /// Print the start banner and write the ready file (tests, scripts).
@@ -203,12 +219,12 @@ fn announce(
     addrs: &Addrs,
     ready_file: Option<&Path>,
 ) -> anyhow::Result<()> {
-    print_banner(cfg, secrets, addrs.admin, engine);
+    print_banner(cfg, secrets, addrs, engine);
     println!(
-        "  native:   http://{}  (liuma 1.0 token API; tus at /tus/)",
-        addrs.native
+        "  native:   {}://{}  (liuma 1.0 token API; tus at /tus/)",
+        addrs.native_scheme, addrs.native
     );
-    print_s3_banner(cfg, secrets, addrs.s3);
+    print_s3_banner(cfg, secrets, addrs);
     if let Some(addr) = addrs.cluster {
         let view = cluster.view();
         let live: Vec<&str> = view.live_nodes().map(|n| n.info.id.as_str()).collect();
@@ -324,6 +340,7 @@ async fn spawn_native(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     (limits, stats): (Limits, Arc<ConnStats>),
+    tls: Option<TlsAcceptor>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let native_cfg = cfg.native_config();
@@ -350,7 +367,7 @@ async fn spawn_native(
         ..limits
     };
     Ok(tokio::spawn(serve(
-        "native", listener, app, limits, stats, stop,
+        "native", listener, app, limits, stats, tls, stop,
     )))
 }
 
@@ -360,6 +377,7 @@ async fn serve_s3(
     front: liuma_s3::S3Front,
     metrics: Arc<Metrics>,
     (limits, stats): (Limits, Arc<ConnStats>),
+    tls: Option<TlsAcceptor>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let layer = liuma_metrics::MetricsLayerState { metrics, api: "s3" };
@@ -372,16 +390,23 @@ async fn serve_s3(
             layer,
             liuma_metrics::track,
         ));
-    serve("s3", listener, app, limits, stats, stop).await
+    serve("s3", listener, app, limits, stats, tls, stop).await
 }
 
 /// How to reach the S3 API, printed at start.
-fn print_s3_banner(cfg: &Config, s: &secrets::Secrets, addr: std::net::SocketAddr) {
-    println!("  s3:       http://{addr}  (region {})", cfg.s3.region);
+fn print_s3_banner(cfg: &Config, s: &secrets::Secrets, addrs: &Addrs) {
+    let (addr, scheme) = (addrs.s3, addrs.s3_scheme);
+    println!("  s3:       {scheme}://{addr}  (region {})", cfg.s3.region);
     if let Some(d) = &cfg.s3.domain {
         println!(
-            "            virtual-hosted style: http://BUCKET.{d}:{}",
+            "            virtual-hosted style: {scheme}://BUCKET.{d}:{}",
             addr.port()
+        );
+    }
+    if let Some(f) = cfg.tls.files_for("s3").ok().flatten() {
+        println!(
+            "  tls:      {} (reloaded when it changes; TLS 1.2+)",
+            f.cert.display()
         );
     }
     println!(
@@ -389,7 +414,12 @@ fn print_s3_banner(cfg: &Config, s: &secrets::Secrets, addr: std::net::SocketAdd
         s.dir.join("root.key").display()
     );
     println!(
-        "  try:      AWS_ACCESS_KEY_ID=$(sed -n 1p {k}) AWS_SECRET_ACCESS_KEY=$(sed -n 2p {k}) aws --endpoint-url http://{addr} --region {r} s3 ls",
+        "  try:      AWS_ACCESS_KEY_ID=$(sed -n 1p {k}) AWS_SECRET_ACCESS_KEY=$(sed -n 2p {k}) aws --endpoint-url {scheme}://{addr} --region {r} s3 ls{ca}",
+        ca = if scheme == "https" {
+            " --ca-bundle CA.pem"
+        } else {
+            ""
+        },
         k = s.dir.join("root.key").display(),
         r = cfg.s3.region,
     );
@@ -404,7 +434,8 @@ async fn wait_stop(mut rx: watch::Receiver<bool>) {
 }
 
 /// Human-oriented start message on stdout. Secrets appear only on first start.
-fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr, engine: &Engine) {
+fn print_banner(cfg: &Config, s: &secrets::Secrets, addrs: &Addrs, engine: &Engine) {
+    let (admin, admin_scheme) = (addrs.admin, addrs.admin_scheme);
     let (k, m) = engine.erasure();
     println!("liuma {} — node ready", env!("CARGO_PKG_VERSION"));
     println!("  data:     {}", cfg.data_dir.display());
@@ -418,7 +449,9 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr,
             cfg.etcd_prefix
         );
     }
-    println!("  admin:    http://{admin}  (/health /ready; /metrics needs the admin token)");
+    println!(
+        "  admin:    {admin_scheme}://{admin}  (/health /ready; /metrics needs the admin token)"
+    );
     println!("  secrets:  {} (0600)", s.dir.display());
     if s.created {
         println!("  FIRST START — save these, they are not shown again:");
@@ -426,5 +459,67 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr,
         println!("    root secret access key: {}", s.root.secret_access_key);
         println!("    native system token:    {}", s.system_token);
         println!("    admin API token:        {}", s.admin_token);
+    }
+}
+
+/// The certificates of the public listeners that serve TLS.
+struct PublicTls {
+    certs: Vec<(&'static str, Arc<ReloadingCert>)>,
+}
+
+impl PublicTls {
+    /// Load every configured certificate; an unreadable or broken file is
+    /// an error naming it.
+    fn load(cfg: &Config) -> anyhow::Result<Self> {
+        let mut certs = Vec::new();
+        for l in ["s3", "native", "admin"] {
+            if let Some(files) = cfg.tls.files_for(l)? {
+                let cert = ReloadingCert::open(files)
+                    .with_context(|| format!("loading the {l} listener's TLS certificate"))?;
+                tracing::info!(
+                    listener = l,
+                    cert = %cert.files().cert.display(),
+                    sha256 = %crate::tls::fingerprint(&cert.current()),
+                    "TLS on"
+                );
+                certs.push((l, cert));
+            }
+        }
+        Ok(PublicTls { certs })
+    }
+
+    fn get(&self, listener: &str) -> Option<&Arc<ReloadingCert>> {
+        self.certs
+            .iter()
+            .find(|(l, _)| *l == listener)
+            .map(|(_, c)| c)
+    }
+
+    fn acceptor(&self, listener: &str) -> anyhow::Result<Option<TlsAcceptor>> {
+        self.get(listener)
+            .map(|c| c.acceptor())
+            .transpose()
+            .with_context(|| format!("setting up TLS on the {listener} listener"))
+    }
+
+    fn scheme(&self, listener: &str) -> &'static str {
+        if self.get(listener).is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// One watcher per listener with TLS, re-reading its files until stop.
+    fn spawn_watchers(
+        &self,
+        cfg: &Config,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let every = std::time::Duration::from_secs(cfg.tls.reload_interval_secs);
+        self.certs
+            .iter()
+            .map(|(l, c)| tokio::spawn(crate::tls::watch(c.clone(), *l, every, stop.clone())))
+            .collect()
     }
 }

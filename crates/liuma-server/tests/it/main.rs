@@ -17,4 +17,5 @@ mod native_sessions;
 mod s3;
 mod security;
 mod server;
+mod tls;
 mod tus;
