@@ -34,6 +34,8 @@ pub enum Command {
     Bench(Box<liuma_bench::BenchArgs>),
     /// TLS certificates: `liuma tls self-signed --host NAME... --out DIR`.
     Tls(TlsCmdArgs),
+    /// Cluster certificates: `liuma cluster cert` issues a node certificate offline.
+    Cluster(ClusterCmdArgs),
     /// Print the version and build information.
     Version,
 }
@@ -304,6 +306,10 @@ pub struct ServerArgs {
     /// TLS on the public listeners.
     #[command(flatten)]
     pub tls: TlsArgs,
+    /// Mutual TLS on the shard API between cluster nodes: on (default) or
+    /// off (benchmarks only: shard bytes then cross the network in clear).
+    #[arg(long, env = "LIUMA_CLUSTER_TLS")]
+    pub cluster_tls: Option<String>,
 }
 
 /// TLS flags: `--tls-cert/--tls-key` for every public listener, and
@@ -387,5 +393,34 @@ pub enum TlsAction {
         /// Days the server certificate is valid (the CA: ten times that).
         #[arg(long, default_value_t = 365)]
         days: u32,
+    },
+}
+
+/// `liuma cluster ...`.
+#[derive(Debug, Args)]
+pub struct ClusterCmdArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ClusterAction,
+}
+
+/// Cluster actions.
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// Issue a shard API certificate for a node from the cluster CA in
+    /// --secrets (a cluster node's secrets/ directory, which holds
+    /// cluster-ca.pem and cluster-ca-key.pem). Writes node.pem,
+    /// node-key.pem and cluster-ca.pem into --out: copy them into the new
+    /// node's secrets/ directory; it then needs no CA key.
+    Cert {
+        /// The secrets/ directory holding the cluster CA.
+        #[arg(long, default_value = "./liuma-data/secrets")]
+        secrets: PathBuf,
+        /// Host the node is reached at (its --advertise host); repeat for several.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
     },
 }

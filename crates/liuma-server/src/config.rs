@@ -200,6 +200,9 @@ pub struct ClusterSection {
     /// than the nodes can hold that way (two nodes with several disks
     /// each). Default false.
     pub allow_shard_doubling: bool,
+    /// Mutual TLS on the shard API (cluster CA in secrets/, shared through
+    /// the metadata store). Default true; false only for benchmarks.
+    pub tls: bool,
 }
 
 impl Default for ClusterSection {
@@ -214,6 +217,7 @@ impl Default for ClusterSection {
             lease_ttl_secs: 10,
             min_failure_domains: None,
             allow_shard_doubling: false,
+            tls: true,
         }
     }
 }
@@ -500,6 +504,13 @@ impl Config {
             cfg.cluster.allow_shard_doubling = true;
         }
         args.tls.apply(&mut cfg.tls);
+        if let Some(t) = &args.cluster_tls {
+            cfg.cluster.tls = match t.as_str() {
+                "on" => true,
+                "off" => false,
+                other => bail!("--cluster-tls must be on or off, not {other:?}"),
+            };
+        }
         cfg.validate()?;
         Ok(cfg)
     }

@@ -44,7 +44,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // Certificates first: a bad file stops the start before anything opens.
     let tls = PublicTls::load(&cfg)?;
-    let (secrets, cluster, engine) = open_node(&cfg, &listeners).await?;
+    let (secrets, cluster, engine, shard_tls) = open_node(&cfg, &listeners).await?;
     let metrics = Metrics::new(engine.clone());
     let limits = cfg.serve_limits();
     // Four listeners' connections plus disks, etcd and peers.
@@ -55,7 +55,14 @@ pub async fn run(
     workers.extend(cluster.spawn(stop_rx.clone()));
     workers.extend(tls.spawn_watchers(&cfg, &stop_rx));
     let cluster_addr = match listeners.cluster {
-        Some(l) => serve_shard_api(l, &cluster, limits, &metrics, &stop_rx, &mut workers)?,
+        Some(l) => serve_shard_api(
+            l,
+            &cluster,
+            (limits, shard_tls),
+            &metrics,
+            &stop_rx,
+            &mut workers,
+        )?,
         None => None,
     };
 
@@ -129,7 +136,7 @@ pub async fn run(
 async fn open_node(
     cfg: &Config,
     listeners: &Listeners,
-) -> anyhow::Result<(secrets::Secrets, Cluster, Engine)> {
+) -> anyhow::Result<(secrets::Secrets, Cluster, Engine, Option<TlsAcceptor>)> {
     secrets::protect_data_dir(&cfg.data_dir)?;
     let secrets = secrets::load_or_create(&cfg.secrets_dir())?;
     let meta = open_meta(cfg).await?;
@@ -142,11 +149,11 @@ async fn open_node(
         })
         .collect();
     let disks = Arc::new(ShardStore::open(&disk_cfgs).context("opening disks")?);
-    let cluster = match &listeners.cluster {
+    let (cluster, shard_tls) = match &listeners.cluster {
         Some(l) if !cfg.etcd.is_empty() => {
             join_cluster(cfg, &secrets, listeners, l, meta.clone(), disks).await?
         }
-        _ => Cluster::single(disks),
+        _ => (Cluster::single(disks), None),
     };
     let mut engine_cfg = cfg.engine_config()?;
     engine_cfg.secret_seal = Some(secrets.seal_key());
@@ -165,14 +172,14 @@ async fn open_node(
         )
         .await
         .context("registering the root access key")?;
-    Ok((secrets, cluster, engine))
+    Ok((secrets, cluster, engine, shard_tls))
 }
 
 /// Serve the shard API between nodes (a cluster node only); its address.
 fn serve_shard_api(
     listener: TcpListener,
     cluster: &Cluster,
-    limits: Limits,
+    (limits, tls): (Limits, Option<TlsAcceptor>),
     metrics: &Metrics,
     stop_rx: &watch::Receiver<bool>,
     workers: &mut Vec<tokio::task::JoinHandle<()>>,
@@ -187,7 +194,7 @@ fn serve_shard_api(
         app,
         limits,
         metrics.listener("shard"),
-        None,
+        tls,
         wait_stop(stop_rx.clone()),
     );
     workers.push(tokio::spawn(async move {
@@ -229,9 +236,14 @@ fn announce(
         let view = cluster.view();
         let live: Vec<&str> = view.live_nodes().map(|n| n.info.id.as_str()).collect();
         println!(
-            "  cluster:  node {} (zone {}), shard API {addr}; live nodes: {}",
+            "  cluster:  node {} (zone {}), shard API {}; live nodes: {}",
             cluster.node_id(),
             cfg.cluster.zone,
+            if cfg.cluster.tls {
+                format!("https://{addr} (mutual TLS)")
+            } else {
+                format!("http://{addr} (--cluster-tls off)")
+            },
             live.join(", ")
         );
     }
@@ -258,7 +270,7 @@ async fn join_cluster(
     cluster_listener: &TcpListener,
     meta: DynMetaStore,
     disks: Arc<ShardStore>,
-) -> anyhow::Result<Cluster> {
+) -> anyhow::Result<(Cluster, Option<TlsAcceptor>)> {
     let bound = cluster_listener.local_addr()?;
     if cfg.cluster.advertise.is_none() && bound.ip().is_unspecified() {
         anyhow::bail!(
@@ -291,6 +303,28 @@ async fn join_cluster(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    let tls = if cfg.cluster.tls {
+        Some(
+            crate::cluster_tls::setup(
+                &cfg.secrets_dir(),
+                &meta,
+                &secrets.cluster_secret,
+                &advertise,
+            )
+            .await
+            .context("setting up mutual TLS for the shard API")?,
+        )
+    } else {
+        tracing::warn!(
+            "--cluster-tls off: the shard API between nodes is plain HTTP (shard bytes in clear, \
+             only the HMAC signature authenticates peers); use this for benchmarks only"
+        );
+        None
+    };
+    let (acceptor, client) = match tls {
+        Some(t) => (Some(t.acceptor), Some(t.client)),
+        None => (None, None),
+    };
     let ccfg = ClusterConfig {
         node_id: secrets::node_id(&cfg.data_dir, cfg.cluster.node_id.as_deref())?,
         zone: cfg.cluster.zone.clone(),
@@ -300,11 +334,13 @@ async fn join_cluster(
         // three heartbeats per lease: one lost heartbeat does not expire it
         heartbeat: std::time::Duration::from_millis(cfg.cluster.lease_ttl_secs * 1000 / 3),
         endpoints,
+        tls: client,
     };
     let id = ccfg.node_id.clone();
-    Cluster::join(meta, disks, ccfg)
+    let cluster = Cluster::join(meta, disks, ccfg)
         .await
-        .with_context(|| format!("joining the cluster as node {id}"))
+        .with_context(|| format!("joining the cluster as node {id}"))?;
+    Ok((cluster, acceptor))
 }
 
 /// The metadata store: etcd when endpoints are configured, else the embedded redb file.

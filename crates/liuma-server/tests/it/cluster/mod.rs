@@ -12,5 +12,6 @@
 mod common;
 mod failures;
 mod membership;
+mod mtls;
 mod secret;
 mod spread;
