@@ -99,8 +99,7 @@ pub async fn run(
         &engine,
         listeners.native,
         metrics.clone(),
-        (limits, metrics.listener("native")),
-        tls.acceptor("native")?,
+        (limits, metrics.listener("native"), tls.acceptor("native")?),
         wait_stop(stop_rx.clone()),
     )
     .await?;
@@ -375,8 +374,7 @@ async fn spawn_native(
     engine: &Engine,
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    (limits, stats): (Limits, Arc<ConnStats>),
-    tls: Option<TlsAcceptor>,
+    (limits, stats, tls): (Limits, Arc<ConnStats>, Option<TlsAcceptor>),
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let native_cfg = cfg.native_config();
@@ -555,7 +553,7 @@ impl PublicTls {
         let every = std::time::Duration::from_secs(cfg.tls.reload_interval_secs);
         self.certs
             .iter()
-            .map(|(l, c)| tokio::spawn(crate::tls::watch(c.clone(), *l, every, stop.clone())))
+            .map(|(l, c)| tokio::spawn(crate::tls::watch(c.clone(), l, every, stop.clone())))
             .collect()
     }
 }
