@@ -36,6 +36,9 @@ pub struct ClusterConfig {
     pub heartbeat: Duration,
     /// Public endpoints to publish ("s3", "native", "admin" → host:port).
     pub endpoints: BTreeMap<String, String>,
+    /// Mutual TLS to peers (cluster CA roots, this node's client
+    /// certificate); `None` = plain HTTP (`--cluster-tls off`).
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -122,7 +125,7 @@ impl Cluster {
         let signer = Arc::new(Signer::new(&cfg.secret));
         let net = Net {
             meta,
-            peers: PeerClient::new(signer.clone()),
+            peers: PeerClient::with_tls(signer.clone(), cfg.tls.clone()),
             signer,
             cfg: cfg.clone(),
         };

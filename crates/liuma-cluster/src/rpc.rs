@@ -22,6 +22,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -35,6 +36,19 @@ use crate::{Error, Result};
 const MAX_BODY: usize = (64 << 20) + 4096;
 /// A shard request that takes longer than this is given up (the caller falls back).
 pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An error with its causes ("client error (Connect): ...: invalid peer
+/// certificate: UnknownIssuer"): hyper's own text hides the TLS reason.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
 
 fn shard_path(disk: &str, id: &BlockId, index: u16) -> String {
     format!("/v1/shard/{disk}/{}/{index}", id.to_hex())
@@ -314,21 +328,47 @@ async fn handle_delete(
     .await
 }
 
+/// The HTTP client to peers: plain (`--cluster-tls off`) or mutual TLS.
+enum Http {
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
+
 /// Client side of the shard API, shared by every call to every peer.
 pub struct PeerClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Http,
     signer: Arc<Signer>,
 }
 
 impl PeerClient {
-    /// A client signing with `signer`.
+    /// A client signing with `signer`, over plain HTTP.
     pub fn new(signer: Arc<Signer>) -> PeerClient {
+        PeerClient::with_tls(signer, None)
+    }
+
+    /// A client signing with `signer`; with `tls` (the cluster CA as the
+    /// only root, this node's certificate for client auth) every call is
+    /// https and the peer must present a certificate of the cluster CA
+    /// for the host it is reached at. The HMAC signature stays on.
+    pub fn with_tls(signer: Arc<Signer>, tls: Option<Arc<rustls::ClientConfig>>) -> PeerClient {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(3)));
-        let http = Client::builder(TokioExecutor::new())
+        let builder = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+            .clone();
+        let http = match tls {
+            None => Http::Plain(builder.build(connector)),
+            Some(cfg) => {
+                connector.enforce_http(false);
+                let https = HttpsConnectorBuilder::new()
+                    .with_tls_config((*cfg).clone())
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(connector);
+                Http::Tls(builder.build(https))
+            }
+        };
         PeerClient { http, signer }
     }
 
@@ -349,16 +389,16 @@ impl PeerClient {
             .apply(
                 http::Request::builder()
                     .method(method)
-                    .uri(format!("http://{addr}{path}")),
+                    .uri(format!("{}://{addr}{path}", self.scheme())),
             )
             .body(Full::new(body))
             .map_err(|e| unreachable(e.to_string()))?;
         let call = async {
-            let resp = self
-                .http
-                .request(req)
-                .await
-                .map_err(|e| unreachable(e.to_string()))?;
+            let resp = match &self.http {
+                Http::Plain(c) => c.request(req).await,
+                Http::Tls(c) => c.request(req).await,
+            }
+            .map_err(|e| unreachable(error_chain(&e)))?;
             let status = resp.status();
             let body = Limited::new(resp.into_body(), MAX_BODY)
                 .collect()
@@ -370,6 +410,13 @@ impl PeerClient {
         tokio::time::timeout(CALL_TIMEOUT, call)
             .await
             .map_err(|_| unreachable("timed out".to_owned()))?
+    }
+
+    fn scheme(&self) -> &'static str {
+        match self.http {
+            Http::Plain(_) => "http",
+            Http::Tls(_) => "https",
+        }
     }
 
     /// The typed error of a non-2xx answer. A body that is not an [`ErrorBody`] (a peer

@@ -36,6 +36,10 @@ pub enum Command {
     /// Load-test an S3 endpoint (this one or any other): put, get, mixed, list,
     /// delete, multipart; prints a summary table or JSON.
     Bench(Box<liuma_bench::BenchArgs>),
+    /// TLS certificates: `liuma tls self-signed --host NAME... --out DIR`.
+    Tls(TlsCmdArgs),
+    /// Cluster certificates: `liuma cluster cert` issues a node certificate offline.
+    Cluster(ClusterCmdArgs),
     /// Print the version and build information.
     Version,
 }
@@ -416,4 +420,124 @@ pub struct ServerArgs {
     /// Log format: "text" or "json". Default text.
     #[arg(long, env = "LIUMA_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// TLS on the public listeners.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    /// Mutual TLS on the shard API between cluster nodes: on (default) or
+    /// off (benchmarks only: shard bytes then cross the network in clear).
+    #[arg(long, env = "LIUMA_CLUSTER_TLS")]
+    pub cluster_tls: Option<String>,
+}
+
+/// TLS flags: `--tls-cert/--tls-key` for every public listener, and
+/// `--<listener>-tls-cert/--<listener>-tls-key` for one (S3, native,
+/// admin). The files are PEM; they are re-read when they change.
+#[derive(Debug, Args, Default)]
+pub struct TlsArgs {
+    /// PEM certificate chain (leaf first) for the S3, native and admin listeners.
+    #[arg(long, env = "LIUMA_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "LIUMA_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The S3 listener's own certificate (overrides --tls-cert).
+    #[arg(long, env = "LIUMA_S3_TLS_CERT")]
+    pub s3_tls_cert: Option<PathBuf>,
+    /// The S3 listener's own key.
+    #[arg(long, env = "LIUMA_S3_TLS_KEY")]
+    pub s3_tls_key: Option<PathBuf>,
+    /// The native API listener's own certificate (overrides --tls-cert).
+    #[arg(long, env = "LIUMA_NATIVE_TLS_CERT")]
+    pub native_tls_cert: Option<PathBuf>,
+    /// The native API listener's own key.
+    #[arg(long, env = "LIUMA_NATIVE_TLS_KEY")]
+    pub native_tls_key: Option<PathBuf>,
+    /// The admin listener's own certificate (overrides --tls-cert).
+    #[arg(long, env = "LIUMA_ADMIN_TLS_CERT")]
+    pub admin_tls_cert: Option<PathBuf>,
+    /// The admin listener's own key.
+    #[arg(long, env = "LIUMA_ADMIN_TLS_KEY")]
+    pub admin_tls_key: Option<PathBuf>,
+    /// Seconds between checks of the certificate files for changes. Default 5.
+    #[arg(long, env = "LIUMA_TLS_RELOAD_SECS")]
+    pub tls_reload_secs: Option<u64>,
+}
+
+impl TlsArgs {
+    /// Flags win over the config file, one setting at a time.
+    pub fn apply(&self, t: &mut crate::config::TlsSection) {
+        let set = |dst: &mut Option<PathBuf>, src: &Option<PathBuf>| {
+            if let Some(p) = src {
+                *dst = Some(p.clone());
+            }
+        };
+        set(&mut t.cert, &self.tls_cert);
+        set(&mut t.key, &self.tls_key);
+        set(&mut t.s3.cert, &self.s3_tls_cert);
+        set(&mut t.s3.key, &self.s3_tls_key);
+        set(&mut t.native.cert, &self.native_tls_cert);
+        set(&mut t.native.key, &self.native_tls_key);
+        set(&mut t.admin.cert, &self.admin_tls_cert);
+        set(&mut t.admin.key, &self.admin_tls_key);
+        if let Some(s) = self.tls_reload_secs {
+            t.reload_interval_secs = s;
+        }
+    }
+}
+
+/// `liuma tls ...`: certificates for a quick start.
+#[derive(Debug, Args)]
+pub struct TlsCmdArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: TlsAction,
+}
+
+/// TLS helper actions.
+#[derive(Debug, Subcommand)]
+pub enum TlsAction {
+    /// Write a development CA (ca.pem, ca-key.pem) and a server certificate
+    /// signed by it (server.pem, server-key.pem; keys 0600) into --out. An
+    /// existing CA there is reused, so running it again rotates the server
+    /// certificate only.
+    SelfSigned {
+        /// DNS name or IP address the certificate is valid for; repeat for several.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Output directory.
+        #[arg(long, default_value = "./liuma-tls")]
+        out: PathBuf,
+        /// Days the server certificate is valid (the CA: ten times that).
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+}
+
+/// `liuma cluster ...`.
+#[derive(Debug, Args)]
+pub struct ClusterCmdArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ClusterAction,
+}
+
+/// Cluster actions.
+#[derive(Debug, Subcommand)]
+pub enum ClusterAction {
+    /// Issue a shard API certificate for a node from the cluster CA in
+    /// --secrets (a cluster node's secrets/ directory, which holds
+    /// cluster-ca.pem and cluster-ca-key.pem). Writes node.pem,
+    /// node-key.pem and cluster-ca.pem into --out: copy them into the new
+    /// node's secrets/ directory; it then needs no CA key.
+    Cert {
+        /// The secrets/ directory holding the cluster CA.
+        #[arg(long, default_value = "./liuma-data/secrets")]
+        secrets: PathBuf,
+        /// Host the node is reached at (its --advertise host); repeat for several.
+        #[arg(long = "host", required = true)]
+        hosts: Vec<String>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }

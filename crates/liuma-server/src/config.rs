@@ -58,6 +58,79 @@ pub struct Config {
     /// Connection, time and memory limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// TLS on the public listeners.
+    #[serde(default)]
+    pub tls: TlsSection,
+}
+
+/// `[tls]` section: a certificate for every public listener (S3, native,
+/// admin), and per-listener overrides `[tls.s3]`, `[tls.native]`,
+/// `[tls.admin]`. A listener with neither speaks plain HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// PEM certificate chain (leaf first) for every public listener.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// Seconds between checks of the files for a new certificate. Default 5.
+    pub reload_interval_secs: u64,
+    /// The S3 listener's own certificate.
+    pub s3: TlsPair,
+    /// The native API listener's own certificate.
+    pub native: TlsPair,
+    /// The admin listener's own certificate.
+    pub admin: TlsPair,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            cert: None,
+            key: None,
+            reload_interval_secs: 5,
+            s3: TlsPair::default(),
+            native: TlsPair::default(),
+            admin: TlsPair::default(),
+        }
+    }
+}
+
+/// A listener's own certificate and key.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsPair {
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+impl TlsSection {
+    /// The files a listener ("s3", "native", "admin") serves TLS with:
+    /// its own pair, else the shared one, else none (plain HTTP).
+    pub fn files_for(&self, listener: &str) -> anyhow::Result<Option<crate::tls::TlsFiles>> {
+        let own = match listener {
+            "s3" => &self.s3,
+            "native" => &self.native,
+            "admin" => &self.admin,
+            other => bail!("no TLS settings for listener {other:?}"),
+        };
+        let pair = |cert: &Option<PathBuf>, key: &Option<PathBuf>, what: &str| match (cert, key) {
+            (Some(c), Some(k)) => Ok(Some(crate::tls::TlsFiles {
+                cert: c.clone(),
+                key: k.clone(),
+            })),
+            (None, None) => Ok(None),
+            _ => Err(anyhow::anyhow!(
+                "{what}: give both a certificate and a key, or neither"
+            )),
+        };
+        match pair(&own.cert, &own.key, &format!("tls.{listener}"))? {
+            Some(f) => Ok(Some(f)),
+            None => pair(&self.cert, &self.key, "tls"),
+        }
+    }
 }
 
 /// `[limits]` section: what one client can hold, and for how long.
@@ -127,6 +200,9 @@ pub struct ClusterSection {
     /// than the nodes can hold that way (two nodes with several disks
     /// each). Default false.
     pub allow_shard_doubling: bool,
+    /// Mutual TLS on the shard API (cluster CA in secrets/, shared through
+    /// the metadata store). Default true; false only for benchmarks.
+    pub tls: bool,
 }
 
 impl Default for ClusterSection {
@@ -141,6 +217,7 @@ impl Default for ClusterSection {
             lease_ttl_secs: 10,
             min_failure_domains: None,
             allow_shard_doubling: false,
+            tls: true,
         }
     }
 }
@@ -426,6 +503,14 @@ impl Config {
         if args.allow_shard_doubling {
             cfg.cluster.allow_shard_doubling = true;
         }
+        args.tls.apply(&mut cfg.tls);
+        if let Some(t) = &args.cluster_tls {
+            cfg.cluster.tls = match t.as_str() {
+                "on" => true,
+                "off" => false,
+                other => bail!("--cluster-tls must be on or off, not {other:?}"),
+            };
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -498,6 +583,12 @@ impl Config {
             || self.maintenance.lifecycle_interval_secs == 0
         {
             bail!("maintenance intervals must be at least 1 second");
+        }
+        for l in ["s3", "native", "admin"] {
+            self.tls.files_for(l)?;
+        }
+        if self.tls.reload_interval_secs == 0 {
+            bail!("tls.reload_interval_secs must be at least 1");
         }
         if self.cluster.lease_ttl_secs < 2 {
             bail!("cluster.lease_ttl_secs must be at least 2 (etcd's shortest lease)");
@@ -662,6 +753,44 @@ mod tests {
         };
         let err = Config::load(&args).unwrap_err();
         assert!(err.to_string().contains("block_size"), "{err}");
+    }
+
+    #[test]
+    fn tls_files_per_listener_override_the_shared_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[tls]\ncert = \"/a.pem\"\nkey = \"/a.key\"\n[tls.admin]\ncert = \"/b.pem\"\nkey = \"/b.key\"\n",
+        )
+        .unwrap();
+        let args = ServerArgs {
+            config: Some(file.clone()),
+            tls: crate::cli::TlsArgs {
+                s3_tls_cert: Some("/c.pem".into()),
+                s3_tls_key: Some("/c.key".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let cfg = Config::load(&args).unwrap();
+        let f = |l| cfg.tls.files_for(l).unwrap().unwrap().cert;
+        assert_eq!(f("s3"), PathBuf::from("/c.pem"));
+        assert_eq!(f("native"), PathBuf::from("/a.pem"));
+        assert_eq!(f("admin"), PathBuf::from("/b.pem"));
+        // no TLS unless asked
+        let cfg = Config::load(&ServerArgs::default()).unwrap();
+        assert!(cfg.tls.files_for("s3").unwrap().is_none());
+        // a certificate without its key is an error naming the setting
+        let err = Config::load(&ServerArgs {
+            tls: crate::cli::TlsArgs {
+                native_tls_cert: Some("/c.pem".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("tls.native"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod backend;
 mod cli;
+mod cluster_tls;
 mod config;
 mod keys;
 mod logging;
@@ -10,6 +11,8 @@ mod node;
 mod run;
 mod secrets;
 mod serve;
+mod tls;
+mod tls_gen;
 mod users;
 
 use anyhow::Context;
@@ -35,6 +38,16 @@ fn main() -> anyhow::Result<()> {
         Command::Backend(args) => backend::run(&args),
         Command::Node(args) => node::run(&args),
         Command::Bench(args) => bench(&args),
+        Command::Cluster(args) => match &args.action {
+            cli::ClusterAction::Cert {
+                secrets,
+                hosts,
+                out,
+            } => cluster_tls::offline_cert(secrets, hosts, out),
+        },
+        Command::Tls(args) => match &args.action {
+            cli::TlsAction::SelfSigned { hosts, out, days } => tls_gen::run(hosts, out, *days),
+        },
     }
 }
 

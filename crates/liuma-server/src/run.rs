@@ -19,7 +19,9 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::secrets;
 use crate::serve::{Limits, serve};
+use crate::tls::ReloadingCert;
 use liuma_metrics::ConnStats;
+use tokio_rustls::TlsAcceptor;
 
 /// The listeners a node serves on.
 pub struct Listeners {
@@ -40,7 +42,9 @@ pub async fn run(
     ready_file: Option<&Path>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let (secrets, cluster, engine) = open_node(&cfg, &listeners).await?;
+    // Certificates first: a bad file stops the start before anything opens.
+    let tls = PublicTls::load(&cfg)?;
+    let (secrets, cluster, engine, shard_tls) = open_node(&cfg, &listeners).await?;
     let metrics = Metrics::new(engine.clone());
     let limits = cfg.serve_limits();
     // Four listeners' connections plus disks, etcd and peers.
@@ -49,8 +53,16 @@ pub async fn run(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
     workers.extend(cluster.spawn(stop_rx.clone()));
+    workers.extend(tls.spawn_watchers(&cfg, &stop_rx));
     let cluster_addr = match listeners.cluster {
-        Some(l) => serve_shard_api(l, &cluster, limits, &metrics, &stop_rx, &mut workers)?,
+        Some(l) => serve_shard_api(
+            l,
+            &cluster,
+            (limits, shard_tls),
+            &metrics,
+            &stop_rx,
+            &mut workers,
+        )?,
         None => None,
     };
 
@@ -66,6 +78,7 @@ pub async fn run(
         admin_app,
         limits,
         metrics.listener("admin"),
+        tls.acceptor("admin")?,
         wait_stop(stop_rx.clone()),
     ));
 
@@ -75,6 +88,7 @@ pub async fn run(
         liuma_s3::build(engine.clone(), cfg.s3_settings()),
         metrics.clone(),
         (limits, metrics.listener("s3")),
+        tls.acceptor("s3")?,
         wait_stop(stop_rx.clone()),
     ));
 
@@ -85,7 +99,7 @@ pub async fn run(
         &engine,
         listeners.native,
         metrics.clone(),
-        (limits, metrics.listener("native")),
+        (limits, metrics.listener("native"), tls.acceptor("native")?),
         wait_stop(stop_rx.clone()),
     )
     .await?;
@@ -95,6 +109,9 @@ pub async fn run(
         s3: s3_addr,
         native: native_addr,
         cluster: cluster_addr,
+        admin_scheme: tls.scheme("admin"),
+        s3_scheme: tls.scheme("s3"),
+        native_scheme: tls.scheme("native"),
     };
     announce(&cfg, &secrets, &engine, &cluster, &addrs, ready_file)?;
 
@@ -118,7 +135,7 @@ pub async fn run(
 async fn open_node(
     cfg: &Config,
     listeners: &Listeners,
-) -> anyhow::Result<(secrets::Secrets, Cluster, Engine)> {
+) -> anyhow::Result<(secrets::Secrets, Cluster, Engine, Option<TlsAcceptor>)> {
     secrets::protect_data_dir(&cfg.data_dir)?;
     let secrets = secrets::load_or_create(&cfg.secrets_dir())?;
     let meta = open_meta(cfg).await?;
@@ -131,11 +148,11 @@ async fn open_node(
         })
         .collect();
     let disks = Arc::new(ShardStore::open(&disk_cfgs).context("opening disks")?);
-    let cluster = match &listeners.cluster {
+    let (cluster, shard_tls) = match &listeners.cluster {
         Some(l) if !cfg.etcd.is_empty() => {
             join_cluster(cfg, &secrets, listeners, l, meta.clone(), disks).await?
         }
-        _ => Cluster::single(disks),
+        _ => (Cluster::single(disks), None),
     };
     let mut engine_cfg = cfg.engine_config()?;
     engine_cfg.secret_seal = Some(secrets.seal_key());
@@ -159,14 +176,14 @@ async fn open_node(
         .migrate_users()
         .await
         .context("moving access keys and bucket owners to users")?;
-    Ok((secrets, cluster, engine))
+    Ok((secrets, cluster, engine, shard_tls))
 }
 
 /// Serve the shard API between nodes (a cluster node only); its address.
 fn serve_shard_api(
     listener: TcpListener,
     cluster: &Cluster,
-    limits: Limits,
+    (limits, tls): (Limits, Option<TlsAcceptor>),
     metrics: &Metrics,
     stop_rx: &watch::Receiver<bool>,
     workers: &mut Vec<tokio::task::JoinHandle<()>>,
@@ -181,6 +198,7 @@ fn serve_shard_api(
         app,
         limits,
         metrics.listener("shard"),
+        tls,
         wait_stop(stop_rx.clone()),
     );
     workers.push(tokio::spawn(async move {
@@ -197,6 +215,10 @@ struct Addrs {
     s3: std::net::SocketAddr,
     native: std::net::SocketAddr,
     cluster: Option<std::net::SocketAddr>,
+    /// "https" or "http" per listener.
+    admin_scheme: &'static str,
+    s3_scheme: &'static str,
+    native_scheme: &'static str,
 }
 
 /// Print the start banner and write the ready file (tests, scripts).
@@ -208,19 +230,24 @@ fn announce(
     addrs: &Addrs,
     ready_file: Option<&Path>,
 ) -> anyhow::Result<()> {
-    print_banner(cfg, secrets, addrs.admin, engine);
+    print_banner(cfg, secrets, addrs, engine);
     println!(
-        "  native:   http://{}  (liuma 1.0 token API; tus at /tus/)",
-        addrs.native
+        "  native:   {}://{}  (liuma 1.0 token API; tus at /tus/)",
+        addrs.native_scheme, addrs.native
     );
-    print_s3_banner(cfg, secrets, addrs.s3);
+    print_s3_banner(cfg, secrets, addrs);
     if let Some(addr) = addrs.cluster {
         let view = cluster.view();
         let live: Vec<&str> = view.live_nodes().map(|n| n.info.id.as_str()).collect();
         println!(
-            "  cluster:  node {} (zone {}), shard API {addr}; live nodes: {}",
+            "  cluster:  node {} (zone {}), shard API {}; live nodes: {}",
             cluster.node_id(),
             cfg.cluster.zone,
+            if cfg.cluster.tls {
+                format!("https://{addr} (mutual TLS)")
+            } else {
+                format!("http://{addr} (--cluster-tls off)")
+            },
             live.join(", ")
         );
     }
@@ -247,7 +274,7 @@ async fn join_cluster(
     cluster_listener: &TcpListener,
     meta: DynMetaStore,
     disks: Arc<ShardStore>,
-) -> anyhow::Result<Cluster> {
+) -> anyhow::Result<(Cluster, Option<TlsAcceptor>)> {
     let bound = cluster_listener.local_addr()?;
     if cfg.cluster.advertise.is_none() && bound.ip().is_unspecified() {
         anyhow::bail!(
@@ -280,6 +307,28 @@ async fn join_cluster(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
+    let tls = if cfg.cluster.tls {
+        Some(
+            crate::cluster_tls::setup(
+                &cfg.secrets_dir(),
+                &meta,
+                &secrets.cluster_secret,
+                &advertise,
+            )
+            .await
+            .context("setting up mutual TLS for the shard API")?,
+        )
+    } else {
+        tracing::warn!(
+            "--cluster-tls off: the shard API between nodes is plain HTTP (shard bytes in clear, \
+             only the HMAC signature authenticates peers); use this for benchmarks only"
+        );
+        None
+    };
+    let (acceptor, client) = match tls {
+        Some(t) => (Some(t.acceptor), Some(t.client)),
+        None => (None, None),
+    };
     let ccfg = ClusterConfig {
         node_id: secrets::node_id(&cfg.data_dir, cfg.cluster.node_id.as_deref())?,
         zone: cfg.cluster.zone.clone(),
@@ -289,11 +338,13 @@ async fn join_cluster(
         // three heartbeats per lease: one lost heartbeat does not expire it
         heartbeat: std::time::Duration::from_millis(cfg.cluster.lease_ttl_secs * 1000 / 3),
         endpoints,
+        tls: client,
     };
     let id = ccfg.node_id.clone();
-    Cluster::join(meta, disks, ccfg)
+    let cluster = Cluster::join(meta, disks, ccfg)
         .await
-        .with_context(|| format!("joining the cluster as node {id}"))
+        .with_context(|| format!("joining the cluster as node {id}"))?;
+    Ok((cluster, acceptor))
 }
 
 /// The metadata store: etcd when endpoints are configured, else the embedded redb file.
@@ -328,7 +379,7 @@ async fn spawn_native(
     engine: &Engine,
     listener: TcpListener,
     metrics: Arc<Metrics>,
-    (limits, stats): (Limits, Arc<ConnStats>),
+    (limits, stats, tls): (Limits, Arc<ConnStats>, Option<TlsAcceptor>),
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
     let native_cfg = cfg.native_config();
@@ -355,7 +406,7 @@ async fn spawn_native(
         ..limits
     };
     Ok(tokio::spawn(serve(
-        "native", listener, app, limits, stats, stop,
+        "native", listener, app, limits, stats, tls, stop,
     )))
 }
 
@@ -365,6 +416,7 @@ async fn serve_s3(
     front: liuma_s3::S3Front,
     metrics: Arc<Metrics>,
     (limits, stats): (Limits, Arc<ConnStats>),
+    tls: Option<TlsAcceptor>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let layer = liuma_metrics::MetricsLayerState { metrics, api: "s3" };
@@ -377,16 +429,23 @@ async fn serve_s3(
             layer,
             liuma_metrics::track,
         ));
-    serve("s3", listener, app, limits, stats, stop).await
+    serve("s3", listener, app, limits, stats, tls, stop).await
 }
 
 /// How to reach the S3 API, printed at start.
-fn print_s3_banner(cfg: &Config, s: &secrets::Secrets, addr: std::net::SocketAddr) {
-    println!("  s3:       http://{addr}  (region {})", cfg.s3.region);
+fn print_s3_banner(cfg: &Config, s: &secrets::Secrets, addrs: &Addrs) {
+    let (addr, scheme) = (addrs.s3, addrs.s3_scheme);
+    println!("  s3:       {scheme}://{addr}  (region {})", cfg.s3.region);
     if let Some(d) = &cfg.s3.domain {
         println!(
-            "            virtual-hosted style: http://BUCKET.{d}:{}",
+            "            virtual-hosted style: {scheme}://BUCKET.{d}:{}",
             addr.port()
+        );
+    }
+    if let Some(f) = cfg.tls.files_for("s3").ok().flatten() {
+        println!(
+            "  tls:      {} (reloaded when it changes; TLS 1.2+)",
+            f.cert.display()
         );
     }
     println!(
@@ -394,7 +453,12 @@ fn print_s3_banner(cfg: &Config, s: &secrets::Secrets, addr: std::net::SocketAdd
         s.dir.join("root.key").display()
     );
     println!(
-        "  try:      AWS_ACCESS_KEY_ID=$(sed -n 1p {k}) AWS_SECRET_ACCESS_KEY=$(sed -n 2p {k}) aws --endpoint-url http://{addr} --region {r} s3 ls",
+        "  try:      AWS_ACCESS_KEY_ID=$(sed -n 1p {k}) AWS_SECRET_ACCESS_KEY=$(sed -n 2p {k}) aws --endpoint-url {scheme}://{addr} --region {r} s3 ls{ca}",
+        ca = if scheme == "https" {
+            " --ca-bundle CA.pem"
+        } else {
+            ""
+        },
         k = s.dir.join("root.key").display(),
         r = cfg.s3.region,
     );
@@ -409,7 +473,8 @@ async fn wait_stop(mut rx: watch::Receiver<bool>) {
 }
 
 /// Human-oriented start message on stdout. Secrets appear only on first start.
-fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr, engine: &Engine) {
+fn print_banner(cfg: &Config, s: &secrets::Secrets, addrs: &Addrs, engine: &Engine) {
+    let (admin, admin_scheme) = (addrs.admin, addrs.admin_scheme);
     let (k, m) = engine.erasure();
     println!("liuma {} — node ready", env!("CARGO_PKG_VERSION"));
     println!("  data:     {}", cfg.data_dir.display());
@@ -423,7 +488,9 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr,
             cfg.etcd_prefix
         );
     }
-    println!("  admin:    http://{admin}  (/health /ready; /metrics needs the admin token)");
+    println!(
+        "  admin:    {admin_scheme}://{admin}  (/health /ready; /metrics needs the admin token)"
+    );
     println!("  secrets:  {} (0600)", s.dir.display());
     if s.created {
         println!("  FIRST START — save these, they are not shown again:");
@@ -431,5 +498,67 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, admin: std::net::SocketAddr,
         println!("    root secret access key: {}", s.root.secret_access_key);
         println!("    native system token:    {}", s.system_token);
         println!("    admin API token:        {}", s.admin_token);
+    }
+}
+
+/// The certificates of the public listeners that serve TLS.
+struct PublicTls {
+    certs: Vec<(&'static str, Arc<ReloadingCert>)>,
+}
+
+impl PublicTls {
+    /// Load every configured certificate; an unreadable or broken file is
+    /// an error naming it.
+    fn load(cfg: &Config) -> anyhow::Result<Self> {
+        let mut certs = Vec::new();
+        for l in ["s3", "native", "admin"] {
+            if let Some(files) = cfg.tls.files_for(l)? {
+                let cert = ReloadingCert::open(files)
+                    .with_context(|| format!("loading the {l} listener's TLS certificate"))?;
+                tracing::info!(
+                    listener = l,
+                    cert = %cert.files().cert.display(),
+                    sha256 = %crate::tls::fingerprint(&cert.current()),
+                    "TLS on"
+                );
+                certs.push((l, cert));
+            }
+        }
+        Ok(PublicTls { certs })
+    }
+
+    fn get(&self, listener: &str) -> Option<&Arc<ReloadingCert>> {
+        self.certs
+            .iter()
+            .find(|(l, _)| *l == listener)
+            .map(|(_, c)| c)
+    }
+
+    fn acceptor(&self, listener: &str) -> anyhow::Result<Option<TlsAcceptor>> {
+        self.get(listener)
+            .map(|c| c.acceptor())
+            .transpose()
+            .with_context(|| format!("setting up TLS on the {listener} listener"))
+    }
+
+    fn scheme(&self, listener: &str) -> &'static str {
+        if self.get(listener).is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// One watcher per listener with TLS, re-reading its files until stop.
+    fn spawn_watchers(
+        &self,
+        cfg: &Config,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let every = std::time::Duration::from_secs(cfg.tls.reload_interval_secs);
+        self.certs
+            .iter()
+            .map(|(l, c)| tokio::spawn(crate::tls::watch(c.clone(), l, every, stop.clone())))
+            .collect()
     }
 }

@@ -166,7 +166,7 @@ pub fn load_or_create(dir: &Path) -> anyhow::Result<Secrets> {
     })
 }
 
-fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::OpenOptions::new()
         .write(true)

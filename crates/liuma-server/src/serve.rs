@@ -14,6 +14,10 @@
 //! - **Response**: a client that takes no byte for `write_timeout` while
 //!   the server has bytes to send is disconnected.
 //!
+//! - **TLS** (optional, [`crate::tls`]): the handshake must finish within
+//!   `header_timeout` of the accept; the deadlines above then apply to
+//!   the decrypted stream. Plain HTTP on a TLS port gets a 400 and close.
+//!
 //! The timers live in an I/O wrapper ([`ConnIo`]) that knows whether a
 //! request is in flight (a counter the service keeps), and in a request body
 //! wrapper ([`TimedBody`]). hyper's own `header_read_timeout` is not used:
@@ -39,6 +43,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 use tower_service::Service;
 
 /// Limits of one listener.
@@ -63,13 +69,16 @@ pub struct Limits {
 }
 
 /// Serve `app` on `listener` until `stop` resolves, then let in-flight
-/// requests finish for at most `shutdown_grace`.
+/// requests finish for at most `shutdown_grace`. With `tls`, every
+/// connection first completes a TLS handshake, within `header_timeout`
+/// of its accept (the same budget the first request head has).
 pub async fn serve(
     name: &'static str,
     listener: TcpListener,
     app: axum::Router,
     limits: Limits,
     stats: Arc<ConnStats>,
+    tls: Option<TlsAcceptor>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -78,9 +87,9 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     tokio::pin!(stop);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((s, _peer)) => s,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_error(name, &e).await;
                     continue;
@@ -93,32 +102,48 @@ pub async fn serve(
             stats.refused.fetch_add(1, Ordering::Relaxed);
             if let Ok(p) = refusals.clone().try_acquire_owned() {
                 tokio::spawn(async move {
-                    refuse(stream).await;
+                    refuse(stream, REFUSAL).await;
                     drop(p);
                 });
             }
             continue;
         };
+        // Made at accept: the first head's deadline counts the handshake.
         let state = Arc::new(ConnState::new());
-        let io = TokioIo::new(ConnIo::new(stream, state.clone(), limits, stats.clone()));
-        let svc = ConnService {
-            app: app.clone(),
-            state,
-            body_timeout: limits.body_timeout,
-            stats: stats.clone(),
+        // Subscribed now, so a shutdown during the handshake still reaches
+        // the connection once it is served.
+        let watcher = graceful.watcher();
+        let (app, stats, tls) = (app.clone(), stats.clone(), tls.clone());
+        // Who and how, for the requests of this connection (`aws:SourceIp`,
+        // `aws:SecureTransport` in S3 policies).
+        let conn = liuma_s3::ClientConn {
+            addr: peer,
+            tls: tls.is_some(),
         };
-        let mut builder = http1::Builder::new();
-        builder.header_read_timeout(None);
-        if let Some(n) = limits.max_headers {
-            builder.max_headers(n);
-        }
-        let conn = builder.serve_connection(io, svc);
-        let conn = graceful.watch(conn);
-        let stats = stats.clone();
         stats.open.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(listener = name, error = %e, "connection ended with an error");
+            let stream = match tls {
+                None => Some(Stream::Plain(stream)),
+                Some(acceptor) => handshake(name, acceptor, stream, limits.header_timeout).await,
+            };
+            if let Some(stream) = stream {
+                let io = TokioIo::new(ConnIo::new(stream, state.clone(), limits, stats.clone()));
+                let svc = ConnService {
+                    app,
+                    conn,
+                    state,
+                    body_timeout: limits.body_timeout,
+                    stats: stats.clone(),
+                };
+                let mut builder = http1::Builder::new();
+                builder.header_read_timeout(None);
+                if let Some(n) = limits.max_headers {
+                    builder.max_headers(n);
+                }
+                let conn = watcher.watch(builder.serve_connection(io, svc));
+                if let Err(e) = conn.await {
+                    tracing::debug!(listener = name, error = %e, "connection ended with an error");
+                }
             }
             stats.open.fetch_sub(1, Ordering::Relaxed);
             drop(slot);
@@ -132,6 +157,119 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+/// The answer to plain HTTP on a TLS port: what Go's servers do too, a
+/// clear 400 instead of a handshake error the client cannot read.
+const PLAIN_ON_TLS: &[u8] = b"HTTP/1.0 400 Bad Request\r\n\
+Content-Type: text/plain\r\n\
+Connection: close\r\n\
+Content-Length: 49\r\n\
+\r\n\
+this port speaks TLS: use https:// to reach it.\r\n";
+
+/// Complete a TLS handshake within `deadline`; `None` (connection closed)
+/// when it fails or takes too long. A client that starts with what looks
+/// like a plain HTTP request line gets [`PLAIN_ON_TLS`] instead.
+async fn handshake(
+    name: &'static str,
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    deadline: Duration,
+) -> Option<Stream> {
+    let work = async {
+        // A TLS connection opens with a handshake record (0x16); a request
+        // line opens with a method's capital letter.
+        let mut first = [0u8; 1];
+        if stream.peek(&mut first).await.ok()? == 0 {
+            return None;
+        }
+        if first[0].is_ascii_uppercase() {
+            tracing::debug!(listener = name, "plain HTTP on a TLS port; answered 400");
+            refuse(stream, PLAIN_ON_TLS).await;
+            return None;
+        }
+        match acceptor.accept(stream).await {
+            Ok(tls) => Some(Stream::Tls(Box::new(tls))),
+            Err(e) => {
+                tracing::debug!(listener = name, error = %e, "TLS handshake failed");
+                None
+            }
+        }
+    };
+    match tokio::time::timeout(deadline, work).await {
+        Ok(s) => s,
+        Err(_) => {
+            tracing::debug!(listener = name, "TLS handshake deadline passed");
+            None
+        }
+    }
+}
+
+/// A connection's byte stream: plain TCP, or TLS over it.
+pub enum Stream {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS (boxed: the session state is large).
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
 }
 
 /// An accept that failed: per-connection errors are ignored; running out of
@@ -157,9 +295,10 @@ Content-Length: 44\r\n\
 \r\n\
 too many connections to this listener; retry";
 
-async fn refuse(mut stream: TcpStream) {
+/// Write a canned answer, then close once the client is done sending.
+async fn refuse(mut stream: TcpStream, answer: &[u8]) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(REFUSAL).await?;
+        stream.write_all(answer).await?;
         stream.shutdown().await?;
         // Drain what the client sent, so closing does not reset the
         // connection before it read the answer.
@@ -222,6 +361,7 @@ impl Drop for InFlight {
 #[derive(Clone)]
 struct ConnService {
     app: axum::Router,
+    conn: liuma_s3::ClientConn,
     state: Arc<ConnState>,
     body_timeout: Duration,
     stats: Arc<ConnStats>,
@@ -236,7 +376,8 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
         let in_flight = InFlight::new(self.state.clone());
         let timeout = self.body_timeout;
         let stats = self.stats.clone();
-        let req = req.map(|b| Body::new(TimedBody::new(b, timeout, stats)));
+        let mut req = req.map(|b| Body::new(TimedBody::new(b, timeout, stats)));
+        req.extensions_mut().insert(self.conn);
         let mut app = self.app.clone();
         Box::pin(async move {
             let resp = app.call(req).await?;
@@ -558,6 +699,47 @@ mod tests {
             shutdown_grace: Duration::from_secs(1),
             max_headers: None,
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tls_handshake_that_never_finishes_is_cut_at_the_header_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = crate::tls_gen::self_signed(dir.path(), &["localhost".into()], 1).unwrap();
+        let cert = crate::tls::ReloadingCert::open(crate::tls::TlsFiles {
+            cert: g.cert,
+            key: g.key,
+        })
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let stats = Arc::new(ConnStats::default());
+        let server = tokio::spawn(serve(
+            "t",
+            listener,
+            axum::Router::new(),
+            limits(),
+            stats.clone(),
+            Some(cert.acceptor().unwrap()),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        // the start of a TLS record, and then nothing
+        c.write_all(&[0x16, 3, 1]).await.unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 16];
+        let n = c.read(&mut buf).await.unwrap_or(0);
+        assert_eq!(n, 0, "closed without an answer");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+            "{waited:?}"
+        );
+        tx.send(()).unwrap();
+        server.await.unwrap().unwrap();
+        assert_eq!(stats.open.load(Ordering::Relaxed), 0);
     }
 
     #[tokio::test(start_paused = true)]

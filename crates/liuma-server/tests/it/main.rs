@@ -18,5 +18,6 @@ mod post_object;
 mod s3;
 mod security;
 mod server;
+mod tls;
 mod tus;
 mod users;

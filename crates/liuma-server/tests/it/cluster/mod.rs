@@ -12,5 +12,6 @@
 pub(crate) mod common;
 mod failures;
 mod membership;
+mod mtls;
 mod secret;
 mod spread;

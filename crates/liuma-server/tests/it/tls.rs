@@ -1,0 +1,172 @@
+//! TLS on the public listeners with the real binary: `liuma tls
+//! self-signed` makes a CA and certificate, a node serves S3, native and
+//! admin over https, and real clients (boto3, aws cli, rclone) trust the
+//! CA. The Python side is `tests/s3/test_tls.py`: clients, plain HTTP on
+//! the TLS port, and certificate rotation under load.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{TestNode, root_key};
+use crate::s3::repo_root;
+
+/// `liuma tls self-signed` into `out`; its serial line.
+fn self_signed(out: &Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_liuma"))
+        .args([
+            "tls",
+            "self-signed",
+            "--host",
+            "127.0.0.1",
+            "--host",
+            "localhost",
+        ])
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("running liuma tls self-signed");
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    text.lines()
+        .find_map(|l| l.strip_prefix("serial:"))
+        .expect("a serial line")
+        .trim()
+        .to_owned()
+}
+
+fn tls_args(tls: &Path) -> Vec<String> {
+    vec![
+        "--tls-cert".into(),
+        tls.join("server.pem").display().to_string(),
+        "--tls-key".into(),
+        tls.join("server-key.pem").display().to_string(),
+        "--tls-reload-secs".into(),
+        "1".into(),
+    ]
+}
+
+#[test]
+fn tls_s3_native_admin_over_https_with_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    self_signed(&tls);
+    let data = dir.path().join("node");
+    let args = tls_args(&tls);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let node = TestNode::start(&data, &args);
+    let banner = std::fs::read_to_string(&node.stdout).unwrap();
+    assert!(
+        banner.contains(&format!("https://{}", node.s3)),
+        "the banner shows the https endpoint:\n{banner}"
+    );
+    assert!(
+        banner.contains(&format!("https://{}", node.admin)),
+        "{banner}"
+    );
+    let (id, secret) = root_key(&data);
+    let out = Command::new("python3")
+        .args([
+            "-m",
+            "pytest",
+            "-x",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_tls.py",
+        ])
+        .current_dir(repo_root().join("tests/s3"))
+        .env("LIUMA_S3_ENDPOINT", format!("https://{}", node.s3))
+        .env("LIUMA_ADMIN_URL", format!("https://{}", node.admin))
+        .env("LIUMA_NATIVE_URL", format!("https://{}", node.native))
+        .env("LIUMA_TLS_CA", tls.join("ca.pem"))
+        .env("LIUMA_TLS_DIR", &tls)
+        .env("LIUMA_NODE_LOG", data.join("stderr.log"))
+        .env("AWS_ACCESS_KEY_ID", id)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("LIUMA_BIN", env!("CARGO_BIN_EXE_liuma"))
+        .env("TMPDIR", dir.path())
+        .env_remove("AWS_CA_BUNDLE")
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .output()
+        .expect("running python3 -m pytest");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "test_tls.py failed\n{stdout}\n{}\n--- node log\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        node.log()
+    );
+    println!("{stdout}");
+    assert!(node.stop().success(), "clean exit over TLS");
+}
+
+/// Run `liuma server` expecting it to fail at start; its stderr.
+fn start_fails(dir: &Path, extra: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liuma"))
+        .args(["server", "--data"])
+        .arg(dir.join("node"))
+        .args([
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--native-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--s3-listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning liuma");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the node started despite a bad TLS file");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    err
+}
+
+#[test]
+fn tls_bad_files_at_start_are_clear_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    self_signed(&tls);
+    let cert = tls.join("server.pem").display().to_string();
+    let key = tls.join("server-key.pem").display().to_string();
+    let bad = dir.path().join("bad-key.pem");
+    std::fs::write(&bad, "-----BEGIN PRIVATE KEY-----\nnot base64\n").unwrap();
+    let bad = bad.display().to_string();
+
+    let err = start_fails(dir.path(), &["--tls-cert", &cert, "--tls-key", &bad]);
+    assert!(err.contains(&bad), "names the key file: {err}");
+    assert!(err.contains("TLS"), "{err}");
+
+    // the CA's key is a valid key, but not this certificate's
+    let ca_key = tls.join("ca-key.pem").display().to_string();
+    let err = start_fails(dir.path(), &["--tls-cert", &cert, "--tls-key", &ca_key]);
+    assert!(err.contains("does not match"), "{err}");
+
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let err = start_fails(
+        dir.path(),
+        &["--s3-tls-cert", &missing, "--s3-tls-key", &key],
+    );
+    assert!(err.contains(&missing) && err.contains("s3"), "{err}");
+
+    let err = start_fails(dir.path(), &["--tls-cert", &cert]);
+    assert!(err.contains("certificate and a key"), "{err}");
+}
