@@ -133,7 +133,8 @@ try {
   await page.setRequestInterception(true);
   const cut = (req) => {
     if (req.isInterceptResolutionHandled()) return;
-    if (req.url().includes("multipart/part") && req.url().includes("part=3")) req.abort("connectionreset");
+    const u = new URL(req.url());
+    if (u.pathname.endsWith("/multipart/part") && u.searchParams.get("part") === "3") req.abort("connectionreset");
     else req.continue();
   };
   page.on("request", cut);
@@ -151,7 +152,7 @@ try {
   await state("listed");
   const sent = [];
   const count = (req) => {
-    if (req.url().includes("multipart/part")) sent.push(new URL(req.url()).searchParams.get("part"));
+    if (new URL(req.url()).pathname.endsWith("/multipart/part")) sent.push(new URL(req.url()).searchParams.get("part"));
   };
   page.on("request", count);
   await pick([spec.files.big]);
