@@ -57,7 +57,12 @@ impl ApiError {
     fn from_s3(a: &Answer) -> Self {
         let (code, msg) = a.xml().map_or_else(
             || (String::new(), String::new()),
-            |e| (e.text_of("Code").to_owned(), e.text_of("Message").to_owned()),
+            |e| {
+                (
+                    e.text_of("Code").to_owned(),
+                    e.text_of("Message").to_owned(),
+                )
+            },
         );
         let words = match code.as_str() {
             "AccessDenied" => "Access denied: your key is not allowed to do this.",
@@ -124,7 +129,10 @@ pub fn routes(console: Console) -> axum::Router {
         .route("/api/logout", post(logout))
         .route("/api/session", get(session_info))
         .route("/api/buckets", get(list_buckets).post(create_bucket))
-        .route("/api/buckets/{bucket}", axum::routing::delete(delete_bucket))
+        .route(
+            "/api/buckets/{bucket}",
+            axum::routing::delete(delete_bucket),
+        )
         .route(
             "/api/buckets/{bucket}/versioning",
             get(get_versioning).put(put_versioning),
@@ -462,7 +470,8 @@ async fn list_objects(
             })
         })
         .collect();
-    let next = (root.text_of("IsTruncated") == "true").then(|| root.text_of("NextContinuationToken"));
+    let next =
+        (root.text_of("IsTruncated") == "true").then(|| root.text_of("NextContinuationToken"));
     Ok(ok_json(json!({
         "prefix": lq.prefix,
         "folders": folders,
@@ -532,8 +541,13 @@ fn safe_type(stored: &str) -> Option<&'static str> {
         "audio/wav" => "audio/wav",
         "video/mp4" => "video/mp4",
         "video/webm" => "video/webm",
-        "application/json" | "application/xml" | "text/xml" | "text/html" | "text/css"
-        | "text/javascript" | "application/javascript" => "text/plain; charset=utf-8",
+        "application/json"
+        | "application/xml"
+        | "text/xml"
+        | "text/html"
+        | "text/css"
+        | "text/javascript"
+        | "application/javascript" => "text/plain; charset=utf-8",
         t if t.starts_with("text/") => "text/plain; charset=utf-8",
         _ => return None,
     })
@@ -541,7 +555,10 @@ fn safe_type(stored: &str) -> Option<&'static str> {
 
 /// `attachment; filename*=UTF-8''<last segment>`.
 fn disposition(key: &str, attach: bool) -> HeaderValue {
-    let name = key.rsplit('/').find(|s| !s.is_empty()).unwrap_or("download");
+    let name = key
+        .rsplit('/')
+        .find(|s| !s.is_empty())
+        .unwrap_or("download");
     let kind = if attach { "attachment" } else { "inline" };
     HeaderValue::from_str(&format!("{kind}; filename*=UTF-8''{}", q(name)))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
@@ -837,9 +854,7 @@ async fn share(
     let s = session(&c, &h, true)?;
     need_key(&sh.key)?;
     if !(1..=MAX_SHARE_SECS).contains(&sh.expires_secs) {
-        return Err(ApiError::bad(
-            "A share link lasts from 1 second to 7 days.",
-        ));
+        return Err(ApiError::bad("A share link lasts from 1 second to 7 days."));
     }
     // The key must be allowed to read it now, or the link is useless.
     run(&c, &s, call(Method::HEAD, &bucket, &sh.key)).await?;
@@ -857,10 +872,11 @@ async fn share(
             format!("http://{a}")
         }
     });
-    let url = c
-        .s3
-        .presign(&creds(&s), &base, &bucket, &sh.key, sh.expires_secs);
-    Ok(ok_json(json!({"url": url, "expires_secs": sh.expires_secs})))
+    let url =
+        c.s3.presign(&creds(&s), &base, &bucket, &sh.key, sh.expires_secs);
+    Ok(ok_json(
+        json!({"url": url, "expires_secs": sh.expires_secs}),
+    ))
 }
 
 #[cfg(test)]
@@ -870,7 +886,10 @@ mod tests {
     #[test]
     fn only_inert_types_are_served_inline() {
         assert_eq!(safe_type("image/png"), Some("image/png"));
-        assert_eq!(safe_type("text/html; charset=utf-8"), Some("text/plain; charset=utf-8"));
+        assert_eq!(
+            safe_type("text/html; charset=utf-8"),
+            Some("text/plain; charset=utf-8")
+        );
         assert_eq!(safe_type("image/svg+xml"), None);
         assert_eq!(safe_type("application/octet-stream"), None);
         assert_eq!(safe_type(""), None);
@@ -887,7 +906,10 @@ mod tests {
     #[test]
     fn cookie_is_found_among_others() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; liuma_console=xyz; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; liuma_console=xyz; b=2"),
+        );
         assert_eq!(cookie_id(&h).as_deref(), Some("xyz"));
     }
 

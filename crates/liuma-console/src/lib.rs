@@ -82,11 +82,7 @@ impl Console {
     }
 
     /// The console with an injected clock (tests).
-    pub fn with_clock(
-        front: liuma_s3::S3Front,
-        cfg: ConsoleConfig,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn with_clock(front: liuma_s3::S3Front, cfg: ConsoleConfig, clock: Arc<dyn Clock>) -> Self {
         let s3 = s3call::S3Client {
             front,
             host: cfg.s3_addr.to_string(),

@@ -229,7 +229,10 @@ fn announce(
         addrs.native
     );
     print_s3_banner(cfg, secrets, addrs.s3);
-    println!("  console:  http://{}  (sign in with an access key)", addrs.console);
+    println!(
+        "  console:  http://{}  (sign in with an access key)",
+        addrs.console
+    );
     if let Some(addr) = addrs.cluster {
         let view = cluster.view();
         let live: Vec<&str> = view.live_nodes().map(|n| n.info.id.as_str()).collect();

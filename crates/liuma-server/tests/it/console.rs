@@ -133,7 +133,13 @@ fn console_session_cookie_flags_csrf_and_sign_out() {
         if let Some(t) = &token {
             h.push(("x-csrf-token", t));
         }
-        let r = request(&c.addr, "POST", "/api/buckets", &h, br#"{"name":"csrf-victim"}"#);
+        let r = request(
+            &c.addr,
+            "POST",
+            "/api/buckets",
+            &h,
+            br#"{"name":"csrf-victim"}"#,
+        );
         assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
         assert_eq!(r.json()["code"], "BadCsrfToken");
     }
@@ -183,11 +189,24 @@ fn console_buckets_objects_uploads_and_share_links_through_s3() {
     let dir = tempfile::tempdir().unwrap();
     let n = node(dir.path());
     let c = Client::root(&n);
-    let r = c.json("POST", "/api/buckets", serde_json::json!({"name": "photos"}));
+    let r = c.json(
+        "POST",
+        "/api/buckets",
+        serde_json::json!({"name": "photos"}),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let r = c.json("POST", "/api/buckets", serde_json::json!({"name": "Bad_Name"}));
+    let r = c.json(
+        "POST",
+        "/api/buckets",
+        serde_json::json!({"name": "Bad_Name"}),
+    );
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"].as_str().unwrap().contains("Invalid bucket name"));
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid bucket name")
+    );
     let list = c.req("GET", "/api/buckets", b"").json();
     let names: Vec<&str> = list["buckets"]
         .as_array()
@@ -216,21 +235,34 @@ fn console_buckets_objects_uploads_and_share_links_through_s3() {
     );
 
     // uploads: one PUT, and multipart (2 parts)
-    let keys = ["a/one.txt", "a/b/two.txt", "<img src=x onerror=alert(1)>", "../../etc/passwd"];
+    let keys = [
+        "a/one.txt",
+        "a/b/two.txt",
+        "<img src=x onerror=alert(1)>",
+        "../../etc/passwd",
+    ];
     for k in keys {
         let path = format!("/api/buckets/photos/object?key={}", enc(k));
         let r = request(
             &c.addr,
             "PUT",
             &path,
-            &[("Cookie", &c.cookie), ("x-csrf-token", &c.csrf), ("Content-Type", "text/plain")],
+            &[
+                ("Cookie", &c.cookie),
+                ("x-csrf-token", &c.csrf),
+                ("Content-Type", "text/plain"),
+            ],
             k.as_bytes(),
         );
         assert_eq!(r.status, 200, "{k}: {}", String::from_utf8_lossy(&r.body));
     }
     let big: Vec<u8> = (0..(5 << 20) + 100).map(|i| (i % 251) as u8).collect();
     let key = enc("a/big.bin");
-    let up = c.req("POST", &format!("/api/buckets/photos/multipart?key={key}"), b"");
+    let up = c.req(
+        "POST",
+        &format!("/api/buckets/photos/multipart?key={key}"),
+        b"",
+    );
     assert_eq!(up.status, 200, "{}", String::from_utf8_lossy(&up.body));
     let uid = up.json()["upload_id"].as_str().unwrap().to_owned();
     let mut parts = Vec::new();
@@ -252,7 +284,10 @@ fn console_buckets_objects_uploads_and_share_links_through_s3() {
     let listed = c
         .req(
             "GET",
-            &format!("/api/buckets/photos/multipart/parts?key={key}&upload_id={}", enc(&uid)),
+            &format!(
+                "/api/buckets/photos/multipart/parts?key={key}&upload_id={}",
+                enc(&uid)
+            ),
             b"",
         )
         .json();
@@ -260,23 +295,33 @@ fn console_buckets_objects_uploads_and_share_links_through_s3() {
     assert_eq!(listed["parts"][1]["size"], 100);
     let r = c.json(
         "POST",
-        &format!("/api/buckets/photos/multipart/complete?key={key}&upload_id={}", enc(&uid)),
+        &format!(
+            "/api/buckets/photos/multipart/complete?key={key}&upload_id={}",
+            enc(&uid)
+        ),
         serde_json::json!({"parts": parts}),
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 
     // delimiter listing: folders and objects; paging by token
-    let l = c.req("GET", "/api/buckets/photos/objects?prefix=", b"").json();
+    let l = c
+        .req("GET", "/api/buckets/photos/objects?prefix=", b"")
+        .json();
     assert_eq!(l["folders"], serde_json::json!(["../", "a/"]));
     assert_eq!(l["objects"][0]["key"], "<img src=x onerror=alert(1)>");
-    let l = c.req("GET", "/api/buckets/photos/objects?prefix=a%2F&max=1", b"").json();
+    let l = c
+        .req("GET", "/api/buckets/photos/objects?prefix=a%2F&max=1", b"")
+        .json();
     assert_eq!(l["folders"], serde_json::json!(["a/b/"]));
     assert_eq!(l["objects"].as_array().unwrap().len(), 0);
     let token = l["next_token"].as_str().expect("more to come").to_owned();
     let l2 = c
         .req(
             "GET",
-            &format!("/api/buckets/photos/objects?prefix=a%2F&max=10&token={}", enc(&token)),
+            &format!(
+                "/api/buckets/photos/objects?prefix=a%2F&max=10&token={}",
+                enc(&token)
+            ),
             b"",
         )
         .json();
@@ -300,7 +345,11 @@ fn console_buckets_objects_uploads_and_share_links_through_s3() {
     assert_eq!(r.status, 206);
     assert_eq!(r.body, &big[10..20]);
     assert_eq!(r.header("content-type"), Some("application/octet-stream"));
-    assert!(r.header("content-security-policy").unwrap().contains("sandbox"));
+    assert!(
+        r.header("content-security-policy")
+            .unwrap()
+            .contains("sandbox")
+    );
     let r = request(
         &c.addr,
         "GET",
@@ -324,7 +373,10 @@ fn console_buckets_objects_uploads_and_share_links_through_s3() {
     );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let url = r.json()["url"].as_str().unwrap().to_owned();
-    assert!(url.starts_with(&format!("http://{}/photos/a/one.txt?", n.s3)), "{url}");
+    assert!(
+        url.starts_with(&format!("http://{}/photos/a/one.txt?", n.s3)),
+        "{url}"
+    );
     let path = url.splitn(4, '/').nth(3).map(|p| format!("/{p}")).unwrap();
     let got = request(&n.s3, "GET", &path, &[], b"");
     assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
@@ -342,14 +394,26 @@ fn console_buckets_objects_uploads_and_share_links_through_s3() {
     assert!(r.json()["error"].as_str().unwrap().contains("not empty"));
     let mut all: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
     all.push("a/big.bin".into());
-    let r = c.json("POST", "/api/buckets/photos/delete", serde_json::json!({"keys": all}));
+    let r = c.json(
+        "POST",
+        "/api/buckets/photos/delete",
+        serde_json::json!({"keys": all}),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["deleted"], 5);
     // versioning was on once: delete markers/versions may remain; a bucket
     // that never had versions deletes cleanly
-    let r = c.json("POST", "/api/buckets", serde_json::json!({"name": "scratch"}));
+    let r = c.json(
+        "POST",
+        "/api/buckets",
+        serde_json::json!({"name": "scratch"}),
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(c.json("DELETE", "/api/buckets/scratch", serde_json::json!({})).status, 200);
+    assert_eq!(
+        c.json("DELETE", "/api/buckets/scratch", serde_json::json!({}))
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -358,8 +422,12 @@ fn console_user_without_rights_gets_the_s3_refusal_in_words() {
     let n = node(dir.path());
     let root = Client::root(&n);
     assert_eq!(
-        root.json("POST", "/api/buckets", serde_json::json!({"name": "private"}))
-            .status,
+        root.json(
+            "POST",
+            "/api/buckets",
+            serde_json::json!({"name": "private"})
+        )
+        .status,
         200
     );
     let auth = format!("Bearer {}", TestNode::admin_token(&n.data));
@@ -367,7 +435,10 @@ fn console_user_without_rights_gets_the_s3_refusal_in_words() {
         &n.admin,
         "POST",
         "/admin/keys",
-        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
         br#"{"name":"nobody"}"#,
     )
     .json();
@@ -379,10 +450,19 @@ fn console_user_without_rights_gets_the_s3_refusal_in_words() {
     let r = user.req("GET", "/api/buckets/private/objects?prefix=", b"");
     assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["code"], "AccessDenied");
-    assert!(r.json()["error"].as_str().unwrap().starts_with("Access denied"));
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Access denied")
+    );
     let r = user.json("DELETE", "/api/buckets/private", serde_json::json!({}));
     assert_eq!(r.status, 403);
-    assert_eq!(root.req("GET", "/api/buckets/private/versioning", b"").status, 200);
+    assert_eq!(
+        root.req("GET", "/api/buckets/private/versioning", b"")
+            .status,
+        200
+    );
 }
 
 /// Percent-encode a query value.

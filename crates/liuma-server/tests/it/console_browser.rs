@@ -67,7 +67,10 @@ fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
         200
     );
     for i in 0..1000 {
-        let path = format!("/api/buckets/many/object?key={}", enc(&format!("k{i:05}.txt")));
+        let path = format!(
+            "/api/buckets/many/object?key={}",
+            enc(&format!("k{i:05}.txt"))
+        );
         assert_eq!(c.req("PUT", &path, b"x").status, 200);
     }
     let files = dir.path().join("files");
@@ -75,11 +78,14 @@ fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
     let small = bytes(3 * MIB + 7, 1);
     let big = bytes(20 * MIB + 3, 2);
     let xss_name = "<img src=x onerror=alert(1)>";
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../console-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    println!("console screenshots: {}", shots.display());
     let spec = serde_json::json!({
         "console": format!("http://{}/", n.console),
         "key": key, "secret": secret,
         "chromium": CHROMIUM,
-        "shots": PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../console-screenshots"),
+        "shots": shots,
         "timeout_ms": 150_000,
         "files": {
             "small": write(&files, "small.bin", &small),
@@ -105,7 +111,10 @@ fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
         "console browser test took {:.1} s:\n{stderr}\n{stdout}",
         started.elapsed().as_secs_f64()
     );
-    assert!(out.status.success(), "the browser test failed:\n{stderr}\n{stdout}");
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{stderr}\n{stdout}"
+    );
     assert!(started.elapsed() < Duration::from_secs(180));
     let res: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON result");
     assert_eq!(res["ok"], true);
@@ -116,7 +125,11 @@ fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
     // what the browser stored, read back through S3
     let (st, got) = s3_curl(&n.data, &[&format!("http://{}/e2e/big.bin", n.s3)]);
     assert_eq!(st, 200);
-    assert_eq!(sha(&got), sha(&big), "big.bin stored intact after the resume");
+    assert_eq!(
+        sha(&got),
+        sha(&big),
+        "big.bin stored intact after the resume"
+    );
     let (st, _) = s3_curl(&n.data, &[&format!("http://{}/e2e/small.bin", n.s3)]);
     assert_eq!(st, 404, "small.bin was deleted from the page");
     // the share link works with plain curl (no credentials)
