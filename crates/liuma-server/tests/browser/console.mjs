@@ -122,6 +122,18 @@ try {
   expect(out.list1000_rows === 1000, `1000 rows, got ${out.list1000_rows}`);
   console.error(`1000-key listing: ${out.list1000_ms} ms (render ${out.list1000_render_ms} ms)`);
 
+  // metadata with markup is shown as text
+  await page.click('tr[data-key="a-meta.txt"] button');
+  await page.waitForFunction(() => document.body.dataset.detail === "a-meta.txt");
+  const meta = await page.evaluate(() => ({
+    texts: [...document.querySelectorAll("#meta dd")].map((d) => d.textContent),
+    imgs: document.querySelectorAll("#meta img, #preview img").length,
+    preview: (document.querySelector("#preview pre") || {}).textContent,
+  }));
+  expect(meta.texts.includes("<img src=x onerror=alert(2)>") && meta.imgs === 0, `metadata ${JSON.stringify(meta)}`);
+  expect(meta.preview === "hello", `text preview ${meta.preview}`);
+  out.meta_preview = meta.preview;
+
   // uploads into the bucket root: small (one PUT), big (multipart), XSS name
   await go("#/b/e2e/");
   await pick([spec.files.small, spec.files.xss]);

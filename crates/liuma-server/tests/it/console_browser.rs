@@ -1,7 +1,8 @@
 //! The web console in a real headless Chromium (Debian's `chromium`,
 //! puppeteer-core from `tests/browser`; no browser is downloaded):
 //! `tests/browser/console.mjs` signs in, creates a bucket, times a
-//! 1 000-key listing, uploads (one PUT, and a 20 MiB multipart upload cut
+//! 1 000-key listing, previews text with markup in its metadata (shown as
+//! text), uploads (one PUT, and a 20 MiB multipart upload cut
 //! at part 3 then resumed after a page reload sending only part 3), checks
 //! an `<img onerror>` key stays text, navigates into a folder, previews an
 //! image, makes a share link and deletes with confirmation. This side
@@ -73,6 +74,22 @@ fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
         );
         assert_eq!(c.req("PUT", &path, b"x").status, 200);
     }
+    // metadata that would run script if it were put in the page as HTML
+    let (st, body) = s3_curl(
+        &n.data,
+        &[
+            "-X",
+            "PUT",
+            "--data-binary",
+            "hello",
+            "-H",
+            "x-amz-meta-note: <img src=x onerror=alert(2)>",
+            "-H",
+            "content-type: text/plain",
+            &format!("http://{}/many/a-meta.txt", n.s3),
+        ],
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).unwrap();
     let small = bytes(3 * MIB + 7, 1);
