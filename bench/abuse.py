@@ -43,6 +43,7 @@ class Node:
         self.proc = subprocess.Popen(
             [LIUMA, "server", "--data", os.path.join(work, "data"),
              "--admin-listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0",
+             "--console-listen", "127.0.0.1:0",
              "--native-listen", "127.0.0.1:0", "--ready-file", ready],
             stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(300):

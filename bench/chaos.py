@@ -210,6 +210,7 @@ class Node:
                 "--node-id", self.id, "--zone", self.zone,
                 "--heal-grace-secs", str(o.heal_grace), "--heal-interval-secs", str(o.heal_interval),
                 "--admin-listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0",
+                "--console-listen", "127.0.0.1:0",
                 "--native-listen", "127.0.0.1:0", "--cluster-listen", "127.0.0.1:0",
                 "--ready-file", self.ready]
         if o.block_size:

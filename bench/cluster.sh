@@ -44,7 +44,7 @@ workloads() {
 }
 
 echo "== single node"
-"$LIUMA" server --data "$work/single" --admin-listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 \
+"$LIUMA" server --data "$work/single" --admin-listen 127.0.0.1:0 --console-listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 \
     --native-listen 127.0.0.1:0 --ready-file "$work/single.ready" >"$work/single.log" 2>&1 &
 spid=$!
 for _ in $(seq 300); do [ -s "$work/single.ready" ] && break; sleep 0.1; done

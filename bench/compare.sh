@@ -164,7 +164,7 @@ PY
 
 start_liuma() {
     local dir=$1
-    "$LIUMA" server --data "$dir" --admin-listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 \
+    "$LIUMA" server --data "$dir" --admin-listen 127.0.0.1:0 --console-listen 127.0.0.1:0 --s3-listen 127.0.0.1:0 \
         --native-listen 127.0.0.1:0 --ready-file "$dir.ready.json" >>"$srv_log" 2>&1 &
     srv_pid=$!
     wait_for 30 test -s "$dir.ready.json" || die "liuma did not start; see $srv_log"

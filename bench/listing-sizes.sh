@@ -33,7 +33,7 @@ one_node() {
     local label=$1 bin=$2 round=$3 d="$work/$1" port
     port=$(free_port)
     rm -rf "$d"; mkdir -p "$d"
-    "$bin" server --data "$d/n" --s3-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 \
+    "$bin" server --data "$d/n" --s3-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --console-listen 127.0.0.1:0 \
         --native-listen 127.0.0.1:0 >"$d/log" 2>&1 &
     pid=$!
     for _ in $(seq 300); do

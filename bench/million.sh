@@ -44,7 +44,7 @@ if [ "${ETCD:-0}" = 1 ]; then
     etcd_args=(--etcd "http://127.0.0.1:$eport")
     for _ in $(seq 100); do curl -s "127.0.0.1:$eport/health" | grep -q true && break; sleep 0.1; done
 fi
-"$BIN" server --data "$work/n" --s3-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 \
+"$BIN" server --data "$work/n" --s3-listen "127.0.0.1:$port" --admin-listen 127.0.0.1:0 --console-listen 127.0.0.1:0 \
     --native-listen 127.0.0.1:0 "${etcd_args[@]}" >"$work/log" 2>&1 &
 pid=$!
 for _ in $(seq 300); do

@@ -341,6 +341,9 @@ pub struct ServerArgs {
     /// (400 InvalidRequest); presigned SigV2 URLs are then capped at 7 days.
     #[arg(long, env = "LIUMA_S3_ALLOW_SIGV2")]
     pub s3_allow_sigv2: bool,
+    /// Web console address (sign in with an access key). Default 127.0.0.1:9004.
+    #[arg(long, env = "LIUMA_CONSOLE_LISTEN")]
+    pub console_listen: Option<SocketAddr>,
     /// Admin API address (health, readiness, metrics). Default 127.0.0.1:9002.
     #[arg(long, env = "LIUMA_ADMIN_LISTEN")]
     pub admin_listen: Option<SocketAddr>,

@@ -46,6 +46,9 @@ pub struct Config {
     /// S3 API settings.
     #[serde(default)]
     pub s3: S3Config,
+    /// Web console listener. Default 127.0.0.1:9004.
+    #[serde(default = "default_console_listen")]
+    pub console_listen: SocketAddr,
     /// Block and erasure settings.
     #[serde(default)]
     pub storage: StorageConfig,
@@ -387,6 +390,10 @@ fn default_s3_listen() -> SocketAddr {
     "127.0.0.1:9000".parse().expect("valid literal address")
 }
 
+fn default_console_listen() -> SocketAddr {
+    "127.0.0.1:9004".parse().expect("valid literal address")
+}
+
 fn default_native_listen() -> SocketAddr {
     "127.0.0.1:9001".parse().expect("valid literal address")
 }
@@ -448,6 +455,9 @@ impl Config {
         }
         if let Some(a) = args.s3_listen {
             cfg.s3_listen = a;
+        }
+        if let Some(a) = args.console_listen {
+            cfg.console_listen = a;
         }
         if let Some(r) = &args.s3_region {
             cfg.s3.region.clone_from(r);

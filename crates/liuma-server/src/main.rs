@@ -104,6 +104,9 @@ fn server(args: &ServerArgs) -> anyhow::Result<()> {
         let s3 = TcpListener::bind(cfg.s3_listen)
             .await
             .with_context(|| format!("binding the S3 listener {}", cfg.s3_listen))?;
+        let console = TcpListener::bind(cfg.console_listen)
+            .await
+            .with_context(|| format!("binding the console listener {}", cfg.console_listen))?;
         // The shard API listens only when there is a cluster to serve.
         let cluster = if cfg.etcd.is_empty() {
             None
@@ -123,6 +126,7 @@ fn server(args: &ServerArgs) -> anyhow::Result<()> {
                 s3,
                 native,
                 cluster,
+                console,
             },
             args.ready_file.as_deref(),
             shutdown_signal(),

@@ -33,6 +33,8 @@ pub struct Listeners {
     pub native: TcpListener,
     /// Internal shard API (cluster nodes only).
     pub cluster: Option<TcpListener>,
+    /// Web console.
+    pub console: TcpListener,
 }
 
 /// Open everything and serve until `shutdown` resolves.
@@ -83,9 +85,20 @@ pub async fn run(
     ));
 
     let s3_addr = listeners.s3.local_addr()?;
+    let s3_front = liuma_s3::build(engine.clone(), cfg.s3_settings());
+    let console_addr = listeners.console.local_addr()?;
+    let console = liuma_console::Console::new(
+        s3_front.clone(),
+        liuma_console::ConsoleConfig::new(s3_addr, &cfg.s3.region),
+    );
+    let console_task = tokio::spawn(liuma_console::serve(
+        listeners.console,
+        console,
+        wait_stop(stop_rx.clone()),
+    ));
     let s3_task = tokio::spawn(serve_s3(
         listeners.s3,
-        liuma_s3::build(engine.clone(), cfg.s3_settings()),
+        s3_front,
         metrics.clone(),
         (limits, metrics.listener("s3")),
         tls.acceptor("s3")?,
@@ -112,6 +125,7 @@ pub async fn run(
         admin_scheme: tls.scheme("admin"),
         s3_scheme: tls.scheme("s3"),
         native_scheme: tls.scheme("native"),
+        console: console_addr,
     };
     announce(&cfg, &secrets, &engine, &cluster, &addrs, ready_file)?;
 
@@ -121,6 +135,11 @@ pub async fn run(
     admin_task.await?.context("admin server")?;
     s3_task.await?.context("S3 server")?;
     native_task.await?.context("native API server")?;
+    // The console's server has no grace of its own: a download in flight
+    // gets the listeners' grace, then is dropped.
+    if let Ok(r) = tokio::time::timeout(limits.shutdown_grace, console_task).await {
+        r?.context("console server")?;
+    }
     for w in workers {
         let _ = w.await;
     }
@@ -219,6 +238,7 @@ struct Addrs {
     admin_scheme: &'static str,
     s3_scheme: &'static str,
     native_scheme: &'static str,
+    console: std::net::SocketAddr,
 }
 
 /// Print the start banner and write the ready file (tests, scripts).
@@ -236,6 +256,10 @@ fn announce(
         addrs.native_scheme, addrs.native
     );
     print_s3_banner(cfg, secrets, addrs);
+    println!(
+        "  console:  http://{}  (sign in with an access key)",
+        addrs.console
+    );
     if let Some(addr) = addrs.cluster {
         let view = cluster.view();
         let live: Vec<&str> = view.live_nodes().map(|n| n.info.id.as_str()).collect();
@@ -257,6 +281,7 @@ fn announce(
             "s3": addrs.s3.to_string(),
             "native": addrs.native.to_string(),
             "cluster": addrs.cluster.map(|a| a.to_string()),
+            "console": addrs.console.to_string(),
             "node_id": cluster.node_id(),
             "pid": std::process::id(),
         });

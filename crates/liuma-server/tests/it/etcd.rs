@@ -150,6 +150,8 @@ fn unreachable_etcd_is_a_clear_start_error() {
         .args([
             "--s3-listen",
             "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
             "--cluster-listen",
             "127.0.0.1:0",
         ])

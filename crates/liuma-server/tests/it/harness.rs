@@ -18,6 +18,8 @@ pub struct TestNode {
     pub s3: String,
     /// Internal shard API address (empty unless the node is in a cluster).
     pub cluster: String,
+    /// Web console address.
+    pub console: String,
     /// Node id ("local" outside a cluster).
     pub node_id: String,
     /// The data directory it was started on.
@@ -48,6 +50,7 @@ impl TestNode {
                 "127.0.0.1:0",
             ])
             .args(["--s3-listen", "127.0.0.1:0"])
+            .args(["--console-listen", "127.0.0.1:0"])
             .args(["--cluster-listen", "127.0.0.1:0"])
             .arg("--ready-file")
             .arg(&ready)
@@ -78,6 +81,7 @@ impl TestNode {
             native: field("native"),
             s3: field("s3"),
             cluster: field("cluster"),
+            console: field("console"),
             node_id: field("node_id"),
             data: data.to_owned(),
             stdout,

@@ -7,6 +7,8 @@ mod backend;
 mod bench;
 mod browser;
 mod cluster;
+mod console;
+mod console_browser;
 mod etcd;
 mod fault_proxy;
 mod harness;

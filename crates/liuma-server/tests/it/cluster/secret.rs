@@ -170,6 +170,8 @@ fn wrong_or_missing_cluster_secret_cannot_touch_shards() {
             "127.0.0.1:0",
             "--s3-listen",
             "127.0.0.1:0",
+            "--console-listen",
+            "127.0.0.1:0",
         ])
         .args(["--cluster-listen", "127.0.0.1:0"])
         .output()
@@ -215,6 +217,8 @@ fn shard_api_on_all_interfaces_needs_an_advertised_address() {
             ])
             .args([
                 "--s3-listen",
+                "127.0.0.1:0",
+                "--console-listen",
                 "127.0.0.1:0",
                 "--cluster-listen",
                 "0.0.0.0:0",
