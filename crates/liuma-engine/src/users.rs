@@ -464,14 +464,20 @@ mod engine_tests {
         assert_eq!(read.secret, k1.secret);
         assert!(!e.set_key_disabled(&k1.id, false).await.unwrap().disabled);
 
-        // Policies: a JSON object is stored as given, anything else refused.
-        let p = r#"{"Version":"2012-10-17","Statement":[]}"#;
+        // Policies: a valid identity policy is stored as given, anything
+        // else refused (MalformedPolicy, with liuma-policy's reason).
+        let p = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
         let u = e.put_user_policy("alice", "ro", p).await.unwrap();
         assert_eq!(u.policies["ro"], p);
-        for bad in ["[]", "nope", "\"s\""] {
+        for bad in [
+            "[]",
+            "nope",
+            "\"s\"",
+            r#"{"Version":"2012-10-17","Statement":[]}"#,
+        ] {
             assert!(matches!(
                 e.put_user_policy("alice", "x", bad).await,
-                Err(Error::InvalidArgument { .. })
+                Err(Error::MalformedPolicy { .. })
             ));
         }
         assert!(matches!(
