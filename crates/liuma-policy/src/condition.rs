@@ -250,7 +250,7 @@ pub(crate) fn date_ms(s: &str) -> Option<i64> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
         return None;
     }
-    let days = days_from_civil(y, mo, d);
+    let days = liuma_sigv4::days_from_civil(y, mo, d);
     let mut ms = days * 86_400_000;
     if b.len() == 10 {
         return Some(ms);
@@ -294,18 +294,6 @@ pub(crate) fn date_ms(s: &str) -> Option<i64> {
             Some(ms - sign * (oh * 3600 + om * 60) * 1000)
         }
     }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// The request's values for a (lowercase) condition key; empty: absent.

@@ -29,8 +29,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use liuma_meta::{Compare, DynMetaStore, Op, Txn};
 use rand::RngCore;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -56,18 +55,7 @@ pub struct ClusterTls {
 /// The CA's parameters (subject, usages); the same every time, so the CA
 /// can sign with just its key.
 fn ca_params() -> anyhow::Result<CertificateParams> {
-    let mut p = CertificateParams::new(Vec::<String>::new())?;
-    p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name
-        .push(DnType::CommonName, "liuma cluster CA");
-    p.distinguished_name.push(DnType::OrganizationName, "liuma");
-    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    Ok(p)
+    crate::tls_gen::ca_params_named("liuma cluster CA")
 }
 
 /// A new CA: (certificate PEM, key PEM), valid 100 years.

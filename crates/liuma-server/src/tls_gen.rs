@@ -39,10 +39,18 @@ pub struct Generated {
 
 /// The CA's parameters; the same every time so an existing key rebuilds it.
 fn ca_params(days: u32) -> anyhow::Result<CertificateParams> {
+    let mut p = ca_params_named("liuma development CA")?;
+    validity(&mut p, days.saturating_mul(10));
+    Ok(p)
+}
+
+/// A CA named `common_name` (organisation liuma) that signs leaf
+/// certificates only: the development CA here, the cluster CA in
+/// `cluster_tls`.
+pub(crate) fn ca_params_named(common_name: &str) -> anyhow::Result<CertificateParams> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     p.distinguished_name = rcgen::DistinguishedName::new();
-    p.distinguished_name
-        .push(DnType::CommonName, "liuma development CA");
+    p.distinguished_name.push(DnType::CommonName, common_name);
     p.distinguished_name.push(DnType::OrganizationName, "liuma");
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     p.key_usages = vec![
@@ -50,7 +58,6 @@ fn ca_params(days: u32) -> anyhow::Result<CertificateParams> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    validity(&mut p, days.saturating_mul(10));
     Ok(p)
 }
 
