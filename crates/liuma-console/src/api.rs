@@ -4,10 +4,8 @@
 //! words. Changes (every method but GET) need the session's CSRF token in
 //! `x-csrf-token`; object bytes stream through without being held.
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use bytes::Bytes;
@@ -235,11 +233,10 @@ fn plausible_key(k: &str) -> bool {
 }
 
 async fn login(State(c): State<Console>, req: Request) -> ApiResult {
-    let addr = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |ci| ci.0.ip().to_string());
-    let tls = is_tls(&c, req.headers());
+    // The listener puts the client's connection on every request.
+    let conn = req.extensions().get::<liuma_s3::ClientConn>().copied();
+    let addr = conn.map_or_else(|| "unknown".to_owned(), |c| c.addr.ip().to_string());
+    let tls = conn.is_some_and(|c| c.tls) || is_tls(&c, req.headers());
     if !c.logins.allow(&addr) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -109,18 +109,3 @@ impl Console {
         assets::routes().merge(api::routes(self))
     }
 }
-
-/// Serve the console on `listener` until `stop` resolves. Client addresses
-/// reach the handlers (the sign-in rate limit is per address).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    console: Console,
-    stop: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = console
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop)
-        .await
-}

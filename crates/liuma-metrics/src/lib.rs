@@ -66,12 +66,12 @@ pub struct ConnStats {
 }
 
 /// The listeners whose connections are counted.
-pub const LISTENERS: [&str; 4] = ["s3", "native", "admin", "shard"];
+pub const LISTENERS: [&str; 5] = ["s3", "native", "admin", "shard", "console"];
 
 /// The process-wide registry and the request instruments.
 pub struct Metrics {
     registry: Registry,
-    listeners: Arc<[Arc<ConnStats>; 4]>,
+    listeners: Arc<[Arc<ConnStats>; 5]>,
     requests: Family<RequestLabels, Counter>,
     duration: Family<ApiLabels, Histogram>,
     backend: Family<BackendLabels, Counter>,
@@ -98,7 +98,7 @@ impl Metrics {
             backend.clone(),
         );
         registry.register_collector(Box::new(EngineCollector { engine }));
-        let listeners: Arc<[Arc<ConnStats>; 4]> = Arc::default();
+        let listeners: Arc<[Arc<ConnStats>; 5]> = Arc::default();
         registry.register_collector(Box::new(ConnCollector(listeners.clone())));
         Arc::new(Metrics {
             registry,
@@ -179,7 +179,7 @@ pub async fn track(State(s): State<MetricsLayerState>, req: Request, next: Next)
 }
 
 #[derive(Debug)]
-struct ConnCollector(Arc<[Arc<ConnStats>; 4]>);
+struct ConnCollector(Arc<[Arc<ConnStats>; 5]>);
 
 impl Collector for ConnCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {

@@ -91,9 +91,16 @@ pub async fn run(
         s3_front.clone(),
         liuma_console::ConsoleConfig::new(s3_addr, &cfg.s3.region),
     );
-    let console_task = tokio::spawn(liuma_console::serve(
+    // The same hardened loop as the other listeners (connection cap,
+    // head/idle/body/write deadlines, graceful stop); it also hands each
+    // request its client address, which the sign-in rate limit keys on.
+    let console_task = tokio::spawn(serve(
+        "console",
         listeners.console,
-        console,
+        console.router(),
+        limits,
+        metrics.listener("console"),
+        None,
         wait_stop(stop_rx.clone()),
     ));
     let s3_task = tokio::spawn(serve_s3(
@@ -135,11 +142,7 @@ pub async fn run(
     admin_task.await?.context("admin server")?;
     s3_task.await?.context("S3 server")?;
     native_task.await?.context("native API server")?;
-    // The console's server has no grace of its own: a download in flight
-    // gets the listeners' grace, then is dropped.
-    if let Ok(r) = tokio::time::timeout(limits.shutdown_grace, console_task).await {
-        r?.context("console server")?;
-    }
+    console_task.await?.context("console server")?;
     for w in workers {
         let _ = w.await;
     }
