@@ -71,7 +71,7 @@ pub(crate) fn bucket_acl(b: &BucketInfo, owner: &CanonicalUser) -> Acl {
 /// The attr value that stores `acl`: none for the private ACL (absent is
 /// private), JSON otherwise. (The bare string `public-read` is only ever
 /// read: buckets made public-read before ACLs existed, see `authz`.)
-fn stored_acl(acl: &Acl, owner: &CanonicalUser) -> Option<String> {
+pub(crate) fn stored_acl(acl: &Acl, owner: &CanonicalUser) -> Option<String> {
     if *acl == Acl::private(owner) {
         None
     } else {
@@ -319,39 +319,92 @@ fn acl_from_body(owner: &CanonicalUser, body: &AccessControlPolicy) -> Result<Ac
     })
 }
 
-/// The ACL a PutBucketAcl (or a canned/grant-header bucket create) asks for.
-fn requested_acl(owner: &CanonicalUser, input: &PutBucketAclInput) -> S3Result<Acl> {
-    let headers: Vec<(AclPermission, &str)> = [
-        (AclPermission::FullControl, &input.grant_full_control),
-        (AclPermission::Read, &input.grant_read),
-        (AclPermission::ReadAcp, &input.grant_read_acp),
-        (AclPermission::Write, &input.grant_write),
-        (AclPermission::WriteAcp, &input.grant_write_acp),
-    ]
-    .into_iter()
-    .filter_map(|(p, v)| v.as_deref().map(|v| (p, v)))
-    .collect();
-    let canned = input.acl.as_ref().map(BucketCannedACL::as_str);
-    match (canned, headers.is_empty(), &input.access_control_policy) {
-        (Some(_), false, _) => Err(s3_error!(
-            InvalidRequest,
-            "Specifying both Canned ACLs and Header Grants is not allowed"
-        )),
-        (Some(_), true, Some(_)) | (None, false, Some(_)) => Err(s3_error!(
-            UnexpectedContent,
-            "This request does not support content"
-        )),
-        (Some(c), true, None) => {
-            let c = CannedAcl::parse(c).map_err(|e| policy_err(&e))?;
-            Ok(c.to_acl(owner, owner))
-        }
-        (None, false, None) => Acl::from_grant_headers(owner, &headers).map_err(|e| policy_err(&e)),
-        (None, true, Some(body)) => acl_from_body(owner, body).map_err(|e| policy_err(&e)),
-        (None, true, None) => Err(s3_error!(
-            MissingSecurityHeader,
-            "Your request was missing a required header: x-amz-acl, x-amz-grant-* or an AccessControlPolicy body"
-        )),
+/// What a request asks an ACL to be: a canned ACL (`x-amz-acl`), grant
+/// headers (`x-amz-grant-*`) or an AccessControlPolicy body. Shared by
+/// the bucket and object ACL operations and the object writes.
+#[derive(Default)]
+pub(crate) struct AclRequest<'a> {
+    pub canned: Option<&'a str>,
+    pub grants: Vec<(AclPermission, &'a str)>,
+    pub body: Option<&'a AccessControlPolicy>,
+}
+
+impl<'a> AclRequest<'a> {
+    /// The grant headers that are present, with the permission each names.
+    pub(crate) fn grant_headers(
+        headers: [(AclPermission, Option<&'a str>); 5],
+    ) -> Vec<(AclPermission, &'a str)> {
+        headers
+            .into_iter()
+            .filter_map(|(p, v)| v.map(|v| (p, v)))
+            .collect()
     }
+
+    /// Does the request say anything about the ACL?
+    pub(crate) fn is_empty(&self) -> bool {
+        self.canned.is_none() && self.grants.is_empty() && self.body.is_none()
+    }
+
+    /// The ACL asked for, owned by `owner` (`bucket_owner` is named by the
+    /// bucket-owner-* canned ACLs); None when nothing is asked. A refused
+    /// grantee or a mix of ways → the S3 error, before anything is stored.
+    pub(crate) fn acl(
+        &self,
+        owner: &CanonicalUser,
+        bucket_owner: &CanonicalUser,
+    ) -> S3Result<Option<Acl>> {
+        match (self.canned, self.grants.is_empty(), self.body) {
+            (Some(_), false, _) => Err(s3_error!(
+                InvalidRequest,
+                "Specifying both Canned ACLs and Header Grants is not allowed"
+            )),
+            (Some(_), true, Some(_)) | (None, false, Some(_)) => Err(s3_error!(
+                UnexpectedContent,
+                "This request does not support content"
+            )),
+            (Some(c), true, None) => {
+                let c = CannedAcl::parse(c).map_err(|e| policy_err(&e))?;
+                Ok(Some(c.to_acl(owner, bucket_owner)))
+            }
+            (None, false, None) => Acl::from_grant_headers(owner, &self.grants)
+                .map(Some)
+                .map_err(|e| policy_err(&e)),
+            (None, true, Some(body)) => acl_from_body(owner, body)
+                .map(Some)
+                .map_err(|e| policy_err(&e)),
+            (None, true, None) => Ok(None),
+        }
+    }
+
+    /// Like [`AclRequest::acl`] for Put*Acl, where saying nothing is an error.
+    pub(crate) fn required_acl(
+        &self,
+        owner: &CanonicalUser,
+        bucket_owner: &CanonicalUser,
+    ) -> S3Result<Acl> {
+        self.acl(owner, bucket_owner)?.ok_or_else(|| {
+            s3_error!(
+                MissingSecurityHeader,
+                "Your request was missing a required header: x-amz-acl, x-amz-grant-* or an AccessControlPolicy body"
+            )
+        })
+    }
+}
+
+/// May bucket `b` hold `acl` (owned by `owner`)? BucketOwnerEnforced allows
+/// only the owner's full control (400 AccessControlListNotSupported);
+/// BlockPublicAcls refuses a public ACL (403 AccessDenied), as on AWS.
+pub(crate) fn admit_acl(b: &BucketInfo, acl: &Acl, owner: &CanonicalUser) -> S3Result<()> {
+    if !ownership(b).unwrap_or_default().acls_enabled() && !owner_only(acl, owner) {
+        return Err(s3_error!(
+            AccessControlListNotSupported,
+            "The bucket does not allow ACLs"
+        ));
+    }
+    if acl.is_public() && public_access_block(b).is_some_and(|p| p.block_public_acls) {
+        return Err(access_denied());
+    }
+    Ok(())
 }
 
 pub(crate) async fn put_bucket_acl(
@@ -360,17 +413,23 @@ pub(crate) async fn put_bucket_acl(
 ) -> S3Result<S3Response<PutBucketAclOutput>> {
     let b = existing(&req, &req.input.bucket)?;
     let owner = owner_of(s, &b).await?;
-    let acl = requested_acl(&owner, &req.input)?;
-    if !ownership(&b).unwrap_or_default().acls_enabled() && !owner_only(&acl, &owner) {
-        return Err(s3_error!(
-            AccessControlListNotSupported,
-            "The bucket does not allow ACLs"
-        ));
-    }
-    // BlockPublicAcls: a public ACL is refused with 403, as on AWS.
-    if acl.is_public() && public_access_block(&b).is_some_and(|p| p.block_public_acls) {
-        return Err(access_denied());
-    }
+    let input = &req.input;
+    let request = AclRequest {
+        canned: input.acl.as_ref().map(BucketCannedACL::as_str),
+        grants: AclRequest::grant_headers([
+            (
+                AclPermission::FullControl,
+                input.grant_full_control.as_deref(),
+            ),
+            (AclPermission::Read, input.grant_read.as_deref()),
+            (AclPermission::ReadAcp, input.grant_read_acp.as_deref()),
+            (AclPermission::Write, input.grant_write.as_deref()),
+            (AclPermission::WriteAcp, input.grant_write_acp.as_deref()),
+        ]),
+        body: input.access_control_policy.as_ref(),
+    };
+    let acl = request.required_acl(&owner, &owner)?;
+    admit_acl(&b, &acl, &owner)?;
     set_attr(s, &b.name, ACL_ATTR, stored_acl(&acl, &owner)).await?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }
@@ -441,5 +500,54 @@ mod tests {
         let prw = CannedAcl::PublicReadWrite.to_acl(&owner, &owner);
         let stored = stored_acl(&prw, &owner).expect("json");
         assert_eq!(Acl::parse_stored(&stored, &owner), Ok(prw));
+    }
+
+    #[test]
+    fn acl_request_forms() {
+        let owner = CanonicalUser {
+            id: "a".repeat(64),
+            display_name: "w".to_owned(),
+        };
+        let bucket_owner = CanonicalUser {
+            id: "b".repeat(64),
+            display_name: "o".to_owned(),
+        };
+        let code = |r: S3Result<Option<Acl>>| r.err().map(|e| e.code().as_str().to_owned());
+        let none = AclRequest::default();
+        assert!(none.is_empty());
+        assert!(matches!(none.acl(&owner, &bucket_owner), Ok(None)));
+        assert!(none.required_acl(&owner, &bucket_owner).is_err());
+        let canned = AclRequest {
+            canned: Some("bucket-owner-read"),
+            ..Default::default()
+        };
+        let acl = canned
+            .acl(&owner, &bucket_owner)
+            .ok()
+            .flatten()
+            .expect("acl");
+        assert_eq!(
+            acl.grants.len(),
+            2,
+            "owner full control + bucket owner read"
+        );
+        let grant = "id=\"".to_owned() + &"c".repeat(64) + "\"";
+        let both = AclRequest {
+            canned: Some("private"),
+            grants: vec![(AclPermission::Read, grant.as_str())],
+            body: None,
+        };
+        assert_eq!(
+            code(both.acl(&owner, &bucket_owner)).as_deref(),
+            Some("InvalidRequest")
+        );
+        let bad = AclRequest {
+            grants: vec![(AclPermission::Read, "id=\"short\"")],
+            ..Default::default()
+        };
+        assert_eq!(
+            code(bad.acl(&owner, &bucket_owner)).as_deref(),
+            Some("InvalidArgument")
+        );
     }
 }

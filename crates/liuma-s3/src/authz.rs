@@ -349,7 +349,7 @@ fn stored_policy(text: &str, kind: PolicyKind<'_>, what: &str) -> Option<Policy>
 }
 
 /// A stored ACL; one that does not parse is private to the owner.
-fn stored_acl(text: &str, owner: &CanonicalUser) -> Acl {
+pub(crate) fn stored_acl(text: &str, owner: &CanonicalUser) -> Acl {
     Acl::parse_stored(text, owner).unwrap_or_else(|e| {
         tracing::error!(error = %e, "stored ACL does not parse; treated as private");
         Acl::private(owner)

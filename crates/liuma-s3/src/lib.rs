@@ -54,6 +54,7 @@ mod listbuckets;
 mod marker;
 mod multipart;
 mod object;
+mod object_acl;
 mod owner;
 mod post;
 mod postpolicy;

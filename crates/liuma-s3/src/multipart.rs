@@ -33,8 +33,16 @@ pub(crate) async fn create_multipart_upload(
     s: &LiumaS3,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-    existing(&req, &req.input.bucket)?;
+    let bucket = existing(&req, &req.input.bucket)?;
     let writer = Caller::of(&req).owner_name().unwrap_or_default();
+    // Stored on the upload; Complete gives it to the object.
+    let (owner, acl) = crate::object_acl::for_new_object(
+        s,
+        &bucket,
+        writer,
+        &crate::object_acl::object_acl_request!(req.input),
+    )
+    .await?;
     let input = req.input;
     let sum = checksum::upload_checksum(
         input.checksum_algorithm.as_ref(),
@@ -44,7 +52,7 @@ pub(crate) async fn create_multipart_upload(
     let tags = crate::tagging::from_header(input.tagging.as_deref())?;
     let upload_id = s
         .engine
-        .create_multipart_owned(&input.bucket, &input.key, meta, sum, tags, writer, None)
+        .create_multipart_owned(&input.bucket, &input.key, meta, sum, tags, owner, acl)
         .await
         .map_err(s3_err)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {

@@ -98,6 +98,13 @@ pub(crate) async fn put_object(
 ) -> S3Result<S3Response<PutObjectOutput>> {
     let bucket = existing(&req, &req.input.bucket)?;
     let writer = Caller::of(&req).owner_name().unwrap_or_default();
+    let (owner, acl) = crate::object_acl::for_new_object(
+        s,
+        &bucket,
+        writer,
+        &crate::object_acl::object_acl_request!(req.input),
+    )
+    .await?;
     let input = req.input;
     let plan = checksum::plan(
         sent_checksums!(input),
@@ -125,8 +132,8 @@ pub(crate) async fn put_object(
         checksum: Some(late),
         tags,
         condition,
-        owner: writer,
-        acl: None,
+        owner,
+        acl,
     };
     let info = s
         .engine
@@ -456,6 +463,14 @@ pub(crate) async fn copy_object(
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let caller = Caller::of(&req);
     let bucket = existing(&req, &req.input.bucket)?;
+    // The copy gets the ACL this request asks for, never the source's.
+    let (owner, acl) = crate::object_acl::for_new_object(
+        s,
+        &bucket,
+        caller.owner_name().unwrap_or_default(),
+        &crate::object_acl::object_acl_request!(req.input),
+    )
+    .await?;
     let input = req.input;
     let cond = Conditions {
         if_match: input.copy_source_if_match,
@@ -504,8 +519,8 @@ pub(crate) async fn copy_object(
             CopyTarget {
                 bucket: &input.bucket,
                 key: &input.key,
-                owner: caller.owner_name().unwrap_or_default(),
-                acl: None,
+                owner,
+                acl,
             },
             meta,
             tags,

@@ -10,7 +10,9 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use crate::auth::{KeyAccess, KeyAuth};
 use crate::front::S3Front;
-use crate::{access_config, bucket, checksum, lifecycle, list, multipart, object, tagging};
+use crate::{
+    access_config, bucket, checksum, lifecycle, list, multipart, object, object_acl, tagging,
+};
 
 type Req<T> = S3Request<T>;
 type Res<T> = S3Result<S3Response<T>>;
@@ -172,6 +174,12 @@ impl s3s::S3 for LiumaS3 {
     }
     async fn put_bucket_acl(&self, req: Req<PutBucketAclInput>) -> Res<PutBucketAclOutput> {
         access_config::put_bucket_acl(self, req).await
+    }
+    async fn get_object_acl(&self, req: Req<GetObjectAclInput>) -> Res<GetObjectAclOutput> {
+        object_acl::get_object_acl(self, req).await
+    }
+    async fn put_object_acl(&self, req: Req<PutObjectAclInput>) -> Res<PutObjectAclOutput> {
+        object_acl::put_object_acl(self, req).await
     }
     async fn put_bucket_policy(
         &self,

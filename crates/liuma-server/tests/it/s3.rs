@@ -80,6 +80,14 @@ fn s3_users() {
     pytest(&["test_users.py"], &[]);
 }
 
+/// Object ACLs (issue #15): Put/GetObjectAcl, canned ACLs and grant headers
+/// on PutObject/CopyObject/CreateMultipartUpload, what they open to other
+/// users and anonymous clients, PublicAccessBlock and ObjectOwnership.
+#[test]
+fn s3_object_acl() {
+    pytest(&["test_object_acl.py"], &[]);
+}
+
 /// The access matrix (issue #15): every action × owner, stranger, user
 /// granted by a bucket policy, user with a reads-only identity policy,
 /// anonymous, anonymous on a public-read bucket; nothing changed on a deny.
