@@ -10,23 +10,9 @@ import pytest
 from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 from conftest import code, make_client, status
-from test_users import User
+from test_users import alice, bob  # noqa: F401 - fixtures shared with the users suite
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
-
-
-@pytest.fixture
-def alice(s3):
-    u = User()
-    yield u
-    u.cleanup(s3)
-
-
-@pytest.fixture
-def bob(s3):
-    u = User()
-    yield u
-    u.cleanup(s3)
 
 
 def anon():

@@ -319,6 +319,28 @@ fn acl_from_body(owner: &CanonicalUser, body: &AccessControlPolicy) -> Result<Ac
     })
 }
 
+/// The [`AclRequest`] of an S3 input with `acl` (of canned type `$canned`)
+/// and the `grant_*` fields (`write` and `body` given apart: object writes
+/// have neither).
+macro_rules! acl_request {
+    ($input:expr, $canned:ty, write: $write:expr, body: $body:expr) => {{
+        use liuma_policy::AclPermission as P;
+        let input = &$input;
+        $crate::access_config::AclRequest {
+            canned: input.acl.as_ref().map(<$canned>::as_str),
+            grants: $crate::access_config::AclRequest::grant_headers([
+                (P::FullControl, input.grant_full_control.as_deref()),
+                (P::Read, input.grant_read.as_deref()),
+                (P::ReadAcp, input.grant_read_acp.as_deref()),
+                (P::Write, $write),
+                (P::WriteAcp, input.grant_write_acp.as_deref()),
+            ]),
+            body: $body,
+        }
+    }};
+}
+pub(crate) use acl_request;
+
 /// What a request asks an ACL to be: a canned ACL (`x-amz-acl`), grant
 /// headers (`x-amz-grant-*`) or an AccessControlPolicy body. Shared by
 /// the bucket and object ACL operations and the object writes.
@@ -414,20 +436,12 @@ pub(crate) async fn put_bucket_acl(
     let b = existing(&req, &req.input.bucket)?;
     let owner = owner_of(s, &b).await?;
     let input = &req.input;
-    let request = AclRequest {
-        canned: input.acl.as_ref().map(BucketCannedACL::as_str),
-        grants: AclRequest::grant_headers([
-            (
-                AclPermission::FullControl,
-                input.grant_full_control.as_deref(),
-            ),
-            (AclPermission::Read, input.grant_read.as_deref()),
-            (AclPermission::ReadAcp, input.grant_read_acp.as_deref()),
-            (AclPermission::Write, input.grant_write.as_deref()),
-            (AclPermission::WriteAcp, input.grant_write_acp.as_deref()),
-        ]),
-        body: input.access_control_policy.as_ref(),
-    };
+    let request = acl_request!(
+        input,
+        BucketCannedACL,
+        write: input.grant_write.as_deref(),
+        body: input.access_control_policy.as_ref()
+    );
     let acl = request.required_acl(&owner, &owner)?;
     admit_acl(&b, &acl, &owner)?;
     set_attr(s, &b.name, ACL_ATTR, stored_acl(&acl, &owner)).await?;

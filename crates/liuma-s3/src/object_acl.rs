@@ -6,46 +6,28 @@
 //! the bucket's ownership / PublicAccessBlock rules are the bucket ACL's
 //! (`access_config`), validated before anything is written.
 
-use liuma_engine::BucketInfo;
-use liuma_policy::{AclPermission, CannedAcl, ObjectOwnership};
+use liuma_engine::{BucketInfo, ObjectInfo};
+use liuma_policy::{CannedAcl, CanonicalUser, ObjectOwnership};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
-use crate::access_config::{AclRequest, acl_dto, admit_acl, ownership, stored_acl};
+use crate::access_config::{AclRequest, acl_dto, acl_request, admit_acl, ownership, stored_acl};
 use crate::bucket::existing;
 use crate::error::s3_err;
 use crate::owner::{canonical, object_owner};
 use crate::service::LiumaS3;
 
-/// The ACL request of an object write's headers (no body: the body is the
-/// object). `$input` has `acl` and the four object `grant_*` fields.
+/// The ACL request of an object write's headers (PutObject, CopyObject,
+/// CreateMultipartUpload: no WRITE grant, no body — the body is the object).
 macro_rules! object_acl_request {
-    ($input:expr) => {{
-        let input = &$input;
-        $crate::access_config::AclRequest {
-            canned: input.acl.as_ref().map(s3s::dto::ObjectCannedACL::as_str),
-            grants: $crate::access_config::AclRequest::grant_headers([
-                (
-                    liuma_policy::AclPermission::FullControl,
-                    input.grant_full_control.as_deref(),
-                ),
-                (
-                    liuma_policy::AclPermission::Read,
-                    input.grant_read.as_deref(),
-                ),
-                (
-                    liuma_policy::AclPermission::ReadAcp,
-                    input.grant_read_acp.as_deref(),
-                ),
-                (liuma_policy::AclPermission::Write, None),
-                (
-                    liuma_policy::AclPermission::WriteAcp,
-                    input.grant_write_acp.as_deref(),
-                ),
-            ]),
-            body: None,
-        }
-    }};
+    ($input:expr) => {
+        $crate::access_config::acl_request!(
+            $input,
+            s3s::dto::ObjectCannedACL,
+            write: None,
+            body: None
+        )
+    };
 }
 pub(crate) use object_acl_request;
 
@@ -82,6 +64,22 @@ pub(crate) async fn for_new_object(
     Ok((owner, stored_acl(&acl, &object_owner)))
 }
 
+/// A version (the current one without `version`) and its owner.
+async fn version_owner(
+    s: &LiumaS3,
+    b: &BucketInfo,
+    key: &str,
+    version: Option<&str>,
+) -> S3Result<(ObjectInfo, CanonicalUser)> {
+    let info = s
+        .engine
+        .head_object(&b.name, key, version)
+        .await
+        .map_err(s3_err)?;
+    let owner = canonical(&s.engine, object_owner(&info, b)).await?;
+    Ok((info, owner))
+}
+
 pub(crate) async fn put_object_acl(
     s: &LiumaS3,
     req: S3Request<PutObjectAclInput>,
@@ -89,27 +87,14 @@ pub(crate) async fn put_object_acl(
     let b = existing(&req, &req.input.bucket)?;
     let input = &req.input;
     let version = input.version_id.as_deref();
-    let info = s
-        .engine
-        .head_object(&b.name, &input.key, version)
-        .await
-        .map_err(s3_err)?;
+    let (_, owner) = version_owner(s, &b, &input.key, version).await?;
     let bucket_owner = canonical(&s.engine, &b.owner).await?;
-    let owner = canonical(&s.engine, object_owner(&info, &b)).await?;
-    let request = AclRequest {
-        canned: input.acl.as_ref().map(ObjectCannedACL::as_str),
-        grants: AclRequest::grant_headers([
-            (
-                AclPermission::FullControl,
-                input.grant_full_control.as_deref(),
-            ),
-            (AclPermission::Read, input.grant_read.as_deref()),
-            (AclPermission::ReadAcp, input.grant_read_acp.as_deref()),
-            (AclPermission::Write, input.grant_write.as_deref()),
-            (AclPermission::WriteAcp, input.grant_write_acp.as_deref()),
-        ]),
-        body: input.access_control_policy.as_ref(),
-    };
+    let request = acl_request!(
+        input,
+        ObjectCannedACL,
+        write: input.grant_write.as_deref(),
+        body: input.access_control_policy.as_ref()
+    );
     let acl = request.required_acl(&owner, &bucket_owner)?;
     admit_acl(&b, &acl, &owner)?;
     s.engine
@@ -125,12 +110,7 @@ pub(crate) async fn get_object_acl(
 ) -> S3Result<S3Response<GetObjectAclOutput>> {
     let b = existing(&req, &req.input.bucket)?;
     let input = &req.input;
-    let info = s
-        .engine
-        .head_object(&b.name, &input.key, input.version_id.as_deref())
-        .await
-        .map_err(s3_err)?;
-    let owner = canonical(&s.engine, object_owner(&info, &b)).await?;
+    let (info, owner) = version_owner(s, &b, &input.key, input.version_id.as_deref()).await?;
     let acl = info
         .acl
         .as_deref()
