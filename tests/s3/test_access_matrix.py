@@ -34,6 +34,8 @@ ACTIONS = [
     ("GetBucketVersioning", lambda c, b, k: c.get_bucket_versioning(Bucket=b), False, False),
     ("GetBucketLocation", lambda c, b, k: c.get_bucket_location(Bucket=b), False, False),
     ("GetBucketAcl", lambda c, b, k: c.get_bucket_acl(Bucket=b), False, False),
+    ("GetObjectAcl", lambda c, b, k: c.get_object_acl(Bucket=b, Key="shared"), False, False),
+    ("PutObjectAcl", lambda c, b, k: c.put_object_acl(Bucket=b, Key="shared", ACL="private"), False, False),
     ("PutObject", lambda c, b, k: c.put_object(Bucket=b, Key=k, Body=b"new"), False, False),
     ("CopyObject", lambda c, b, k: c.copy_object(Bucket=b, Key=k, CopySource={"Bucket": b, "Key": "shared"}), False, False),
     ("CreateMultipartUpload", lambda c, b, k: c.create_multipart_upload(Bucket=b, Key=k), False, False),
