@@ -176,9 +176,14 @@ def test_checksum_fields(s3, bucket):
     assert keys(s3, bucket) == ["sum"]
 
 
-def test_acl_field_is_accepted_and_checked(s3, bucket):
+def test_acl_field_is_stored_and_checked(s3, bucket):
     form = s3.generate_presigned_post(bucket, "acl", Fields={"acl": "public-read"}, Conditions=[{"acl": "public-read"}])
     assert post(form).status_code == 204
+    # The canned ACL is the object's: anyone may read it, the bucket stays private.
+    grants = s3.get_object_acl(Bucket=bucket, Key="acl")["Grants"]
+    assert any(g["Grantee"].get("URI", "").endswith("AllUsers") and g["Permission"] == "READ" for g in grants)
+    assert requests.get(f"{ENDPOINT}/{bucket}/acl", timeout=30).content == b"hello"
+    assert requests.get(f"{ENDPOINT}/{bucket}", timeout=30).status_code == 403
     form = s3.generate_presigned_post(bucket, "acl2", Fields={"acl": "everyone"}, Conditions=[{"acl": "everyone"}])
     assert err(post(form))[:2] == (400, "InvalidArgument")
     assert keys(s3, bucket) == ["acl"]

@@ -243,8 +243,9 @@ impl PostObject {
                     format!("Invalid canned ACL: {acl}"),
                 ));
             }
-            // TODO(lead): canned ACL — PutOptions has no ACL yet; PutObject
-            // passes `input.acl` on once ACL storage lands.
+            // Stored with the object by PutObject's ACL handling
+            // (`object_acl::for_new_object`), PublicAccessBlock and
+            // ownership rules included.
             input.acl = Some(ObjectCannedACL::from(acl.to_owned()));
         }
         let mut extensions = http::Extensions::new();
