@@ -356,6 +356,24 @@ impl Client {
     /// Send a signed request and read the whole response (30 s deadline).
     pub async fn send(&self, r: Req<'_>) -> Resp {
         let url = self.presign(&r, Duration::from_secs(600));
+        self.send_to(url, r).await
+    }
+
+    /// Send a request without any signature (an anonymous caller).
+    pub async fn send_unsigned(&self, r: Req<'_>) -> Resp {
+        let mut path = String::from("/");
+        if let Some(b) = r.bucket {
+            path.push_str(b);
+            if let Some(k) = r.key {
+                path.push('/');
+                path.push_str(&encode_key(k));
+            }
+        }
+        let url = Url::parse(&format!("{}{path}", self.base)).expect("valid URL");
+        self.send_to(url, r).await
+    }
+
+    async fn send_to(&self, url: Url, r: Req<'_>) -> Resp {
         let mut b = Request::builder()
             .method(r.method.clone())
             .uri(url.as_str());

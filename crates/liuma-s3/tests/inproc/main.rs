@@ -10,7 +10,10 @@
 //!   `lifecycle` (rules applied by a pass run at a chosen time, never a sleep):
 //!   the semantics checks, one `#[tokio::test]` per behaviour
 //! - `semantics`: error bodies, delete markers, tagging, listing details
+//! - `access`: users, policies and ACLs decided for requests signed by
+//!   rusty-s3 (the boto3 matrix is `tests/s3/test_access_matrix.py`)
 
+mod access;
 mod buckets;
 mod errors;
 mod harness;
