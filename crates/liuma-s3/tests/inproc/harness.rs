@@ -317,15 +317,7 @@ impl Client {
 
     /// The presigned URL of a request (SigV4 in the query, payload unsigned).
     pub fn presign(&self, r: &Req<'_>, expires: Duration) -> Url {
-        let mut path = String::from("/");
-        if let Some(b) = r.bucket {
-            path.push_str(b);
-            if let Some(k) = r.key {
-                path.push('/');
-                path.push_str(&encode_key(k));
-            }
-        }
-        let url = Url::parse(&format!("{}{path}", self.base)).expect("valid URL");
+        let url = self.url_of(r);
         let method = match r.method {
             Method::GET => rusty_s3::Method::Get,
             Method::HEAD => rusty_s3::Method::Head,
@@ -361,6 +353,12 @@ impl Client {
 
     /// Send a request without any signature (an anonymous caller).
     pub async fn send_unsigned(&self, r: Req<'_>) -> Resp {
+        let url = self.url_of(&r);
+        self.send_to(url, r).await
+    }
+
+    /// The URL of a request's bucket and key, without a query.
+    fn url_of(&self, r: &Req<'_>) -> Url {
         let mut path = String::from("/");
         if let Some(b) = r.bucket {
             path.push_str(b);
@@ -369,8 +367,7 @@ impl Client {
                 path.push_str(&encode_key(k));
             }
         }
-        let url = Url::parse(&format!("{}{path}", self.base)).expect("valid URL");
-        self.send_to(url, r).await
+        Url::parse(&format!("{}{path}", self.base)).expect("valid URL")
     }
 
     async fn send_to(&self, url: Url, r: Req<'_>) -> Resp {
