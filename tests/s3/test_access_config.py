@@ -5,11 +5,13 @@ Round trips, AWS's error codes for bad input, and nothing stored on an error.
 (Enforcement of these settings on other requests is the access matrix's job.)"""
 
 import json
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
 from conftest import code, status
+from test_users import ok
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTH_USERS = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -253,7 +255,7 @@ def test_canned_acls(s3, bucket):
 
 def test_grant_headers_and_xml_body(s3, bucket):
     owner = s3.get_bucket_acl(Bucket=bucket)["Owner"]["ID"]
-    other = "b" * 64
+    other = ok("POST", "/admin/users", {"name": "grantee-" + uuid.uuid4().hex[:8]})["canonical_id"]
     s3.put_bucket_acl(Bucket=bucket, GrantFullControl=f'id="{owner}"',
                       GrantRead=f'uri="{AUTH_USERS}", id="{other}"', GrantWriteACP=f"id={other}")
     assert grants(s3, bucket) == {(owner, "FULL_CONTROL"), (AUTH_USERS, "READ"),

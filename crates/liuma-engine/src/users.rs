@@ -210,6 +210,16 @@ impl Engine {
         crate::scan::decode_prefix(&self.inner.meta, keys::USER.as_bytes()).await
     }
 
+    /// The user with this canonical id (S3 ACL grants name users by it).
+    /// Reads every user record (served from the cache; users are few).
+    pub async fn user_by_canonical_id(&self, id: &str) -> Result<Option<User>> {
+        Ok(self
+            .list_users()
+            .await?
+            .into_iter()
+            .find(|u| u.canonical_id == id))
+    }
+
     /// Delete a user and its keys. Root cannot be deleted; a user that owns
     /// buckets neither (`UserOwnsBuckets` names them).
     pub async fn delete_user(&self, name: &str) -> Result<()> {

@@ -413,10 +413,29 @@ impl<'a> AclRequest<'a> {
     }
 }
 
-/// May bucket `b` hold `acl` (owned by `owner`)? BucketOwnerEnforced allows
-/// only the owner's full control (400 AccessControlListNotSupported);
-/// BlockPublicAcls refuses a public ACL (403 AccessDenied), as on AWS.
-pub(crate) fn admit_acl(b: &BucketInfo, acl: &Acl, owner: &CanonicalUser) -> S3Result<()> {
+/// May bucket `b` hold `acl` (owned by `owner`)? Every user a grant names
+/// must exist (400 InvalidArgument "Invalid id", as AWS answers an id of no
+/// account); BucketOwnerEnforced allows only the owner's full control (400
+/// AccessControlListNotSupported); BlockPublicAcls refuses a public ACL
+/// (403 AccessDenied), as on AWS.
+pub(crate) async fn admit_acl(
+    s: &LiumaS3,
+    b: &BucketInfo,
+    acl: &Acl,
+    owner: &CanonicalUser,
+) -> S3Result<()> {
+    for grant in &acl.grants {
+        if let liuma_policy::Grantee::User { id, .. } = &grant.grantee
+            && *id != owner.id
+            && s.engine
+                .user_by_canonical_id(id)
+                .await
+                .map_err(s3_err)?
+                .is_none()
+        {
+            return Err(s3_error!(InvalidArgument, "Invalid id"));
+        }
+    }
     if !ownership(b).unwrap_or_default().acls_enabled() && !owner_only(acl, owner) {
         return Err(s3_error!(
             AccessControlListNotSupported,
@@ -443,7 +462,7 @@ pub(crate) async fn put_bucket_acl(
         body: input.access_control_policy.as_ref()
     );
     let acl = request.required_acl(&owner, &owner)?;
-    admit_acl(&b, &acl, &owner)?;
+    admit_acl(s, &b, &acl, &owner).await?;
     set_attr(s, &b.name, ACL_ATTR, stored_acl(&acl, &owner)).await?;
     Ok(S3Response::new(PutBucketAclOutput::default()))
 }

@@ -60,7 +60,7 @@ pub(crate) async fn for_new_object(
     let Some(acl) = request.acl(&object_owner, &bucket_owner)? else {
         return Ok((owner, None));
     };
-    admit_acl(b, &acl, &object_owner)?;
+    admit_acl(s, b, &acl, &object_owner).await?;
     Ok((owner, stored_acl(&acl, &object_owner)))
 }
 
@@ -96,7 +96,7 @@ pub(crate) async fn put_object_acl(
         body: input.access_control_policy.as_ref()
     );
     let acl = request.required_acl(&owner, &bucket_owner)?;
-    admit_acl(&b, &acl, &owner)?;
+    admit_acl(s, &b, &acl, &owner).await?;
     s.engine
         .set_object_acl(&b.name, &input.key, version, stored_acl(&acl, &owner))
         .await
