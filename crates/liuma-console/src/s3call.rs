@@ -199,6 +199,14 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A header of the answer as text ("" when absent or not text).
+    pub fn header(&self, name: impl http::header::AsHeaderName) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
     /// Read `resp` into memory (at most `limit` bytes, else an error answer).
     pub async fn read(resp: Response<Body>, limit: usize) -> Answer {
         let (parts, body) = resp.into_parts();

@@ -223,11 +223,7 @@ pub(super) async fn put_object(
     }
     k.body = CallBody::Stream(body);
     let a = run(&c, &s, k).await?;
-    let etag = a
-        .headers
-        .get(header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let etag = a.header(header::ETAG);
     Ok(ok_json(json!({"key": kq.key, "etag": etag})))
 }
 
@@ -240,13 +236,7 @@ pub(super) async fn head_object(
     let s = session(&c, &h, false)?;
     need_key(&kq.key)?;
     let a = run(&c, &s, call(Method::HEAD, &bucket, &kq.key)).await?;
-    let hv = |n: &str| {
-        a.headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned()
-    };
+    let hv = |n: &str| a.header(n).to_owned();
     let meta: serde_json::Map<String, Value> = a
         .headers
         .iter()

@@ -62,11 +62,7 @@ pub(super) async fn upload_part(
     }
     k.body = CallBody::Stream(body);
     let a = run(&c, &s, k).await?;
-    let etag = a
-        .headers
-        .get(header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let etag = a.header(header::ETAG);
     Ok(ok_json(json!({"part": uq.part, "etag": etag})))
 }
 
