@@ -150,7 +150,7 @@ fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
 #[test]
 fn stalled_uploads_and_non_reading_downloads_do_not_slow_a_normal_client() {
     let dir = tempfile::tempdir().unwrap();
-    let node = node_with_limits(dir.path(), "body_timeout_secs = 3\nwrite_timeout_secs = 3");
+    let node = node_with_limits(dir.path(), "body_timeout_secs = 5\nwrite_timeout_secs = 5");
     let data = dir.path();
     assert_eq!(
         s3_curl(data, &["-X", "PUT", &format!("http://{}/abuse", node.s3)]).0,
@@ -195,20 +195,26 @@ fn stalled_uploads_and_non_reading_downloads_do_not_slow_a_normal_client() {
     );
     std::thread::sleep(Duration::from_millis(300));
 
-    let mut worst = Duration::ZERO;
-    for i in 0..5 {
-        worst = worst.max(probe(&node, &small, &format!("probe-{i}")));
-    }
+    // Pinned permits would make every probe wait for the stalled clients'
+    // 5 s deadline (or curl's 20 s); a loaded CI machine makes one probe
+    // slow now and then (1.5 s seen on a 2-core runner running other
+    // tests), so the typical probe is held to 1 s and the worst to 3 s,
+    // still well before any stalled client is cut.
+    let mut took: Vec<Duration> = (0..5)
+        .map(|i| probe(&node, &small, &format!("probe-{i}")))
+        .collect();
+    took.sort();
+    let (median, worst) = (took[2], took[4]);
     assert!(
-        worst < Duration::from_secs(1),
-        "a normal client took {worst:?} next to stalled clients; log {}",
+        median < Duration::from_secs(1) && worst < Duration::from_secs(3),
+        "a normal client took {median:?} (median), {worst:?} (worst) next to stalled clients; log {}",
         data.join("stderr.log").display()
     );
 
-    // The stalled uploads are cut by the body deadline (3 s) and stored nothing.
+    // The stalled uploads are cut by the body deadline (5 s) and stored nothing.
     for s in &mut stalled_puts {
         assert!(
-            closed_by_server(s, Duration::from_secs(8)),
+            closed_by_server(s, Duration::from_secs(10)),
             "a stalled upload's connection is still open"
         );
     }
@@ -219,7 +225,7 @@ fn stalled_uploads_and_non_reading_downloads_do_not_slow_a_normal_client() {
         );
         assert_eq!(status, 404, "stalled-{i} must not exist");
     }
-    // The deaf downloads are cut by the write deadline (3 s); reading
+    // The deaf downloads are cut by the write deadline (5 s); reading
     // before then would wake them up, so the server's count of cut
     // connections (16 uploads, 16 downloads) says when.
     wait_until(
