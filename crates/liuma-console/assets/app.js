@@ -100,6 +100,8 @@ async function start() {
 }
 
 function signedIn(s) {
+  // an admin session has no key for these pages: the cluster pages are its own
+  if (s.kind === "admin") return location.assign("/admin");
   setCsrf(s.csrf);
   $("who").textContent = s.access_key;
   render();

@@ -44,6 +44,37 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../assets/upload.js"),
     },
+    // The cluster and access pages (admin sign-in).
+    Asset {
+        path: "/admin",
+        content_type: "text/html; charset=utf-8",
+        body: include_str!("../assets/admin.html"),
+    },
+    Asset {
+        path: "/admin.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../assets/admin.css"),
+    },
+    Asset {
+        path: "/cluster.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/cluster.js"),
+    },
+    Asset {
+        path: "/access.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/access.js"),
+    },
+    Asset {
+        path: "/charts.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/charts.js"),
+    },
+    Asset {
+        path: "/adminui.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/adminui.js"),
+    },
     Asset {
         path: "/favicon.svg",
         content_type: "image/svg+xml",
@@ -126,7 +157,17 @@ mod tests {
     #[test]
     fn first_load_is_small_and_has_no_inline_script() {
         assert!(super::total_bytes() < 250 << 10);
-        let html = super::ASSETS[0].body;
+        for page in ["/", "/admin"] {
+            let html = super::ASSETS
+                .iter()
+                .find(|a| a.path == page)
+                .map_or("", |a| a.body);
+            assert!(html.contains("<script"), "{page}");
+            no_inline_script(html);
+        }
+    }
+
+    fn no_inline_script(html: &str) {
         // every <script> loads a file: none has a body
         for part in html.split("<script").skip(1) {
             assert!(part.contains("src="), "inline script: {part}");

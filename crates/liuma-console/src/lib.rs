@@ -12,11 +12,18 @@
 //!   ([`s3call`]), so the S3 API's access check is the console's, unchanged.
 //!   S3's XML answers become JSON ([`xml`]); S3 errors become words.
 //!
-//! Later slices (users and keys, cluster pages, charts) add modules to
-//! [`api`] and pages to the assets; the session and the S3 path stay.
+//! - **Admin side** (`/admin`, [`Console::with_admin`]): a session of the
+//!   admin kind (signed in with the admin token) acts through the node's
+//!   admin router in-process ([`admincall`]), so the admin API's token
+//!   check and handlers are the console's; the cluster pages' live charts
+//!   come from the node's own metrics, sampled into a ring ([`charts`]).
+//!   An S3 session cannot reach the admin routes, nor an admin session
+//!   the S3 ones.
 
+pub mod admincall;
 pub mod api;
 pub mod assets;
+pub mod charts;
 pub mod s3call;
 pub mod session;
 pub mod xml;
@@ -73,6 +80,10 @@ pub struct Console {
     pub(crate) cfg: Arc<ConsoleConfig>,
     pub(crate) sessions: Arc<Sessions>,
     pub(crate) logins: Arc<RateLimit>,
+    /// The admin API in-process (cluster and access pages); None: no admin sign-in.
+    pub(crate) admin: Option<admincall::AdminClient>,
+    /// The live charts' points of this node.
+    pub(crate) series: Arc<charts::Series>,
 }
 
 impl Console {
@@ -101,7 +112,19 @@ impl Console {
                 cfg.logins_per_minute,
             )),
             cfg: Arc::new(cfg),
+            admin: None,
+            series: Arc::default(),
         }
+    }
+
+    /// Serve the cluster and access pages too: admin sessions act through
+    /// `admin_router` (the node's admin API) in-process; the charts sample
+    /// `metrics` (the node's Prometheus text) every few seconds. Needs a
+    /// tokio runtime (the sampler is a task; it ends with the console).
+    pub fn with_admin(mut self, admin_router: axum::Router, metrics: charts::MetricsText) -> Self {
+        self.admin = Some(admincall::AdminClient::new(admin_router));
+        self.series.spawn_sampler(metrics);
+        self
     }
 
     /// The HTTP app: assets and `/api/`.

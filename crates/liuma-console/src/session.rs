@@ -59,9 +59,20 @@ pub fn random_token() -> String {
     hex::encode(b)
 }
 
+/// Who a session signed in as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An S3 user's access key: the bucket and object pages.
+    S3,
+    /// The admin token: the cluster and access pages (admin API).
+    Admin,
+}
+
 /// What a session holds.
 #[derive(Clone)]
 pub struct Session {
+    /// S3 user or admin.
+    pub kind: Kind,
     /// The access key id signed in.
     pub access_key: String,
     /// Its secret: the console signs S3 requests with it.
@@ -74,6 +85,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
+            .field("kind", &self.kind)
             .field("access_key", &self.access_key)
             .finish_non_exhaustive()
     }
@@ -111,8 +123,14 @@ impl Sessions {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Open a session; its (id, csrf token).
+    /// Open an S3 user's session; its (id, csrf token).
     pub fn create(&self, access_key: &str, secret: &str) -> (String, String) {
+        self.create_kind(Kind::S3, access_key, secret)
+    }
+
+    /// Open a session of `kind` (an admin session keeps the admin token as
+    /// its `secret`: every admin call it makes presents it); (id, csrf token).
+    pub fn create_kind(&self, kind: Kind, access_key: &str, secret: &str) -> (String, String) {
         let now = self.clock.now_ms();
         let id = random_token();
         let csrf = random_token();
@@ -133,6 +151,7 @@ impl Sessions {
         map.insert(
             id.clone(),
             Session {
+                kind,
                 access_key: access_key.to_owned(),
                 secret: secret.to_owned(),
                 csrf: csrf.clone(),

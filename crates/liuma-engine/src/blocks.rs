@@ -214,6 +214,7 @@ impl BlockStore {
         })
         .await?
         .map_err(Error::internal)?;
+        let shard_bytes: u64 = encoded.shards.iter().map(|s| s.payload.len() as u64).sum();
         let cap = self.per_node_cap(encoded.parity_shards);
         let (disks, as_wanted) = self.write_shards(&id, &encoded.shards, cap).await?;
         let now = self.clock.now_ms();
@@ -247,6 +248,7 @@ impl BlockStore {
             }
         }
         Stats::add(&self.stats.blocks_written, 1);
+        Stats::add(&self.stats.stored_bytes_written, shard_bytes);
         Stats::add(
             &self.stats.compression_saved_bytes,
             plain_len.saturating_sub(rec.stored_len),

@@ -65,6 +65,10 @@ pub struct Stats {
     pub lifecycle_passes: AtomicU64,
     /// Gauge: duration of the last lifecycle pass, in milliseconds.
     pub lifecycle_last_pass_ms: AtomicU64,
+    /// Shard payload bytes written for new blocks: what the object bytes
+    /// received cost on disk after dedup, compression and erasure coding
+    /// (the console charts it against `bytes_in`).
+    pub stored_bytes_written: AtomicU64,
 }
 
 impl Stats {

@@ -233,9 +233,14 @@ impl std::fmt::Debug for EngineCollector {
 impl Collector for EngineCollector {
     fn encode(&self, mut enc: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let s = self.engine.stats();
-        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 23] = [
+        let counters: [(&str, &str, &std::sync::atomic::AtomicU64); 24] = [
             ("bytes_in", "object bytes received", &s.bytes_in),
             ("bytes_out", "object bytes sent", &s.bytes_out),
+            (
+                "stored_bytes_written",
+                "shard bytes written for new blocks (after dedup, compression and erasure coding)",
+                &s.stored_bytes_written,
+            ),
             ("blocks_written", "blocks newly written", &s.blocks_written),
             (
                 "blocks_deduplicated",

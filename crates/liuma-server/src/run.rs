@@ -77,7 +77,7 @@ pub async fn run(
     let admin_task = tokio::spawn(serve(
         "admin",
         listeners.admin,
-        admin_app,
+        admin_app.clone(),
         limits,
         metrics.listener("admin"),
         tls.acceptor("admin")?,
@@ -90,7 +90,13 @@ pub async fn run(
     let console = liuma_console::Console::new(
         s3_front.clone(),
         liuma_console::ConsoleConfig::new(s3_addr, &cfg.s3.region),
-    );
+    )
+    // The cluster and access pages act through this node's admin API
+    // in-process; the charts read its metrics.
+    .with_admin(admin_app.clone(), {
+        let m = metrics.clone();
+        Arc::new(move || m.render())
+    });
     // The same hardened loop as the other listeners (connection cap,
     // head/idle/body/write deadlines, graceful stop); it also hands each
     // request its client address, which the sign-in rate limit keys on.

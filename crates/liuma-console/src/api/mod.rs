@@ -5,7 +5,9 @@
 //! (every method but GET) need the session's CSRF token in `x-csrf-token`;
 //! object bytes stream through without being held.
 
+mod access;
 mod buckets;
+mod cluster;
 mod objects;
 mod signin;
 mod uploads;
@@ -27,7 +29,7 @@ use subtle::ConstantTimeEq;
 
 use crate::Console;
 use crate::s3call::{Answer, Call, CallBody, Creds, q};
-use crate::session::Session;
+use crate::session::{Kind, Session};
 use crate::xml;
 
 /// Name of the session cookie.
@@ -164,6 +166,7 @@ pub fn routes(console: Console) -> axum::Router {
             post(complete_multipart),
         )
         .route("/api/buckets/{bucket}/share", post(share))
+        .merge(cluster::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NotFound", "No such page.") })
         .with_state(console)
 }

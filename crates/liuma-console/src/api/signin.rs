@@ -13,8 +13,22 @@ pub(super) fn cookie_id(h: &HeaderMap) -> Option<String> {
         })
 }
 
-/// The caller's session; a change (`write`) also needs the CSRF token.
+/// The caller's S3 user session; a change (`write`) also needs the CSRF
+/// token. An admin session has no S3 key: refused here (403).
 pub(super) fn session(c: &Console, h: &HeaderMap, write: bool) -> ApiResult<Session> {
+    let s = any_session(c, h, write)?;
+    if s.kind != Kind::S3 {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AdminSession",
+            "You are signed in with the admin token: the bucket pages need an access key. Sign out and sign in with a key.",
+        ));
+    }
+    Ok(s)
+}
+
+/// The caller's session of either kind (CSRF checked on a change).
+pub(super) fn any_session(c: &Console, h: &HeaderMap, write: bool) -> ApiResult<Session> {
     let s = cookie_id(h)
         .and_then(|id| c.sessions.get(&id))
         .ok_or_else(|| {
@@ -122,7 +136,7 @@ pub(super) async fn login(State(c): State<Console>, req: Request) -> ApiResult {
 }
 
 pub(super) async fn logout(State(c): State<Console>, h: HeaderMap) -> ApiResult {
-    session(&c, &h, true)?;
+    any_session(&c, &h, true)?;
     if let Some(id) = cookie_id(&h) {
         c.sessions.remove(&id);
     }
@@ -135,6 +149,11 @@ pub(super) async fn logout(State(c): State<Console>, h: HeaderMap) -> ApiResult 
 /// Who is signed in, and the CSRF token (a reloaded page gets it here;
 /// other origins cannot read it).
 pub(super) async fn session_info(State(c): State<Console>, h: HeaderMap) -> ApiResult {
-    let s = session(&c, &h, false)?;
-    Ok(ok_json(json!({"access_key": s.access_key, "csrf": s.csrf})))
+    let s = any_session(&c, &h, false)?;
+    let kind = match s.kind {
+        Kind::S3 => "s3",
+        Kind::Admin => "admin",
+    };
+    let who = if s.kind == Kind::Admin { "admin" } else { s.access_key.as_str() };
+    Ok(ok_json(json!({"access_key": who, "kind": kind, "csrf": s.csrf})))
 }

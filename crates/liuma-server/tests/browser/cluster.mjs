@@ -1,0 +1,270 @@
+// Drives the console's cluster and access pages (/admin) in Debian's
+// headless Chromium with puppeteer-core (the system browser; nothing
+// downloaded). Started by crates/liuma-server/tests/it/cluster_browser.rs.
+//
+// Usage: node cluster.mjs '<spec JSON>'
+//   spec: {mode: "single" | "cluster", console, token, key, secret,
+//          chromium, shots, timeout_ms, nodes?: [id…], kill?: id}
+// single: admin sign-in (a wrong token refused in words), the node, charts
+//   with points, drain/undrain, a user, a key whose secret is shown once
+//   (gone after a reload), a policy (a bad one refused in words), the key
+//   disabled, a backend credential created, rotated and revoked; an S3
+//   user's session is sent to the admin sign-in.
+// cluster: every node listed live; then prints {"phase":"kill"} and waits
+//   for a line on stdin (the Rust side kills spec.kill), and waits for the
+//   node to show down and the census to turn degraded.
+// Prints JSON lines on stdout (the last one the result); progress on stderr.
+import puppeteer from "puppeteer-core";
+import { mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
+
+const spec = JSON.parse(process.argv[2]);
+mkdirSync(spec.shots, { recursive: true });
+const timer = setTimeout(() => {
+  console.error(`cluster browser test: over the ${spec.timeout_ms} ms budget`);
+  process.exit(2);
+}, spec.timeout_ms);
+
+const browser = await puppeteer.launch({
+  executablePath: spec.chromium,
+  headless: true,
+  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run"],
+});
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+const out = {};
+const problems = [];
+let page;
+
+function expect(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+}
+
+async function shot(name) {
+  for (const [label, vp] of [["desktop", DESKTOP], ["phone", PHONE]]) {
+    await page.setViewport(vp);
+    await new Promise((r) => setTimeout(r, 150));
+    if (label === "phone") {
+      // nothing wider than the phone's screen
+      const over = await page.evaluate(() => ({
+        w: document.documentElement.clientWidth,
+        scroll: document.documentElement.scrollWidth,
+      }));
+      expect(over.scroll <= over.w, `${name}: page wider than 390 px: ${JSON.stringify(over)}`);
+    }
+    await page.screenshot({ path: `${spec.shots}/${name}-${label}.png`, fullPage: true });
+  }
+  await page.setViewport(DESKTOP);
+}
+
+const wait = (f, arg, timeout = 30_000) => page.waitForFunction(f, { timeout, polling: 100 }, arg);
+const view = (v) => wait((v) => document.body.dataset.view === v, v);
+const state = (s) => wait((s) => document.body.dataset.state === s, s);
+const text = (sel) => page.$eval(sel, (e) => e.textContent);
+
+/** Click a button that opens the confirm dialog, then confirm. */
+async function confirmClick(sel) {
+  await page.click(sel);
+  await page.waitForSelector("#confirm[open]");
+  await page.click("#confirm-ok");
+  await wait(() => !document.getElementById("confirm").open);
+}
+
+async function newPage() {
+  page = await browser.newPage();
+  await page.setViewport(DESKTOP);
+  page.on("pageerror", (e) => problems.push(`page error: ${e}`));
+  page.on("console", (m) => {
+    if (m.type() === "error") console.error(`[page console] ${m.text()}`);
+  });
+}
+
+async function signIn(token) {
+  await page.goto(`${spec.console}admin`);
+  await view("login");
+  // keyboard only: focus is in the token field, Enter submits
+  const focused = await page.evaluate(() => document.activeElement.id);
+  expect(focused === "token", `the token field has focus, not ${focused}`);
+  await page.keyboard.type(token);
+  await page.keyboard.press("Enter");
+}
+
+async function single() {
+  await newPage();
+  // an S3 user's session: the admin page asks for the admin token
+  await page.goto(spec.console);
+  await view("login");
+  await page.type("#ak", spec.key);
+  await page.type("#sk", spec.secret);
+  await page.click("#login-form button[type=submit]");
+  await view("buckets");
+  await page.goto(`${spec.console}admin`);
+  await view("login");
+  expect(/need the admin token/.test(await text("#login-error")), "the S3 session is told the admin token is needed");
+
+  // a wrong token: refused in words
+  await signIn("not-the-token");
+  await wait(() => document.getElementById("login-error").textContent.includes("Wrong"));
+  expect((await text("#login-error")) === "Wrong admin token.", "wrong token words");
+  await shot("admin-1-sign-in");
+  await signIn(spec.token);
+  await view("cluster");
+  await state("cluster-ready");
+  const rows = await page.$$eval("#node-rows tr", (r) => r.map((x) => [x.dataset.node, x.dataset.state]));
+  expect(rows.length === 1 && rows[0][1] === "live", `one live node: ${JSON.stringify(rows)}`);
+  out.node = rows[0][0];
+  expect(/Single node/.test(await text("#cluster-summary")), "single-node summary");
+  await wait(() => document.querySelectorAll("#census dd").length > 0);
+
+  // charts: points drawn from the node's metrics (the Rust side makes traffic)
+  await wait(
+    () => {
+      const f = document.querySelector('figure[data-chart="rps"]');
+      return f && Number(f.dataset.points) >= 3 && !/now – /.test(f.textContent) && f.querySelector(".now").textContent !== "0.00/s";
+    },
+    undefined,
+    40_000,
+  );
+  out.chart_points = await page.$$eval("#charts figure", (f) => Object.fromEntries(f.map((x) => [x.dataset.chart, Number(x.dataset.points)])));
+  for (const c of ["rps", "throughput", "errors", "p99", "bytes"]) expect(out.chart_points[c] >= 3, `chart ${c}: ${JSON.stringify(out.chart_points)}`);
+  const poly = await page.$eval('figure[data-chart="rps"] polyline', (p) => p.getAttribute("points").split(" ").length);
+  expect(poly >= 3, `the rps line has points: ${poly}`);
+  out.chart_labels = await page.$$eval("#charts svg", (s) => s.map((x) => x.getAttribute("aria-label")));
+  await shot("admin-2-cluster");
+
+  // drain, then undrain, through the confirm dialog
+  await confirmClick(`tr[data-node="${out.node}"] button`);
+  await wait((n) => document.querySelector(`tr[data-node="${n}"]`)?.dataset.state === "draining", out.node);
+  await shot("admin-3-draining");
+  await confirmClick(`tr[data-node="${out.node}"] button`);
+  await wait((n) => document.querySelector(`tr[data-node="${n}"]`)?.dataset.state === "live", out.node);
+  console.error("drain and undrain ok");
+
+  // access: a user and a key; its secret shown once
+  await page.click("#tab-access");
+  await view("access");
+  await state("access-ready");
+  await page.type("#user-name", "carol");
+  await page.click("#new-user button[type=submit]");
+  await wait(() => document.getElementById("user-detail").dataset.user === "carol" && !document.getElementById("user-detail").hidden);
+  await page.type("#key-name", "phone");
+  await page.click("#new-key button[type=submit]");
+  await wait(() => !document.getElementById("secret-out").hidden && document.getElementById("new-secret").value.length > 0);
+  out.key_id = await text("#new-key-id");
+  out.key_secret = await page.$eval("#new-secret", (e) => e.value);
+  await page.click("#copy-secret");
+  await wait(() => document.getElementById("copy-secret").textContent === "Copied");
+  await shot("admin-4-new-key");
+  // a bad policy: the server's words; then a good one
+  await page.type("#policy-name", "list");
+  await page.type("#policy-text", '{"Version":"2012-10-17","Statement":[{"Effect":"Perhaps","Action":"s3:*","Resource":"*"}]}');
+  await page.click("#policy-form button[type=submit]");
+  await wait(() => document.getElementById("policy-error").textContent.length > 0);
+  out.policy_error = await text("#policy-error");
+  await shot("admin-5-policy-error");
+  await page.$eval("#policy-text", (e) => (e.value = ""));
+  await page.type(
+    "#policy-text",
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}',
+  );
+  await page.click("#policy-form button[type=submit]");
+  await wait(() => [...document.querySelectorAll("#policy-list button")].some((b) => b.textContent === "list"));
+  expect((await text("#policy-error")) === "", "no error for the good policy");
+
+  // reload: the secret is gone from the page
+  await page.reload();
+  await view("cluster");
+  await page.click("#tab-access");
+  await state("access-ready");
+  await page.click('tr[data-user="carol"] button');
+  await wait((k) => !!document.querySelector(`tr[data-key="${k}"]`), out.key_id);
+  const html = await page.content();
+  expect(!html.includes(out.key_secret), "the secret is not in the page after a reload");
+  expect(await page.$eval("#secret-out", (e) => e.hidden), "the secret box is hidden after a reload");
+
+  // disable the key
+  await confirmClick(`tr[data-key="${out.key_id}"] button`);
+  await wait((k) => document.querySelector(`tr[data-key="${k}"]`)?.dataset.state === "disabled", out.key_id);
+  await shot("admin-6-access");
+
+  // a backend credential: create with scopes, rotate, revoke
+  await page.type("#backend-name", "web-app");
+  await page.click('#backend-scopes input[value="delete"]');
+  await page.click("#new-backend button[type=submit]");
+  await wait(() => !document.getElementById("backend-secret").hidden);
+  const bid = await text("#backend-new-id");
+  const first = await page.$eval("#backend-new-secret", (e) => e.value);
+  const scopes = await page.$eval(`tr[data-backend="${bid}"] td:nth-child(3)`, (e) => e.textContent);
+  expect(scopes.includes("delete") && scopes.includes("upload"), `scopes ${scopes}`);
+  await confirmClick(`tr[data-backend="${bid}"] button`);
+  await wait((s) => document.getElementById("backend-new-secret").value !== s, first);
+  await confirmClick(`tr[data-backend="${bid}"] button.danger`);
+  await wait((b) => document.querySelector(`tr[data-backend="${b}"]`)?.dataset.state === "revoked", bid);
+  out.backend = bid;
+  await shot("admin-7-backends");
+}
+
+async function cluster() {
+  await newPage();
+  await signIn(spec.token);
+  await view("cluster");
+  await state("cluster-ready");
+  await wait(
+    (ids) => ids.every((id) => document.querySelector(`tr[data-node="${id}"]`)?.dataset.state === "live"),
+    spec.nodes,
+  );
+  out.rows = await page.$$eval("#node-rows tr", (r) => r.map((x) => [x.dataset.node, x.dataset.state]));
+  expect(out.rows.length === spec.nodes.length, `every node listed: ${JSON.stringify(out.rows)}`);
+  await wait(() => document.body.dataset.health === "healthy");
+  await shot("cluster-1-three-nodes");
+  // the Rust side kills a node now
+  console.log(JSON.stringify({ phase: "kill" }));
+  const rl = createInterface({ input: process.stdin });
+  await new Promise((res) => rl.once("line", res));
+  rl.close();
+  const t0 = Date.now();
+  await wait((id) => document.querySelector(`tr[data-node="${id}"]`)?.dataset.state === "down", spec.kill, 60_000);
+  out.down_after_ms = Date.now() - t0;
+  out.down_text = await text(`tr[data-node="${spec.kill}"] .state`);
+  expect(/^down since /.test(out.down_text), `down in words: ${out.down_text}`);
+  // the census: degraded (it refreshes every 10 s; the Verify button asks now)
+  await page.click("#verify");
+  await wait(() => document.body.dataset.health === "degraded", undefined, 30_000);
+  await shot("cluster-2-node-down");
+  // heal from the page; the census turns healthy again
+  await confirmClick("#heal");
+  const t1 = Date.now();
+  await wait(() => /Heal done/.test(document.getElementById("notice").textContent), undefined, 60_000);
+  // the node's own healer runs too (every 2 s after a 3 s grace): verify until healthy
+  let healthy = false;
+  while (!healthy && Date.now() - t1 < 90_000) {
+    await page.click("#verify");
+    await new Promise((r) => setTimeout(r, 2000));
+    healthy = (await page.evaluate(() => document.body.dataset.health)) === "healthy";
+  }
+  out.healed = healthy;
+  out.healthy_after_ms = Date.now() - t1;
+  expect(healthy, "the census turned healthy after the heal");
+  await shot("cluster-3-healed");
+}
+
+let failed = false;
+try {
+  await (spec.mode === "cluster" ? cluster() : single());
+} catch (e) {
+  failed = true;
+  console.error(`cluster browser test FAILED: ${e.stack ?? e}`);
+  if (page) {
+    await page.screenshot({ path: `${spec.shots}/FAILED-${spec.mode}.png`, fullPage: true }).catch(() => {});
+    console.error(`notice: ${await text("#notice").catch(() => "?")}`);
+  }
+}
+await browser.close();
+clearTimeout(timer);
+if (problems.length) {
+  console.error(problems.join("\n"));
+  failed = true;
+}
+out.ok = !failed;
+console.log(JSON.stringify(out));
+process.exit(failed ? 1 : 0);
