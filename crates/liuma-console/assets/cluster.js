@@ -90,6 +90,7 @@ $("signout").addEventListener("click", async () => {
 // ---- cluster ----
 
 let clustered = false;
+let lastNodes = "";
 
 async function showCluster() {
   await refreshCluster();
@@ -128,6 +129,17 @@ async function refreshCluster() {
     `${c.clustered ? "Cluster" : "Single node"} · ${c.nodes.length} node${c.nodes.length === 1 ? "" : "s"}, ` +
     `${c.live_nodes} live${down ? `, ${down} down` : ""} · erasure code ${c.erasure} · ` +
     `${c.live_failure_domains} live failure domains (writes need ${c.min_failure_domains}) · you are on ${c.node_id}`;
+  // unchanged: keep the rows (and the keyboard focus in them)
+  const sig = JSON.stringify([
+    c.node_id,
+    c.clustered,
+    c.nodes.map((n) => [n.id, n.zone, n.live, n.draining, n.free_bytes, n.total_bytes, n.live ? 0 : n.last_seen_ms, address(n)]),
+  ]);
+  if (sig === lastNodes && $("node-rows").childElementCount) {
+    document.body.dataset.state = "cluster-ready";
+    return;
+  }
+  lastNodes = sig;
   const rows = c.nodes.map((n) => {
     const st = nodeState(n);
     const disks = el(
@@ -146,7 +158,8 @@ async function refreshCluster() {
       "aria-label": `${n.draining ? "Undrain" : "Drain"} node ${n.id}`,
     });
     btn.addEventListener("click", () => drain(n, !n.draining));
-    const acts = el("div", { class: "row" }, btn);
+    // draining needs a cluster: a single node has no button for it
+    const acts = el("div", { class: "row" }, ...(c.clustered ? [btn] : []));
     if (!n.live) {
       const forget = el("button", { type: "button", class: "danger", text: "Forget", "aria-label": `Forget node ${n.id}` });
       forget.addEventListener("click", () => forgetNode(n));

@@ -110,6 +110,15 @@ fn s3_status_as(id: &str, secret: &str, url: &str) -> u16 {
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
+/// Stops the traffic thread when the test ends, passed or not.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn console_cluster_and_access_pages_in_chromium() {
     preflight();
@@ -120,14 +129,23 @@ fn console_cluster_and_access_pages_in_chromium() {
     assert_eq!(st, 200);
     // S3 traffic while the page watches its charts: puts, gets and 404s
     let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(stop.clone());
     let traffic = {
         let (stop, data, s3) = (stop.clone(), n.data.clone(), n.s3.clone());
-        let file = dir.path().join("obj");
-        std::fs::write(&file, vec![5u8; 300 << 10]).unwrap();
+        // incompressible, and 20 different objects: the bytes chart shows
+        // erasure coding's overhead and dedup's saving on the repeats
+        let files: Vec<PathBuf> = (0..20u8)
+            .map(|i| {
+                let f = dir.path().join(format!("obj{i}"));
+                std::fs::write(&f, crate::cluster::common::random(300 << 10)).unwrap();
+                f
+            })
+            .collect();
         std::thread::spawn(move || {
-            let mut i = 0u32;
+            let mut i = 0usize;
             while !stop.load(Ordering::Relaxed) && i < 2000 {
                 let url = format!("http://{s3}/traffic/o{}", i % 20);
+                let file = &files[i % 20];
                 s3_curl(&data, &["-m", "5", "-T", file.to_str().unwrap(), &url]);
                 s3_curl(&data, &["-m", "5", "-o", "/dev/null", &url]);
                 s3_curl(&data, &["-m", "5", &format!("http://{s3}/traffic/missing")]);
