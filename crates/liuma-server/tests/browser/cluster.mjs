@@ -46,10 +46,14 @@ async function shot(name) {
     await new Promise((r) => setTimeout(r, 150));
     if (label === "phone") {
       // nothing wider than the phone's screen
-      const over = await page.evaluate(() => ({
-        w: document.documentElement.clientWidth,
-        scroll: document.documentElement.scrollWidth,
-      }));
+      const over = await page.evaluate(() => {
+        const w = document.documentElement.clientWidth;
+        const wide = [...document.querySelectorAll("main, main *")]
+          .filter((e) => e.getBoundingClientRect().right > w + 0.5 && !e.closest(".scroll"))
+          .slice(0, 5)
+          .map((e) => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`);
+        return { w, scroll: document.documentElement.scrollWidth, wide };
+      });
       expect(over.scroll <= over.w, `${name}: page wider than 390 px: ${JSON.stringify(over)}`);
     }
     await page.screenshot({ path: `${spec.shots}/${name}-${label}.png`, fullPage: true });

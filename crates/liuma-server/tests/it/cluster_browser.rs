@@ -236,7 +236,14 @@ fn console_cluster_page_of_three_nodes_shows_a_killed_node_down_then_heals() {
     let line = rx
         .recv_timeout(Duration::from_secs(90))
         .expect("the page lists the 3 nodes (or the script failed)");
-    assert!(line.contains("\"kill\""), "{line}");
+    if !line.contains("\"kill\"") {
+        let _ = child.kill();
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        panic!("the browser test failed before the kill:\n{err}\n{line}");
+    }
     c.kill("n3");
     let mut stdin = child.stdin.take().expect("piped stdin");
     writeln!(stdin, "killed").unwrap();
