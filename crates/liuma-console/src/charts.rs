@@ -269,7 +269,10 @@ liuma_stored_bytes_written_total 2250
         assert_eq!(r.requests, 12.0, "the admin API's requests are not charted");
         assert_eq!(r.client_errors, 2.0);
         assert_eq!(r.server_errors, 0.0);
-        assert_eq!(r.buckets, vec![(0.001, 10.0), (0.002, 12.0), (f64::INFINITY, 12.0)]);
+        assert_eq!(
+            r.buckets,
+            vec![(0.001, 10.0), (0.002, 12.0), (f64::INFINITY, 12.0)]
+        );
         assert_eq!((r.bytes_in, r.stored), (1000.0, 750.0));
     }
 

@@ -49,8 +49,8 @@ async fn admin_login(State(c): State<Console>, req: Request) -> ApiResult {
     let body = axum::body::to_bytes(req.into_body(), 64 << 10)
         .await
         .map_err(|_| ApiError::bad("The sign-in request is too large."))?;
-    let l: AdminLogin = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad("Send {\"token\": ...}."))?;
+    let l: AdminLogin =
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad("Send {\"token\": ...}."))?;
     let refused = || ApiError::new(StatusCode::UNAUTHORIZED, "BadCredentials", BAD_ADMIN_TOKEN);
     if l.token.is_empty() || l.token.len() > 512 {
         return Err(refused());

@@ -154,6 +154,12 @@ pub(super) async fn session_info(State(c): State<Console>, h: HeaderMap) -> ApiR
         Kind::S3 => "s3",
         Kind::Admin => "admin",
     };
-    let who = if s.kind == Kind::Admin { "admin" } else { s.access_key.as_str() };
-    Ok(ok_json(json!({"access_key": who, "kind": kind, "csrf": s.csrf})))
+    let who = if s.kind == Kind::Admin {
+        "admin"
+    } else {
+        s.access_key.as_str()
+    };
+    Ok(ok_json(
+        json!({"access_key": who, "kind": kind, "csrf": s.csrf}),
+    ))
 }

@@ -191,7 +191,11 @@ fn console_cluster_and_access_pages_in_chromium() {
         b"",
     );
     assert_eq!(r.status, 200);
-    assert_eq!(s3_status_as(id, sk, &url), 200, "the key and policy the page made work");
+    assert_eq!(
+        s3_status_as(id, sk, &url),
+        200,
+        "the key and policy the page made work"
+    );
     assert!(
         !res["policy_error"].as_str().unwrap().is_empty(),
         "a bad policy's error shown: {res}"
@@ -206,7 +210,10 @@ fn console_cluster_and_access_pages_in_chromium() {
         .expect("the credential the page made");
     assert!(b["revoked_ms"].is_u64(), "{b}");
     assert_eq!(b["generation"], 1, "rotated once: {b}");
-    assert_eq!(n.admin_req("GET", "/admin/cluster").json()["nodes"][0]["draining"], false);
+    assert_eq!(
+        n.admin_req("GET", "/admin/cluster").json()["nodes"][0]["draining"],
+        false
+    );
 }
 
 #[test]
@@ -215,7 +222,11 @@ fn console_cluster_page_of_three_nodes_shows_a_killed_node_down_then_heals() {
     let mut c = TestCluster::start(3, &["--erasure", "2+2", "--lease-ttl-secs", "3"]);
     c.create_bucket("n1");
     for i in 0..4 {
-        c.put_object("n1", &format!("o{i}"), &crate::cluster::common::random(1 << 20));
+        c.put_object(
+            "n1",
+            &format!("o{i}"),
+            &crate::cluster::common::random(1 << 20),
+        );
     }
     let shots = shots_dir();
     std::fs::create_dir_all(&shots).unwrap();

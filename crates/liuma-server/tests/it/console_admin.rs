@@ -86,7 +86,10 @@ fn console_sessions_of_each_kind_stay_on_their_side_and_changes_need_csrf() {
     let user = Client::root(&n);
     // who is signed in
     let s = admin.req("GET", "/api/session", b"").json();
-    assert_eq!((s["kind"].as_str(), s["access_key"].as_str()), (Some("admin"), Some("admin")));
+    assert_eq!(
+        (s["kind"].as_str(), s["access_key"].as_str()),
+        (Some("admin"), Some("admin"))
+    );
     assert_eq!(user.req("GET", "/api/session", b"").json()["kind"], "s3");
     // the admin session reaches the admin API in-process
     let r = admin.req("GET", "/api/admin/cluster", b"");
@@ -97,10 +100,19 @@ fn console_sessions_of_each_kind_stay_on_their_side_and_changes_need_csrf() {
     // an S3 user's session does not, even the root key's
     for path in ["/api/admin/cluster", "/api/admin/users", "/api/charts"] {
         let r = user.req("GET", path, b"");
-        assert_eq!(r.status, 403, "{path}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            403,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         assert_eq!(r.json()["code"], "NotAdmin");
     }
-    let r = user.json("POST", "/api/admin/users", serde_json::json!({"name": "sneaky"}));
+    let r = user.json(
+        "POST",
+        "/api/admin/users",
+        serde_json::json!({"name": "sneaky"}),
+    );
     assert_eq!(r.status, 403);
     // no session: 401
     let r = request(&n.console, "GET", "/api/admin/cluster", &[], b"");
@@ -114,7 +126,10 @@ fn console_sessions_of_each_kind_stay_on_their_side_and_changes_need_csrf() {
         &n.console,
         "POST",
         "/api/admin/users",
-        &[("Cookie", &admin.cookie), ("Content-Type", "application/json")],
+        &[
+            ("Cookie", &admin.cookie),
+            ("Content-Type", "application/json"),
+        ],
         br#"{"name":"nocsrf"}"#,
     );
     assert_eq!(r.status, 403);
@@ -129,7 +144,11 @@ fn console_sessions_of_each_kind_stay_on_their_side_and_changes_need_csrf() {
     assert_eq!(r.status, 403);
     let users = n.admin_req("GET", "/admin/users").json();
     assert!(
-        !users.as_array().unwrap().iter().any(|u| u["name"] == "nocsrf" || u["name"] == "sneaky"),
+        !users
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "nocsrf" || u["name"] == "sneaky"),
         "{users}"
     );
     // only the listed admin routes pass: not the legacy keys, metrics or lifecycle
@@ -140,7 +159,12 @@ fn console_sessions_of_each_kind_stay_on_their_side_and_changes_need_csrf() {
         ("GET", "/api/admin/nodes/../metrics"),
     ] {
         let r = admin.req(m, p, b"");
-        assert_eq!(r.status, 404, "{m} {p}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            404,
+            "{m} {p}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
     // signing out ends the admin session
     assert_eq!(admin.req("POST", "/api/logout", b"").status, 200);
@@ -156,8 +180,16 @@ fn console_admin_manages_users_keys_policies_backends_and_drain() {
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         r.json()
     };
-    ok(a.json("POST", "/api/admin/users", serde_json::json!({"name": "alice"})));
-    let k = ok(a.json("POST", "/api/admin/users/alice/keys", serde_json::json!({"name": "laptop"})));
+    ok(a.json(
+        "POST",
+        "/api/admin/users",
+        serde_json::json!({"name": "alice"}),
+    ));
+    let k = ok(a.json(
+        "POST",
+        "/api/admin/users/alice/keys",
+        serde_json::json!({"name": "laptop"}),
+    ));
     let (id, secret) = (k["id"].as_str().unwrap(), k["secret"].as_str().unwrap());
     assert!(secret.len() >= 20);
     // listed without its secret
@@ -172,22 +204,41 @@ fn console_admin_manages_users_keys_policies_backends_and_drain() {
     );
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
     assert!(!r.json()["error"].as_str().unwrap().is_empty());
-    assert_eq!(ok(a.req("GET", "/api/admin/users/alice", b""))["policies"], serde_json::json!([]));
+    assert_eq!(
+        ok(a.req("GET", "/api/admin/users/alice", b""))["policies"],
+        serde_json::json!([])
+    );
     // a good one: alice may list every bucket
     let pol = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:ListAllMyBuckets","Resource":"*"}]}"#;
-    ok(a.json("PUT", "/api/admin/users/alice/policies/list", serde_json::json!({"policy": pol})));
+    ok(a.json(
+        "PUT",
+        "/api/admin/users/alice/policies/list",
+        serde_json::json!({"policy": pol}),
+    ));
     let url = format!("http://{}/", n.s3);
     assert_eq!(s3_status_as(id, secret, &url), 200);
     // disabled: S3 refuses it; enabled again: accepted
-    let d = ok(a.req("POST", &format!("/api/admin/users/alice/keys/{id}/disable"), b""));
+    let d = ok(a.req(
+        "POST",
+        &format!("/api/admin/users/alice/keys/{id}/disable"),
+        b"",
+    ));
     assert_eq!(d["disabled"], true);
     assert_eq!(s3_status_as(id, secret, &url), 403);
-    ok(a.req("POST", &format!("/api/admin/users/alice/keys/{id}/enable"), b""));
+    ok(a.req(
+        "POST",
+        &format!("/api/admin/users/alice/keys/{id}/enable"),
+        b"",
+    ));
     assert_eq!(s3_status_as(id, secret, &url), 200);
     // errors in words: no such user
     let r = a.req("GET", "/api/admin/users/nobody", b"");
     assert_eq!(r.status, 404);
-    assert!(r.json()["error"].as_str().unwrap().contains("nobody"), "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("nobody"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
     // backend credentials: create with scopes, rotate, revoke
     let b = ok(a.json(
         "POST",
@@ -202,7 +253,10 @@ fn console_admin_manages_users_keys_policies_backends_and_drain() {
     let list = ok(a.req("GET", "/api/admin/backends", b""));
     assert!(list[0]["revoked_ms"].is_u64(), "{list}");
     // draining needs a cluster: refused in words on a single node
-    let node = ok(a.req("GET", "/api/admin/cluster", b""))["node_id"].as_str().unwrap().to_owned();
+    let node = ok(a.req("GET", "/api/admin/cluster", b""))["node_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = a.req("POST", &format!("/api/admin/nodes/{node}/drain"), b"");
     assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
     assert!(r.json()["error"].as_str().unwrap().contains("cluster"));
@@ -232,7 +286,11 @@ fn console_charts_have_points_from_the_nodes_own_metrics() {
         // traffic on every round, so some interval has requests and bytes
         let (st, _) = s3_curl(
             &n.data,
-            &["-T", file.to_str().unwrap(), &format!("http://{}/charts/o", n.s3)],
+            &[
+                "-T",
+                file.to_str().unwrap(),
+                &format!("http://{}/charts/o", n.s3),
+            ],
         );
         assert_eq!(st, 200);
         let (st, _) = s3_curl(&n.data, &[&format!("http://{}/charts/missing", n.s3)]);
@@ -240,15 +298,23 @@ fn console_charts_have_points_from_the_nodes_own_metrics() {
         let r = a.req("GET", "/api/charts", b"").json();
         let pts = r["points"].as_array().unwrap().clone();
         if pts.iter().any(|p| p["rps"].as_f64().unwrap() > 0.0)
-            && pts.iter().any(|p| p["client_errors_ps"].as_f64().unwrap() > 0.0)
+            && pts
+                .iter()
+                .any(|p| p["client_errors_ps"].as_f64().unwrap() > 0.0)
         {
             break pts;
         }
-        assert!(Instant::now() < deadline, "no chart points with traffic: {r}");
+        assert!(
+            Instant::now() < deadline,
+            "no chart points with traffic: {r}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     };
     let last = points.last().unwrap();
-    assert!(last["logical_bytes"].as_f64().unwrap() >= (256 << 10) as f64, "{last}");
+    assert!(
+        last["logical_bytes"].as_f64().unwrap() >= (256 << 10) as f64,
+        "{last}"
+    );
     assert!(last["stored_bytes"].as_f64().unwrap() > 0.0, "{last}");
     assert!(points.iter().any(|p| p["p99_ms"].is_f64()), "{points:?}");
 }
