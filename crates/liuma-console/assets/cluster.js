@@ -170,7 +170,14 @@ async function refreshCluster() {
       { "data-node": n.id, "data-state": st.key },
       el("td", { class: "name" }, n.id, n.id === c.node_id ? el("span", { class: "muted", text: " (this node)" }) : ""),
       el("td", { text: n.zone || "—" }),
-      el("td", { class: "wide name", text: address(n) }),
+      el(
+        "td",
+        { class: "wide name" },
+        address(n) || "—",
+        n.endpoints?.console && n.id !== c.node_id
+          ? el("div", {}, el("a", { href: `http://${n.endpoints.console}/admin`, text: "its console (charts)", "aria-label": `Console of node ${n.id}` }))
+          : "",
+      ),
       el("td", {}, disks),
       el("td", {}, el("span", { class: `state ${st.key}`, text: st.text })),
       el("td", {}, acts),

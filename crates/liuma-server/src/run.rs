@@ -337,6 +337,8 @@ async fn join_cluster(
         ("s3", public(listeners.s3.local_addr()?)),
         ("native", public(listeners.native.local_addr()?)),
         ("admin", public(listeners.admin.local_addr()?)),
+        // each node's console shows its own charts: the cluster page links it
+        ("console", public(listeners.console.local_addr()?)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -41,6 +41,8 @@ function expect(cond, msg) {
 }
 
 async function shot(name) {
+  // console_browser.rs empties the directory when it starts (maybe while we run)
+  mkdirSync(spec.shots, { recursive: true });
   for (const [label, vp] of [["desktop", DESKTOP], ["phone", PHONE]]) {
     await page.setViewport(vp);
     await new Promise((r) => setTimeout(r, 150));
@@ -49,7 +51,7 @@ async function shot(name) {
       const over = await page.evaluate(() => {
         const w = document.documentElement.clientWidth;
         const wide = [...document.querySelectorAll("main, main *")]
-          .filter((e) => e.getBoundingClientRect().right > w + 0.5 && !e.closest(".scroll"))
+          .filter((e) => e.getBoundingClientRect().right > w + 0.5 && !e.parentElement.closest(".scroll"))
           .slice(0, 5)
           .map((e) => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`);
         return { w, scroll: document.documentElement.scrollWidth, wide };
@@ -213,6 +215,9 @@ async function cluster() {
   );
   out.rows = await page.$$eval("#node-rows tr", (r) => r.map((x) => [x.dataset.node, x.dataset.state]));
   expect(out.rows.length === spec.nodes.length, `every node listed: ${JSON.stringify(out.rows)}`);
+  // the other nodes' consoles (their own charts) are linked
+  const links = await page.$$eval('#node-rows a[href$="/admin"]', (a) => a.length);
+  expect(links === spec.nodes.length - 1, `links to the other nodes' consoles: ${links}`);
   await wait(() => document.body.dataset.health === "healthy");
   await shot("cluster-1-three-nodes");
   // drain, then undrain, through the confirm dialog (keyboard: Enter confirms)
