@@ -17,6 +17,10 @@ async fn dedup_then_gc_frees_space_after_grace() {
     put(e, "bkd", "one", &data).await;
     let written = Stats::get(&e.stats().blocks_written);
     assert_eq!(written, 100);
+    // shard bytes of the new blocks: random data does not compress, and
+    // parity only adds
+    let stored = Stats::get(&e.stats().stored_bytes_written);
+    assert!(stored >= data.len() as u64, "{stored}");
     let files = n.shard_files(0).len();
     put(e, "bkd", "two", &data).await;
     assert_eq!(
@@ -25,6 +29,11 @@ async fn dedup_then_gc_frees_space_after_grace() {
         "second copy adds no blocks"
     );
     assert_eq!(Stats::get(&e.stats().blocks_deduplicated), 100);
+    assert_eq!(
+        Stats::get(&e.stats().stored_bytes_written),
+        stored,
+        "a deduplicated copy stores no shard bytes"
+    );
     assert_eq!(n.shard_files(0).len(), files);
     e.delete_object("bkd", "one", None).await.unwrap();
     liuma_engine::testing::advance_clock(e, Duration::from_millis(400));
