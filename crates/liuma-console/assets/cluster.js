@@ -105,9 +105,15 @@ async function showCluster() {
   }, 2000);
 }
 
+// shards per node from the last census: a draining node's count is the drain's progress
+let shardsPerNode = {};
+
 function nodeState(n) {
   if (!n.live) return { key: "down", text: `down since ${when(n.last_seen_ms)}` };
-  if (n.draining) return { key: "draining", text: "live, draining" };
+  if (n.draining) {
+    const left = shardsPerNode[n.id];
+    return { key: "draining", text: left === undefined ? "live, draining" : `live, draining: ${left} shards left` };
+  }
   return { key: "live", text: "live" };
 }
 
@@ -133,7 +139,7 @@ async function refreshCluster() {
   const sig = JSON.stringify([
     c.node_id,
     c.clustered,
-    c.nodes.map((n) => [n.id, n.zone, n.live, n.draining, n.free_bytes, n.total_bytes, n.live ? 0 : n.last_seen_ms, address(n)]),
+    c.nodes.map((n) => [n.id, n.zone, n.live, n.draining, n.free_bytes, n.total_bytes, n.live ? 0 : n.last_seen_ms, address(n), shardsPerNode[n.id]]),
   ]);
   if (sig === lastNodes && $("node-rows").childElementCount) {
     document.body.dataset.state = "cluster-ready";
@@ -194,6 +200,7 @@ async function drain(n, on) {
   if (!(await confirmBox(q, on ? "Drain" : "Undrain"))) return;
   const ok = await attempt(() => api(on ? "POST" : "DELETE", `/api/admin/nodes/${encodeURIComponent(n.id)}/drain`));
   if (ok) notice(on ? `Node ${n.id} is draining.` : `Node ${n.id} is no longer draining.`, true);
+  await refreshHealth();
   refreshCluster();
 }
 
@@ -224,7 +231,8 @@ async function refreshHealth() {
       stat(verify ? "Lost" : "Lost (verified passes only)", b.lost, b.lost ? "bad" : ""),
       stat("Below target code", b.below_target, b.below_target ? "warn" : ""),
     ];
-    for (const [node, n] of Object.entries(b.shards_per_node || {})) items.push(stat(`Shards on ${node}`, n));
+    shardsPerNode = b.shards_per_node || {};
+    for (const [node, n] of Object.entries(shardsPerNode)) items.push(stat(`Shards on ${node}`, n));
     $("census").replaceChildren(...items);
     $("census").dataset.health = health;
   }

@@ -224,6 +224,7 @@ async function cluster() {
   const d = spec.kill;
   await confirmClick(`tr[data-node="${d}"] button`);
   await wait((n) => document.querySelector(`tr[data-node="${n}"]`)?.dataset.state === "draining", d);
+  await wait((n) => /shards left/.test(document.querySelector(`tr[data-node="${n}"] .state`)?.textContent), d);
   out.drained_text = await text(`tr[data-node="${d}"] .state`);
   await shot("cluster-2-draining");
   await page.focus(`tr[data-node="${d}"] button`);
