@@ -35,16 +35,7 @@ struct AdminLogin {
 /// `POST /api/admin/login {"token"}`: the same rate limit as a key's
 /// sign-in; the token is proven by an admin API call made with it.
 async fn admin_login(State(c): State<Console>, req: Request) -> ApiResult {
-    let conn = req.extensions().get::<liuma_s3::ClientConn>().copied();
-    let addr = conn.map_or_else(|| "unknown".to_owned(), |c| c.addr.ip().to_string());
-    let tls = conn.is_some_and(|c| c.tls) || is_tls(&c, req.headers());
-    if !c.logins.allow(&addr) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyAttempts",
-            "Too many sign-in attempts from your address. Wait a minute and try again.",
-        ));
-    }
+    let tls = sign_in_attempt(&c, &req)?;
     let admin = c.admin.as_ref().ok_or_else(no_admin)?;
     let body = axum::body::to_bytes(req.into_body(), 64 << 10)
         .await

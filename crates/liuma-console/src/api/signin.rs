@@ -89,11 +89,12 @@ pub(super) fn plausible_key(k: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
-pub(super) async fn login(State(c): State<Console>, req: Request) -> ApiResult {
+/// Count a sign-in attempt (key or admin token) against the client
+/// address's budget: 429 over it. Whether the client came over TLS.
+pub(super) fn sign_in_attempt(c: &Console, req: &Request) -> ApiResult<bool> {
     // The listener puts the client's connection on every request.
     let conn = req.extensions().get::<liuma_s3::ClientConn>().copied();
     let addr = conn.map_or_else(|| "unknown".to_owned(), |c| c.addr.ip().to_string());
-    let tls = conn.is_some_and(|c| c.tls) || is_tls(&c, req.headers());
     if !c.logins.allow(&addr) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -101,6 +102,11 @@ pub(super) async fn login(State(c): State<Console>, req: Request) -> ApiResult {
             "Too many sign-in attempts from your address. Wait a minute and try again.",
         ));
     }
+    Ok(conn.is_some_and(|c| c.tls) || is_tls(c, req.headers()))
+}
+
+pub(super) async fn login(State(c): State<Console>, req: Request) -> ApiResult {
+    let tls = sign_in_attempt(&c, &req)?;
     let body = axum::body::to_bytes(req.into_body(), 64 << 10)
         .await
         .map_err(|_| ApiError::bad("The sign-in request is too large."))?;
