@@ -9,6 +9,8 @@ mod browser;
 mod cluster;
 mod console;
 mod console_browser;
+mod console_objects;
+mod console_objects_browser;
 mod etcd;
 mod fault_proxy;
 mod harness;
