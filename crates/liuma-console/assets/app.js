@@ -334,7 +334,8 @@ async function loadPage(first) {
     document.body.dataset.state = "list-failed";
     return;
   }
-  if (seq !== browse.seq) return; // a newer listing replaced this one
+  // a newer listing replaced this one, or the page left the objects view
+  if (seq !== browse.seq || document.body.dataset.view !== "objects") return;
   const t0 = performance.now();
   const rows = $("object-rows");
   if (first) rows.replaceChildren();
