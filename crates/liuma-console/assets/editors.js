@@ -119,6 +119,7 @@ export async function showEditors(box, bucket, el) {
       const lines = summary(k.kind, area.value);
       sum.replaceChildren(...lines.map((l) => el("li", { text: l })));
       if (!area.value.trim()) sum.append(el("li", { class: "muted", text: "None set." }));
+      else if (!lines.length) sum.append(el("li", { class: "muted", text: "No rule could be read from this document." }));
     };
     area.addEventListener("input", refresh);
     const load = async () => {
