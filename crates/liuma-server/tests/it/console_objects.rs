@@ -108,7 +108,10 @@ fn console_usage_settings_versions_and_tags_through_s3() {
         c.req("GET", "/api/buckets/use1/config/cors", b"").json()["exists"],
         false
     );
-    assert_eq!(c.req("GET", "/api/buckets/use1/config/acl", b"").status, 404);
+    assert_eq!(
+        c.req("GET", "/api/buckets/use1/config/acl", b"").status,
+        404
+    );
 
     // versions: two of a key, restore the old one, delete one for good
     c.json(
