@@ -3,7 +3,9 @@
 // with textContent (never innerHTML), so a key like <img onerror=...> is
 // only text; keys are only ever sent back as S3 keys in query parameters.
 import { api, setCsrf, whenSignedOut, bpath } from "./api.js";
-import { Uploads } from "./upload.js";
+import { Uploads, pending, discard, droppedFiles } from "./upload.js";
+import { showEditors } from "./editors.js";
+import { preview } from "./preview.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 1000;
@@ -105,6 +107,7 @@ function signedIn(s) {
   setCsrf(s.csrf);
   $("who").textContent = s.access_key;
   render();
+  uploads.resumeSignedOut();
 }
 
 function signedOut() {
@@ -177,18 +180,55 @@ async function showBuckets() {
           notice(e.message);
         }
       });
-      return el(
+      const objects = el("td", { class: "num objects", text: "…" });
+      const bytes = el("td", { class: "num bytes", text: "…" });
+      const stored = el("td", { class: "num stored wide", text: "…" });
+      const tr = el(
         "tr",
         { "data-bucket": b.name },
         el("td", { class: "name" }, el("a", { href: link(b.name), text: b.name })),
+        objects,
+        bytes,
+        stored,
         el("td", { class: "wide", text: date(b.created) }),
         el("td", {}, el("label", {}, vers, " on")),
-        el("td", {}, del),
+        el(
+          "td",
+          { class: "actions" },
+          el("button", { type: "button", class: "plain", text: "Settings", "aria-label": `Settings of ${b.name}`, onclick: () => openSettings(b.name) }),
+          del,
+        ),
       );
+      api("GET", bpath(b.name, "usage"))
+        .then((u) => {
+          objects.textContent = u.objects.toLocaleString("en");
+          bytes.textContent = size(u.bytes);
+          bytes.title = `${u.bytes} bytes`;
+          stored.textContent = size(u.stored_estimate);
+          stored.title = `about ${u.stored_estimate} bytes with the ${u.erasure[0]}+${u.erasure[1]} erasure code, before compression and deduplication`;
+          tr.dataset.objects = u.objects;
+          tr.dataset.bytes = u.bytes;
+        })
+        .catch((e) => {
+          objects.textContent = "?";
+          objects.title = e.message;
+        });
+      return tr;
     }),
   );
-  if (!list.length) rows.append(el("tr", {}, el("td", { colspan: 4, class: "muted", text: "No buckets yet." })));
+  if (!list.length) rows.append(el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No buckets yet." })));
+  $("settings").hidden = true;
   document.body.dataset.state = "buckets-ready";
+}
+
+async function openSettings(bucket) {
+  const box = $("settings");
+  box.hidden = false;
+  $("settings-title").textContent = `Settings of ${bucket}`;
+  document.body.dataset.settings = "";
+  await showEditors($("editors"), bucket, el);
+  document.body.dataset.settings = bucket;
+  box.scrollIntoView();
 }
 
 $("new-bucket").addEventListener("submit", async (e) => {
@@ -215,8 +255,73 @@ async function showObjects(bucket, prefix) {
   browse.search = "";
   $("object-rows").replaceChildren();
   updateSelection();
+  showPending();
   await loadPage(true);
 }
+
+/** Multipart uploads left unfinished (e.g. before a reload): resume or discard. */
+function showPending() {
+  const list = pending(browse.bucket).filter((p) => ![...uploadRows.keys()].some((j) => j.key === p.key && j.state !== "done"));
+  $("pending").replaceChildren(
+    ...list.map((p) => {
+      const input = el("input", { type: "file", class: "sr", "aria-label": `Choose ${p.name} again to resume` });
+      input.addEventListener("change", () => {
+        const f = input.files[0];
+        if (!f) return;
+        if (f.name !== p.name || f.size !== p.size) {
+          notice(`That is not ${p.name} (${size(p.size)}): choose the same file to resume.`);
+          return;
+        }
+        uploads.add(browse.bucket, p.key, f);
+        showPending();
+      });
+      const li = el(
+        "li",
+        { "data-pending": p.key },
+        el("span", { class: "name", text: `${p.key} — unfinished (${size(p.size)})` }),
+        el(
+          "span",
+          { class: "status" },
+          el("button", { type: "button", text: "Resume: choose the file", onclick: () => input.click() }),
+          " ",
+          el("button", {
+            type: "button",
+            class: "danger",
+            text: "Discard",
+            onclick: async () => {
+              try {
+                await discard(p);
+              } catch (e) {
+                notice(e.message);
+              }
+              showPending();
+            },
+          }),
+          input,
+        ),
+      );
+      return li;
+    }),
+  );
+}
+
+const SORTS = {
+  name: (a, b) => (a.dataset.key < b.dataset.key ? -1 : a.dataset.key > b.dataset.key ? 1 : 0),
+  size: (a, b) => Number(a.dataset.size) - Number(b.dataset.size),
+  modified: (a, b) => (a.dataset.modified < b.dataset.modified ? -1 : a.dataset.modified > b.dataset.modified ? 1 : 0),
+};
+
+/** Sort the loaded object rows (folders stay first); S3 itself lists by name. */
+function sortRows() {
+  const v = $("sort").value;
+  const desc = v.startsWith("-");
+  const f = SORTS[desc ? v.slice(1) : v];
+  const rows = $("object-rows");
+  const objs = [...rows.querySelectorAll("tr[data-key]")];
+  objs.sort((a, b) => (desc ? -f(a, b) : f(a, b)));
+  rows.append(...objs);
+}
+$("sort").addEventListener("change", sortRows);
 
 async function loadPage(first) {
   const seq = ++browse.seq;
@@ -231,7 +336,8 @@ async function loadPage(first) {
     document.body.dataset.state = "list-failed";
     return;
   }
-  if (seq !== browse.seq) return; // a newer listing replaced this one
+  // a newer listing replaced this one, or the page left the objects view
+  if (seq !== browse.seq || document.body.dataset.view !== "objects") return;
   const t0 = performance.now();
   const rows = $("object-rows");
   if (first) rows.replaceChildren();
@@ -251,6 +357,7 @@ async function loadPage(first) {
   }
   for (const o of r.objects) frag.append(objectRow(o));
   rows.append(frag);
+  if ($("sort").value !== "name") sortRows();
   browse.token = r.next_token;
   $("more").hidden = !r.next_token;
   const n = rows.children.length;
@@ -267,7 +374,7 @@ function objectRow(o) {
   const box = el("input", { type: "checkbox", "aria-label": `Select ${name}` });
   const tr = el(
     "tr",
-    { "data-key": o.key },
+    { "data-key": o.key, "data-size": o.size, "data-modified": o.modified },
     el("td", {}, box),
     el("td", { class: "name" }, el("button", { type: "button", class: "link", text: name, onclick: () => openDetail(o.key) })),
     el("td", { text: size(o.size) }),
@@ -331,19 +438,21 @@ $("delete-selected").addEventListener("click", async () => {
 
 let detailKey = "";
 
-async function openDetail(key) {
+async function openDetail(key, version = "") {
   detailKey = key;
+  document.body.dataset.detail = "";
   const d = $("detail");
   d.hidden = false;
   $("detail-title").textContent = key;
   $("preview").replaceChildren();
   $("meta").replaceChildren();
   $("share-out").hidden = true;
-  const src = bpath(browse.bucket, "object", { key });
-  $("download").href = bpath(browse.bucket, "object", { key, download: "1" });
+  const vq = version ? { version } : {};
+  const src = bpath(browse.bucket, "object", { key, ...vq });
+  $("download").href = bpath(browse.bucket, "object", { key, download: "1", ...vq });
   let m;
   try {
-    m = await api("GET", bpath(browse.bucket, "meta", { key }));
+    m = await api("GET", bpath(browse.bucket, "meta", { key, ...vq }));
   } catch (e) {
     notice(e.message);
     return;
@@ -357,24 +466,136 @@ async function openDetail(key) {
   if (m.version_id) rows.push(["Version", m.version_id]);
   for (const [k, v] of Object.entries(m.metadata)) rows.push([`x-amz-meta-${k}`, v]);
   $("meta").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })]));
-  const t = (m.content_type || "").split(";")[0];
-  if (/^image\/(png|jpeg|gif|webp|avif)$/.test(t)) {
-    $("preview").append(el("img", { src, alt: `Preview of ${key}` }));
-  } else if (/^video\/(mp4|webm)$/.test(t)) {
-    $("preview").append(el("video", { src, controls: true }));
-  } else if (/^audio\//.test(t)) {
-    $("preview").append(el("audio", { src, controls: true }));
-  } else if (/^text\/|json|xml/.test(t)) {
-    const r = await fetch(src, { headers: { range: "bytes=0-65535" } });
-    const text = await r.text();
-    $("preview").append(el("pre", { text: text + (m.size > 65536 ? "\n…" : "") }));
-  }
+  await Promise.all([
+    preview($("preview"), src, m, key, el),
+    loadTags(key, version),
+    loadVersions(key),
+  ]);
   document.body.dataset.detail = key;
 }
 
 $("detail-close").addEventListener("click", () => {
   $("detail").hidden = true;
 });
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && !$("detail").hidden && !$("confirm").open) $("detail").hidden = true;
+});
+
+// ---- tags ----
+
+let tagVersion = "";
+
+function tagRow(k = "", v = "") {
+  const n = $("tag-rows").children.length + 1;
+  const key = el("input", { class: "tag-key", value: k, "aria-label": `Tag ${n} key`, placeholder: "key", maxlength: 128 });
+  const val = el("input", { class: "tag-value", value: v, "aria-label": `Tag ${n} value`, placeholder: "value", maxlength: 256 });
+  const row = el("p", { class: "row tag" }, key, val);
+  row.append(el("button", { type: "button", class: "plain", text: "Remove", "aria-label": `Remove tag ${n}`, onclick: () => row.remove() }));
+  return row;
+}
+
+async function loadTags(key, version) {
+  tagVersion = version;
+  $("tag-rows").replaceChildren();
+  try {
+    const r = await api("GET", bpath(browse.bucket, "tags", { key, ...(version ? { version } : {}) }));
+    $("tag-rows").append(...r.tags.map((t) => tagRow(t.key, t.value)));
+  } catch (e) {
+    $("tag-rows").append(el("p", { class: "muted", text: e.message }));
+  }
+}
+
+$("tag-add").addEventListener("click", () => {
+  const r = tagRow();
+  $("tag-rows").append(r);
+  r.querySelector("input").focus();
+});
+
+$("tags-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const tags = [...$("tag-rows").querySelectorAll(".tag")]
+    .map((r) => ({ key: r.querySelector(".tag-key").value.trim(), value: r.querySelector(".tag-value").value }))
+    .filter((t) => t.key);
+  try {
+    await api("PUT", bpath(browse.bucket, "tags", { key: detailKey, ...(tagVersion ? { version: tagVersion } : {}) }), { tags });
+    notice(`Tags of ${detailKey} saved.`, true);
+    document.body.dataset.tags = "saved";
+  } catch (err) {
+    notice(`Tags not saved: ${err.message}`);
+    document.body.dataset.tags = "failed";
+  }
+});
+
+// ---- versions of a key ----
+
+async function loadVersions(key) {
+  const list = $("versions");
+  list.replaceChildren();
+  let r;
+  try {
+    r = await api("GET", bpath(browse.bucket, "versions", { key }));
+  } catch (e) {
+    list.append(el("li", { class: "muted", text: e.message }));
+    return;
+  }
+  $("versions-box").hidden = r.versions.length < 2 && !r.versions.some((v) => v.version_id !== "null");
+  for (const v of r.versions) {
+    const label = v.delete_marker ? "delete marker" : `${size(v.size)}`;
+    const li = el(
+      "li",
+      { "data-version": v.version_id },
+      el("span", { class: "name", text: `${date(v.modified)} · ${label}${v.latest ? " · current" : ""}` }),
+      el("span", { class: "muted vid", text: v.version_id }),
+    );
+    const actions = el("span", { class: "row" });
+    if (!v.delete_marker) {
+      actions.append(
+        el("button", { type: "button", class: "plain", text: "View", "aria-label": `View version ${v.version_id}`, onclick: () => openDetail(key, v.version_id) }),
+        el("a", { class: "button plain", href: bpath(browse.bucket, "object", { key, version: v.version_id, download: "1" }), text: "Download", "aria-label": `Download version ${v.version_id}` }),
+      );
+      if (!v.latest) {
+        actions.append(
+          el("button", {
+            type: "button",
+            text: "Restore",
+            "aria-label": `Restore version ${v.version_id}`,
+            onclick: async () => {
+              try {
+                await api("POST", bpath(browse.bucket, "restore", { key, version: v.version_id }));
+                notice(`Version ${v.version_id} restored: it is now the current one.`, true);
+                await openDetail(key);
+                loadPage(true);
+              } catch (e) {
+                notice(e.message);
+              }
+            },
+          }),
+        );
+      }
+    }
+    actions.append(
+      el("button", {
+        type: "button",
+        class: "danger",
+        text: "Delete",
+        "aria-label": `Delete version ${v.version_id}`,
+        onclick: async () => {
+          if (!(await confirmBox(`Delete version ${v.version_id} of ${key} for good?`))) return;
+          try {
+            await api("DELETE", bpath(browse.bucket, "version", { key, version: v.version_id }));
+            notice(`Version ${v.version_id} deleted.`, true);
+            await openDetail(key);
+            loadPage(true);
+          } catch (e) {
+            notice(e.message);
+          }
+        },
+      }),
+    );
+    li.append(actions);
+    list.append(li);
+  }
+}
 
 $("share-form").addEventListener("submit", async (e) => {
   e.preventDefault();
@@ -404,16 +625,58 @@ $("share-copy").addEventListener("click", async () => {
 // ---- uploads ----
 
 const uploadRows = new Map();
+
+function secs(t) {
+  if (t === null || t === undefined || !isFinite(t)) return "";
+  t = Math.round(t);
+  return t >= 60 ? `${Math.floor(t / 60)} min ${t % 60} s` : `${t} s`;
+}
+
+function uploadText(job) {
+  const pct = job.file.size ? Math.floor((100 * job.sent) / job.file.size) : 100;
+  switch (job.state) {
+    case "queued":
+      return "waiting";
+    case "checking":
+      return "checking";
+    case "hashing":
+    case "retrying":
+      return job.note;
+    case "uploading":
+      return `${pct}% of ${size(job.file.size)}${job.speed ? ` · ${size(job.speed)}/s · ${secs(job.eta)} left` : ""}${job.resumed ? ` (resumed: ${job.resumed} parts already stored)` : ""}`;
+    case "paused":
+      return `paused at ${pct}%`;
+    case "done":
+      return `done${job.resumed ? ` (resumed: ${job.resumed} parts already stored)` : ""}`;
+    case "stored":
+      return job.note;
+    default:
+      return "";
+  }
+}
+
+function renderTotal() {
+  const t = uploads.totals();
+  const busy = uploads.jobs.some((j) => ["uploading", "checking", "hashing", "retrying", "queued"].includes(j.state));
+  $("upload-total").hidden = !busy;
+  if (busy) {
+    $("upload-total").textContent = `All uploads: ${size(t.sent)} of ${size(t.size)}${t.speed ? ` · ${size(t.speed)}/s · ${secs(t.eta)} left` : ""}`;
+  }
+}
+
 const uploads = new Uploads(
   (job) => {
     let li = uploadRows.get(job);
     if (!li) {
+      const pause = el("button", { type: "button", class: "plain pause", text: "Pause", "aria-label": `Pause ${job.key}` });
+      pause.addEventListener("click", () => (job.state === "paused" ? uploads.resume(job) : uploads.pause(job)));
       li = el(
         "li",
         {},
         el("span", { class: "name", text: job.key }),
-        el("span", { class: "status" }),
-        el("progress", { max: job.file.size || 1, value: 0 }),
+        el("span", { class: "status", "aria-live": "polite" }),
+        pause,
+        el("progress", { max: job.file.size || 1, value: 0, "aria-label": `Progress of ${job.key}` }),
       );
       uploadRows.set(job, li);
       $("uploads").append(li);
@@ -421,30 +684,40 @@ const uploads = new Uploads(
     li.dataset.state = job.state;
     li.dataset.key = job.key;
     li.querySelector("progress").value = job.sent;
+    const pause = li.querySelector(".pause");
+    pause.hidden = !["queued", "checking", "hashing", "uploading", "retrying", "paused"].includes(job.state);
+    pause.textContent = job.state === "paused" ? "Resume" : "Pause";
+    pause.setAttribute("aria-label", `${pause.textContent} ${job.key}`);
     const status = li.querySelector(".status");
-    const pct = job.file.size ? Math.floor((100 * job.sent) / job.file.size) : 100;
-    status.textContent =
-      job.state === "failed" ? "" : `${job.state} ${pct}%${job.resumed ? ` (resumed: ${job.resumed} parts already stored)` : ""}`;
-    if (job.state === "failed") {
+    if (job.state === "failed" || job.state === "signin") {
       status.replaceChildren(
         el("span", { class: "error", text: job.error + " " }),
-        el("button", { type: "button", text: "Retry", onclick: () => uploads.retry(job) }),
+        el("button", { type: "button", text: "Retry", "aria-label": `Retry ${job.key}`, onclick: () => uploads.retry(job) }),
       );
+      if (job.state === "signin" && document.body.dataset.view !== "login") signedOut();
+    } else {
+      status.textContent = uploadText(job);
     }
+    renderTotal();
   },
   (job) => {
-    if (job.state === "done" && job.bucket === browse.bucket && document.body.dataset.view === "objects") {
+    if (["done", "stored"].includes(job.state) && job.bucket === browse.bucket && document.body.dataset.view === "objects") {
       loadPage(true);
+      showPending();
     }
   },
 );
 
 function uploadFiles(files) {
-  for (const f of files) uploads.add(browse.bucket, browse.prefix + f.name, f);
+  for (const { file, path } of files) uploads.add(browse.bucket, browse.prefix + path, file);
 }
 
 $("file-input").addEventListener("change", (e) => {
-  uploadFiles(e.target.files);
+  uploadFiles([...e.target.files].map((f) => ({ file: f, path: f.name })));
+  e.target.value = "";
+});
+$("folder-input").addEventListener("change", (e) => {
+  uploadFiles([...e.target.files].map((f) => ({ file: f, path: f.webkitRelativePath || f.name })));
   e.target.value = "";
 });
 const drop = $("drop");
@@ -453,10 +726,14 @@ drop.addEventListener("dragover", (e) => {
   drop.classList.add("over");
 });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-drop.addEventListener("drop", (e) => {
+drop.addEventListener("drop", async (e) => {
   e.preventDefault();
   drop.classList.remove("over");
-  uploadFiles([...e.dataTransfer.files]);
+  try {
+    uploadFiles(await droppedFiles(e.dataTransfer));
+  } catch (err) {
+    notice(`The dropped files could not be read: ${err.message}`);
+  }
 });
 
 window.addEventListener("hashchange", render);

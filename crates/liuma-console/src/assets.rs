@@ -76,6 +76,21 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../assets/adminui.js"),
     },
     Asset {
+        path: "/editors.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/editors.js"),
+    },
+    Asset {
+        path: "/preview.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/preview.js"),
+    },
+    Asset {
+        path: "/hash-worker.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../assets/hash-worker.js"),
+    },
+    Asset {
         path: "/favicon.svg",
         content_type: "image/svg+xml",
         body: include_str!("../assets/favicon.svg"),

@@ -127,7 +127,8 @@ impl Engine {
         let key = keys::bucket(name);
         let txn = Txn::new()
             .when(Compare::ModRevision(key.clone(), rev))
-            .and_then(Op::delete(key));
+            .and_then(Op::delete(key))
+            .and_then(crate::usage::delete_all_op(name));
         if self.inner.meta.txn(txn).await?.succeeded {
             Ok(())
         } else {

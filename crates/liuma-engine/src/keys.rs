@@ -17,6 +17,7 @@
 //! gq/<due ms, 16 hex>/<owner uid>     an owner for GC to look at once due
 //! hq/<block hex>                      a block for the next heal pass (placed off its wanted disks)
 //! us/<user name>                      user record (canonical id, identity policies)
+//! bu/<bucket>/b, bu/<bucket>/d<rand>   bucket usage: base and deltas (usage.rs)
 //! ```
 
 use liuma_codec::BlockId;
@@ -38,6 +39,7 @@ pub(crate) const COMPLETED: &str = "mc/";
 pub(crate) const OWNED: &str = "go/";
 pub(crate) const GC_QUEUE: &str = "gq/";
 pub(crate) const HEAL_QUEUE: &str = "hq/";
+pub(crate) const USAGE: &str = "bu/";
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());

@@ -75,6 +75,7 @@ mod seal;
 mod session;
 mod status;
 mod tagging;
+mod usage;
 mod users;
 mod users_migrate;
 mod worker;
@@ -113,6 +114,7 @@ pub use scrub::ScrubReport;
 pub use seal::{SEAL_VERSION, SealError, SealKey};
 pub use session::UploadSession;
 pub use status::{ClusterStatus, DiskStatus, NodeStatus};
+pub use usage::BucketUsage;
 pub use users::{
     LEGACY_POLICY, ROOT_USER, User, legacy_grants_policy, legacy_user_name, validate_policy_name,
     validate_user_name,

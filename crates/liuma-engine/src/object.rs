@@ -339,6 +339,7 @@ impl Engine {
                 txn = txn.and_then(op.clone());
             }
             let value = encode(&rec);
+            txn = crate::usage::delta_ops(txn, &b.name, &rec, 1);
             txn = txn
                 .and_then(Op::put(
                     keys::version(&b.name, key, &rec.vsort),
@@ -780,7 +781,7 @@ pub(crate) fn remove_version_ops(txn: Txn, bucket: &str, key: &str, rec: &Versio
     // The body record goes whatever this record says: while a layout-1
     // store is being upgraded, the `ob/` copy of a version may already be
     // detached when its `vr/` copy is not.
-    let txn = txn
+    let txn = crate::usage::delta_ops(txn, bucket, rec, -1)
         .and_then(Op::delete(keys::version(bucket, key, &rec.vsort)))
         .and_then(Op::delete(keys::version_data(&rec.uid)));
     match rec.body {

@@ -67,6 +67,13 @@ impl S3Front {
         }
     }
 
+    /// The engine behind this service: for in-process callers (the web
+    /// console) that read what S3 has no request for (bucket usage), after
+    /// an S3 request of theirs passed the access check.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Serve one request. Every answer carries an `x-amz-request-id`; an
     /// error's XML body carries the same id, the resource and a message
     /// ([`crate::errbody`]), whichever layer produced it.

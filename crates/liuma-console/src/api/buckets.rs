@@ -84,3 +84,44 @@ pub(super) async fn put_versioning(
     run(&c, &s, k).await?;
     Ok(ok_json(json!({"enabled": v.enabled, "status": status})))
 }
+
+/// Stored bytes estimated from logical bytes and an erasure code (k data +
+/// m parity shards): every byte costs (k+m)/k on disks before compression
+/// and deduplication, which only lower it.
+pub(super) fn stored_estimate(bytes: u64, (k, m): (u16, u16)) -> u64 {
+    if k == 0 {
+        return bytes;
+    }
+    let s = u128::from(bytes) * (u128::from(k) + u128::from(m)) / u128::from(k);
+    u64::try_from(s).unwrap_or(u64::MAX)
+}
+
+/// Object count, logical and (estimated) stored size of a bucket, from the
+/// engine's usage counters: no listing. The session's key must be allowed
+/// to list the bucket (a HeadBucket through S3 checks that first).
+pub(super) async fn bucket_usage(
+    State(c): State<Console>,
+    h: HeaderMap,
+    Path(bucket): Path<String>,
+) -> ApiResult {
+    let s = session(&c, &h, false)?;
+    run(&c, &s, call(Method::HEAD, &bucket, "")).await?;
+    let engine = c.s3.front.engine();
+    let unavailable = |e: liuma_engine::Error| {
+        tracing::warn!(error = %e, bucket = %bucket, "bucket usage");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UsageUnavailable",
+            "The bucket's usage could not be read just now.",
+        )
+    };
+    let usage = engine.bucket_usage(&bucket).await.map_err(unavailable)?;
+    let info = engine.bucket(&bucket).await.map_err(unavailable)?;
+    let code = info.erasure.unwrap_or_else(|| engine.erasure());
+    Ok(ok_json(json!({
+        "objects": usage.objects,
+        "bytes": usage.bytes,
+        "stored_estimate": stored_estimate(usage.bytes, code),
+        "erasure": [code.0, code.1],
+    })))
+}

@@ -1,21 +1,27 @@
 //! The console's JSON API (`/api/`). Sign-in, sign-out and the session are
 //! in `signin`; everything else is one S3 request per action through
 //! [`crate::s3call`], its XML answer turned into JSON and its errors into
-//! words (`buckets`, `objects` with share links, `uploads`). Changes
+//! words (`buckets` with usage counters, `bucket_config` (lifecycle, CORS,
+//! policy documents), `objects` with share links, `versions` (versions of
+//! a key, tags), `uploads`). Changes
 //! (every method but GET) need the session's CSRF token in `x-csrf-token`;
 //! object bytes stream through without being held.
 
 mod access;
+mod bucket_config;
 mod buckets;
 mod cluster;
 mod objects;
 mod signin;
 mod uploads;
+mod versions;
 
+use bucket_config::*;
 use buckets::*;
 use objects::*;
 use signin::*;
 use uploads::*;
+use versions::*;
 
 use axum::Json;
 use axum::extract::{Path, Query, Request, State};
@@ -148,6 +154,18 @@ pub fn routes(console: Console) -> axum::Router {
             "/api/buckets/{bucket}/versioning",
             get(get_versioning).put(put_versioning),
         )
+        .route("/api/buckets/{bucket}/usage", get(bucket_usage))
+        .route(
+            "/api/buckets/{bucket}/config/{kind}",
+            get(get_config).put(put_config).delete(delete_config),
+        )
+        .route("/api/buckets/{bucket}/versions", get(list_versions))
+        .route(
+            "/api/buckets/{bucket}/version",
+            axum::routing::delete(delete_version),
+        )
+        .route("/api/buckets/{bucket}/restore", post(restore_version))
+        .route("/api/buckets/{bucket}/tags", get(get_tags).put(put_tags))
         .route("/api/buckets/{bucket}/objects", get(list_objects))
         .route("/api/buckets/{bucket}/delete", post(delete_objects))
         .route(

@@ -96,6 +96,18 @@ pub(super) struct KeyQuery {
     key: String,
     #[serde(default)]
     download: String,
+    /// One version (empty: the current one).
+    #[serde(default)]
+    version: String,
+}
+
+/// `versionId=<v>` for a version query, or nothing.
+fn version_query(v: &str) -> String {
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!("versionId={}", q(v))
+    }
 }
 
 /// The content type an object is served with from the console's origin:
@@ -152,6 +164,7 @@ pub(super) async fn get_object(
     let s = session(&c, &h, false)?;
     need_key(&kq.key)?;
     let mut k = call(Method::GET, &bucket, &kq.key);
+    k.query = version_query(&kq.version);
     for n in [header::RANGE, header::IF_NONE_MATCH] {
         if let Some(v) = h.get(&n) {
             k.headers.push((n, v.clone()));
@@ -191,9 +204,16 @@ pub(super) async fn get_object(
         disposition(&kq.key, kq.download == "1" || safe.is_none()),
     );
     // Bytes from users, served from the console's origin: never a document.
+    // (Chromium refuses to show a PDF under `sandbox`; its viewer runs no
+    // script of the document's, and the policy still allows nothing else.)
+    let csp = if safe == Some("application/pdf") {
+        "default-src 'none'; object-src 'self'"
+    } else {
+        "default-src 'none'; sandbox"
+    };
     out.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
+        HeaderValue::from_static(csp),
     );
     out.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -235,7 +255,9 @@ pub(super) async fn head_object(
 ) -> ApiResult {
     let s = session(&c, &h, false)?;
     need_key(&kq.key)?;
-    let a = run(&c, &s, call(Method::HEAD, &bucket, &kq.key)).await?;
+    let mut k = call(Method::HEAD, &bucket, &kq.key);
+    k.query = version_query(&kq.version);
+    let a = run(&c, &s, k).await?;
     let hv = |n: &str| a.header(n).to_owned();
     let meta: serde_json::Map<String, Value> = a
         .headers

@@ -6,4 +6,5 @@ mod gc;
 mod multipart;
 mod objects;
 mod repair;
+mod usage;
 mod versions;

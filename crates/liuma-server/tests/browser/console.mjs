@@ -141,7 +141,8 @@ try {
   await upload(spec.files.xss_name);
   console.error("small uploads done");
 
-  // big file: part 3 is cut on the way, the upload fails in words
+  // big file: part 3 is cut on the way, the upload says so in words (it
+  // retries a lost connection with a countdown before failing)
   await page.setRequestInterception(true);
   const cut = (req) => {
     if (req.isInterceptResolutionHandled()) return;
@@ -151,7 +152,7 @@ try {
   };
   page.on("request", cut);
   await pick([spec.files.big]);
-  const failed = await upload("big.bin", ["failed"]);
+  const failed = await upload("big.bin", ["failed", "retrying"]);
   out.big_failed_text = failed;
   await page.waitForNetworkIdle({ idleTime: 300, timeout: 30_000 });
   await shot("3-upload-failed");

@@ -11,6 +11,8 @@ mod cluster_browser;
 mod console;
 mod console_admin;
 mod console_browser;
+mod console_objects;
+mod console_objects_browser;
 mod etcd;
 mod fault_proxy;
 mod harness;
