@@ -122,12 +122,11 @@ impl EtcdClientSection {
                 if rest.is_empty() {
                     bail!("etcd endpoint {url:?} has no host");
                 }
-            } else if url.starts_with("http://") {
+            } else if let Some(rest) = url.strip_prefix("http://") {
                 if self.tls() {
                     bail!(
                         "etcd endpoint {url:?} is plain http:// but etcd TLS settings are \
-                         given (--etcd-ca/--etcd-cert): use https://{}",
-                        &url["http://".len()..]
+                         given (--etcd-ca/--etcd-cert): use https://{rest}"
                     );
                 }
             } else {

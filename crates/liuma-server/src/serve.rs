@@ -190,15 +190,7 @@ async fn handshake(
             return None;
         }
         match acceptor.accept(stream).await {
-            Ok(mut tls) => {
-                if let Some(kib) = std::env::var("LIUMA_EXP_TLS_BUFFER_KIB")
-                    .ok()
-                    .and_then(|v| v.parse::<usize>().ok())
-                {
-                    tls.get_mut().1.set_buffer_limit(Some(kib << 10));
-                }
-                Some(Stream::Tls(Box::new(tls)))
-            }
+            Ok(tls) => Some(Stream::Tls(Box::new(tls))),
             Err(e) => {
                 tracing::debug!(listener = name, error = %e, "TLS handshake failed");
                 None

@@ -68,22 +68,6 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The public listeners' crypto: [`provider`] with the AES-128-GCM suites
-/// first, which the server then prefers over the client's order.
-pub fn server_provider() -> Arc<CryptoProvider> {
-    let mut p = rustls::crypto::ring::default_provider();
-    p.cipher_suites.sort_by_key(|s| {
-        use rustls::CipherSuite as C;
-        match s.suite() {
-            C::TLS13_AES_128_GCM_SHA256
-            | C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
-            | C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => 0,
-            _ => 1,
-        }
-    });
-    Arc::new(p)
-}
-
 /// Read the files' bytes (what the watcher compares between polls).
 fn read_files(files: &TlsFiles) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     let read = |p: &Path| {
@@ -181,18 +165,11 @@ impl ReloadingCert {
 
     /// A TLS acceptor presenting this certificate (HTTP/1.1 over ALPN).
     pub fn acceptor(self: &Arc<Self>) -> Result<TlsAcceptor, rustls::Error> {
-        let prefer_aes128 = std::env::var_os("LIUMA_EXP_TLS_AES128").is_some();
-        let provider = if prefer_aes128 {
-            server_provider()
-        } else {
-            provider()
-        };
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
         cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-        cfg.ignore_client_order = prefer_aes128;
         Ok(TlsAcceptor::from(Arc::new(cfg)))
     }
 }
