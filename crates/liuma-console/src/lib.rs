@@ -41,10 +41,12 @@ pub struct ConsoleConfig {
     /// links use it too unless `s3_public_url` is set).
     pub s3_addr: SocketAddr,
     /// Base URL of the S3 endpoint as browsers reach it (share links), e.g.
-    /// `https://s3.example.com`. None: `http://` + the S3 listener's
+    /// `https://s3.example.com`. None: `s3_scheme` + the S3 listener's
     /// address (its host taken from the console request when the listener
     /// is bound to all interfaces).
     pub s3_public_url: Option<String>,
+    /// `http` or `https`: how the S3 listener speaks (share links).
+    pub s3_scheme: &'static str,
     /// Region S3 requests are signed for.
     pub region: String,
     /// Mark the session cookie `Secure`. The TLS listener sets it; requests
@@ -64,6 +66,7 @@ impl ConsoleConfig {
         ConsoleConfig {
             s3_addr,
             s3_public_url: None,
+            s3_scheme: "http",
             region: region.to_owned(),
             secure_cookies: false,
             idle_timeout: Duration::from_secs(30 * 60),

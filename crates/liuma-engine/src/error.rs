@@ -478,7 +478,11 @@ impl From<liuma_meta::Error> for Error {
     fn from(e: liuma_meta::Error) -> Self {
         use liuma_meta::Error as M;
         match e {
-            M::Unavailable { .. } | M::Fault(_) | M::Closed => Error::MetaUnavailable(e),
+            // A refused token or certificate at run time (e.g. the password was changed
+            // in etcd) is an outage for clients: 503 until the operator fixes it.
+            M::Unavailable { .. } | M::Fault(_) | M::Closed | M::Access { .. } => {
+                Error::MetaUnavailable(e)
+            }
             M::TooManyOps { .. }
             | M::ValueTooLarge { .. }
             | M::KeyTooLarge { .. }

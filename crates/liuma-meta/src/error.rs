@@ -50,6 +50,19 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 
+    /// The backend cannot be used with the configured security settings: its certificate is
+    /// not trusted, it refused ours, the password is wrong, ... (see [`AccessProblem`]). Found
+    /// when connecting; repeating will fail the same way until the settings change.
+    #[error("metadata backend {backend}: {problem} ({detail})")]
+    Access {
+        /// Name of the backend, as [`MetaStore::backend_name`](crate::MetaStore::backend_name).
+        backend: &'static str,
+        /// What is wrong.
+        problem: AccessProblem,
+        /// The client library's own account of the failure (never holds a password).
+        detail: String,
+    },
+
     /// A transaction has more compares, success ops or failure ops than
     /// [`MAX_TXN_OPS`](crate::MAX_TXN_OPS). Nothing was applied; split the work.
     #[error("transaction has {ops} operations in one list, the maximum is {max}")]
@@ -159,6 +172,7 @@ impl Fault {
             Error::LeaseNotFound(_)
             | Error::Unavailable { .. }
             | Error::Rejected { .. }
+            | Error::Access { .. }
             | Error::TooManyOps { .. }
             | Error::ValueTooLarge { .. }
             | Error::KeyTooLarge { .. }
@@ -176,6 +190,39 @@ fn is_out_of_space(io: &std::io::Error) -> bool {
         io.kind(),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
     )
+}
+
+/// Why a backend refused a connection, as far as its answer tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AccessProblem {
+    /// The server's TLS certificate is not signed by the configured CA (or does not name the
+    /// host connected to).
+    #[error(
+        "its TLS certificate was not trusted: it is not signed by the configured CA, or does not name the host"
+    )]
+    UntrustedServer,
+    /// The server refused this client's certificate: none was presented, or it is signed by
+    /// a CA the server does not trust. (With TLS 1.3 this may show only as the server
+    /// closing the connection right after the handshake.)
+    #[error(
+        "it refused the client certificate (or closed the TLS connection at once): none was given, or its CA is not one the server trusts"
+    )]
+    ClientCertRefused,
+    /// Wrong user name or password.
+    #[error("authentication failed: wrong user name or password")]
+    AuthFailed,
+    /// The server requires authentication and no user was given.
+    #[error("it requires authentication and no user was given")]
+    UserRequired,
+    /// The user may not read or write the key prefix.
+    #[error("permission denied: the user's role does not cover the key prefix")]
+    PermissionDenied,
+    /// The client speaks TLS to a port that serves plain HTTP.
+    #[error("TLS was spoken to a port that serves plain HTTP")]
+    TlsToPlain,
+    /// The client speaks plain HTTP to a port that serves TLS.
+    #[error("plain HTTP was spoken to a port that serves TLS")]
+    PlainToTls,
 }
 
 /// Whether a store can commit writes, as [`MetaStore::health`](crate::MetaStore::health)

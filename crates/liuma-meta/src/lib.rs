@@ -64,9 +64,11 @@ mod store;
 pub mod testing;
 
 pub use cached::CachedStore;
-pub use error::{Error, Fault, Health, Result};
+pub use error::{AccessProblem, Error, Fault, Health, Result};
 #[cfg(feature = "etcd")]
-pub use etcd_store::{EtcdConfig, EtcdStore, RetryPolicy};
+pub use etcd_store::{
+    AuthSetup, AuthUser, EtcdConfig, EtcdSecurity, EtcdStore, RetryPolicy, ensure_auth,
+};
 pub use redb_store::{RedbConfig, RedbStore, WriterStats};
 pub use store::{
     Compare, DynMetaStore, EventKind, KeyValue, LeaseId, MAX_KEY_SIZE, MAX_TXN_OPS, MAX_VALUE_SIZE,

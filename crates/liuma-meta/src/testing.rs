@@ -4,6 +4,11 @@
 //! It runs the `etcd` binary from `PATH` (Debian: `apt-get install etcd-server`), or the one
 //! named by `LIUMA_ETCD_BIN`. When there is none, [`TestEtcd::start`] **panics** with a message
 //! saying how to install it: a test that needs etcd must fail, never pass without it.
+//!
+//! [`TestEtcd::start_with`] serves clients over TLS (optionally checking client certificates)
+//! and passes extra flags; with the `etcd` feature, [`TestEtcd::enable_auth`] turns on etcd's
+//! authentication with a root user and users limited to a key prefix. Health is then checked
+//! on a plain metrics port, so the harness itself needs no TLS.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -14,6 +19,27 @@ use std::time::{Duration, Instant};
 /// How long etcd may take to answer `/health` after it was spawned.
 const START_PATIENCE: Duration = Duration::from_secs(30);
 
+/// How a [`TestEtcd`] serves its clients.
+#[derive(Debug, Clone, Default)]
+pub struct TestEtcdOptions {
+    /// Serve clients over TLS with this certificate (else plain HTTP).
+    pub tls: Option<TestEtcdTls>,
+    /// More flags, e.g. `--auth-token-ttl=1`.
+    pub extra_args: Vec<String>,
+}
+
+/// The TLS files of a [`TestEtcd`] (PEM).
+#[derive(Debug, Clone)]
+pub struct TestEtcdTls {
+    /// Server certificate (must name 127.0.0.1).
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+    /// CA that client certificates must chain to (`--client-cert-auth`); `None` asks for
+    /// no client certificate.
+    pub client_ca: Option<PathBuf>,
+}
+
 /// A single-member etcd cluster for one test; the process is killed on drop.
 #[derive(Debug)]
 pub struct TestEtcd {
@@ -21,22 +47,32 @@ pub struct TestEtcd {
     dir: tempfile::TempDir,
     client: SocketAddr,
     peer: SocketAddr,
+    /// Plain HTTP `/health` (and `/metrics`), whatever the client port speaks.
+    metrics: SocketAddr,
+    options: TestEtcdOptions,
 }
 
 impl TestEtcd {
-    /// Starts etcd on two free loopback ports with a fresh data directory and waits until it
+    /// Starts etcd on free loopback ports with a fresh data directory and waits until it
     /// is healthy (has a leader). Panics when etcd is missing or does not come up.
     pub fn start() -> TestEtcd {
+        TestEtcd::start_with(TestEtcdOptions::default())
+    }
+
+    /// [`TestEtcd::start`] with TLS and extra flags.
+    pub fn start_with(options: TestEtcdOptions) -> TestEtcd {
         let dir = tempfile::Builder::new()
             .prefix("liuma-test-etcd-")
             .tempdir()
             .expect("creating a temp dir for etcd");
-        let (client, peer) = free_ports();
+        let (client, peer, metrics) = free_ports();
         let mut etcd = TestEtcd {
             child: None,
             dir,
             client,
             peer,
+            metrics,
+            options,
         };
         // A port found free can be taken by someone else before etcd binds it (tests run
         // in parallel): then start over on other ports.
@@ -46,7 +82,7 @@ impl TestEtcd {
             }
             let _ = std::fs::remove_dir_all(etcd.data_dir());
             let _ = std::fs::remove_file(etcd.log_path());
-            (etcd.client, etcd.peer) = free_ports();
+            (etcd.client, etcd.peer, etcd.metrics) = free_ports();
         }
         panic!(
             "etcd found its ports taken 5 times; log: {}",
@@ -54,9 +90,14 @@ impl TestEtcd {
         );
     }
 
-    /// The client URL, e.g. `http://127.0.0.1:40123`.
+    /// The client URL, e.g. `http://127.0.0.1:40123` (`https://` with TLS).
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.client)
+        let scheme = if self.options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.client)
     }
 
     /// The client address.
@@ -134,9 +175,18 @@ impl TestEtcd {
             .open(self.log_path())
             .expect("creating the etcd log file");
         let log_err = log.try_clone().expect("cloning the etcd log handle");
-        let client = format!("http://{}", self.client);
+        let client = self.endpoint();
         let peer = format!("http://{}", self.peer);
-        let child = Command::new(&bin)
+        let mut cmd = Command::new(&bin);
+        if let Some(tls) = &self.options.tls {
+            cmd.arg(format!("--cert-file={}", tls.cert.display()))
+                .arg(format!("--key-file={}", tls.key.display()));
+            if let Some(ca) = &tls.client_ca {
+                cmd.arg("--client-cert-auth")
+                    .arg(format!("--trusted-ca-file={}", ca.display()));
+            }
+        }
+        let child = cmd
             .arg("--name=liuma-test")
             .arg(format!("--data-dir={}", self.data_dir().display()))
             .arg(format!("--listen-client-urls={client}"))
@@ -145,6 +195,10 @@ impl TestEtcd {
             .arg(format!("--initial-advertise-peer-urls={peer}"))
             .arg(format!("--initial-cluster=liuma-test={peer}"))
             .arg("--initial-cluster-state=new")
+            .arg(format!("--listen-metrics-urls=http://{}", self.metrics))
+            // cheap password hashing: tests authenticate often on a loaded machine
+            .arg("--bcrypt-cost=4")
+            .args(&self.options.extra_args)
             .env_remove("ETCDCTL_API")
             .stdin(Stdio::null())
             .stdout(log)
@@ -180,7 +234,7 @@ impl TestEtcd {
                     self.log_tail()
                 );
             }
-            if healthy(self.client) {
+            if healthy(self.metrics) {
                 return Started::Yes;
             }
             assert!(
@@ -200,6 +254,36 @@ impl TestEtcd {
     }
 }
 
+#[cfg(feature = "etcd")]
+impl TestEtcd {
+    /// Turns on etcd's authentication: a `root` user with `root_password`, and for each
+    /// `(user, password, prefix)` a user whose role of the same name may read and write
+    /// only keys under `prefix`. Connects with `admin` (the CA and a client certificate
+    /// when the server wants them). Panics on failure.
+    pub async fn enable_auth(
+        &self,
+        admin: &crate::EtcdSecurity,
+        root_password: &str,
+        users: &[(&str, &str, &str)],
+    ) {
+        for &(name, password, prefix) in users {
+            let user = crate::AuthUser {
+                name,
+                password,
+                prefix,
+            };
+            crate::ensure_auth(&[self.endpoint()], admin, root_password, user)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "enabling etcd auth: {e}; log: {}",
+                        self.log_path().display()
+                    )
+                });
+        }
+    }
+}
+
 impl Drop for TestEtcd {
     fn drop(&mut self) {
         self.kill();
@@ -213,13 +297,13 @@ enum Started {
     PortTaken,
 }
 
-/// Two distinct loopback ports nobody listens on right now.
-fn free_ports() -> (SocketAddr, SocketAddr) {
+/// Three distinct loopback ports nobody listens on right now.
+fn free_ports() -> (SocketAddr, SocketAddr, SocketAddr) {
     let bind = || TcpListener::bind("127.0.0.1:0").expect("binding a free loopback port");
-    // Both are held open until both are known, so they cannot be the same port.
-    let (a, b) = (bind(), bind());
+    // All are held open until all are known, so no two can be the same port.
+    let (a, b, c) = (bind(), bind(), bind());
     let addr = |l: &TcpListener| l.local_addr().expect("bound listener has an address");
-    (addr(&a), addr(&b))
+    (addr(&a), addr(&b), addr(&c))
 }
 
 /// True when etcd's `/health` endpoint reports a healthy member (one with a leader).

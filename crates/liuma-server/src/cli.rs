@@ -40,6 +40,8 @@ pub enum Command {
     Tls(TlsCmdArgs),
     /// Cluster certificates: `liuma cluster cert` issues a node certificate offline.
     Cluster(ClusterCmdArgs),
+    /// etcd set-up: `liuma etcd init-auth` turns on etcd's authentication for liuma.
+    Etcd(EtcdCmdArgs),
     /// Print the version and build information.
     Version,
 }
@@ -325,6 +327,9 @@ pub struct ServerArgs {
     /// Default /liuma/.
     #[arg(long, env = "LIUMA_ETCD_PREFIX")]
     pub etcd_prefix: Option<String>,
+    /// TLS and authentication towards etcd.
+    #[command(flatten)]
+    pub etcd_client: EtcdClientArgs,
     /// A disk (directory) for shards; repeat for several. Default <data>/disk0.
     #[arg(long = "disk", env = "LIUMA_DISKS", value_delimiter = ',')]
     pub disks: Vec<PathBuf>,
@@ -432,12 +437,50 @@ pub struct ServerArgs {
     pub cluster_tls: Option<String>,
 }
 
+/// How the node connects to etcd: TLS (`https://` endpoints) and a user.
+#[derive(Debug, Args, Default)]
+pub struct EtcdClientArgs {
+    /// PEM CA that signed etcd's server certificate (needed for https:// endpoints).
+    #[arg(long, env = "LIUMA_ETCD_CA")]
+    pub etcd_ca: Option<PathBuf>,
+    /// PEM client certificate for etcd's --client-cert-auth.
+    #[arg(long, env = "LIUMA_ETCD_CERT")]
+    pub etcd_cert: Option<PathBuf>,
+    /// PEM private key of --etcd-cert.
+    #[arg(long, env = "LIUMA_ETCD_KEY")]
+    pub etcd_key: Option<PathBuf>,
+    /// etcd user (etcd with `auth enable`); needs --etcd-password-file.
+    #[arg(long, env = "LIUMA_ETCD_USER")]
+    pub etcd_user: Option<String>,
+    /// File holding the etcd user's password (first line; keep it 0600).
+    #[arg(long, env = "LIUMA_ETCD_PASSWORD_FILE")]
+    pub etcd_password_file: Option<PathBuf>,
+}
+
+impl EtcdClientArgs {
+    /// Flags win over the config file, one setting at a time.
+    pub fn apply(&self, e: &mut crate::config::EtcdClientSection) {
+        let set = |dst: &mut Option<PathBuf>, src: &Option<PathBuf>| {
+            if let Some(p) = src {
+                *dst = Some(p.clone());
+            }
+        };
+        set(&mut e.ca, &self.etcd_ca);
+        set(&mut e.cert, &self.etcd_cert);
+        set(&mut e.key, &self.etcd_key);
+        set(&mut e.password_file, &self.etcd_password_file);
+        if let Some(u) = &self.etcd_user {
+            e.user = Some(u.clone());
+        }
+    }
+}
+
 /// TLS flags: `--tls-cert/--tls-key` for every public listener, and
 /// `--<listener>-tls-cert/--<listener>-tls-key` for one (S3, native,
-/// admin). The files are PEM; they are re-read when they change.
+/// admin, console). The files are PEM; they are re-read when they change.
 #[derive(Debug, Args, Default)]
 pub struct TlsArgs {
-    /// PEM certificate chain (leaf first) for the S3, native and admin listeners.
+    /// PEM certificate chain (leaf first) for the S3, native, admin and console listeners.
     #[arg(long, env = "LIUMA_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
@@ -461,6 +504,12 @@ pub struct TlsArgs {
     /// The admin listener's own key.
     #[arg(long, env = "LIUMA_ADMIN_TLS_KEY")]
     pub admin_tls_key: Option<PathBuf>,
+    /// The web console listener's own certificate (overrides --tls-cert).
+    #[arg(long, env = "LIUMA_CONSOLE_TLS_CERT")]
+    pub console_tls_cert: Option<PathBuf>,
+    /// The web console listener's own key.
+    #[arg(long, env = "LIUMA_CONSOLE_TLS_KEY")]
+    pub console_tls_key: Option<PathBuf>,
     /// Seconds between checks of the certificate files for changes. Default 5.
     #[arg(long, env = "LIUMA_TLS_RELOAD_SECS")]
     pub tls_reload_secs: Option<u64>,
@@ -482,6 +531,8 @@ impl TlsArgs {
         set(&mut t.native.key, &self.native_tls_key);
         set(&mut t.admin.cert, &self.admin_tls_cert);
         set(&mut t.admin.key, &self.admin_tls_key);
+        set(&mut t.console.cert, &self.console_tls_cert);
+        set(&mut t.console.key, &self.console_tls_key);
         if let Some(s) = self.tls_reload_secs {
             t.reload_interval_secs = s;
         }
@@ -513,6 +564,37 @@ pub enum TlsAction {
         /// Days the server certificate is valid (the CA: ten times that).
         #[arg(long, default_value_t = 365)]
         days: u32,
+    },
+}
+
+/// `liuma etcd ...`.
+#[derive(Debug, Args)]
+pub struct EtcdCmdArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: EtcdAction,
+}
+
+/// etcd actions.
+#[derive(Debug, Subcommand)]
+pub enum EtcdAction {
+    /// Turn on etcd's authentication for liuma, idempotently: a root user,
+    /// and the --etcd-user (password from --etcd-password-file) with a role
+    /// that may read and write only --etcd-prefix. Run again, it only sets
+    /// the user's password. Connects like `liuma server` (same --etcd-* flags).
+    InitAuth {
+        /// etcd endpoints (URL[,URL]).
+        #[arg(long, env = "LIUMA_ETCD", value_delimiter = ',', required = true)]
+        etcd: Vec<String>,
+        /// The key prefix the user may use (as the server's --etcd-prefix).
+        #[arg(long, env = "LIUMA_ETCD_PREFIX", default_value = "/liuma/")]
+        etcd_prefix: String,
+        /// File holding the password of etcd's root user (first line).
+        #[arg(long)]
+        root_password_file: PathBuf,
+        /// TLS and the user to create.
+        #[command(flatten)]
+        client: EtcdClientArgs,
     },
 }
 

@@ -25,6 +25,9 @@ pub struct Config {
     /// Prefix of every liuma key in etcd. Default "/liuma/".
     #[serde(default = "default_etcd_prefix")]
     pub etcd_prefix: String,
+    /// TLS and authentication of the etcd client.
+    #[serde(default)]
+    pub etcd_client: EtcdClientSection,
     /// Shard directories. Default: [<data_dir>/disk0].
     #[serde(default)]
     pub disks: Vec<PathBuf>,
@@ -66,9 +69,77 @@ pub struct Config {
     pub tls: TlsSection,
 }
 
+/// `[etcd_client]` section: how the node connects to etcd (with `etcd` endpoints).
+/// `https://` endpoints need `ca`; `cert` and `key` go together (etcd's
+/// `--client-cert-auth`), so do `user` and `password_file` (etcd's `auth enable`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EtcdClientSection {
+    /// PEM CA bundle etcd's server certificate must chain to.
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate chain presented to etcd.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// etcd user name.
+    pub user: Option<String>,
+    /// File holding the etcd user's password (one line; never logged).
+    pub password_file: Option<PathBuf>,
+}
+
+impl EtcdClientSection {
+    /// True when the client speaks TLS to etcd.
+    pub fn tls(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some()
+    }
+
+    /// Settings that go together, and endpoint schemes that match them.
+    pub fn validate(&self, endpoints: &[String]) -> anyhow::Result<()> {
+        if self.cert.is_some() != self.key.is_some() {
+            bail!("etcd_client.cert and etcd_client.key (--etcd-cert, --etcd-key) go together");
+        }
+        if self.user.is_some() != self.password_file.is_some() {
+            bail!(
+                "etcd_client.user and etcd_client.password_file (--etcd-user, \
+                 --etcd-password-file) go together"
+            );
+        }
+        if self.user.as_deref() == Some("") {
+            bail!("etcd_client.user (--etcd-user) must not be empty");
+        }
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        for url in endpoints {
+            if let Some(rest) = url.strip_prefix("https://") {
+                if self.ca.is_none() {
+                    bail!(
+                        "etcd endpoint {url:?} is https:// but no CA is given: set --etcd-ca \
+                         FILE (etcd_client.ca) to the PEM CA that signed etcd's server \
+                         certificate (liuma does not use the system trust store for etcd)"
+                    );
+                }
+                if rest.is_empty() {
+                    bail!("etcd endpoint {url:?} has no host");
+                }
+            } else if let Some(rest) = url.strip_prefix("http://") {
+                if self.tls() {
+                    bail!(
+                        "etcd endpoint {url:?} is plain http:// but etcd TLS settings are \
+                         given (--etcd-ca/--etcd-cert): use https://{rest}"
+                    );
+                }
+            } else {
+                bail!("etcd endpoint {url:?} must be an http:// or https:// URL");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `[tls]` section: a certificate for every public listener (S3, native,
-/// admin), and per-listener overrides `[tls.s3]`, `[tls.native]`,
-/// `[tls.admin]`. A listener with neither speaks plain HTTP.
+/// admin, console), and per-listener overrides `[tls.s3]`, `[tls.native]`,
+/// `[tls.admin]`, `[tls.console]`. A listener with neither speaks plain HTTP.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsSection {
@@ -84,6 +155,8 @@ pub struct TlsSection {
     pub native: TlsPair,
     /// The admin listener's own certificate.
     pub admin: TlsPair,
+    /// The web console listener's own certificate.
+    pub console: TlsPair,
 }
 
 impl Default for TlsSection {
@@ -95,6 +168,7 @@ impl Default for TlsSection {
             s3: TlsPair::default(),
             native: TlsPair::default(),
             admin: TlsPair::default(),
+            console: TlsPair::default(),
         }
     }
 }
@@ -110,13 +184,14 @@ pub struct TlsPair {
 }
 
 impl TlsSection {
-    /// The files a listener ("s3", "native", "admin") serves TLS with:
+    /// The files a listener ("s3", "native", "admin", "console") serves TLS with:
     /// its own pair, else the shared one, else none (plain HTTP).
     pub fn files_for(&self, listener: &str) -> anyhow::Result<Option<crate::tls::TlsFiles>> {
         let own = match listener {
             "s3" => &self.s3,
             "native" => &self.native,
             "admin" => &self.admin,
+            "console" => &self.console,
             other => bail!("no TLS settings for listener {other:?}"),
         };
         let pair = |cert: &Option<PathBuf>, key: &Option<PathBuf>, what: &str| match (cert, key) {
@@ -423,6 +498,7 @@ impl Config {
         if let Some(p) = &args.etcd_prefix {
             cfg.etcd_prefix.clone_from(p);
         }
+        args.etcd_client.apply(&mut cfg.etcd_client);
         if !args.disks.is_empty() {
             cfg.disks.clone_from(&args.disks);
         }
@@ -530,11 +606,7 @@ impl Config {
         self.engine_config()?
             .validate()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for url in &self.etcd {
-            if !url.starts_with("http://") {
-                bail!("etcd endpoint {url:?} must be an http:// URL (TLS is not supported yet)");
-            }
-        }
+        self.etcd_client.validate(&self.etcd)?;
         if !self.etcd.is_empty() && self.etcd_prefix.is_empty() {
             bail!("etcd_prefix must not be empty");
         }
@@ -594,7 +666,7 @@ impl Config {
         {
             bail!("maintenance intervals must be at least 1 second");
         }
-        for l in ["s3", "native", "admin"] {
+        for l in crate::tls::LISTENERS {
             self.tls.files_for(l)?;
         }
         if self.tls.reload_interval_secs == 0 {
@@ -688,10 +760,12 @@ impl Config {
         }
     }
 
-    /// The etcd backend's settings (used when `etcd` lists endpoints).
-    pub fn etcd_config(&self) -> liuma_meta::EtcdConfig {
+    /// The etcd backend's settings (used when `etcd` lists endpoints), with
+    /// `security` loaded from the `[etcd_client]` files.
+    pub fn etcd_config(&self, security: liuma_meta::EtcdSecurity) -> liuma_meta::EtcdConfig {
         liuma_meta::EtcdConfig {
             prefix: self.etcd_prefix.clone(),
+            security,
             ..liuma_meta::EtcdConfig::default()
         }
     }
@@ -801,6 +875,58 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("tls.native"), "{err}");
+    }
+
+    #[test]
+    fn etcd_client_settings_go_together_and_match_the_scheme() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let load = |text: &str, args: ServerArgs| {
+            std::fs::write(&file, text).unwrap();
+            Config::load(&ServerArgs {
+                config: Some(file.clone()),
+                ..args
+            })
+        };
+        let cfg = load(
+            "etcd = [\"https://e:2379\"]\n[etcd_client]\nca = \"/ca.pem\"\ncert = \"/c.pem\"\nkey = \"/c.key\"\nuser = \"liuma\"\npassword_file = \"/pw\"\n",
+            ServerArgs::default(),
+        )
+        .unwrap();
+        assert_eq!(cfg.etcd_client.user.as_deref(), Some("liuma"));
+        assert!(cfg.etcd_client.tls());
+        // flags win over the file
+        let cfg = load(
+            "etcd = [\"https://e:2379\"]\n[etcd_client]\nca = \"/ca.pem\"\n",
+            ServerArgs {
+                etcd_client: crate::cli::EtcdClientArgs {
+                    etcd_ca: Some("/other.pem".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(cfg.etcd_client.ca, Some(PathBuf::from("/other.pem")));
+        for (bad, says) in [
+            ("etcd = [\"https://e:2379\"]\n", "--etcd-ca"),
+            (
+                "etcd = [\"http://e:2379\"]\n[etcd_client]\nca = \"/ca.pem\"\n",
+                "use https://e:2379",
+            ),
+            (
+                "etcd = [\"https://e:2379\"]\n[etcd_client]\nca = \"/a\"\ncert = \"/c\"\n",
+                "--etcd-key",
+            ),
+            (
+                "etcd = [\"http://e:2379\"]\n[etcd_client]\nuser = \"liuma\"\n",
+                "--etcd-password-file",
+            ),
+            ("etcd = [\"e:2379\"]\n", "http:// or https://"),
+        ] {
+            let err = load(bad, ServerArgs::default()).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]

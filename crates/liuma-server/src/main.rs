@@ -5,6 +5,7 @@ mod backend;
 mod cli;
 mod cluster_tls;
 mod config;
+mod etcd_security;
 mod keys;
 mod logging;
 mod node;
@@ -44,6 +45,14 @@ fn main() -> anyhow::Result<()> {
                 hosts,
                 out,
             } => cluster_tls::offline_cert(secrets, hosts, out),
+        },
+        Command::Etcd(args) => match &args.action {
+            cli::EtcdAction::InitAuth {
+                etcd,
+                etcd_prefix,
+                root_password_file,
+                client,
+            } => etcd_security::init_auth(etcd, etcd_prefix, root_password_file, client),
         },
         Command::Tls(args) => match &args.action {
             cli::TlsAction::SelfSigned { hosts, out, days } => tls_gen::run(hosts, out, *days),

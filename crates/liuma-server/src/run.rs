@@ -87,16 +87,18 @@ pub async fn run(
     let s3_addr = listeners.s3.local_addr()?;
     let s3_front = liuma_s3::build(engine.clone(), cfg.s3_settings());
     let console_addr = listeners.console.local_addr()?;
-    let console = liuma_console::Console::new(
-        s3_front.clone(),
-        liuma_console::ConsoleConfig::new(s3_addr, &cfg.s3.region),
-    )
-    // The cluster and access pages act through this node's admin API
-    // in-process; the charts read its metrics.
-    .with_admin(admin_app.clone(), {
-        let m = metrics.clone();
-        Arc::new(move || m.render())
-    });
+    let mut console_cfg = liuma_console::ConsoleConfig::new(s3_addr, &cfg.s3.region);
+    // Browsers then send the session cookie over https only.
+    console_cfg.secure_cookies = tls.scheme("console") == "https";
+    // Share links point at the S3 listener as it speaks.
+    console_cfg.s3_scheme = tls.scheme("s3");
+    let console = liuma_console::Console::new(s3_front.clone(), console_cfg)
+        // The cluster and access pages act through this node's admin API
+        // in-process; the charts read its metrics.
+        .with_admin(admin_app.clone(), {
+            let m = metrics.clone();
+            Arc::new(move || m.render())
+        });
     // The same hardened loop as the other listeners (connection cap,
     // head/idle/body/write deadlines, graceful stop); it also hands each
     // request its client address, which the sign-in rate limit keys on.
@@ -106,7 +108,7 @@ pub async fn run(
         console.router(),
         limits,
         metrics.listener("console"),
-        None,
+        tls.acceptor("console")?,
         wait_stop(stop_rx.clone()),
     ));
     let s3_task = tokio::spawn(serve_s3(
@@ -139,6 +141,7 @@ pub async fn run(
         s3_scheme: tls.scheme("s3"),
         native_scheme: tls.scheme("native"),
         console: console_addr,
+        console_scheme: tls.scheme("console"),
     };
     announce(&cfg, &secrets, &engine, &cluster, &addrs, ready_file)?;
 
@@ -248,6 +251,7 @@ struct Addrs {
     s3_scheme: &'static str,
     native_scheme: &'static str,
     console: std::net::SocketAddr,
+    console_scheme: &'static str,
 }
 
 /// Print the start banner and write the ready file (tests, scripts).
@@ -266,8 +270,8 @@ fn announce(
     );
     print_s3_banner(cfg, secrets, addrs);
     println!(
-        "  console:  http://{}  (sign in with an access key)",
-        addrs.console
+        "  console:  {}://{}  (sign in with an access key)",
+        addrs.console_scheme, addrs.console
     );
     if let Some(addr) = addrs.cluster {
         let view = cluster.view();
@@ -397,12 +401,14 @@ async fn open_meta(cfg: &Config) -> anyhow::Result<DynMetaStore> {
         secrets::protect_meta(&meta_path)?;
         return Ok(store);
     }
-    let store = EtcdStore::connect(&cfg.etcd, cfg.etcd_config())
+    let security = crate::etcd_security::load(&cfg.etcd_client)?;
+    let store = EtcdStore::connect(&cfg.etcd, cfg.etcd_config(security))
         .await
-        .with_context(|| format!("connecting to etcd at {}", cfg.etcd.join(",")))?;
+        .map_err(|e| crate::etcd_security::explain(e, &cfg.etcd))?;
     tracing::info!(
         endpoints = %cfg.etcd.join(","),
         prefix = %cfg.etcd_prefix,
+        security = %crate::etcd_security::describe(&cfg.etcd_client),
         "metadata on etcd"
     );
     Ok(store)
@@ -518,10 +524,13 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, addrs: &Addrs, engine: &Engi
     if cfg.etcd.is_empty() {
         println!("  metadata: redb {}", cfg.meta_path().display());
     } else {
+        let security = crate::etcd_security::describe(&cfg.etcd_client);
         println!(
-            "  metadata: etcd {} (prefix {})",
+            "  metadata: etcd {} (prefix {}{}{})",
             cfg.etcd.join(","),
-            cfg.etcd_prefix
+            cfg.etcd_prefix,
+            if security.is_empty() { "" } else { "; " },
+            security
         );
     }
     println!(
@@ -547,7 +556,7 @@ impl PublicTls {
     /// an error naming it.
     fn load(cfg: &Config) -> anyhow::Result<Self> {
         let mut certs = Vec::new();
-        for l in ["s3", "native", "admin"] {
+        for l in crate::tls::LISTENERS {
             if let Some(files) = cfg.tls.files_for(l)? {
                 let cert = ReloadingCert::open(files)
                     .with_context(|| format!("loading the {l} listener's TLS certificate"))?;

@@ -51,6 +51,9 @@ pub enum TlsError {
     },
 }
 
+/// The public listeners that can serve TLS, by name (`[tls.<name>]`).
+pub const LISTENERS: [&str; 4] = ["s3", "native", "admin", "console"];
+
 /// A certificate chain file and its private key file (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {

@@ -312,9 +312,9 @@ pub(super) async fn share(
                 .and_then(|v| v.to_str().ok())
                 .map(|h| h.rsplit_once(':').map_or(h, |(h, _)| h))
                 .unwrap_or("localhost");
-            format!("http://{host}:{}", a.port())
+            format!("{}://{host}:{}", c.cfg.s3_scheme, a.port())
         } else {
-            format!("http://{a}")
+            format!("{}://{a}", c.cfg.s3_scheme)
         }
     });
     let url =

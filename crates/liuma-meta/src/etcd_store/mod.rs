@@ -21,9 +21,13 @@
 //! - **Failures**: every request has a deadline and transient failures are retried with
 //!   backoff for a bounded time (see [`retry`](self::retry)), then reported as
 //!   [`Error::Unavailable`]. The client reconnects by itself once etcd is back.
+//! - **TLS and authentication**: see [`security`](self::security) ([`EtcdSecurity`]); a
+//!   refusal at connect becomes [`Error::Access`] saying what is wrong.
 
+mod auth_setup;
 mod convert;
 mod retry;
+mod security;
 mod watch;
 mod window;
 
@@ -32,8 +36,11 @@ use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, LeaseClient};
 
+pub use self::auth_setup::{AuthSetup, AuthUser, ensure_auth};
 use self::convert::{Namespace, revision};
 use self::retry::{Failed, Retry};
+pub use self::security::EtcdSecurity;
+use self::security::Reauth;
 use crate::error::{Error, Fault, Health, Result};
 use crate::store::{
     KeyValue, LeaseId, MAX_TXN_OPS, MAX_VALUE_SIZE, MetaStore, Txn, TxnResponse, Watch,
@@ -92,6 +99,8 @@ pub struct EtcdConfig {
     /// Largest value accepted, in bytes. Default [`MAX_VALUE_SIZE`] (1 MiB); etcd refuses
     /// requests above 1.5 MiB in its default configuration.
     pub max_value_size: usize,
+    /// TLS and authentication. Default: plain HTTP, no user.
+    pub security: EtcdSecurity,
 }
 
 impl Default for EtcdConfig {
@@ -106,6 +115,7 @@ impl Default for EtcdConfig {
             watch_resume: Duration::from_secs(10),
             range_page_size: 500,
             max_value_size: MAX_VALUE_SIZE,
+            security: EtcdSecurity::default(),
         }
     }
 }
@@ -120,6 +130,8 @@ pub struct EtcdStore {
     client: Client,
     kv: KvClient,
     lease: LeaseClient,
+    /// Fetches a new auth token when etcd calls ours stale.
+    reauth: Reauth,
     ns: Namespace,
     config: EtcdConfig,
     /// Dropped with the store; its receivers (the watch pumps) then stop.
@@ -156,26 +168,50 @@ impl EtcdStore {
         }
     }
 
-    /// Connects to the etcd cluster at `endpoints` (URLs such as `http://127.0.0.1:2379`; the
-    /// client balances over them) and checks that it answers, within the connect timeout plus
-    /// the retry budget. [`Error::Unavailable`] if it does not; [`Error::Rejected`] for an
-    /// unusable endpoint list.
+    /// Connects to the etcd cluster at `endpoints` (URLs such as `http://127.0.0.1:2379`, or
+    /// `https://` with [`EtcdConfig::security`]; the client balances over them), authenticates
+    /// when a user is configured, and checks that etcd answers, within the connect timeout
+    /// plus the retry budget. [`Error::Access`] when etcd is reached but TLS or
+    /// authentication fails; [`Error::Unavailable`] if it is not reached; [`Error::Rejected`]
+    /// for an unusable endpoint list.
     pub async fn connect(endpoints: &[String], config: EtcdConfig) -> Result<Arc<EtcdStore>> {
-        let options = ConnectOptions::new()
+        let tls = config.security.tls();
+        Self::connect_inner(endpoints, config)
+            .await
+            .map_err(|e| security::explain(e, tls))
+    }
+
+    async fn connect_inner(endpoints: &[String], config: EtcdConfig) -> Result<Arc<EtcdStore>> {
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(config.connect_timeout)
             .with_keep_alive(config.keep_alive_interval, config.keep_alive_interval)
             .with_keep_alive_while_idle(true);
-        let client = Client::connect(endpoints, Some(options))
-            .await
-            .map_err(|e| match retry::classify(&e) {
-                retry::Class::Final => retry::rejected(e),
-                _ => retry::unavailable(e),
-            })?;
+        if let Some(tls) = config.security.tls_options() {
+            options = options.with_tls(tls);
+        }
+        if let Some((user, password)) = &config.security.user {
+            // etcd-client re-authenticates when a unary call meets an expired token.
+            options = options
+                .with_user(user.clone(), password.clone())
+                .with_auto_token_refresh(true);
+        }
+        // With a user, connecting authenticates at once: retried like any request, so a
+        // node started while etcd is briefly away still comes up.
+        let client = retry::call(
+            &config.retry,
+            config.connect_timeout + config.request_timeout,
+            Retry::Always,
+            "connect",
+            || Client::connect(endpoints, Some(options.clone())),
+        )
+        .await
+        .map_err(|f| f.map(security::connect_error))?;
         let store = EtcdStore {
             kv: client
                 .kv_client()
                 .max_decoding_message_size(MAX_RESPONSE_BYTES),
             lease: client.lease_client(),
+            reauth: Reauth::new(client.clone(), &config.security, config.request_timeout),
             client,
             ns: Namespace::new(config.prefix.as_bytes()),
             config,
@@ -211,11 +247,12 @@ impl EtcdStore {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        retry::call(
+        retry::call_with_reauth(
             &self.config.retry,
             self.config.request_timeout,
             retry,
             what,
+            &self.reauth,
             f,
         )
         .await

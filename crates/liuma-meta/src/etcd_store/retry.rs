@@ -24,6 +24,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tonic::Code;
 
+use super::security::Reauth;
 use super::{BACKEND, RetryPolicy};
 use crate::error::Error;
 
@@ -201,6 +202,32 @@ where
         tracing::trace!(what, attempts, error = %err, "etcd request failed; retrying");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(policy.max_backoff);
+    }
+}
+
+/// [`call`], and once more after a fresh auth token when etcd refused the one sent as stale
+/// (see [`Reauth`]). A refusal of the new token is reported as it is.
+pub(super) async fn call_with_reauth<T, F, Fut>(
+    policy: &RetryPolicy,
+    timeout: Duration,
+    retry: Retry,
+    what: &'static str,
+    reauth: &Reauth,
+    mut attempt: F,
+) -> Result<T, Failed>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, etcd_client::Error>>,
+{
+    match call(policy, timeout, retry, what, &mut attempt).await {
+        Err(Failed::Etcd(e)) if reauth.applies(&e) => {
+            tracing::debug!(what, error = %e, "etcd refused the auth token; re-authenticating");
+            if !reauth.refresh().await {
+                return Err(Failed::Etcd(e));
+            }
+            call(policy, timeout, retry, what, attempt).await
+        }
+        other => other,
     }
 }
 

@@ -11,6 +11,9 @@
 //!   repeated. If etcd stays away longer, or the revision was compacted meanwhile, the stream
 //!   ends lagged and the caller re-lists.
 //! - Dropping the [`EtcdStore`](super::EtcdStore) ends every watch (not lagged).
+//! - With authentication, a watch created (or resumed) with a stale token is refused by
+//!   etcd as "permission denied": the token is refreshed and the creation tried once more
+//!   (see [`security`](super::security)).
 //!
 //! [`MetaStore::watch_prefix`]: crate::MetaStore::watch_prefix
 //! [`EtcdConfig::watch_resume`]: super::EtcdConfig::watch_resume
@@ -25,6 +28,7 @@ use tokio::time::Instant;
 
 use super::convert::{Namespace, revision};
 use super::retry::{self, Failed, Retry};
+use super::security::Reauth;
 use super::{EtcdConfig, EtcdStore};
 use crate::error::Result;
 use crate::store::{EventKind, Watch, WatchEvent, watch_channel};
@@ -40,6 +44,7 @@ struct Cancelled {
 /// Everything the pump task needs, detached from the store.
 struct Pump {
     client: WatchClient,
+    reauth: Reauth,
     config: EtcdConfig,
     ns: Namespace,
     key: Vec<u8>,
@@ -68,49 +73,79 @@ enum End {
     Lagged,
 }
 
-/// Creates the etcd watch (retrying transient failures) and waits for its confirmation.
-/// Returns the stream and the revision the watch starts after.
-async fn open(
-    client: &WatchClient,
-    config: &EtcdConfig,
-    key: &[u8],
-    end: &[u8],
-    start_revision: i64,
-    budget: Duration,
-) -> std::result::Result<(WatchStream, i64), Failed> {
-    let policy = super::RetryPolicy {
-        max_elapsed: budget,
-        ..config.retry.clone()
-    };
-    let opened = retry::call(
-        &policy,
-        config.request_timeout,
-        Retry::Always,
-        "watch",
-        || {
-            let mut client = client.clone();
-            let opts = WatchOptions::new()
-                .with_range(end.to_vec())
-                .with_start_revision(start_revision);
-            let key = key.to_vec();
-            async move {
-                let mut stream = client.watch(key, Some(opts)).await?;
-                let created = stream.message().await?.ok_or_else(|| {
-                    etcd_client::Error::WatchError("watch stream closed before creation".into())
-                })?;
-                if created.canceled() || !created.created() {
-                    return Ok(Err(Cancelled {
-                        reason: created.cancel_reason().to_string(),
-                        compact_revision: created.compact_revision(),
-                    }));
+/// What a watch is created on: the connection, credentials, settings and key range.
+struct Target<'a> {
+    client: &'a WatchClient,
+    reauth: &'a Reauth,
+    config: &'a EtcdConfig,
+    key: &'a [u8],
+    end: &'a [u8],
+}
+
+impl Target<'_> {
+    /// Creates the etcd watch (retrying transient failures) and waits for its confirmation;
+    /// once more with a fresh auth token if etcd refused a stale one. Returns the stream and
+    /// the revision the watch starts after.
+    async fn open(
+        &self,
+        start_revision: i64,
+        budget: Duration,
+    ) -> std::result::Result<(WatchStream, i64), Failed> {
+        match self.open_once(start_revision, budget).await? {
+            Ok(v) => return Ok(v),
+            Err(c) if self.reauth.applies_to_watch(&c.reason) => {
+                tracing::debug!(reason = %c.reason, "etcd refused a watch; re-authenticating");
+                if !self.reauth.refresh().await {
+                    return Err(Failed::Unavailable(retry::unavailable(c)));
                 }
-                let rev = created.header().map_or(0, |h| h.revision());
-                Ok(Ok((stream, rev)))
             }
-        },
-    )
-    .await?;
-    opened.map_err(|c| Failed::Unavailable(retry::unavailable(c)))
+            Err(c) => return Err(Failed::Unavailable(retry::unavailable(c))),
+        }
+        self.open_once(start_revision, budget)
+            .await?
+            .map_err(|c| Failed::Unavailable(retry::unavailable(c)))
+    }
+
+    /// One creation of the etcd watch: the stream, or etcd's refusal.
+    async fn open_once(
+        &self,
+        start_revision: i64,
+        budget: Duration,
+    ) -> std::result::Result<std::result::Result<(WatchStream, i64), Cancelled>, Failed> {
+        let policy = super::RetryPolicy {
+            max_elapsed: budget,
+            ..self.config.retry.clone()
+        };
+        retry::call_with_reauth(
+            &policy,
+            self.config.request_timeout,
+            Retry::Always,
+            "watch",
+            self.reauth,
+            || {
+                let mut client = self.client.clone();
+                let opts = WatchOptions::new()
+                    .with_range(self.end.to_vec())
+                    .with_start_revision(start_revision);
+                let key = self.key.to_vec();
+                async move {
+                    let mut stream = client.watch(key, Some(opts)).await?;
+                    let created = stream.message().await?.ok_or_else(|| {
+                        etcd_client::Error::WatchError("watch stream closed before creation".into())
+                    })?;
+                    if created.canceled() || !created.created() {
+                        return Ok(Err(Cancelled {
+                            reason: created.cancel_reason().to_string(),
+                            compact_revision: created.compact_revision(),
+                        }));
+                    }
+                    let rev = created.header().map_or(0, |h| h.revision());
+                    Ok(Ok((stream, rev)))
+                }
+            },
+        )
+        .await
+    }
 }
 
 impl EtcdStore {
@@ -121,19 +156,21 @@ impl EtcdStore {
             .client
             .watch_client()
             .max_decoding_message_size(super::MAX_RESPONSE_BYTES);
-        let (stream, created_at) = open(
-            &client,
-            &self.config,
-            &key,
-            &end,
-            0,
-            self.config.retry.max_elapsed,
-        )
-        .await
-        .map_err(Failed::into_error)?;
+        let target = Target {
+            client: &client,
+            reauth: &self.reauth,
+            config: &self.config,
+            key: &key,
+            end: &end,
+        };
+        let (stream, created_at) = target
+            .open(0, self.config.retry.max_elapsed)
+            .await
+            .map_err(Failed::into_error)?;
         let (tx, lagged, watch) = watch_channel(self.config.watch_buffer);
         let pump = Pump {
             client,
+            reauth: self.reauth.clone(),
             config: self.config.clone(),
             ns: self.ns.clone(),
             key,
@@ -246,15 +283,16 @@ impl Pump {
     /// Re-creates the watch after the last delivered revision, for up to `watch_resume`.
     async fn resume(&mut self) -> Option<WatchStream> {
         let started = Instant::now();
-        let opened = open(
-            &self.client,
-            &self.config,
-            &self.key,
-            &self.end,
-            self.delivered + 1,
-            self.config.watch_resume,
-        )
-        .await;
+        let target = Target {
+            client: &self.client,
+            reauth: &self.reauth,
+            config: &self.config,
+            key: &self.key,
+            end: &self.end,
+        };
+        let opened = target
+            .open(self.delivered + 1, self.config.watch_resume)
+            .await;
         match opened {
             Ok((stream, _)) => {
                 tracing::info!(

@@ -170,3 +170,74 @@ fn tls_bad_files_at_start_are_clear_errors_naming_the_file() {
     let err = start_fails(dir.path(), &["--tls-cert", &cert]);
     assert!(err.contains("certificate and a key"), "{err}");
 }
+
+/// `curl` over https trusting `ca`: (exit code, headers and body).
+fn curl_https(ca: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-i", "-m", "20", "--cacert"])
+        .arg(ca)
+        .args(args)
+        .output()
+        .expect("running curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn tls_console_over_https_with_a_secure_session_cookie() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    self_signed(&tls);
+    let data = dir.path().join("node");
+    // the console's own pair (the other listeners stay plain)
+    let cert = tls.join("server.pem").display().to_string();
+    let key = tls.join("server-key.pem").display().to_string();
+    let node = TestNode::start(
+        &data,
+        &["--console-tls-cert", &cert, "--console-tls-key", &key],
+    );
+    let banner = std::fs::read_to_string(&node.stdout).unwrap();
+    assert!(
+        banner.contains(&format!("console:  https://{}", node.console)),
+        "{banner}"
+    );
+    assert!(banner.contains(&format!("http://{}", node.s3)), "{banner}");
+    let ca = tls.join("ca.pem");
+    let base = format!("https://{}", node.console);
+    let (code, index) = curl_https(&ca, &[&format!("{base}/")]);
+    assert_eq!(code, 0, "{index}");
+    assert!(index.starts_with("HTTP/1.1 200"), "{index}");
+    assert!(index.to_ascii_lowercase().contains("<html"), "{index}");
+    let (id, secret) = root_key(&data);
+    let body = format!(r#"{{"access_key":"{id}","secret":"{secret}"}}"#);
+    let (code, login) = curl_https(
+        &ca,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            &body,
+            &format!("{base}/api/login"),
+        ],
+    );
+    assert_eq!(code, 0, "{login}");
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let cookie = login
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("a session cookie in:\n{login}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // plain HTTP to the console's TLS port gets no page
+    let plain = Command::new("curl")
+        .args(["-s", "-m", "10", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/", node.console))
+        .output()
+        .expect("curl");
+    let status = String::from_utf8_lossy(&plain.stdout).into_owned();
+    assert_ne!(status, "200", "plain HTTP must not reach the console");
+    assert!(node.stop().success());
+}

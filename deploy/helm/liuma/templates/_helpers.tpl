@@ -73,7 +73,7 @@ app.kubernetes.io/component: etcd
 {{/* The etcd endpoints liuma uses, comma-separated ("" = embedded redb). */}}
 {{- define "liuma.etcdEndpoints" -}}
 {{- if .Values.etcd.bundled.enabled }}
-{{- printf "http://%s:2379" (include "liuma.etcd.fullname" .) }}
+{{- printf "%s://%s:2379" (ternary "https" "http" .Values.etcd.bundled.tls.enabled) (include "liuma.etcd.fullname" .) }}
 {{- else }}
 {{- join "," .Values.etcd.endpoints }}
 {{- end }}
@@ -109,9 +109,20 @@ root.key system.token admin.token cluster.secret
 {{- fail "etcd.bundled.enabled and etcd.endpoints are mutually exclusive" }}
 {{- end }}
 {{- range .Values.etcd.endpoints }}
-{{- if not (hasPrefix "http://" .) }}
-{{- fail (printf "etcd endpoint %q must be an http:// URL (liuma does not support TLS to etcd yet)" .) }}
+{{- if hasPrefix "https://" . }}
+{{- if not $.Values.etcd.client.tlsSecret }}
+{{- fail (printf "etcd endpoint %q is https://: set etcd.client.tlsSecret (a Secret with ca.crt, tls.crt, tls.key)" .) }}
 {{- end }}
+{{- else if hasPrefix "http://" . }}
+{{- if $.Values.etcd.client.tlsSecret }}
+{{- fail (printf "etcd endpoint %q is http:// but etcd.client.tlsSecret is set: use https://" .) }}
+{{- end }}
+{{- else }}
+{{- fail (printf "etcd endpoint %q must be an http:// or https:// URL" .) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.etcd.client.user (not .Values.etcd.client.passwordSecret) }}
+{{- fail "etcd.client.user needs etcd.client.passwordSecret (a Secret with the key password)" }}
 {{- end }}
 {{- if gt (int (include "liuma.replicas" .)) 1 }}
 {{- if include "liuma.etcdEndpoints" . }}
@@ -133,5 +144,77 @@ root.key system.token admin.token cluster.secret
 {{- else if not .Values.allowIndependentReplicas }}
 {{- fail "replicas > 1 without etcd gives independent, unrelated nodes (a cluster needs etcd: set etcd.bundled.enabled or etcd.endpoints). Use replicas: 1, or set allowIndependentReplicas: true if you address each pod on its own." }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Whether liuma talks TLS to etcd ("true" or ""). */}}
+{{- define "liuma.etcd.tls" -}}
+{{- if .Values.etcd.bundled.enabled }}
+{{- if .Values.etcd.bundled.tls.enabled }}true{{ end }}
+{{- else if .Values.etcd.client.tlsSecret }}true{{ end }}
+{{- end }}
+
+{{/* Secret with ca.crt, tls.crt, tls.key for liuma's etcd client. */}}
+{{- define "liuma.etcd.clientTlsSecret" -}}
+{{- if .Values.etcd.bundled.enabled }}
+{{- printf "%s-client-tls" (include "liuma.etcd.fullname" .) }}
+{{- else }}
+{{- .Values.etcd.client.tlsSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The etcd user liuma logs in as ("" = no authentication). */}}
+{{- define "liuma.etcd.user" -}}
+{{- if .Values.etcd.bundled.enabled }}
+{{- if .Values.etcd.bundled.auth.enabled }}liuma{{ end }}
+{{- else }}
+{{- .Values.etcd.client.user }}
+{{- end }}
+{{- end }}
+
+{{/* Secret whose key "password" is the etcd user's password. */}}
+{{- define "liuma.etcd.passwordSecret" -}}
+{{- if .Values.etcd.bundled.enabled }}
+{{- printf "%s-auth" (include "liuma.etcd.fullname" .) }}
+{{- else }}
+{{- .Values.etcd.client.passwordSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The env of a container that talks to etcd (the server, and init-auth). */}}
+{{- define "liuma.etcdClientEnv" -}}
+- name: LIUMA_ETCD
+  value: {{ include "liuma.etcdEndpoints" . | quote }}
+{{- with .Values.etcd.prefix }}
+- name: LIUMA_ETCD_PREFIX
+  value: {{ . | quote }}
+{{- end }}
+{{- if include "liuma.etcd.tls" . }}
+- name: LIUMA_ETCD_CA
+  value: /etcd-tls/ca.crt
+- name: LIUMA_ETCD_CERT
+  value: /etcd-tls/tls.crt
+- name: LIUMA_ETCD_KEY
+  value: /etcd-tls/tls.key
+{{- end }}
+{{- with include "liuma.etcd.user" . }}
+- name: LIUMA_ETCD_USER
+  value: {{ . | quote }}
+- name: LIUMA_ETCD_PASSWORD_FILE
+  value: /etcd-auth/password
+{{- end }}
+{{- end }}
+
+{{/* The volume mounts of a container that talks to etcd. */}}
+{{- define "liuma.etcdClientMounts" -}}
+{{- if include "liuma.etcd.tls" . }}
+- name: etcd-tls
+  mountPath: /etcd-tls
+  readOnly: true
+{{- end }}
+{{- if include "liuma.etcd.user" . }}
+- name: etcd-auth
+  mountPath: /etcd-auth
+  readOnly: true
 {{- end }}
 {{- end }}

@@ -164,10 +164,16 @@ impl Drop for TestCluster {
 impl TestCluster {
     /// etcd plus nodes n1..=n, once each sees all n live.
     pub fn start(n: usize, common: &[&str]) -> TestCluster {
+        let prefix = format!("/t-{:016x}/", rand::random::<u64>());
+        TestCluster::on(TestEtcd::start(), &prefix, n, common)
+    }
+
+    /// Nodes n1..=n on `prefix` of an etcd the caller started (e.g. with TLS).
+    pub fn on(etcd: TestEtcd, prefix: &str, n: usize, common: &[&str]) -> TestCluster {
         let mut c = TestCluster {
             nodes: BTreeMap::new(),
-            etcd: TestEtcd::start(),
-            prefix: format!("/t-{:016x}/", rand::random::<u64>()),
+            etcd,
+            prefix: prefix.to_owned(),
             common: common.iter().map(|s| (*s).to_owned()).collect(),
             dir: tempfile::tempdir().expect("tempdir"),
         };
