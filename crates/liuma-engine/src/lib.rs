@@ -50,6 +50,8 @@ mod checksum;
 mod clock;
 mod conditional;
 mod config;
+mod crypt;
+mod crypt_ops;
 mod engine;
 mod error;
 mod gc;
@@ -85,6 +87,10 @@ pub use budget::BudgetStats;
 pub use checksum::{
     Checksum, ChecksumAlgorithm, ChecksumType, CompleteChecksum, LateChecksum, PartChecksum,
     UploadChecksum,
+};
+pub use crypt_ops::CopySse;
+pub use crypt::{
+    BucketEncryption, CryptError, CustomerKey, KeyRing, MasterKey, SSE_KEY_LEN, Sse, SseRequest,
 };
 pub use conditional::{COMPLETED_TTL_MS, WriteCondition};
 pub use config::{EngineConfig, default_erasure, fits_domains, target_erasure};

@@ -60,6 +60,7 @@ mod post;
 mod postpolicy;
 pub mod service;
 mod sigcheck;
+mod sse;
 mod tagging;
 
 pub use authz::ClientConn;
