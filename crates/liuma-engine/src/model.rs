@@ -371,6 +371,40 @@ pub(crate) fn new_vsort(ms: u64, newest_existing: Option<&str>) -> String {
 mod tests {
     use super::*;
 
+    /// Encryption fields are skipped when absent: plain records encode
+    /// byte for byte as before encryption existed, and records written
+    /// before decode with no encryption.
+    #[test]
+    fn plain_records_are_unchanged_by_encryption_fields() {
+        #[derive(Serialize)]
+        struct OldEntry {
+            id: [u8; 32],
+            len: u32,
+        }
+        let old = encode(&OldEntry { id: [3; 32], len: 7 });
+        let new = BlockEntry {
+            id: [3; 32],
+            len: 7,
+            kid: None,
+        };
+        assert_eq!(encode(&new), old);
+        let back: BlockEntry = decode(&old).unwrap();
+        assert_eq!(back, new);
+        let mut rec = VersionRecord::delete_marker(5);
+        let plain = encode(&rec);
+        assert!(!plain.windows(3).any(|w| w == b"sse"));
+        let back: VersionRecord = decode(&plain).unwrap();
+        assert!(back.sse.is_none());
+        rec.sse = Some(crate::crypt::Sse::S3);
+        let back: VersionRecord = decode(&encode(&rec)).unwrap();
+        assert_eq!(back.sse, Some(crate::crypt::Sse::S3));
+        let sealed = BlockEntry {
+            kid: Some([9; 32]),
+            ..new
+        };
+        assert_eq!(decode::<BlockEntry>(&encode(&sealed)).unwrap(), sealed);
+    }
+
     #[test]
     fn newer_versions_sort_first_even_with_clock_skew() {
         let a = new_vsort(1000, None);

@@ -14,4 +14,5 @@ mod failures;
 mod membership;
 mod mtls;
 mod secret;
+mod sse;
 mod spread;
