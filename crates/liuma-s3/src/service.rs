@@ -11,7 +11,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use crate::auth::{KeyAccess, KeyAuth};
 use crate::front::S3Front;
 use crate::{
-    access_config, bucket, checksum, lifecycle, list, multipart, object, object_acl, tagging,
+    access_config, bucket, checksum, lifecycle, list, multipart, object, object_acl, sse, tagging,
 };
 
 type Req<T> = S3Request<T>;

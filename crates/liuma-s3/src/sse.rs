@@ -208,7 +208,7 @@ pub(crate) async fn put_bucket_encryption(
         bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
     };
     s.engine
-        .set_bucket_encryption(&bucket, Some(enc))
+        .set_bucket_encryption(&bucket.name, Some(enc))
         .await
         .map_err(s3_err)?;
     Ok(S3Response::new(PutBucketEncryptionOutput::default()))
@@ -222,11 +222,14 @@ pub(crate) async fn get_bucket_encryption(
     // liuma does not encrypt buckets without a default (AWS reports SSE-S3
     // for every bucket since 2023, because AWS encrypts them all): saying
     // so would be false, so no default is AWS's older 404.
-    let Some(enc) = s.engine.bucket_encryption(&bucket).await.map_err(s3_err)? else {
-        return Err(s3_error!(
+    let Some(enc) = s.engine.bucket_encryption(&bucket.name).await.map_err(s3_err)? else {
+        // AWS answers 404 (s3s's code table says 400).
+        let mut e = s3_error!(
             ServerSideEncryptionConfigurationNotFoundError,
             "The server side encryption configuration was not found"
-        ));
+        );
+        e.set_status_code(http::StatusCode::NOT_FOUND);
+        return Err(e);
     };
     let rule = ServerSideEncryptionRule {
         apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
@@ -248,7 +251,7 @@ pub(crate) async fn delete_bucket_encryption(
 ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
     let bucket = existing(&req, &req.input.bucket)?;
     s.engine
-        .set_bucket_encryption(&bucket, None)
+        .set_bucket_encryption(&bucket.name, None)
         .await
         .map_err(s3_err)?;
     Ok(S3Response::new(DeleteBucketEncryptionOutput::default()))
