@@ -112,7 +112,10 @@ impl Sse {
             (Sse::C, _) => &[
                 ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
                 ("x-amz-server-side-encryption-customer-key", SSEC_KEY),
-                ("x-amz-server-side-encryption-customer-key-md5", SSEC_KEY_MD5),
+                (
+                    "x-amz-server-side-encryption-customer-key-md5",
+                    SSEC_KEY_MD5,
+                ),
             ],
             _ => &[],
         }

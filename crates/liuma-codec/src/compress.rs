@@ -25,11 +25,7 @@ pub(crate) fn saves_enough(original: usize, compressed: usize, min_saving_percen
 }
 
 /// Compresses `plain` if that saves enough; `None` means "store it raw".
-pub fn maybe_compress(
-    plain: &[u8],
-    level: i32,
-    min_saving_percent: u8,
-) -> Result<Option<Vec<u8>>> {
+pub fn maybe_compress(plain: &[u8], level: i32, min_saving_percent: u8) -> Result<Option<Vec<u8>>> {
     if plain.is_empty() || min_saving_percent >= 100 {
         return Ok(None);
     }

@@ -405,7 +405,9 @@ pub(crate) fn open(
     plain_len: u64,
 ) -> Result<Bytes, CryptError> {
     if envelope.len() < HEADER_LEN + TAG_LEN {
-        return Err(CryptError::Malformed { reason: "too short" });
+        return Err(CryptError::Malformed {
+            reason: "too short",
+        });
     }
     let header: [u8; HEADER_LEN] = envelope[..HEADER_LEN]
         .try_into()
@@ -424,7 +426,11 @@ pub(crate) fn open(
             Sealer::s3(key)
         }
         MODE_C => Sealer::customer(customer.ok_or(CryptError::CustomerKeyMissing)?),
-        _ => return Err(CryptError::Malformed { reason: "unknown mode" }),
+        _ => {
+            return Err(CryptError::Malformed {
+                reason: "unknown mode",
+            });
+        }
     };
     let data_key = *blake3::keyed_hash(&sealer.enc_key, kid).as_bytes();
     let aad = aad(&header, kid);
@@ -519,11 +525,7 @@ mod tests {
     fn s3_round_trip_and_convergence() {
         let ring = KeyRing::generate();
         let s = Sealer::s3(ring.newest());
-        for plain in [
-            random(100_000),
-            b"text ".repeat(10_000),
-            Vec::new(),
-        ] {
+        for plain in [random(100_000), b"text ".repeat(10_000), Vec::new()] {
             let a = s.seal(&plain, COMP).unwrap();
             let b = s.seal(&plain, COMP).unwrap();
             assert_eq!(a.id, b.id, "same content, same domain: same block");
@@ -562,7 +564,10 @@ mod tests {
         let ring = KeyRing::generate();
         let s3 = Sealer::s3(ring.newest()).seal(&plain, COMP).unwrap();
         assert_ne!(a.id, s3.id);
-        assert_eq!(open(None, Some(&k1), &a.kid, &a.envelope, 5000).unwrap(), plain);
+        assert_eq!(
+            open(None, Some(&k1), &a.kid, &a.envelope, 5000).unwrap(),
+            plain
+        );
         // the wrong key fails authentication; no key is its own error
         assert!(matches!(
             open(None, Some(&k2), &a.kid, &a.envelope, 5000),
@@ -582,7 +587,10 @@ mod tests {
         for pos in [0usize, 5, 13, 30, sealed.envelope.len() - 1] {
             let mut bad = sealed.envelope.to_vec();
             bad[pos] ^= 0x40;
-            assert!(open(Some(&ring), None, &sealed.kid, &bad, 3000).is_err(), "byte {pos}");
+            assert!(
+                open(Some(&ring), None, &sealed.kid, &bad, 3000).is_err(),
+                "byte {pos}"
+            );
         }
         let mut kid = sealed.kid;
         kid[0] ^= 1;
@@ -608,8 +616,14 @@ mod tests {
         assert_eq!(ring2.newest().version, 2);
         let new = Sealer::s3(ring2.newest()).seal(&plain, COMP).unwrap();
         assert_ne!(old.id, new.id, "a new version is a new dedup domain");
-        assert_eq!(open(Some(&ring2), None, &old.kid, &old.envelope, 4000).unwrap(), plain);
-        assert_eq!(open(Some(&ring2), None, &new.kid, &new.envelope, 4000).unwrap(), plain);
+        assert_eq!(
+            open(Some(&ring2), None, &old.kid, &old.envelope, 4000).unwrap(),
+            plain
+        );
+        assert_eq!(
+            open(Some(&ring2), None, &new.kid, &new.envelope, 4000).unwrap(),
+            plain
+        );
         // a ring without version 2 cannot read what version 2 sealed
         assert!(matches!(
             open(Some(&ring), None, &new.kid, &new.envelope, 4000),
@@ -624,7 +638,10 @@ mod tests {
         let k = "11".repeat(32);
         assert!(KeyRing::parse(&format!("v1 {k}\nv1 {k}")).is_err());
         assert_eq!(KeyRing::parse(&k).unwrap().versions(), vec![1]);
-        assert_eq!(KeyRing::from_file_bytes(&[0xff; 32]).unwrap().versions(), vec![1]);
+        assert_eq!(
+            KeyRing::from_file_bytes(&[0xff; 32]).unwrap().versions(),
+            vec![1]
+        );
     }
 
     #[test]

@@ -315,7 +315,14 @@ impl Upload<'_> {
             let id = tokio::task::spawn_blocking(move || BlockId::of(&b)).await?;
             let stored = blocks.store(id, block, erasure).await?;
             drop(permit);
-            Ok((BlockEntry { id: id.0, len, kid: None }, stored))
+            Ok((
+                BlockEntry {
+                    id: id.0,
+                    len,
+                    kid: None,
+                },
+                stored,
+            ))
         }));
         while self.inflight.len() >= self.inner.cfg.pipeline_depth {
             self.collect_one().await?;

@@ -88,12 +88,12 @@ pub use checksum::{
     Checksum, ChecksumAlgorithm, ChecksumType, CompleteChecksum, LateChecksum, PartChecksum,
     UploadChecksum,
 };
-pub use crypt_ops::CopySse;
+pub use conditional::{COMPLETED_TTL_MS, WriteCondition};
+pub use config::{EngineConfig, default_erasure, fits_domains, target_erasure};
 pub use crypt::{
     BucketEncryption, CryptError, CustomerKey, KeyRing, MasterKey, SSE_KEY_LEN, Sse, SseRequest,
 };
-pub use conditional::{COMPLETED_TTL_MS, WriteCondition};
-pub use config::{EngineConfig, default_erasure, fits_domains, target_erasure};
+pub use crypt_ops::CopySse;
 pub use engine::Engine;
 pub use error::{Error, KeyProblem, Result};
 pub use gc::GcReport;

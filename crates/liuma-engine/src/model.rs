@@ -381,7 +381,10 @@ mod tests {
             id: [u8; 32],
             len: u32,
         }
-        let old = encode(&OldEntry { id: [3; 32], len: 7 });
+        let old = encode(&OldEntry {
+            id: [3; 32],
+            len: 7,
+        });
         let new = BlockEntry {
             id: [3; 32],
             len: 7,

@@ -491,10 +491,7 @@ impl Engine {
         let range = opts.range.map(|r| r.resolve(rec.size)).transpose()?;
         let (start, end) = range.unwrap_or((0, rec.size));
         let keys = self.inner.read_keys(opts.customer_key.as_ref());
-        let body = self
-            .inner
-            .open_stream_keyed(&rec, start, end, keys)
-            .await?;
+        let body = self.inner.open_stream_keyed(&rec, start, end, keys).await?;
         Ok(GetObject {
             info: ObjectInfo::from_record(bucket, key, &rec, is_latest),
             range,

@@ -162,10 +162,7 @@ impl Engine {
             .check_customer_key(rec.sse.as_ref(), customer_key.as_ref())?;
         let (start, end) = self.part_span(&rec, n).await?;
         let keys = self.inner.read_keys(customer_key.as_ref());
-        let body = self
-            .inner
-            .open_stream_keyed(&rec, start, end, keys)
-            .await?;
+        let body = self.inner.open_stream_keyed(&rec, start, end, keys).await?;
         Ok(GetObject {
             info: ObjectInfo::from_record(bucket, key, &rec, is_latest),
             range: Some((start, end)),

@@ -83,8 +83,7 @@ pub(crate) async fn upload_part(
     let secure = crate::sse::secure(s, &req);
     let input = req.input;
     let number = part_number(input.part_number)?;
-    let customer_key =
-        crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
+    let customer_key = crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
     // The part is checksummed with its upload's algorithm (AWS refuses
     // another one), the default CRC64NVME when the upload has none.
     let upload = s

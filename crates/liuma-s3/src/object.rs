@@ -208,8 +208,7 @@ pub(crate) async fn get_object(
     let bucket = existing(&req, &req.input.bucket)?;
     let secure = crate::sse::secure(s, &req);
     let input = req.input;
-    let customer_key =
-        crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
+    let customer_key = crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
     let cond = Conditions {
         if_match: input.if_match,
         if_none_match: input.if_none_match,
@@ -294,8 +293,7 @@ pub(crate) async fn head_object(
     let bucket = existing(&req, &req.input.bucket)?;
     let secure = crate::sse::secure(s, &req);
     let input = req.input;
-    let customer_key =
-        crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
+    let customer_key = crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
     let vid = input.version_id.as_deref();
     let part = read_part_number(input.part_number, input.range.is_some())?;
     let read = match part {

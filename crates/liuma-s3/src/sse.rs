@@ -139,7 +139,9 @@ pub(crate) fn answer(
 ) -> (Option<ServerSideEncryption>, Option<String>, Option<String>) {
     match sse {
         Some(Sse::S3) => (
-            Some(ServerSideEncryption::from_static(ServerSideEncryption::AES256)),
+            Some(ServerSideEncryption::from_static(
+                ServerSideEncryption::AES256,
+            )),
             None,
             None,
         ),
@@ -222,7 +224,12 @@ pub(crate) async fn get_bucket_encryption(
     // liuma does not encrypt buckets without a default (AWS reports SSE-S3
     // for every bucket since 2023, because AWS encrypts them all): saying
     // so would be false, so no default is AWS's older 404.
-    let Some(enc) = s.engine.bucket_encryption(&bucket.name).await.map_err(s3_err)? else {
+    let Some(enc) = s
+        .engine
+        .bucket_encryption(&bucket.name)
+        .await
+        .map_err(s3_err)?
+    else {
         // AWS answers 404 (s3s's code table says 400).
         let mut e = s3_error!(
             ServerSideEncryptionConfigurationNotFoundError,
@@ -296,7 +303,11 @@ mod tests {
             code(customer_key(h, true)),
             Some(S3ErrorCode::InvalidEncryptionAlgorithmError)
         );
-        assert!(customer_key(CustomerHeaders::default(), false).unwrap().is_none());
+        assert!(
+            customer_key(CustomerHeaders::default(), false)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

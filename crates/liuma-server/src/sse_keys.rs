@@ -84,8 +84,7 @@ pub async fn load(
     let path = secrets_dir.join(RING_FILE);
     let local = match std::fs::read(&path) {
         Ok(b) => Some(
-            KeyRing::from_file_bytes(&b)
-                .with_context(|| format!("parsing {}", path.display()))?,
+            KeyRing::from_file_bytes(&b).with_context(|| format!("parsing {}", path.display()))?,
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -142,14 +141,17 @@ mod tests {
         assert_eq!(unseal("secret-a", &blob).unwrap(), ring);
         assert!(unseal("secret-b", &blob).is_err());
         let text = ring.to_text();
-        assert!(!blob.windows(16).any(|w| text.as_bytes().windows(16).any(|t| t == w)));
+        assert!(
+            !blob
+                .windows(16)
+                .any(|w| text.as_bytes().windows(16).any(|t| t == w))
+        );
     }
 
     #[tokio::test]
     async fn one_node_generates_once_and_cluster_nodes_share() {
         let dir = tempfile::tempdir().unwrap();
-        let meta: DynMetaStore =
-            liuma_meta::RedbStore::open(&dir.path().join("m.redb")).unwrap();
+        let meta: DynMetaStore = liuma_meta::RedbStore::open(&dir.path().join("m.redb")).unwrap();
         let a = dir.path().join("a");
         let b = dir.path().join("b");
         std::fs::create_dir_all(&a).unwrap();
@@ -157,14 +159,21 @@ mod tests {
         let single = load(None, &a, &meta, "s", false).await.unwrap();
         assert_eq!(load(None, &a, &meta, "s", false).await.unwrap(), single);
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(a.join(RING_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(a.join(RING_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
         // cluster: a publishes its ring, b takes it
         let ra = load(None, &a, &meta, "s", true).await.unwrap();
         assert_eq!(ra, single);
         let rb = load(None, &b, &meta, "s", true).await.unwrap();
         assert_eq!(rb, ra);
-        assert!(load(None, &dir.path().join("c"), &meta, "other", true).await.is_err());
+        assert!(
+            load(None, &dir.path().join("c"), &meta, "other", true)
+                .await
+                .is_err()
+        );
         // an external key file wins over everything
         let f = dir.path().join("ext.key");
         std::fs::write(&f, [0xA5u8; 32]).unwrap();

@@ -14,5 +14,5 @@ mod failures;
 mod membership;
 mod mtls;
 mod secret;
-mod sse;
 mod spread;
+mod sse;
