@@ -41,7 +41,7 @@ fn sse_s3_object_written_on_one_node_reads_on_another() {
     for id in ["n1", "n2"] {
         for shard in shard_files(&c.data(id)) {
             let bytes = std::fs::read(&shard).expect("shard");
-            for w in data.chunks(MIB).map(|c| &c[..32]) {
+            for w in data.chunks(MIB).filter(|c| c.len() >= 32).map(|c| &c[..32]) {
                 assert!(
                     !bytes.windows(32).any(|b| b == w),
                     "plaintext in {}",
