@@ -29,7 +29,7 @@ fn main() {
             ..EngineConfig::default()
         };
         let e = common::engine(&dir.path().join("e"), 1, cfg).await;
-        e.create_bucket("b", "bench").await.unwrap();
+        e.create_bucket("bkt", "bench").await.unwrap();
         let key = CustomerKey::from_bytes([0x42; 32]);
         let modes: [(&str, Option<SseRequest>); 3] = [
             ("plain", None),
@@ -51,7 +51,7 @@ fn main() {
             for i in 0..n {
                 salt += 1;
                 let body = common::stream(&pool, BIG, salt);
-                e.put_object("b", &format!("{name}/big{i}"), body, opts())
+                e.put_object("bkt", &format!("{name}/big{i}"), body, opts())
                     .await
                     .unwrap();
             }
@@ -60,7 +60,7 @@ fn main() {
             for i in 0..n {
                 let got = e
                     .get_object(
-                        "b",
+                        "bkt",
                         &format!("{name}/big{i}"),
                         GetOptions {
                             customer_key: get_key.clone(),
@@ -86,7 +86,7 @@ fn main() {
                     let e = e.clone();
                     let o = opts();
                     async move {
-                        e.put_object("b", &format!("{name}/s{i}"), body, o)
+                        e.put_object("bkt", &format!("{name}/s{i}"), body, o)
                             .await
                             .unwrap();
                     }
@@ -103,7 +103,7 @@ fn main() {
                     async move {
                         let got = e
                             .get_object(
-                                "b",
+                                "bkt",
                                 &format!("{name}/s{i}"),
                                 GetOptions {
                                     customer_key: k,
