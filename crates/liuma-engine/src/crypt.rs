@@ -205,10 +205,10 @@ impl KeyRing {
 
     /// A key file as bytes: exactly 32 raw bytes (a KMS data key), else the text form.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<KeyRing, CryptError> {
-        if let Ok(raw) = <[u8; SSE_KEY_LEN]>::try_from(bytes) {
-            if std::str::from_utf8(bytes).is_err() {
-                return Ok(KeyRing::single(raw));
-            }
+        if let Ok(raw) = <[u8; SSE_KEY_LEN]>::try_from(bytes)
+            && std::str::from_utf8(bytes).is_err()
+        {
+            return Ok(KeyRing::single(raw));
         }
         let text = std::str::from_utf8(bytes).map_err(|_| CryptError::MalformedRing {
             line: 0,

@@ -133,6 +133,7 @@ impl Engine {
     /// blocks; otherwise the plaintext is read and written again under
     /// the target's setting (SSE-C to SSE-S3 and back, plain to encrypted).
     /// A re-encrypted copy keeps no S3 additional checksum.
+    #[allow(clippy::too_many_arguments)]
     pub async fn copy_object_sse(
         &self,
         src_bucket: &str,
