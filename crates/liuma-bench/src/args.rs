@@ -83,6 +83,10 @@ pub struct BenchArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Server-side encryption: none (the bucket's default), s3 (SSE-S3 on
+    /// writes), c (SSE-C with a fixed key on writes and reads).
+    #[arg(long, value_enum, default_value_t = crate::s3::Sse::None)]
+    pub sse: crate::s3::Sse,
 }
 
 impl BenchArgs {
@@ -138,6 +142,7 @@ impl BenchArgs {
                 region: self.region.clone(),
                 access_key: self.access_key.clone(),
                 secret_key: self.secret_key.clone(),
+                sse: self.sse,
             },
             endpoint: self.endpoint.clone(),
             workload: self.workload,

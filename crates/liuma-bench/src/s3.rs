@@ -82,6 +82,44 @@ pub struct Target {
     pub access_key: String,
     /// Secret access key.
     pub secret_key: String,
+    /// Server-side encryption the objects are written (and read) with.
+    pub sse: Sse,
+}
+
+/// `--sse`: how objects are encrypted at rest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sse {
+    /// Stored as the bucket's default says.
+    #[default]
+    None,
+    /// SSE-S3 (`x-amz-server-side-encryption: AES256`) on writes.
+    S3,
+    /// SSE-C with a fixed benchmark key on writes and reads (the node must
+    /// accept it: https, or `--sse-c-plain-http`).
+    C,
+}
+
+/// The SSE-C benchmark key: 32 bytes of 0x42, base64, and the base64 of its MD5.
+const SSEC_KEY: &str = "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=";
+const SSEC_KEY_MD5: &str = "8NB6psqPvuXCjIqE3J2m5Q==";
+
+impl Sse {
+    /// Headers of a request on an object (`write`: PUT/POST, else a read).
+    fn headers(self, write: bool) -> &'static [(&'static str, &'static str)] {
+        match (self, write) {
+            (Sse::S3, true) => &[("x-amz-server-side-encryption", "AES256")],
+            (Sse::C, _) => &[
+                ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+                ("x-amz-server-side-encryption-customer-key", SSEC_KEY),
+                (
+                    "x-amz-server-side-encryption-customer-key-md5",
+                    SSEC_KEY_MD5,
+                ),
+            ],
+            _ => &[],
+        }
+    }
 }
 
 impl Target {
@@ -175,6 +213,17 @@ impl S3Client {
         if content_length > 0 || matches!(body, ReqBody::Data(_)) {
             req = req.header("content-length", content_length);
         }
+        // Object writes and reads (not a multipart complete or abort,
+        // which carry no SSE headers on AWS either).
+        let complete = query.contains("uploadId") && !query.contains("partNumber");
+        if key.is_some() && !complete {
+            let write = req
+                .method_ref()
+                .is_some_and(|m| *m == Method::PUT || *m == Method::POST);
+            for (name, value) in t.sse.headers(write) {
+                req = req.header(*name, *value);
+            }
+        }
         let req = req.body(body).expect("all header values are ASCII");
         self.http.request(req).await
     }
@@ -238,6 +287,7 @@ mod tests {
             region: "us-east-1".into(),
             access_key: "AKIAIOSFODNN7EXAMPLE".into(),
             secret_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            sse: Sse::None,
         };
         let auth = sign(
             &t,

@@ -25,11 +25,7 @@ pub(crate) fn saves_enough(original: usize, compressed: usize, min_saving_percen
 }
 
 /// Compresses `plain` if that saves enough; `None` means "store it raw".
-pub(crate) fn maybe_compress(
-    plain: &[u8],
-    level: i32,
-    min_saving_percent: u8,
-) -> Result<Option<Vec<u8>>> {
+pub fn maybe_compress(plain: &[u8], level: i32, min_saving_percent: u8) -> Result<Option<Vec<u8>>> {
     if plain.is_empty() || min_saving_percent >= 100 {
         return Ok(None);
     }
@@ -49,7 +45,7 @@ pub(crate) fn maybe_compress(
 }
 
 /// Decompresses a stored block that must expand to exactly `plain_len` bytes.
-pub(crate) fn decompress(block: BlockId, stored: &[u8], plain_len: u64) -> Result<Vec<u8>> {
+pub fn decompress(block: BlockId, stored: &[u8], plain_len: u64) -> Result<Vec<u8>> {
     let err = |source| Error::Decompress { block, source };
     // plain_len is bounded by MAX_BLOCK_LEN when the header is parsed, so this cannot
     // allocate an absurd amount even for a hostile frame with a valid checksum.

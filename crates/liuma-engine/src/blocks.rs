@@ -181,6 +181,18 @@ impl BlockStore {
 
     /// Store `plain` (whose BLAKE3 is `id`) unless it is stored already.
     pub async fn store(&self, id: BlockId, plain: Bytes, erasure: (u16, u16)) -> Result<Stored> {
+        self.store_coded(id, plain, erasure, true).await
+    }
+
+    /// [`Self::store`]; `compress` false skips the codec's compression
+    /// (encrypted envelopes: compressed before encryption, see `crypt`).
+    pub async fn store_coded(
+        &self,
+        id: BlockId,
+        plain: Bytes,
+        erasure: (u16, u16),
+        compress: bool,
+    ) -> Result<Stored> {
         let waited = std::time::Instant::now();
         loop {
             match self.record(&id).await? {
@@ -208,6 +220,7 @@ impl BlockStore {
         self.check_floor(erasure.0, erasure.1)?;
         let mut params = self.codec.clone();
         (params.data_shards, params.parity_shards) = erasure;
+        params.compress &= compress;
         let plain_len = plain.len() as u64;
         let encoded = tokio::task::spawn_blocking(move || {
             liuma_codec::encode_block_with_id(&params, id, plain)

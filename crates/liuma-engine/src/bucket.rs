@@ -51,6 +51,11 @@ impl Engine {
             erasure: None,
             attrs: Default::default(),
             lifecycle: Vec::new(),
+            encryption: self
+                .inner
+                .cfg
+                .sse_by_default
+                .then(crate::crypt::BucketEncryption::default),
         };
         let key = keys::bucket(name);
         let txn = Txn::new()

@@ -189,6 +189,7 @@ impl Engine {
             // nor an owner or ACL
             owner: String::new(),
             acl: None,
+            sse: None,
         })
     }
 
@@ -233,6 +234,7 @@ mod tests {
             tags: Default::default(),
             owner: String::new(),
             acl: None,
+            sse: None,
         }
     }
 

@@ -63,6 +63,12 @@ pub struct EngineConfig {
     /// need no waiting. Off by default: a pass as of a future time expires
     /// objects early, which no production node should allow.
     pub lifecycle_test_clock: bool,
+    /// The SSE-S3 master key ring (see [`crate::crypt`]). The server always
+    /// sets it; None refuses SSE requests (`NotImplemented`). Default None.
+    pub sse_keys: Option<crate::KeyRing>,
+    /// New buckets get SSE-S3 as their default encryption (a node option;
+    /// DeleteBucketEncryption still turns it off per bucket). Default false.
+    pub sse_by_default: bool,
 }
 
 impl Default for EngineConfig {
@@ -87,6 +93,8 @@ impl Default for EngineConfig {
             pipeline_depth: 4,
             secret_seal: None,
             lifecycle_test_clock: false,
+            sse_keys: None,
+            sse_by_default: false,
         }
     }
 }

@@ -300,6 +300,23 @@ pub enum Error {
         /// How many parts the object has.
         parts: u32,
     },
+    /// An SSE-C object was read (or an SSE-C upload written) without its
+    /// customer key.
+    #[error("the object is stored with a customer-provided key (SSE-C); the key must be given")]
+    SseCustomerKeyRequired,
+    /// The customer key given is not the one the object was stored with.
+    #[error("the customer-provided key does not match the object's")]
+    SseCustomerKeyMismatch,
+    /// SSE-C headers on an object that is not stored with SSE-C.
+    #[error("the encryption parameters are not applicable to this object")]
+    SseNotApplicable,
+    /// Server-side encryption asked of an engine without a master key ring.
+    #[error("server-side encryption is not configured on this node")]
+    SseUnavailable,
+    /// An encrypted block could not be opened (tampered or corrupt data,
+    /// a key version this node lacks).
+    #[error(transparent)]
+    Crypt(#[from] crate::crypt::CryptError),
     /// A bug or an unexpected failure below; details in the source.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -361,6 +378,10 @@ impl Error {
             Error::InvalidArgument { .. } => "InvalidArgument",
             Error::ConditionalConflict { .. } => "ConditionalRequestConflict",
             Error::PartNotSatisfiable { .. } => "InvalidPartNumber",
+            Error::SseCustomerKeyRequired | Error::SseNotApplicable => "InvalidRequest",
+            Error::SseCustomerKeyMismatch => "AccessDenied",
+            Error::SseUnavailable => "NotImplemented",
+            Error::Crypt(_) => "InternalError",
             Error::Internal(_) => "InternalError",
         }
     }
@@ -394,7 +415,11 @@ impl Error {
             | Error::Body(_)
             | Error::InvalidChecksum { .. }
             | Error::MalformedPolicy { .. }
-            | Error::InvalidArgument { .. } => 400,
+            | Error::InvalidArgument { .. }
+            | Error::SseCustomerKeyRequired
+            | Error::SseNotApplicable => 400,
+            Error::SseCustomerKeyMismatch => 403,
+            Error::SseUnavailable => 501,
             Error::BucketAlreadyOwnedByYou { .. }
             | Error::BucketAlreadyExists { .. }
             | Error::BucketNotEmpty { .. }
@@ -407,6 +432,7 @@ impl Error {
             Error::PreconditionFailed => 412,
             Error::InvalidRange { .. } | Error::PartNotSatisfiable { .. } => 416,
             Error::InvalidConfig(_)
+            | Error::Crypt(_)
             | Error::Internal(_)
             | Error::MetaRejected(_)
             | Error::MetaFailed(_) => 500,

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use crate::blocks::Stored;
 use crate::budget::Grant;
+use crate::crypt::{Compression, Sealer};
 use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
@@ -118,13 +119,18 @@ struct Upload<'a> {
     /// The owner's GC queue entry is written (with its first references):
     /// one entry per upload, not one per batch.
     queued: bool,
+    /// Encrypts every block (SSE); None stores them plain.
+    sealer: Option<Arc<Sealer>>,
 }
 
 impl Inner {
     /// Stream `body` into blocks owned by `owner` (refs written under `uid`).
     /// Small bodies stay inline when `allow_inline` (not for multipart parts,
-    /// so completing an upload never has to write data).
-    pub(crate) async fn ingest(
+    /// so completing an upload never has to write data). With a `sealer`
+    /// every block is encrypted (see [`crate::crypt`]) and nothing is kept
+    /// inline: the record would hold plaintext.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn ingest_sealed(
         &self,
         mut body: ByteStream,
         owner: Owner,
@@ -132,7 +138,9 @@ impl Inner {
         erasure: (u16, u16),
         max_size: u64,
         allow_inline: bool,
+        sealer: Option<Sealer>,
     ) -> Result<Ingested> {
+        let allow_inline = allow_inline && sealer.is_none();
         // MD5 (~0.5 GiB/s) and SHA-256 (~1.6 GiB/s with SHA-NI) each need the
         // bytes in order; on their own threads they overlap with each other
         // and with block coding and disk writes.
@@ -153,6 +161,7 @@ impl Inner {
             referenced: HashSet::new(),
             pending_refs: Vec::new(),
             queued: false,
+            sealer: sealer.map(Arc::new),
         };
         let filled = up.fill(&mut body, max_size, allow_inline).await;
         let (size, body) = match filled {
@@ -279,13 +288,41 @@ impl Upload<'_> {
         self.hash_tx.send(&block, Some(&permit)).await?;
         let blocks = self.inner.blocks.clone();
         let erasure = self.erasure;
+        let sealer = self.sealer.clone();
+        let comp = Compression {
+            enabled: blocks.codec().compress,
+            level: blocks.codec().zstd_level,
+            min_saving_percent: blocks.codec().min_saving_percent,
+        };
         self.inflight.push_back(tokio::spawn(async move {
             let len = u32::try_from(block.len()).expect("blocks are at most 64 MiB");
             let b = block.clone();
+            if let Some(sealer) = sealer {
+                // Compressed and encrypted here; the codec stores the
+                // envelope as it is (no second compression attempt).
+                let sealed = tokio::task::spawn_blocking(move || sealer.seal(&b, comp)).await??;
+                let stored = blocks
+                    .store_coded(sealed.id, sealed.envelope, erasure, false)
+                    .await?;
+                drop(permit);
+                let entry = BlockEntry {
+                    id: sealed.id.0,
+                    len,
+                    kid: Some(sealed.kid),
+                };
+                return Ok((entry, stored));
+            }
             let id = tokio::task::spawn_blocking(move || BlockId::of(&b)).await?;
             let stored = blocks.store(id, block, erasure).await?;
             drop(permit);
-            Ok((BlockEntry { id: id.0, len }, stored))
+            Ok((
+                BlockEntry {
+                    id: id.0,
+                    len,
+                    kid: None,
+                },
+                stored,
+            ))
         }));
         while self.inflight.len() >= self.inner.cfg.pipeline_depth {
             self.collect_one().await?;

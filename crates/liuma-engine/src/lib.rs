@@ -50,6 +50,8 @@ mod checksum;
 mod clock;
 mod conditional;
 mod config;
+mod crypt;
+mod crypt_ops;
 mod engine;
 mod error;
 mod gc;
@@ -89,6 +91,10 @@ pub use checksum::{
 };
 pub use conditional::{COMPLETED_TTL_MS, WriteCondition};
 pub use config::{EngineConfig, default_erasure, fits_domains, target_erasure};
+pub use crypt::{
+    BucketEncryption, CryptError, CustomerKey, KeyRing, MasterKey, SSE_KEY_LEN, Sse, SseRequest,
+};
+pub use crypt_ops::CopySse;
 pub use engine::Engine;
 pub use error::{Error, KeyProblem, Result};
 pub use gc::GcReport;

@@ -65,6 +65,10 @@ pub struct BucketInfo {
     /// Lifecycle rules, applied by the lifecycle pass (empty: none).
     #[serde(default)]
     pub lifecycle: Vec<crate::lifecycle::LifecycleRule>,
+    /// Default encryption (PutBucketEncryption): objects written without
+    /// SSE headers are stored with SSE-S3. None: no default set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::crypt::BucketEncryption>,
 }
 
 /// Content type, standard headers and user metadata of an object.
@@ -93,6 +97,11 @@ impl ObjectMeta {
 pub(crate) struct BlockEntry {
     pub id: [u8; 32],
     pub len: u32,
+    /// Encrypted blocks (see [`crate::crypt`]): the keyed id of the plain
+    /// block, from which its data key is derived. None for plain blocks
+    /// (and not written, so plain block lists encode as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<[u8; 32]>,
 }
 
 impl BlockEntry {
@@ -183,6 +192,9 @@ pub(crate) struct VersionRecord {
     /// The version's ACL, JSON of `liuma_policy::Acl` (None: private to its owner).
     #[serde(default)]
     pub acl: Option<String>,
+    /// Server-side encryption of the version's blocks (None: plain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::crypt::Sse>,
 }
 
 impl VersionRecord {
@@ -206,6 +218,7 @@ impl VersionRecord {
             tags: Tags::new(),
             owner: String::new(),
             acl: None,
+            sse: None,
         }
     }
 
@@ -288,6 +301,9 @@ pub(crate) struct UploadRecord {
     /// The completed object's ACL (JSON of `liuma_policy::Acl`; None: private).
     #[serde(default)]
     pub acl: Option<String>,
+    /// Encryption of every part and of the completed object (None: plain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<crate::crypt::Sse>,
 }
 
 /// One uploaded part.
@@ -354,6 +370,43 @@ pub(crate) fn new_vsort(ms: u64, newest_existing: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Encryption fields are skipped when absent: plain records encode
+    /// byte for byte as before encryption existed, and records written
+    /// before decode with no encryption.
+    #[test]
+    fn plain_records_are_unchanged_by_encryption_fields() {
+        #[derive(Serialize)]
+        struct OldEntry {
+            id: [u8; 32],
+            len: u32,
+        }
+        let old = encode(&OldEntry {
+            id: [3; 32],
+            len: 7,
+        });
+        let new = BlockEntry {
+            id: [3; 32],
+            len: 7,
+            kid: None,
+        };
+        assert_eq!(encode(&new), old);
+        let back: BlockEntry = decode(&old).unwrap();
+        assert_eq!(back, new);
+        let mut rec = VersionRecord::delete_marker(5);
+        let plain = encode(&rec);
+        assert!(!plain.windows(3).any(|w| w == b"sse"));
+        let back: VersionRecord = decode(&plain).unwrap();
+        assert!(back.sse.is_none());
+        rec.sse = Some(crate::crypt::Sse::S3);
+        let back: VersionRecord = decode(&encode(&rec)).unwrap();
+        assert_eq!(back.sse, Some(crate::crypt::Sse::S3));
+        let sealed = BlockEntry {
+            kid: Some([9; 32]),
+            ..new
+        };
+        assert_eq!(decode::<BlockEntry>(&encode(&sealed)).unwrap(), sealed);
+    }
 
     #[test]
     fn newer_versions_sort_first_even_with_clock_skew() {

@@ -37,6 +37,8 @@ pub struct UploadInfo {
     pub session: Option<crate::UploadSession>,
     /// User name of the initiator (empty: the bucket's owner).
     pub owner: String,
+    /// Encryption of its parts and object (None: plain).
+    pub sse: Option<crate::Sse>,
 }
 
 /// One stored part.
@@ -89,6 +91,10 @@ pub struct CopySource {
     pub version_id: Option<String>,
     /// Bytes of the source to copy (all when absent).
     pub range: Option<crate::ByteRange>,
+    /// The source's SSE-C key (`x-amz-copy-source-server-side-encryption-customer-*`).
+    pub source_key: Option<crate::CustomerKey>,
+    /// The upload's SSE-C key, for the part written.
+    pub part_key: Option<crate::CustomerKey>,
 }
 
 /// Options of [`Engine::complete_multipart_with`].
@@ -155,6 +161,8 @@ pub struct PartOptions {
     /// The S3 additional checksum the front end computes (and verifies)
     /// while the body streams; stored with the part.
     pub checksum: Option<LateChecksum>,
+    /// The upload's SSE-C key: every part of an SSE-C upload carries it.
+    pub customer_key: Option<crate::CustomerKey>,
 }
 
 impl Engine {
@@ -209,9 +217,31 @@ impl Engine {
         owner: String,
         acl: Option<String>,
     ) -> Result<String> {
+        self.create_multipart_sse(bucket, key, meta, checksum, tags, owner, acl, None)
+            .await
+    }
+
+    /// [`Self::create_multipart_owned`] whose parts and object are stored
+    /// with `sse` (None: the bucket's default encryption).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_multipart_sse(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: ObjectMeta,
+        checksum: Option<UploadChecksum>,
+        tags: Tags,
+        owner: String,
+        acl: Option<String>,
+        sse: Option<crate::SseRequest>,
+    ) -> Result<String> {
         validate_key(key)?;
         check_meta(&meta)?;
-        self.bucket(bucket).await?;
+        let b = self.bucket(bucket).await?;
+        let sse = self
+            .inner
+            .resolve_sse(&b, sse.as_ref())?
+            .map(|(_, stored)| stored);
         let upload_id = random_id();
         let rec = UploadRecord {
             bucket: bucket.to_owned(),
@@ -224,6 +254,7 @@ impl Engine {
             session: None,
             owner,
             acl,
+            sse,
         };
         self.inner
             .meta
@@ -294,7 +325,10 @@ impl Engine {
         if !(1..=MAX_PART_NUMBER).contains(&part_number) {
             return Err(Error::InvalidPartNumber { part_number });
         }
-        self.upload_record(bucket, key, upload_id).await?;
+        let (upload, _) = self.upload_record(bucket, key, upload_id).await?;
+        let sealer = self
+            .inner
+            .sealer_of(upload.sse.as_ref(), opts.customer_key.as_ref())?;
         let b = self.bucket(bucket).await?;
         let uid = random_id();
         let owner = Owner::Part {
@@ -306,15 +340,20 @@ impl Engine {
         let erasure = b.erasure.unwrap_or_else(|| self.erasure());
         let ing = self
             .inner
-            .ingest(body, owner, &uid, erasure, max, false)
+            .ingest_sealed(body, owner, &uid, erasure, max, false, sealer)
             .await?;
         ing.check(opts.content_length, opts.content_md5, opts.sha256)?;
+        // SSE-C parts keep neither MD5 nor SHA-256 of their plaintext.
+        let (etag, sha256) = match &opts.customer_key {
+            Some(k) => (k.etag_of(&ing.md5), String::new()),
+            None => (hex::encode(ing.md5), hex::encode(ing.sha256)),
+        };
         let part = PartRecord {
             uid,
             part_number,
             size: ing.size,
-            etag: hex::encode(ing.md5),
-            sha256: hex::encode(ing.sha256),
+            etag,
+            sha256,
             modified_ms: self.now_ms(),
             body: ing.body,
             checksums: opts
@@ -459,6 +498,7 @@ impl Engine {
         let opts = crate::GetOptions {
             version_id: src.version_id.clone(),
             range: src.range,
+            customer_key: src.source_key.clone(),
         };
         let got = self.get_object(&src.bucket, &src.key, opts).await?;
         // A source that cannot be read (a lost block, the store down) rides
@@ -476,6 +516,7 @@ impl Engine {
         let (body, late) = crate::checksum::hashing(body, alg);
         let opts = PartOptions {
             checksum: Some(late),
+            customer_key: src.part_key.clone(),
             ..PartOptions::default()
         };
         self.upload_part(bucket, key, upload_id, part_number, body, opts)
@@ -551,6 +592,7 @@ impl Engine {
                 checksum: rec.checksum,
                 session: rec.session,
                 owner: rec.owner,
+                sse: rec.sse,
             });
         }
         Ok(out)
@@ -639,6 +681,7 @@ impl Engine {
             tags: upload.tags,
             owner: upload.owner,
             acl: upload.acl,
+            sse: upload.sse.clone(),
         };
         let upload = UploadAt {
             bucket,
@@ -813,6 +856,7 @@ impl Engine {
             tags: Tags::new(),
             owner: String::new(),
             acl: None,
+            sse: None,
         };
         let mut stream = self.inner.open_stream(&rec, 0, size).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);
@@ -857,6 +901,7 @@ impl Engine {
             checksum: rec.checksum,
             session: rec.session,
             owner: rec.owner,
+            sse: rec.sse,
         })
     }
 

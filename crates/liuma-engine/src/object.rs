@@ -6,6 +6,7 @@ use md5::Digest;
 
 use crate::checksum::{Checksum, LateChecksum, PartChecksum};
 use crate::conditional::WriteCondition;
+use crate::crypt::{CustomerKey, Sse, SseRequest};
 use crate::engine::Engine;
 use crate::ingest::{ByteStream, write_manifest, write_refs};
 use crate::keys;
@@ -41,6 +42,8 @@ pub struct PutOptions {
     pub owner: String,
     /// The version's ACL, JSON of `liuma_policy::Acl` (None: private).
     pub acl: Option<String>,
+    /// Server-side encryption asked for (None: the bucket's default).
+    pub sse: Option<SseRequest>,
 }
 
 /// Where [`Engine::copy_object_as`] writes, and as whom.
@@ -89,6 +92,8 @@ pub struct ObjectInfo {
     pub owner: String,
     /// The version's ACL, JSON of `liuma_policy::Acl` (None: private).
     pub acl: Option<String>,
+    /// How the version is encrypted at rest (None: plain).
+    pub sse: Option<Sse>,
 }
 
 impl ObjectInfo {
@@ -114,6 +119,7 @@ impl ObjectInfo {
             tag_count: rec.tags.len(),
             owner: rec.owner.clone(),
             acl: rec.acl.clone(),
+            sse: rec.sse.clone(),
         }
     }
 }
@@ -125,6 +131,8 @@ pub struct GetOptions {
     pub version_id: Option<String>,
     /// A byte range; the whole object when absent.
     pub range: Option<ByteRange>,
+    /// The SSE-C key of the version (required for SSE-C versions, refused for others).
+    pub customer_key: Option<CustomerKey>,
 }
 
 /// An object being read.
@@ -204,19 +212,26 @@ impl Engine {
             .content_length
             .unwrap_or(self.inner.cfg.max_object_size)
             .min(self.inner.cfg.max_object_size);
+        let (sealer, sse_record) = self.inner.resolve_sse(&b, opts.sse.as_ref())?.unzip();
         let ing = self
             .inner
-            .ingest(body, owner, &uid, erasure, max, true)
+            .ingest_sealed(body, owner, &uid, erasure, max, true, sealer)
             .await?;
         ing.check(opts.content_length, opts.content_md5, opts.sha256)?;
+        // SSE-C: neither the MD5 nor the SHA-256 of the plaintext is kept
+        // (either would confirm a known file); AWS's ETag is not the MD5 either.
+        let (etag, sha256) = match &opts.sse {
+            Some(SseRequest::Customer(k)) => (k.etag_of(&ing.md5), None),
+            _ => (hex::encode(ing.md5), Some(hex::encode(ing.sha256))),
+        };
         let rec = VersionRecord {
             uid,
             vsort: String::new(),
             null_version: false,
             delete_marker: false,
             size: ing.size,
-            etag: hex::encode(ing.md5),
-            sha256: Some(hex::encode(ing.sha256)),
+            etag,
+            sha256,
             modified_ms: self.now_ms(),
             meta: opts.meta,
             body: ing.body,
@@ -229,6 +244,7 @@ impl Engine {
             tags: opts.tags,
             owner: opts.owner,
             acl: opts.acl,
+            sse: sse_record,
         };
         let guard = Guard {
             condition: &opts.condition,
@@ -471,9 +487,12 @@ impl Engine {
                 key: key.to_owned(),
             });
         }
+        self.inner
+            .check_customer_key(rec.sse.as_ref(), opts.customer_key.as_ref())?;
         let range = opts.range.map(|r| r.resolve(rec.size)).transpose()?;
         let (start, end) = range.unwrap_or((0, rec.size));
-        let body = self.inner.open_stream(&rec, start, end).await?;
+        let keys = self.inner.read_keys(opts.customer_key.as_ref());
+        let body = self.inner.open_stream_keyed(&rec, start, end, keys).await?;
         Ok(GetObject {
             info: ObjectInfo::from_record(bucket, key, &rec, is_latest),
             range,
@@ -676,6 +695,7 @@ impl Engine {
             // A copy is a new object, written by the copier.
             owner: target.owner,
             acl: target.acl,
+            sse: src.sse.clone(),
         };
         let rec = self.commit_version(&dst, dst_key, rec).await?;
         Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true))
@@ -718,6 +738,7 @@ impl Engine {
                 GetOptions {
                     version_id: version_id.map(str::to_owned),
                     range: None,
+                    customer_key: None,
                 },
             )
             .await?;

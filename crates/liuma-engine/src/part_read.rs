@@ -138,6 +138,19 @@ impl Engine {
         version_id: Option<&str>,
         n: u32,
     ) -> Result<GetObject> {
+        self.get_object_part_keyed(bucket, key, version_id, n, None)
+            .await
+    }
+
+    /// [`Self::get_object_part`] of a version that may be stored with SSE-C.
+    pub async fn get_object_part_keyed(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        n: u32,
+        customer_key: Option<crate::CustomerKey>,
+    ) -> Result<GetObject> {
         let (rec, is_latest) = self.find_version(bucket, key, version_id).await?;
         if rec.delete_marker {
             return Err(Error::NoSuchKey {
@@ -145,8 +158,11 @@ impl Engine {
                 key: key.to_owned(),
             });
         }
+        self.inner
+            .check_customer_key(rec.sse.as_ref(), customer_key.as_ref())?;
         let (start, end) = self.part_span(&rec, n).await?;
-        let body = self.inner.open_stream(&rec, start, end).await?;
+        let keys = self.inner.read_keys(customer_key.as_ref());
+        let body = self.inner.open_stream_keyed(&rec, start, end, keys).await?;
         Ok(GetObject {
             info: ObjectInfo::from_record(bucket, key, &rec, is_latest),
             range: Some((start, end)),

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use crate::budget::{Budget, Holder};
 use crate::checksum::StoredPart;
+use crate::crypt_ops::ReadKeys;
 use crate::engine::Inner;
 use crate::keys;
 use crate::metrics::Stats;
@@ -88,6 +89,10 @@ struct RangeSource {
     inner: Arc<Inner>,
     /// (block id, slice within the block) for every block the range touches
     wanted: Vec<(BlockId, usize, usize)>,
+    /// Per wanted block: its keyed id and plain length when encrypted.
+    sealed: Vec<Option<([u8; 32], u32)>>,
+    /// Keys to open encrypted blocks with.
+    keys: ReadKeys,
 }
 
 impl BlockSource for RangeSource {
@@ -97,7 +102,20 @@ impl BlockSource for RangeSource {
 
     async fn read(&self, i: usize) -> Result<Bytes> {
         let (id, lo, hi) = self.wanted[i];
-        let data = self.inner.blocks.read(&id).await?;
+        let mut data = self.inner.blocks.read(&id).await?;
+        if let Some((kid, len)) = self.sealed[i] {
+            let keys = self.keys.clone();
+            data = tokio::task::spawn_blocking(move || {
+                crate::crypt::open(
+                    keys.ring.as_deref(),
+                    keys.customer.as_ref(),
+                    &kid,
+                    &data,
+                    u64::from(len),
+                )
+            })
+            .await??;
+        }
         if data.len() < hi {
             return Err(Error::internal(std::io::Error::other(format!(
                 "block {id} is shorter than its manifest entry"
@@ -318,6 +336,19 @@ impl Inner {
         start: u64,
         end: u64,
     ) -> Result<ObjectStream> {
+        self.open_stream_keyed(rec, start, end, self.read_keys(None))
+            .await
+    }
+
+    /// [`Self::open_stream`] of a version whose blocks may need `keys`
+    /// (SSE-C: the customer key, checked against the version beforehand).
+    pub(crate) async fn open_stream_keyed(
+        self: &Arc<Self>,
+        rec: &VersionRecord,
+        start: u64,
+        end: u64,
+        keys: ReadKeys,
+    ) -> Result<ObjectStream> {
         let body = self.body_of(rec).await?;
         if let Body::Inline(data) = body.as_ref() {
             let lo = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
@@ -327,6 +358,7 @@ impl Inner {
             return Ok(Box::pin(stream::once(async move { Ok(bytes) })));
         }
         let mut wanted: Vec<(BlockId, usize, usize)> = Vec::new();
+        let mut sealed = Vec::new();
         let mut offset = 0u64;
         for e in self.body_manifest(&rec.uid, &body).await? {
             let (b_start, b_end) = (offset, offset + u64::from(e.len));
@@ -337,6 +369,7 @@ impl Inner {
             let lo = usize::try_from(start.saturating_sub(b_start)).expect("within a block");
             let hi = usize::try_from(end.min(b_end) - b_start).expect("within a block");
             wanted.push((e.block_id(), lo, hi));
+            sealed.push(e.kid.map(|k| (k, e.len)));
         }
         // Every block after the first (which is read below) must be
         // readable as far as membership tells, before the caller answers.
@@ -348,6 +381,8 @@ impl Inner {
         let src = RangeSource {
             inner: self.clone(),
             wanted,
+            sealed,
+            keys,
         };
         let mut reader = Reader::new(src, self.budget.clone(), FRAME);
         // The first frame is read before the caller answers: an object that

@@ -68,6 +68,7 @@ impl Engine {
             session,
             owner: String::new(),
             acl: None,
+            sse: None,
         };
         let k = keys::upload(bucket, key, upload_id);
         let txn = Txn::new()

@@ -152,6 +152,7 @@ mod tests {
             erasure: None,
             attrs: BTreeMap::from([("acl".to_owned(), "public-read".to_owned())]),
             lifecycle: Vec::new(),
+            encryption: None,
         })
     }
 

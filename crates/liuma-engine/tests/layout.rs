@@ -77,6 +77,7 @@ async fn read(e: &Engine, bucket: &str, key: &str, version: Option<String>) -> V
             GetOptions {
                 version_id: version,
                 range: None,
+                customer_key: None,
             },
         )
         .await
@@ -115,6 +116,7 @@ async fn check_contents(e: &Engine) {
             GetOptions {
                 version_id: None,
                 range: Some(liuma_engine::ByteRange::FromTo(100_000, 200_000)),
+                customer_key: None,
             },
         )
         .await

@@ -137,6 +137,7 @@ pub(super) async fn handle_download(
             GetOptions {
                 version_id: Some(info.version_id.clone()),
                 range,
+                customer_key: None,
             },
         )
         .await?;

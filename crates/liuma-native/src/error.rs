@@ -423,8 +423,13 @@ fn engine_status(e: &EngineError) -> StatusCode {
         | EngineError::MetaUnavailable(_) => S::SERVICE_UNAVAILABLE,
         EngineError::InvalidConfig(_)
         | EngineError::Internal(_)
+        | EngineError::Crypt(_)
         | EngineError::MetaRejected(_)
         | EngineError::MetaFailed(_) => S::INTERNAL_SERVER_ERROR,
+        // The native API has no SSE-C headers; S3 writes them.
+        EngineError::SseCustomerKeyRequired | EngineError::SseNotApplicable => S::BAD_REQUEST,
+        EngineError::SseCustomerKeyMismatch => S::FORBIDDEN,
+        EngineError::SseUnavailable => S::NOT_IMPLEMENTED,
     }
 }
 

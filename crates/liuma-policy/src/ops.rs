@@ -86,6 +86,10 @@ pub fn operation(name: &str) -> Option<Operation> {
         "PutBucketLifecycleConfiguration" | "DeleteBucketLifecycle" => {
             op("s3:PutLifecycleConfiguration", None, false, None)
         }
+        "GetBucketEncryption" => op("s3:GetEncryptionConfiguration", None, false, None),
+        "PutBucketEncryption" | "DeleteBucketEncryption" => {
+            op("s3:PutEncryptionConfiguration", None, false, None)
+        }
         "GetBucketTagging" => op("s3:GetBucketTagging", None, false, None),
         "PutBucketTagging" | "DeleteBucketTagging" => op("s3:PutBucketTagging", None, false, None),
         "GetBucketAcl" => op("s3:GetBucketAcl", None, false, Some((ReadAcp, false))),
@@ -291,6 +295,9 @@ mod tests {
             "GetBucketLifecycleConfiguration",
             "PutBucketLifecycleConfiguration",
             "DeleteBucketLifecycle",
+            "GetBucketEncryption",
+            "PutBucketEncryption",
+            "DeleteBucketEncryption",
             "GetBucketTagging",
             "PutBucketTagging",
             "DeleteBucketTagging",

@@ -89,6 +89,20 @@ pub(crate) fn s3_err(e: E) -> S3Error {
         }
         // Admin operations only (cluster membership): no S3 request makes them.
         E::NoSuchNode { .. } | E::MembershipRefused { .. } => S3Error::internal_error(e),
+        // AWS's messages for SSE-C requests without / with the wrong key.
+        E::SseCustomerKeyRequired => s3_error!(
+            e,
+            InvalidRequest,
+            "The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object."
+        ),
+        E::SseCustomerKeyMismatch => s3_error!(e, AccessDenied, "Access Denied"),
+        E::SseNotApplicable => s3_error!(
+            e,
+            InvalidRequest,
+            "The encryption parameters are not applicable to this object."
+        ),
+        E::SseUnavailable => s3_error!(e, NotImplemented),
+        E::Crypt(_) => S3Error::internal_error(e),
         E::Internal(_) => S3Error::internal_error(e),
     }
 }

@@ -16,6 +16,7 @@
 //! - `chunked`: PUTs with chunked transfer coding and no length
 //! - `auth`: key lookup, per-operation authorization, the caller
 //! - `sigcheck`: SigV2 gate and the 7-day cap on presigned URLs
+//! - `sse`: server-side encryption headers (SSE-S3, SSE-C) and bucket default encryption
 //! - `bucket`, `object`, `list`, `multipart`: the operations
 //! - `post`: POST Object (browser uploads), served in front of s3s;
 //!   `form` streams its multipart/form-data, `postpolicy` checks its policy
@@ -60,6 +61,7 @@ mod post;
 mod postpolicy;
 pub mod service;
 mod sigcheck;
+mod sse;
 mod tagging;
 
 pub use authz::ClientConn;

@@ -43,7 +43,15 @@ pub(crate) async fn create_multipart_upload(
         &crate::object_acl::object_acl_request!(req.input),
     )
     .await?;
+    let secure = crate::sse::secure(s, &req);
     let input = req.input;
+    let sse = crate::sse::write_request(
+        input.server_side_encryption.as_ref(),
+        crate::sse::customer_headers!(input),
+        secure,
+    )?;
+    let (sse_out, ssec_alg, ssec_md5) =
+        crate::sse::answer_request(sse.as_ref(), bucket.encryption.is_some());
     let sum = checksum::upload_checksum(
         input.checksum_algorithm.as_ref(),
         input.checksum_type.as_ref(),
@@ -52,7 +60,7 @@ pub(crate) async fn create_multipart_upload(
     let tags = crate::tagging::from_header(input.tagging.as_deref())?;
     let upload_id = s
         .engine
-        .create_multipart_owned(&input.bucket, &input.key, meta, sum, tags, owner, acl)
+        .create_multipart_sse(&input.bucket, &input.key, meta, sum, tags, owner, acl, sse)
         .await
         .map_err(s3_err)?;
     Ok(S3Response::new(CreateMultipartUploadOutput {
@@ -61,6 +69,9 @@ pub(crate) async fn create_multipart_upload(
         upload_id: Some(upload_id),
         checksum_algorithm: sum.map(|c| checksum::algorithm_dto(c.algorithm)),
         checksum_type: sum.map(|c| checksum::type_dto(c.kind)),
+        server_side_encryption: sse_out,
+        sse_customer_algorithm: ssec_alg,
+        sse_customer_key_md5: ssec_md5,
         ..Default::default()
     }))
 }
@@ -69,8 +80,10 @@ pub(crate) async fn upload_part(
     s: &LiumaS3,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
+    let secure = crate::sse::secure(s, &req);
     let input = req.input;
     let number = part_number(input.part_number)?;
+    let customer_key = crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
     // The part is checksummed with its upload's algorithm (AWS refuses
     // another one), the default CRC64NVME when the upload has none.
     let upload = s
@@ -96,6 +109,7 @@ pub(crate) async fn upload_part(
         sha256: None,
         content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
         checksum: Some(late),
+        customer_key,
     };
     let part = s
         .engine
@@ -113,6 +127,7 @@ pub(crate) async fn upload_part(
         e_tag: Some(etag(&part.etag)),
         ..Default::default()
     };
+    crate::sse::set_sse!(out, upload.sse.as_ref());
     if let Some(c) = &part.checksum {
         set_checksum!(out, c.algorithm, c.base64());
     }
@@ -144,8 +159,18 @@ pub(crate) async fn upload_part_copy(
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let caller = Caller::of(&req);
+    let secure = crate::sse::secure(s, &req);
     let input = req.input;
     let number = part_number(input.part_number)?;
+    let part_key = crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
+    let source_key = crate::sse::customer_key(
+        crate::sse::CustomerHeaders {
+            algorithm: input.copy_source_sse_customer_algorithm.as_deref(),
+            key: input.copy_source_sse_customer_key.as_deref(),
+            key_md5: input.copy_source_sse_customer_key_md5.as_deref(),
+        },
+        secure,
+    )?;
     let cond = Conditions {
         if_match: input.copy_source_if_match,
         if_none_match: input.copy_source_if_none_match,
@@ -171,13 +196,20 @@ pub(crate) async fn upload_part_copy(
         key: sk,
         version_id: Some(src.version_id.clone()),
         range,
+        source_key,
+        part_key,
     };
     let part = s
         .engine
         .upload_part_copy(&input.bucket, &input.key, &input.upload_id, number, &from)
         .await
         .map_err(s3_err)?;
-    Ok(S3Response::new(UploadPartCopyOutput {
+    let upload = s
+        .engine
+        .get_upload(&input.bucket, &input.key, &input.upload_id)
+        .await
+        .map_err(s3_err)?;
+    let mut out = UploadPartCopyOutput {
         copy_part_result: Some(CopyPartResult {
             e_tag: Some(etag(&part.etag)),
             last_modified: Some(ts(part.last_modified_ms)),
@@ -185,7 +217,9 @@ pub(crate) async fn upload_part_copy(
         }),
         copy_source_version_id: sv,
         ..Default::default()
-    }))
+    };
+    crate::sse::set_sse!(out, upload.sse.as_ref());
+    Ok(S3Response::new(out))
 }
 
 pub(crate) async fn list_parts(
@@ -374,6 +408,7 @@ pub(crate) async fn complete_multipart_upload(
         e_tag: Some(etag(&info.etag)),
         location: Some(format!("/{}/{}", input.bucket, input.key)),
         version_id: version_header(Some(&bucket), &info.version_id),
+        server_side_encryption: crate::sse::answer(info.sse.as_ref()).0,
         ..Default::default()
     };
     if let Some(c) = &info.checksum {

@@ -2,7 +2,7 @@
 //! streaming), get (range, conditionals, versions), head, delete (versions,
 //! delete markers), batch delete, and server-side copy (no data copied).
 
-use liuma_engine::{ByteRange, CopyTarget, GetOptions, ObjectInfo, PutOptions};
+use liuma_engine::{ByteRange, CopySse, CopyTarget, GetOptions, ObjectInfo, PutOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3Request, S3Response, S3Result, s3_error};
 
@@ -105,7 +105,13 @@ pub(crate) async fn put_object(
         &crate::object_acl::object_acl_request!(req.input),
     )
     .await?;
+    let secure = crate::sse::secure(s, &req);
     let input = req.input;
+    let sse = crate::sse::write_request(
+        input.server_side_encryption.as_ref(),
+        crate::sse::customer_headers!(input),
+        secure,
+    )?;
     let plan = checksum::plan(
         sent_checksums!(input),
         input.checksum_algorithm.as_ref(),
@@ -134,6 +140,7 @@ pub(crate) async fn put_object(
         condition,
         owner,
         acl,
+        sse,
     };
     let info = s
         .engine
@@ -145,6 +152,7 @@ pub(crate) async fn put_object(
         version_id: version_header(Some(&bucket), &info.version_id),
         ..Default::default()
     };
+    crate::sse::set_sse!(out, info.sse.as_ref());
     if let Some(c) = &info.checksum {
         set_checksum!(out, c.algorithm, c.display(info.parts));
         out.checksum_type = Some(checksum::type_dto(c.kind));
@@ -198,7 +206,9 @@ pub(crate) async fn get_object(
     req: S3Request<GetObjectInput>,
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let bucket = existing(&req, &req.input.bucket)?;
+    let secure = crate::sse::secure(s, &req);
     let input = req.input;
+    let customer_key = crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
     let cond = Conditions {
         if_match: input.if_match,
         if_none_match: input.if_none_match,
@@ -223,6 +233,9 @@ pub(crate) async fn get_object(
                 return Err(read_error(s, &input.bucket, &input.key, vid, e).await);
             }
         };
+        s.engine
+            .check_customer_key(head.sse.as_ref(), customer_key.as_ref())
+            .map_err(s3_err)?;
         cond.check(&head, not_modified)?;
         version_id = Some(head.version_id);
     }
@@ -230,13 +243,20 @@ pub(crate) async fn get_object(
     let read = match part {
         Some(n) => {
             s.engine
-                .get_object_part(&input.bucket, &input.key, vid.as_deref(), n)
+                .get_object_part_keyed(
+                    &input.bucket,
+                    &input.key,
+                    vid.as_deref(),
+                    n,
+                    customer_key.clone(),
+                )
                 .await
         }
         None => {
             let opts = GetOptions {
                 version_id: vid.clone(),
                 range: input.range.map(byte_range),
+                customer_key,
             };
             s.engine.get_object(&input.bucket, &input.key, opts).await
         }
@@ -258,6 +278,7 @@ pub(crate) async fn get_object(
         len,
         content_range
     );
+    crate::sse::set_sse!(out, info.sse.as_ref());
     if with_checksum && let Some(c) = &info.checksum {
         set_checksum!(out, c.algorithm, c.display(info.parts));
         out.checksum_type = Some(checksum::type_dto(c.kind));
@@ -270,7 +291,9 @@ pub(crate) async fn head_object(
     req: S3Request<HeadObjectInput>,
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let bucket = existing(&req, &req.input.bucket)?;
+    let secure = crate::sse::secure(s, &req);
     let input = req.input;
+    let customer_key = crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
     let vid = input.version_id.as_deref();
     let part = read_part_number(input.part_number, input.range.is_some())?;
     let read = match part {
@@ -289,6 +312,9 @@ pub(crate) async fn head_object(
         Ok(r) => r,
         Err(e) => return Err(read_error(s, &input.bucket, &input.key, vid, e).await),
     };
+    s.engine
+        .check_customer_key(info.sse.as_ref(), customer_key.as_ref())
+        .map_err(s3_err)?;
     let cond = Conditions {
         if_match: input.if_match,
         if_none_match: input.if_none_match,
@@ -305,6 +331,7 @@ pub(crate) async fn head_object(
         checksum::mode_enabled(input.checksum_mode.as_ref()) && input.part_number.is_none();
     // with a Content-Range, the front answers 206 (s3s answers HEAD 200)
     let mut out = object_output!(HeadObjectOutput {}, info, bucket, len, content_range);
+    crate::sse::set_sse!(out, info.sse.as_ref());
     if with_checksum && let Some(c) = &info.checksum {
         set_checksum!(out, c.algorithm, c.display(info.parts));
         out.checksum_type = Some(checksum::type_dto(c.kind));
@@ -471,7 +498,21 @@ pub(crate) async fn copy_object(
         &crate::object_acl::object_acl_request!(req.input),
     )
     .await?;
+    let secure = crate::sse::secure(s, &req);
     let input = req.input;
+    let target_sse = crate::sse::write_request(
+        input.server_side_encryption.as_ref(),
+        crate::sse::customer_headers!(input),
+        secure,
+    )?;
+    let source_key = crate::sse::customer_key(
+        crate::sse::CustomerHeaders {
+            algorithm: input.copy_source_sse_customer_algorithm.as_deref(),
+            key: input.copy_source_sse_customer_key.as_deref(),
+            key_md5: input.copy_source_sse_customer_key_md5.as_deref(),
+        },
+        secure,
+    )?;
     let cond = Conditions {
         if_match: input.copy_source_if_match,
         if_none_match: input.copy_source_if_none_match,
@@ -483,7 +524,8 @@ pub(crate) async fn copy_object(
         .metadata_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
-    if !replace && sb == input.bucket && sk == input.key && sv.is_none() {
+    // A copy onto itself is legal when it changes the encryption.
+    if !replace && target_sse.is_none() && sb == input.bucket && sk == input.key && sv.is_none() {
         return Err(s3_error!(
             InvalidRequest,
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -512,7 +554,7 @@ pub(crate) async fn copy_object(
     };
     let info = s
         .engine
-        .copy_object_as(
+        .copy_object_sse(
             &sb,
             &sk,
             Some(&src.version_id),
@@ -524,6 +566,10 @@ pub(crate) async fn copy_object(
             },
             meta,
             tags,
+            CopySse {
+                source_key,
+                target: target_sse,
+            },
         )
         .await
         .map_err(s3_err)?;
@@ -537,7 +583,7 @@ pub(crate) async fn copy_object(
             .ok()
             .and_then(|b| version_header(Some(&b), &src.version_id)),
     };
-    Ok(S3Response::new(CopyObjectOutput {
+    let mut out = CopyObjectOutput {
         copy_object_result: Some(CopyObjectResult {
             e_tag: Some(etag(&info.etag)),
             last_modified: Some(ts(info.last_modified_ms)),
@@ -546,7 +592,9 @@ pub(crate) async fn copy_object(
         copy_source_version_id: src_version,
         version_id: version_header(Some(&bucket), &info.version_id),
         ..Default::default()
-    }))
+    };
+    crate::sse::set_sse!(out, info.sse.as_ref());
+    Ok(S3Response::new(out))
 }
 
 #[cfg(test)]
@@ -570,6 +618,7 @@ mod tests {
             tag_count: 0,
             owner: String::new(),
             acl: None,
+            sse: None,
         }
     }
 

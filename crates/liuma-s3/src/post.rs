@@ -220,6 +220,12 @@ impl PostObject {
             checksum_sha1: field("x-amz-checksum-sha1"),
             checksum_sha256: field("x-amz-checksum-sha256"),
             checksum_algorithm: field("x-amz-checksum-algorithm").map(ChecksumAlgorithm::from),
+            // Checked by PutObject as its headers would be.
+            server_side_encryption: field("x-amz-server-side-encryption")
+                .map(s3s::dto::ServerSideEncryption::from),
+            sse_customer_algorithm: field("x-amz-server-side-encryption-customer-algorithm"),
+            sse_customer_key: field("x-amz-server-side-encryption-customer-key"),
+            sse_customer_key_md5: field("x-amz-server-side-encryption-customer-key-md5"),
             ..Default::default()
         };
         if let Some(v) = form.get("expires") {
@@ -250,6 +256,10 @@ impl PostObject {
         }
         let mut extensions = http::Extensions::new();
         extensions.insert(caller);
+        // TLS or not decides whether SSE-C fields may be used.
+        if let Some(conn) = parts.extensions.get::<crate::ClientConn>().copied() {
+            extensions.insert(conn);
+        }
         let put = S3Request {
             input,
             method: Method::PUT,

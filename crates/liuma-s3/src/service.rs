@@ -11,7 +11,7 @@ use s3s::{S3Request, S3Response, S3Result};
 use crate::auth::{KeyAccess, KeyAuth};
 use crate::front::S3Front;
 use crate::{
-    access_config, bucket, checksum, lifecycle, list, multipart, object, object_acl, tagging,
+    access_config, bucket, checksum, lifecycle, list, multipart, object, object_acl, sse, tagging,
 };
 
 type Req<T> = S3Request<T>;
@@ -36,6 +36,10 @@ pub struct S3Settings {
     /// Accept SigV2 (header and presigned `?Signature=`). Default false:
     /// refused with 400 InvalidRequest, as AWS does where SigV2 is retired.
     pub allow_sigv2: bool,
+    /// Accept SSE-C customer keys on plain-HTTP requests. Default false:
+    /// refused with 400 InvalidRequest, as AWS does; for a node behind a
+    /// TLS-terminating proxy, and for tests and benchmarks.
+    pub ssec_plain_http: bool,
 }
 
 impl Default for S3Settings {
@@ -48,6 +52,7 @@ impl Default for S3Settings {
             max_xml_bytes: 2 << 20,
             max_skew_secs: 900,
             allow_sigv2: false,
+            ssec_plain_http: false,
         }
     }
 }
@@ -150,6 +155,24 @@ impl s3s::S3 for LiumaS3 {
         req: Req<DeleteBucketCorsInput>,
     ) -> Res<DeleteBucketCorsOutput> {
         bucket::delete_bucket_cors(self, req).await
+    }
+    async fn put_bucket_encryption(
+        &self,
+        req: Req<PutBucketEncryptionInput>,
+    ) -> Res<PutBucketEncryptionOutput> {
+        sse::put_bucket_encryption(self, req).await
+    }
+    async fn get_bucket_encryption(
+        &self,
+        req: Req<GetBucketEncryptionInput>,
+    ) -> Res<GetBucketEncryptionOutput> {
+        sse::get_bucket_encryption(self, req).await
+    }
+    async fn delete_bucket_encryption(
+        &self,
+        req: Req<DeleteBucketEncryptionInput>,
+    ) -> Res<DeleteBucketEncryptionOutput> {
+        sse::delete_bucket_encryption(self, req).await
     }
     async fn put_bucket_lifecycle_configuration(
         &self,

@@ -346,6 +346,19 @@ pub struct ServerArgs {
     /// (400 InvalidRequest); presigned SigV2 URLs are then capped at 7 days.
     #[arg(long, env = "LIUMA_S3_ALLOW_SIGV2")]
     pub s3_allow_sigv2: bool,
+    /// SSE-S3 master key ring from FILE (32 raw bytes, 64 hex digits, or
+    /// `v<N> <hex>` lines), e.g. written by an external secret manager.
+    /// Default: `secrets/sse.key`, generated at first start (shared through
+    /// etcd in a cluster).
+    #[arg(long, env = "LIUMA_SSE_MASTER_KEY_FILE")]
+    pub sse_master_key_file: Option<PathBuf>,
+    /// New buckets get SSE-S3 default encryption (AES256).
+    #[arg(long, env = "LIUMA_SSE_DEFAULT_ENCRYPTION")]
+    pub sse_default_encryption: bool,
+    /// Accept SSE-C customer keys over plain HTTP (a TLS proxy in front;
+    /// tests, benchmarks). Default: refused with 400, as AWS does.
+    #[arg(long, env = "LIUMA_SSE_C_PLAIN_HTTP")]
+    pub sse_c_plain_http: bool,
     /// Web console address (sign in with an access key). Default 127.0.0.1:9004.
     #[arg(long, env = "LIUMA_CONSOLE_LISTEN")]
     pub console_listen: Option<SocketAddr>,

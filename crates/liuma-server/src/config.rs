@@ -67,6 +67,24 @@ pub struct Config {
     /// TLS on the public listeners.
     #[serde(default)]
     pub tls: TlsSection,
+    /// Server-side encryption at rest.
+    #[serde(default)]
+    pub sse: SseSection,
+}
+
+/// `[sse]` section: server-side encryption at rest (see `crate::sse_keys`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SseSection {
+    /// The SSE-S3 master key ring from this file (an external secret
+    /// manager or KMS writes it: 32 raw bytes, 64 hex digits, or
+    /// `v<N> <hex>` lines) instead of `secrets/sse.key`. Default: none.
+    pub master_key_file: Option<PathBuf>,
+    /// New buckets get SSE-S3 as their default encryption. Default false.
+    pub default_encryption: bool,
+    /// Accept SSE-C keys over plain HTTP (behind a TLS proxy; tests and
+    /// benchmarks). Default false: refused as AWS does.
+    pub sse_c_plain_http: bool,
 }
 
 /// `[etcd_client]` section: how the node connects to etcd (with `etcd` endpoints).
@@ -544,6 +562,15 @@ impl Config {
         if args.s3_allow_sigv2 {
             cfg.s3.allow_sigv2 = true;
         }
+        if let Some(f) = &args.sse_master_key_file {
+            cfg.sse.master_key_file = Some(f.clone());
+        }
+        if args.sse_default_encryption {
+            cfg.sse.default_encryption = true;
+        }
+        if args.sse_c_plain_http {
+            cfg.sse.sse_c_plain_http = true;
+        }
         if let Some(b) = args.block_size {
             cfg.storage.block_size = b;
         }
@@ -698,6 +725,7 @@ impl Config {
             max_waiting: self.limits.max_waiting,
             max_wait: Duration::from_millis(self.limits.max_wait_ms),
             lifecycle_test_clock: self.maintenance.lifecycle_test_clock,
+            sse_by_default: self.sse.default_encryption,
             ..EngineConfig::default()
         })
     }
@@ -724,6 +752,7 @@ impl Config {
             max_header_bytes: self.s3.max_header_bytes,
             max_put_bytes: self.s3.max_put_bytes,
             allow_sigv2: self.s3.allow_sigv2,
+            ssec_plain_http: self.sse.sse_c_plain_http,
             ..liuma_s3::S3Settings::default()
         }
     }

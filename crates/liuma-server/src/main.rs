@@ -12,6 +12,7 @@ mod node;
 mod run;
 mod secrets;
 mod serve;
+mod sse_keys;
 mod tls;
 mod tls_gen;
 mod users;

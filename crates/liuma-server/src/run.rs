@@ -187,6 +187,17 @@ async fn open_node(
     };
     let mut engine_cfg = cfg.engine_config()?;
     engine_cfg.secret_seal = Some(secrets.seal_key());
+    engine_cfg.sse_keys = Some(
+        crate::sse_keys::load(
+            cfg.sse.master_key_file.as_deref(),
+            &cfg.secrets_dir(),
+            &meta,
+            &secrets.cluster_secret,
+            !cfg.etcd.is_empty(),
+        )
+        .await
+        .context("loading the SSE master key")?,
+    );
     let engine = Engine::open_in(engine_cfg, meta, cluster.clone())?;
     // Stores written before secrets were sealed are rewritten now.
     engine

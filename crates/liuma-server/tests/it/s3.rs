@@ -193,3 +193,22 @@ fn lifecycle_as_of_needs_the_test_flag() {
     assert_eq!(report["objects_expired"], 0);
     assert!(node.stop().success());
 }
+
+/// Server-side encryption (issue #19): SSE-S3, bucket default encryption,
+/// SSE-C (keys, copies, multipart, ranges, presigned), dedup domains, no
+/// plaintext on disk, aws cli `--sse` / `--sse-c`. The suite speaks plain
+/// HTTP, so this node accepts SSE-C keys over it.
+#[test]
+fn s3_sse() {
+    pytest(&["test_sse.py"], &["--sse-c-plain-http"]);
+}
+
+/// Without `--sse-c-plain-http`, SSE-C over plain HTTP is refused (AWS).
+#[test]
+fn s3_sse_c_refused_over_plain_http() {
+    pytest_env(
+        &["test_sse.py", "-k", "refused_over_plain_http"],
+        &[],
+        &[("LIUMA_SSE_PLAIN_HTTP", "refused")],
+    );
+}

@@ -16,3 +16,4 @@ mod membership;
 mod mtls;
 mod secret;
 mod spread;
+mod sse;

@@ -1,0 +1,183 @@
+//! The SSE-S3 master key ring of a node (see `liuma_engine::KeyRing`).
+//!
+//! Where it comes from, first match wins:
+//! 1. `--sse-master-key-file FILE` (`[sse] master_key_file`): written by an
+//!    external secret manager or KMS; never copied anywhere by liuma.
+//! 2. `secrets/sse.key` (0600), this node's copy.
+//! 3. In a cluster, `cl/sse` in the metadata store: the ring sealed
+//!    (ChaCha20-Poly1305) under a key derived from the cluster secret, as
+//!    the cluster CA is (`cluster_tls`), so every node holding
+//!    `cluster.secret` opens it and nothing else in an etcd backup does.
+//! 4. Generated now (one random version-1 key): written to `secrets/` and,
+//!    in a cluster, published to `cl/sse` with compare-and-put (the first
+//!    node wins; a node that loses takes the winner's).
+//!
+//! A node that has a local copy but whose cluster has none publishes its
+//! own, so a cluster that started before encryption existed shares the
+//! first node's ring. The key is never logged.
+
+use std::path::Path;
+
+use anyhow::Context;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use liuma_engine::KeyRing;
+use liuma_meta::{Compare, DynMetaStore, Op, Txn};
+use rand::RngCore;
+
+use crate::secrets::write_private;
+
+/// Key of the sealed ring in the metadata store.
+const RING_KEY: &[u8] = b"cl/sse";
+/// This node's copy.
+pub const RING_FILE: &str = "sse.key";
+
+fn cipher(cluster_secret: &str) -> ChaCha20Poly1305 {
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, cluster_secret.as_bytes());
+    let mut key = [0u8; 32];
+    // 32 bytes is always a valid HKDF-SHA256 output length.
+    let _ = hk.expand(b"liuma sse master key seal v1", &mut key);
+    ChaCha20Poly1305::new(&key.into())
+}
+
+fn seal(cluster_secret: &str, ring: &KeyRing) -> anyhow::Result<Vec<u8>> {
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let ct = cipher(cluster_secret)
+        .encrypt(Nonce::from_slice(&nonce), ring.to_text().as_bytes())
+        .map_err(|_| anyhow::anyhow!("sealing the SSE master key failed"))?;
+    let mut blob = nonce.to_vec();
+    blob.extend_from_slice(&ct);
+    Ok(blob)
+}
+
+fn unseal(cluster_secret: &str, blob: &[u8]) -> anyhow::Result<KeyRing> {
+    anyhow::ensure!(blob.len() > 12, "the stored SSE master key is truncated");
+    let (nonce, ct) = blob.split_at(12);
+    let text = cipher(cluster_secret)
+        .decrypt(Nonce::from_slice(nonce), ct)
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "cannot open the SSE master key stored in the metadata store: this node's cluster secret differs from the cluster's"
+            )
+        })?;
+    let text = String::from_utf8(text).context("the stored SSE master key is not text")?;
+    Ok(KeyRing::parse(&text)?)
+}
+
+/// The node's key ring (see the module docs). `meta` is consulted only
+/// when `clustered`.
+pub async fn load(
+    key_file: Option<&Path>,
+    secrets_dir: &Path,
+    meta: &DynMetaStore,
+    cluster_secret: &str,
+    clustered: bool,
+) -> anyhow::Result<KeyRing> {
+    if let Some(f) = key_file {
+        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        let ring = KeyRing::from_file_bytes(&bytes)
+            .with_context(|| format!("parsing the SSE master key file {}", f.display()))?;
+        tracing::info!(versions = ?ring.versions(), "SSE master key from the given file");
+        return Ok(ring);
+    }
+    let path = secrets_dir.join(RING_FILE);
+    let local = match std::fs::read(&path) {
+        Ok(b) => Some(
+            KeyRing::from_file_bytes(&b).with_context(|| format!("parsing {}", path.display()))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    if !clustered {
+        if let Some(ring) = local {
+            return Ok(ring);
+        }
+        let ring = KeyRing::generate();
+        write_private(&path, &ring.to_text())?;
+        tracing::info!(file = %path.display(), "made the SSE master key");
+        return Ok(ring);
+    }
+    let stored = meta
+        .get(RING_KEY)
+        .await
+        .context("reading the SSE master key")?;
+    let ring = match (stored, local) {
+        (Some(kv), _) => unseal(cluster_secret, &kv.value)?,
+        (None, candidate) => {
+            let mine = candidate.unwrap_or_else(KeyRing::generate);
+            let txn = Txn::new()
+                .when(Compare::Absent(RING_KEY.to_vec()))
+                .and_then(Op::put(RING_KEY.to_vec(), seal(cluster_secret, &mine)?));
+            if meta
+                .txn(txn)
+                .await
+                .context("publishing the SSE master key")?
+                .succeeded
+            {
+                tracing::info!("published the SSE master key to the cluster");
+                mine
+            } else {
+                let kv = meta
+                    .get(RING_KEY)
+                    .await?
+                    .context("the SSE master key vanished from the metadata store")?;
+                unseal(cluster_secret, &kv.value)?
+            }
+        }
+    };
+    write_private(&path, &ring.to_text())?;
+    Ok(ring)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_ring_opens_only_with_the_cluster_secret() {
+        let ring = KeyRing::generate().rotated();
+        let blob = seal("secret-a", &ring).unwrap();
+        assert_eq!(unseal("secret-a", &blob).unwrap(), ring);
+        assert!(unseal("secret-b", &blob).is_err());
+        let text = ring.to_text();
+        assert!(
+            !blob
+                .windows(16)
+                .any(|w| text.as_bytes().windows(16).any(|t| t == w))
+        );
+    }
+
+    #[tokio::test]
+    async fn one_node_generates_once_and_cluster_nodes_share() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta: DynMetaStore = liuma_meta::RedbStore::open(&dir.path().join("m.redb")).unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let single = load(None, &a, &meta, "s", false).await.unwrap();
+        assert_eq!(load(None, &a, &meta, "s", false).await.unwrap(), single);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(a.join(RING_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // cluster: a publishes its ring, b takes it
+        let ra = load(None, &a, &meta, "s", true).await.unwrap();
+        assert_eq!(ra, single);
+        let rb = load(None, &b, &meta, "s", true).await.unwrap();
+        assert_eq!(rb, ra);
+        assert!(
+            load(None, &dir.path().join("c"), &meta, "other", true)
+                .await
+                .is_err()
+        );
+        // an external key file wins over everything
+        let f = dir.path().join("ext.key");
+        std::fs::write(&f, [0xA5u8; 32]).unwrap();
+        let ext = load(Some(&f), &b, &meta, "s", true).await.unwrap();
+        assert_eq!(ext, KeyRing::single([0xA5; 32]));
+    }
+}
