@@ -8,7 +8,7 @@ use md5::{Digest, Md5};
 use crate::checksum::{Checksum, CompleteChecksum, LateChecksum, UploadChecksum};
 use crate::conditional::WriteCondition;
 use crate::engine::Engine;
-use crate::ingest::{ByteStream, write_manifest, write_refs};
+use crate::ingest::{ByteStream, IngestOptions, content_sha256, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
     BlockEntry, Body, BucketInfo, CompletedRecord, ObjectMeta, Owner, PartRecord, Tags,
@@ -155,6 +155,9 @@ pub struct PartOptions {
     /// The S3 additional checksum the front end computes (and verifies)
     /// while the body streams; stored with the part.
     pub checksum: Option<LateChecksum>,
+    /// Where the part's SHA-256 comes from (computed by default; always
+    /// computed when `sha256` is given).
+    pub content_sha256: crate::ContentSha256,
 }
 
 impl Engine {
@@ -306,7 +309,17 @@ impl Engine {
         let erasure = b.erasure.unwrap_or_else(|| self.erasure());
         let ing = self
             .inner
-            .ingest(body, owner, &uid, erasure, max, false)
+            .ingest(
+                body,
+                owner,
+                &uid,
+                erasure,
+                IngestOptions {
+                    max_size: max,
+                    allow_inline: false,
+                    sha256: content_sha256(opts.sha256, opts.content_sha256),
+                },
+            )
             .await?;
         ing.check(opts.content_length, opts.content_md5, opts.sha256)?;
         let part = PartRecord {
@@ -314,7 +327,7 @@ impl Engine {
             part_number,
             size: ing.size,
             etag: hex::encode(ing.md5),
-            sha256: hex::encode(ing.sha256),
+            sha256: ing.sha256.map(hex::encode).unwrap_or_default(),
             modified_ms: self.now_ms(),
             body: ing.body,
             checksums: opts

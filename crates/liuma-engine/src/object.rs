@@ -7,7 +7,7 @@ use md5::Digest;
 use crate::checksum::{Checksum, LateChecksum, PartChecksum};
 use crate::conditional::WriteCondition;
 use crate::engine::Engine;
-use crate::ingest::{ByteStream, write_manifest, write_refs};
+use crate::ingest::{ByteStream, IngestOptions, content_sha256, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
     Body, BucketInfo, ObjectMeta, Owner, Tags, VersionData, VersionRecord, Versioning,
@@ -41,6 +41,9 @@ pub struct PutOptions {
     pub owner: String,
     /// The version's ACL, JSON of `liuma_policy::Acl` (None: private).
     pub acl: Option<String>,
+    /// Where the content's SHA-256 comes from (computed by default; always
+    /// computed when `sha256` is given).
+    pub content_sha256: crate::ContentSha256,
 }
 
 /// Where [`Engine::copy_object_as`] writes, and as whom.
@@ -206,7 +209,17 @@ impl Engine {
             .min(self.inner.cfg.max_object_size);
         let ing = self
             .inner
-            .ingest(body, owner, &uid, erasure, max, true)
+            .ingest(
+                body,
+                owner,
+                &uid,
+                erasure,
+                IngestOptions {
+                    max_size: max,
+                    allow_inline: true,
+                    sha256: content_sha256(opts.sha256, opts.content_sha256),
+                },
+            )
             .await?;
         ing.check(opts.content_length, opts.content_md5, opts.sha256)?;
         let rec = VersionRecord {
@@ -216,7 +229,7 @@ impl Engine {
             delete_marker: false,
             size: ing.size,
             etag: hex::encode(ing.md5),
-            sha256: Some(hex::encode(ing.sha256)),
+            sha256: ing.sha256.map(hex::encode),
             modified_ms: self.now_ms(),
             meta: opts.meta,
             body: ing.body,

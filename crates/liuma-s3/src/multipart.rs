@@ -69,6 +69,8 @@ pub(crate) async fn upload_part(
     s: &LiumaS3,
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
+    let sha256 =
+        crate::payload_hash::content_sha256(&req.headers, &req.uri, req.credentials.is_some());
     let input = req.input;
     let number = part_number(input.part_number)?;
     // The part is checksummed with its upload's algorithm (AWS refuses
@@ -96,6 +98,7 @@ pub(crate) async fn upload_part(
         sha256: None,
         content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
         checksum: Some(late),
+        content_sha256: sha256,
     };
     let part = s
         .engine

@@ -105,6 +105,8 @@ pub(crate) async fn put_object(
         &crate::object_acl::object_acl_request!(req.input),
     )
     .await?;
+    let sha256 =
+        crate::payload_hash::content_sha256(&req.headers, &req.uri, req.credentials.is_some());
     let input = req.input;
     let plan = checksum::plan(
         sent_checksums!(input),
@@ -134,6 +136,7 @@ pub(crate) async fn put_object(
         condition,
         owner,
         acl,
+        content_sha256: sha256,
     };
     let info = s
         .engine
