@@ -470,12 +470,15 @@ if peer == "garage":
         for r in runs:
             l, g = get(r, "liuma"), get(r, "garage")
             cells += [fmt(l, unit, f), fmt(g, unit, f), ratio(l, g)]
-        print(f"| {label} | " + " | ".join(cells) + " |")
+        if any(c != "–" for c in cells):  # rows of phases not run are left out
+            print(f"| {label} | " + " | ".join(cells) + " |")
 else:
     print("| workload | run 1 | run 2 |\n|---|---|---|")
     print(f"| raw disk write / read (dd) | {raw[0]} | {raw[1]} |")
     for label, get, unit, f in rows:
-        print(f"| {label} | " + " | ".join(fmt(get(r, "liuma"), unit, f) for r in runs) + " |")
+        cells = [fmt(get(r, "liuma"), unit, f) for r in runs]
+        if any(c != "–" for c in cells):
+            print(f"| {label} | " + " | ".join(cells) + " |")
 PY
 
 echo
