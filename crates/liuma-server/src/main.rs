@@ -65,48 +65,34 @@ fn bench(args: &liuma_bench::BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// glibc's malloc settings for a node whose big allocations are 4 MiB
-/// block buffers. Both are read only at process start, so the server
-/// re-executes itself once with those the operator did not set (other C
-/// libraries ignore them; if the re-exec fails the node runs as it is):
+/// glibc's malloc gives each thread that allocates its own arena (up to 8
+/// per core), and an arena keeps the 4 MiB block buffers freed into it.
+/// With the I/O threads of a busy node that kept peak RSS at 351–462 MiB
+/// on a flood whose live memory is ~207 MiB; with two arenas the same flood
+/// peaked at 249 MiB at the same throughput (BENCHMARKS.md). The setting is
+/// read only at process start, so the server re-executes itself once with
+/// `MALLOC_ARENA_MAX=2` unless the operator set it. Other C libraries
+/// ignore the variable; if the re-exec fails the node runs as it is.
 ///
-/// - `MALLOC_ARENA_MAX=2`: glibc gives each thread that allocates its own
-///   arena (up to 8 per core), and an arena keeps the block buffers freed
-///   into it. With the I/O threads of a busy node that kept peak RSS at
-///   351–462 MiB on a flood whose live memory is ~207 MiB; with two arenas
-///   249–281 MiB.
-/// - `MALLOC_MMAP_THRESHOLD_=1048576`: glibc's default threshold moves up
-///   to the size of the first big buffer freed, after which block buffers
-///   come from the arenas and stay there once freed. With a fixed 1 MiB
-///   threshold every block buffer is its own mapping, returned to the
-///   system when freed, so resident memory follows the budget: 184–204
-///   MiB peak on the flood of issue #11 (64 × 64 MiB GETs + 16 PUTs), 258
-///   MiB before the upload gathering stopped holding blocks twice
-///   (BENCHMARKS.md). The price is a page fault per 4 KiB of each new
-///   buffer, a few percent of a core at these rates.
+/// `MALLOC_MMAP_THRESHOLD_=1048576` (every block buffer its own mapping,
+/// returned when freed) would bound the flood of issue #11 better (peak
+/// RSS 184–204 MiB against 258–317 MiB) but is not set: the page faults of
+/// every new 4 MiB buffer cut 64 MiB GETs by ~45 % and doubled the server's
+/// CPU per GB read (BENCHMARKS.md, 2026-12-02). Operators short of memory
+/// can set it themselves.
 fn bound_malloc_arenas() {
     use std::os::unix::process::CommandExt;
-    const SETTINGS: [(&str, &str); 2] = [
-        ("MALLOC_ARENA_MAX", "2"),
-        ("MALLOC_MMAP_THRESHOLD_", "1048576"),
-    ];
-    let unset: Vec<_> = SETTINGS
-        .iter()
-        .filter(|(k, _)| std::env::var_os(k).is_none())
-        .collect();
-    if unset.is_empty() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
         return;
     }
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(std::env::args_os().skip(1));
-    for (k, v) in unset {
-        cmd.env(k, v);
-    }
-    let err = cmd.exec();
-    eprintln!("liuma: running with glibc's default malloc settings (re-exec failed: {err})");
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("MALLOC_ARENA_MAX", "2")
+        .exec();
+    eprintln!("liuma: running without MALLOC_ARENA_MAX (re-exec failed: {err})");
 }
 
 fn server(args: &ServerArgs) -> anyhow::Result<()> {
