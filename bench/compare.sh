@@ -50,6 +50,9 @@
 #             the end unless KEEP=1 (which keeps results and logs; server data
 #             and rclone's files are deleted as the run goes)
 #        WRITE=1 inserts the table into BENCHMARKS.md ("liuma vs Garage")
+#        PHASES  the phases to run (default "big 64m small mixed rclone"); rows
+#                of phases not run show "–" (e.g. PHASES="small rclone" for
+#                the listing and rclone targets alone)
 set -euo pipefail
 
 # LIUMA may be relative to the caller's directory: resolve it before the cd.
@@ -65,6 +68,7 @@ BIG_MIB=${BIG_MIB:-1024}
 MIXED_MIB=${MIXED_MIB:-256}
 RCLONE_SMALL=${RCLONE_SMALL:-2000}
 RCLONE_BIG_MIB=${RCLONE_BIG_MIB:-1024}
+PHASES=${PHASES:-big 64m small mixed rclone}
 BUCKET=liuma-bench
 
 log() { echo "== $*"; }
@@ -298,13 +302,19 @@ rc() {
         env -u AWS_CA_BUNDLE rclone --config "" --retries 1 -q "$@" 2>>"$logs/$tag-rclone.log"
 }
 
+# cpu_secs PID: user + system CPU seconds the process used so far.
+cpu_secs() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat"; }
+
 # rc_timed NAME UNIT AMOUNT ARGS...: runs `rc ARGS`, stores AMOUNT/seconds
-# (MB/s or ops/s) in $res/$tag-rclone-NAME; a failure stores nothing.
+# (MB/s or ops/s) in $res/$tag-rclone-NAME and the server's CPU seconds
+# during it in $res/$tag-rclone-NAME-cpu (on a shared machine the CPU a
+# server spends is steadier than the wall time); a failure stores nothing.
 rc_timed() {
-    local name=$1 unit=$2 amount=$3 t0 secs; shift 3
-    t0=$(now)
+    local name=$1 unit=$2 amount=$3 t0 secs c0; shift 3
+    t0=$(now) c0=$(cpu_secs "$srv_pid")
     if rc "$@"; then
         secs=$(since "$t0")
+        awk -v a="$c0" -v b="$(cpu_secs "$srv_pid")" 'BEGIN {printf "%.2f", b - a}' >"$res/$tag-rclone-$name-cpu"
         awk -v a="$amount" -v s="$secs" 'BEGIN {printf "%.1f", a / s}' >"$res/$tag-rclone-$name"
         printf '%-8s rclone %-9s %s %s (%s s)\n' "$server" "$name" "$(cat "$res/$tag-rclone-$name")" "$unit" "$secs"
     else
@@ -361,7 +371,7 @@ server_run() {
     local s=$1 run=$2 p what=liuma
     [ "$s" = liuma ] || what=$("$GARAGE" --version 2>/dev/null | head -1)
     log "run $run: $what"
-    for p in big 64m small mixed rclone; do phase "$s" "$run" "$p"; done
+    for p in $PHASES; do phase "$s" "$run" "$p"; done
 }
 
 make_rclone_sources
@@ -377,7 +387,7 @@ table=$res/table.md
 heading="### bench/compare.sh, $(date -u '+%Y-%m-%d %H:%M') UTC"
 about="commit $commit; $binary_note; $peer_note; $(nproc) cores"
 SECS=$SECS LIST_KEYS=$LIST_KEYS BIG_MIB=$BIG_MIB MIXED_MIB=$MIXED_MIB RCLONE_SMALL=$RCLONE_SMALL \
-    RCLONE_BIG_MIB=$RCLONE_BIG_MIB python3 - "$res" "$PEER" "$heading" "$about" <<'PY' >"$table"
+    RCLONE_BIG_MIB=$RCLONE_BIG_MIB PHASES=$PHASES LOAD="$(cut -d' ' -f1-3 /proc/loadavg)" python3 - "$res" "$PEER" "$heading" "$about" <<'PY' >"$table"
 import json, os, sys
 res, peer, heading, about = sys.argv[1:5]
 env = lambda k: int(os.environ[k])
@@ -389,6 +399,8 @@ print(f"{about}; SECS={secs} LIST_KEYS={list_keys} BIG_MIB={big} MIXED_MIB={mixe
       f"RCLONE_SMALL={rc_small} RCLONE_BIG_MIB={rc_big}. "
       + ("Two runs, interleaved (liuma, Garage, liuma, Garage); " if peer == "garage" else "Two runs; ")
       + "every phase on a fresh server and data dir (peak RSS = VmHWM of a phase)."
+      + (f" Phases run: {os.environ['PHASES']}." if os.environ["PHASES"] != "big 64m small mixed rclone" else "")
+      + f" Load average at the end (1, 5, 15 min): {os.environ['LOAD']}."
       + (" Ratio = liuma / Garage; for seconds and RSS lower is better for liuma." if peer == "garage" else ""))
 print()
 
@@ -439,7 +451,9 @@ rows = [
     (f"disk / logical, mixed dataset ({3 * mixed} MiB)", disk, "", ".3f"),
     ("peak RSS, `liuma bench` phases (largest of 4)", rss_bench, "MiB", ".0f"),
     (f"rclone {size(rc_big)} PUT (16 MiB parts × 4)", *N("rclone-put-big", "MB/s")),
+    (f"server CPU s during that PUT", *N("rclone-put-big-cpu", "s", ".2f")),
     (f"rclone {rc_small:,} × 4 KiB PUT, 32 transfers", *N("rclone-put-small", "ops/s", ".0f")),
+    (f"server CPU s during that PUT", *N("rclone-put-small-cpu", "s", ".2f")),
     (f"rclone lsf of {rc_small:,} keys (s, best of 3)", *N("rclone-lsf", "s", ".3f")),
     ("rclone lsf of an empty prefix (start-up; s, best of 3)", *N("rclone-lsf-empty", "s", ".3f")),
     (f"rclone {size(rc_big)} GET", *N("rclone-get-big", "MB/s")),
@@ -456,12 +470,15 @@ if peer == "garage":
         for r in runs:
             l, g = get(r, "liuma"), get(r, "garage")
             cells += [fmt(l, unit, f), fmt(g, unit, f), ratio(l, g)]
-        print(f"| {label} | " + " | ".join(cells) + " |")
+        if any(c != "–" for c in cells):  # rows of phases not run are left out
+            print(f"| {label} | " + " | ".join(cells) + " |")
 else:
     print("| workload | run 1 | run 2 |\n|---|---|---|")
     print(f"| raw disk write / read (dd) | {raw[0]} | {raw[1]} |")
     for label, get, unit, f in rows:
-        print(f"| {label} | " + " | ".join(fmt(get(r, "liuma"), unit, f) for r in runs) + " |")
+        cells = [fmt(get(r, "liuma"), unit, f) for r in runs]
+        if any(c != "–" for c in cells):
+            print(f"| {label} | " + " | ".join(cells) + " |")
 PY
 
 echo

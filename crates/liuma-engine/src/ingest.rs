@@ -1,7 +1,9 @@
 //! The upload pipeline: one streaming pass cuts the body into blocks while
-//! a hashing thread computes MD5 (ETag) and SHA-256 in order, and up to
-//! `pipeline_depth` blocks per upload are BLAKE3-identified, deduplicated,
-//! encoded and written concurrently. The node's budget of block buffers
+//! hashing threads compute MD5 (ETag) and, when asked for, SHA-256 in
+//! order, and up to `pipeline_depth` blocks per upload are
+//! BLAKE3-identified, deduplicated, encoded and written concurrently. A
+//! body that ends before its first block is full is hashed in place: no
+//! thread hand-offs for small objects (see [`Hashing`]). The node's budget of block buffers
 //! (see [`crate::budget`]) bounds memory across all uploads, whatever
 //! their size or number; a block takes its grant only once it has arrived.
 
@@ -32,11 +34,43 @@ use crate::{Error, Result};
 /// A request body: chunks of bytes, or the I/O error that cut it short.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
 
+/// How an upload learns the SHA-256 of its content (the native API's
+/// content identity, stored with the version or part).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ContentSha256 {
+    /// Hash the body (the default; the native API needs it).
+    #[default]
+    Compute,
+    /// The front door verified the body against this digest while it
+    /// streamed (a SigV4 signed payload): stored as is, not hashed again.
+    /// A body that did not match must end in an error before its end.
+    Verified([u8; 32]),
+    /// Not needed (an S3 upload whose payload hash is not signed): not
+    /// hashed and not stored. SHA-256 is about a fifth of a large PUT's
+    /// CPU; nothing on the S3 side reads it.
+    Skip,
+}
+
+/// What [`Inner::ingest`] is asked to do besides storing the bytes.
+#[derive(Clone, Debug)]
+pub(crate) struct IngestOptions {
+    /// More bytes than this fail the upload (`EntityTooLarge`).
+    pub max_size: u64,
+    /// Small bodies may stay inline (not for multipart parts, so that
+    /// completing an upload never has to write data).
+    pub allow_inline: bool,
+    /// Where the content's SHA-256 comes from.
+    pub sha256: ContentSha256,
+    /// Encrypt every block with this (SSE-S3 or SSE-C).
+    pub sealer: Option<Sealer>,
+}
+
 /// What an upload produced, before its record is committed.
 pub(crate) struct Ingested {
     pub size: u64,
     pub md5: [u8; 16],
-    pub sha256: [u8; 32],
+    /// None when the upload was asked not to compute it.
+    pub sha256: Option<[u8; 32]>,
     pub body: Body,
 }
 
@@ -60,7 +94,9 @@ impl Ingested {
         if md5.is_some_and(|m| m != self.md5) {
             return Err(Error::BadDigest { algorithm: "md5" });
         }
-        if sha256.is_some_and(|s| s != self.sha256) {
+        // An expected digest is only passed with `ContentSha256::Compute`
+        // (see `content_sha256`); a missing one cannot match.
+        if sha256.is_some_and(|s| self.sha256 != Some(s)) {
             return Err(Error::BadDigest {
                 algorithm: "sha256",
             });
@@ -75,18 +111,97 @@ type BlockTask = JoinHandle<Result<(BlockEntry, Stored)>>;
 /// back only when the hashers and the block store are all done with it.
 type Budgeted = (Bytes, Option<Arc<Grant>>);
 
-/// The in-order hashing threads of one upload.
-struct Hashers {
-    md5: mpsc::Sender<Budgeted>,
-    sha256: mpsc::Sender<Budgeted>,
+/// The expected SHA-256 wins: a digest to verify is always computed.
+pub(crate) fn content_sha256(expected: Option<[u8; 32]>, asked: ContentSha256) -> ContentSha256 {
+    if expected.is_some() {
+        ContentSha256::Compute
+    } else {
+        asked
+    }
 }
 
-impl Hashers {
-    async fn send(&self, block: &Bytes, permit: Option<&Arc<Grant>>) -> Result<()> {
+/// A body that ends within this many bytes is hashed in place on the
+/// request's task (MD5 of 256 KiB takes well under a millisecond): two
+/// blocking threads and their wake-ups per request were a quarter of the
+/// server's CPU time on 4 KiB PUTs (BENCHMARKS.md, profile of issue #14).
+const HASH_IN_PLACE_MAX: usize = 256 << 10;
+
+/// The in-order hashing of one upload: in place until the body turns out
+/// to be bigger than [`HASH_IN_PLACE_MAX`] or a block, then on two
+/// blocking threads (MD5 ~0.5 GiB/s and SHA-256 ~1.6 GiB/s with SHA-NI
+/// each need the bytes in order; on their own threads they overlap with
+/// each other and with block coding and disk writes).
+enum Hashing {
+    InPlace {
+        md5: Md5,
+        sha256: Option<Sha256>,
+    },
+    Threads {
+        md5: (mpsc::Sender<Budgeted>, JoinHandle<digest::Output<Md5>>),
+        sha256: Option<(mpsc::Sender<Budgeted>, JoinHandle<digest::Output<Sha256>>)>,
+    },
+    /// Taken by [`Hashing::finish`].
+    Done,
+}
+
+impl Hashing {
+    fn new(sha256: bool) -> Self {
+        Hashing::InPlace {
+            md5: Md5::new(),
+            sha256: sha256.then(Sha256::new),
+        }
+    }
+
+    /// Hash `block`, the next bytes of the body; `last` when no bytes follow.
+    async fn feed(&mut self, block: &Bytes, permit: Option<&Arc<Grant>>, last: bool) -> Result<()> {
+        if let Hashing::InPlace { md5, sha256 } = self {
+            if last && block.len() <= HASH_IN_PLACE_MAX {
+                md5.update(block);
+                if let Some(h) = sha256 {
+                    h.update(block);
+                }
+                return Ok(());
+            }
+            // Bigger than a small object: continue on threads from here.
+            let md5 = spawn_hasher(std::mem::take(md5));
+            let sha256 = sha256.take().map(spawn_hasher);
+            *self = Hashing::Threads { md5, sha256 };
+        }
+        let Hashing::Threads { md5, sha256 } = self else {
+            return Err(Error::internal(std::io::Error::other(
+                "hashing fed after it finished",
+            )));
+        };
         let item = || (block.clone(), permit.cloned());
-        self.md5.send(item()).await.map_err(Error::internal)?;
-        self.sha256.send(item()).await.map_err(Error::internal)?;
+        md5.0.send(item()).await.map_err(Error::internal)?;
+        if let Some(h) = sha256 {
+            h.0.send(item()).await.map_err(Error::internal)?;
+        }
         Ok(())
+    }
+
+    /// The digests of everything fed.
+    async fn finish(&mut self) -> Result<([u8; 16], Option<[u8; 32]>)> {
+        match std::mem::replace(self, Hashing::Done) {
+            Hashing::InPlace { md5, sha256 } => {
+                Ok((md5.finalize().into(), sha256.map(|h| h.finalize().into())))
+            }
+            Hashing::Threads { md5, sha256 } => {
+                // Closing the channels ends the threads.
+                drop(md5.0);
+                let sha = match sha256 {
+                    Some((tx, handle)) => {
+                        drop(tx);
+                        Some(handle.await?.into())
+                    }
+                    None => None,
+                };
+                Ok((md5.1.await?.into(), sha))
+            }
+            Hashing::Done => Err(Error::internal(std::io::Error::other(
+                "hashing finished twice",
+            ))),
+        }
     }
 }
 
@@ -94,7 +209,10 @@ impl Hashers {
 /// returns the digest when the sender is dropped.
 fn spawn_hasher<D: Digest + Send + 'static>(
     mut digest: D,
-) -> (mpsc::Sender<Budgeted>, JoinHandle<digest::Output<D>>) {
+) -> (mpsc::Sender<Budgeted>, JoinHandle<digest::Output<D>>)
+where
+    digest::Output<D>: Send,
+{
     let (tx, mut rx) = mpsc::channel::<Budgeted>(2);
     let handle = tokio::task::spawn_blocking(move || {
         while let Some((b, _permit)) = rx.blocking_recv() {
@@ -111,7 +229,7 @@ struct Upload<'a> {
     owner: Owner,
     uid: String,
     erasure: (u16, u16),
-    hash_tx: Hashers,
+    hashing: Hashing,
     inflight: FuturesOrdered<BlockTask>,
     entries: Vec<BlockEntry>,
     referenced: HashSet<[u8; 32]>,
@@ -125,45 +243,31 @@ struct Upload<'a> {
 
 impl Inner {
     /// Stream `body` into blocks owned by `owner` (refs written under `uid`).
-    /// Small bodies stay inline when `allow_inline` (not for multipart parts,
-    /// so completing an upload never has to write data). With a `sealer`
-    /// every block is encrypted (see [`crate::crypt`]) and nothing is kept
-    /// inline: the record would hold plaintext.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn ingest_sealed(
+    /// With `opts.sealer` every block is encrypted (see [`crate::crypt`])
+    /// and nothing is kept inline: the record would hold plaintext.
+    pub(crate) async fn ingest(
         &self,
         mut body: ByteStream,
         owner: Owner,
         uid: &str,
         erasure: (u16, u16),
-        max_size: u64,
-        allow_inline: bool,
-        sealer: Option<Sealer>,
+        opts: IngestOptions,
     ) -> Result<Ingested> {
-        let allow_inline = allow_inline && sealer.is_none();
-        // MD5 (~0.5 GiB/s) and SHA-256 (~1.6 GiB/s with SHA-NI) each need the
-        // bytes in order; on their own threads they overlap with each other
-        // and with block coding and disk writes.
-        let (md5_tx, md5) = spawn_hasher(Md5::new());
-        let (sha_tx, sha) = spawn_hasher(Sha256::new());
-        let hash_tx = Hashers {
-            md5: md5_tx,
-            sha256: sha_tx,
-        };
+        let allow_inline = opts.allow_inline && opts.sealer.is_none();
         let mut up = Upload {
             inner: self,
             owner,
             uid: uid.to_owned(),
             erasure,
-            hash_tx,
+            hashing: Hashing::new(opts.sha256 == ContentSha256::Compute),
             inflight: FuturesOrdered::new(),
             entries: Vec::new(),
             referenced: HashSet::new(),
             pending_refs: Vec::new(),
             queued: false,
-            sealer: sealer.map(Arc::new),
+            sealer: opts.sealer.map(Arc::new),
         };
-        let filled = up.fill(&mut body, max_size, allow_inline).await;
+        let filled = up.fill(&mut body, opts.max_size, allow_inline).await;
         let (size, body) = match filled {
             Ok(done) => done,
             Err(e) => {
@@ -173,9 +277,13 @@ impl Inner {
                 return Err(e);
             }
         };
+        let (md5, computed) = up.hashing.finish().await?;
         drop(up);
-        let md5: [u8; 16] = md5.await?.into();
-        let sha256: [u8; 32] = sha.await?.into();
+        let sha256 = match opts.sha256 {
+            ContentSha256::Compute => computed,
+            ContentSha256::Verified(digest) => Some(digest),
+            ContentSha256::Skip => None,
+        };
         Ok(Ingested {
             size,
             md5,
@@ -185,32 +293,47 @@ impl Inner {
     }
 }
 
-/// The chunks of a block still arriving.
+/// The block still arriving: the body's own chunk when a whole block
+/// came in one piece (no copy), else the bytes copied as they arrive into
+/// one buffer of the block's size. Copying at once (rather than keeping
+/// the chunks and joining them when the block is complete, as before)
+/// frees the transport's buffers right away and never holds a block twice
+/// (chunks and their join): with 16 concurrent uploads that was up to
+/// 64 MiB of the flood's peak memory (issue #11). The number of copies is
+/// the same.
 #[derive(Default)]
 struct Gathering {
-    chunks: Vec<Bytes>,
-    len: usize,
+    whole: Option<Bytes>,
+    buf: BytesMut,
 }
 
 impl Gathering {
-    fn push(&mut self, b: Bytes) {
-        self.len += b.len();
-        self.chunks.push(b);
+    fn len(&self) -> usize {
+        self.whole.as_ref().map_or(self.buf.len(), Bytes::len)
     }
 
-    /// The block as one buffer: the body's own chunk when it came whole
-    /// (no copy), else one exact-size copy.
+    /// Add the next bytes of a block that will hold `want` bytes at most
+    /// (the block size, or what is left of a body of known length).
+    fn push(&mut self, b: Bytes, want: usize) {
+        if self.buf.is_empty() && self.whole.is_none() && b.len() == want {
+            self.whole = Some(b);
+            return;
+        }
+        if let Some(w) = self.whole.take() {
+            self.buf.extend_from_slice(&w);
+        }
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(want.max(b.len()));
+        }
+        self.buf.extend_from_slice(&b);
+    }
+
+    /// The block as one buffer; the gathering starts over.
     fn take(&mut self) -> Bytes {
-        self.len = 0;
-        let mut chunks = std::mem::take(&mut self.chunks);
-        if chunks.len() == 1 {
-            return chunks.pop().expect("one chunk");
+        match self.whole.take() {
+            Some(w) => w,
+            None => self.buf.split().freeze(),
         }
-        let mut buf = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-        for c in chunks {
-            buf.extend_from_slice(&c);
-        }
-        buf.freeze()
     }
 }
 
@@ -240,28 +363,33 @@ impl Upload<'_> {
                 });
             }
             while !chunk.is_empty() {
-                let take = (block_size - gathering.len).min(chunk.len());
-                gathering.push(chunk.split_to(take));
-                if gathering.len == block_size {
+                let room = block_size - gathering.len();
+                let take = room.min(chunk.len());
+                // what this block will hold at most: the block size, or the
+                // rest of a body whose length is known (max_size)
+                let left =
+                    usize::try_from(max_size - (size - chunk.len() as u64)).unwrap_or(usize::MAX);
+                gathering.push(chunk.split_to(take), room.min(left) + gathering.len());
+                if gathering.len() == block_size {
                     let first = self.entries.is_empty() && self.inflight.is_empty();
                     let grant = self.inner.budget.acquire(first).await?;
-                    self.dispatch(gathering.take(), grant).await?;
+                    self.dispatch(gathering.take(), grant, false).await?;
                 }
             }
         }
         let inline = allow_inline
             && self.entries.is_empty()
             && self.inflight.is_empty()
-            && gathering.len <= self.inner.cfg.inline_threshold;
+            && gathering.len() <= self.inner.cfg.inline_threshold;
         let stored = if inline {
             let tail = gathering.take();
-            self.hash_tx.send(&tail, None).await?;
+            self.hashing.feed(&tail, None, true).await?;
             Body::Inline(tail.to_vec())
         } else {
-            if gathering.len > 0 {
+            if gathering.len() > 0 {
                 let first = self.entries.is_empty() && self.inflight.is_empty();
                 let grant = self.inner.budget.acquire(first).await?;
-                self.dispatch(gathering.take(), grant).await?;
+                self.dispatch(gathering.take(), grant, true).await?;
             }
             self.finish().await?
         };
@@ -282,10 +410,11 @@ impl Upload<'_> {
         }
     }
 
-    async fn dispatch(&mut self, block: Bytes, grant: Grant) -> Result<()> {
+    /// Store `block` (`last`: the body ends with it).
+    async fn dispatch(&mut self, block: Bytes, grant: Grant, last: bool) -> Result<()> {
         // The hashers must see blocks in order; they are never far behind.
         let permit = Arc::new(grant);
-        self.hash_tx.send(&block, Some(&permit)).await?;
+        self.hashing.feed(&block, Some(&permit), last).await?;
         let blocks = self.inner.blocks.clone();
         let erasure = self.erasure;
         let sealer = self.sealer.clone();

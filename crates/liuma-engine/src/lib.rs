@@ -63,6 +63,7 @@ mod keys;
 mod layout;
 mod lifecycle;
 mod list;
+mod listed;
 mod metrics;
 mod model;
 mod multipart;
@@ -99,7 +100,7 @@ pub use engine::Engine;
 pub use error::{Error, KeyProblem, Result};
 pub use gc::GcReport;
 pub use heal::{BlockCensus, BucketCensus, HealOptions, HealReport, PassInfo, PassStatus};
-pub use ingest::ByteStream;
+pub use ingest::{ByteStream, ContentSha256};
 pub use layout::{CURRENT_LAYOUT, LayoutUpgrade};
 pub use lifecycle::{
     DAY_MS, Expiration, FilterForm, LifecycleOptions, LifecycleReport, LifecycleRule,

@@ -4,7 +4,7 @@
 
 use crate::engine::Engine;
 use crate::keys;
-use crate::model::{VersionRecord, decode};
+use crate::listed::Listed;
 use crate::object::ObjectInfo;
 use crate::{Error, Result};
 
@@ -24,7 +24,9 @@ pub struct ListParams {
 /// One page of an object listing.
 #[derive(Clone, Debug, Default)]
 pub struct ListResult {
-    /// Objects, in key order.
+    /// Objects, in key order: key, version id, size, ETag, modification
+    /// time, parts, owner and tag count; metadata, ACL and checksums are
+    /// not read (HEAD has them).
     pub objects: Vec<ObjectInfo>,
     /// Common prefixes, in order.
     pub common_prefixes: Vec<String>,
@@ -52,7 +54,8 @@ pub struct ListVersionsParams {
 /// One page of a version listing.
 #[derive(Clone, Debug, Default)]
 pub struct ListVersionsResult {
-    /// Versions and delete markers, by key then newest first.
+    /// Versions and delete markers, by key then newest first (the same
+    /// fields as [`ListResult::objects`], plus whether each is the latest).
     pub versions: Vec<ObjectInfo>,
     /// Common prefixes.
     pub common_prefixes: Vec<String>,
@@ -138,15 +141,14 @@ impl Engine {
                     start = next_start;
                     continue 'scan;
                 }
-                let rec: VersionRecord = decode(&kv.value)?;
+                let rec = Listed::decode(&kv.value)?;
                 if rec.delete_marker {
                     continue;
                 }
                 if !page.admit() {
                     break 'scan;
                 }
-                out.objects
-                    .push(ObjectInfo::from_record(bucket, key, &rec, true));
+                out.objects.push(rec.info(bucket, key, true));
                 out.next_marker = Some(key.to_owned());
             }
             if !full {
@@ -222,12 +224,12 @@ impl Engine {
                 if !page.admit() {
                     break 'scan;
                 }
-                let rec: VersionRecord = decode(&kv.value)?;
+                let rec = Listed::decode(&kv.value)?;
                 let is_latest = seen_key.as_deref() != Some(key.as_str());
+                let info = rec.info(bucket, &key, is_latest);
                 out.next_key_marker = Some(key.clone());
-                out.next_version_id_marker = Some(rec.version_id());
-                out.versions
-                    .push(ObjectInfo::from_record(bucket, &key, &rec, is_latest));
+                out.next_version_id_marker = Some(info.version_id.clone());
+                out.versions.push(info);
                 seen_key = Some(key);
             }
             if !full {

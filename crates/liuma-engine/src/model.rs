@@ -17,6 +17,52 @@ pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     Ok(rmp_serde::from_slice(bytes)?)
 }
 
+/// Byte strings in records as MessagePack `bin` (a length, then the bytes)
+/// instead of serde's default for `Vec<u8>`, an array of integers: an
+/// inline 4 KiB body took ~6 KiB and one serializer call per byte, a fifth
+/// of the CPU of a 4 KiB PUT (BENCHMARKS.md, issue #14). Records written
+/// before still decode: an array of integers is accepted too.
+pub(crate) mod bin {
+    use std::fmt;
+
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesOrInts)
+    }
+
+    struct BytesOrInts;
+
+    impl<'de> Visitor<'de> for BytesOrInts {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes or an array of bytes")
+        }
+
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64 << 10));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -114,7 +160,7 @@ impl BlockEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Body {
     /// Small objects: the bytes themselves.
-    Inline(Vec<u8>),
+    Inline(#[serde(with = "bin")] Vec<u8>),
     /// The block list, in order.
     Blocks(Vec<BlockEntry>),
     /// Very large objects: the block list lives in `mf/<uid>/<page>` keys.
@@ -314,6 +360,8 @@ pub(crate) struct PartRecord {
     pub size: u64,
     /// Hex MD5 without quotes.
     pub etag: String,
+    /// Hex SHA-256; empty when the upload did not compute it
+    /// (`ContentSha256::Skip`: S3 parts without a signed payload hash).
     pub sha256: String,
     pub modified_ms: u64,
     pub body: Body,
@@ -416,5 +464,40 @@ mod tests {
         // clock went backwards: still newer
         let c = new_vsort(500, Some(&b));
         assert!(c < b);
+    }
+
+    /// `Body` as it was encoded before inline bytes became `bin`.
+    #[derive(Serialize)]
+    enum OldBody {
+        Inline(Vec<u8>),
+    }
+
+    #[test]
+    fn inline_bodies_are_bin_and_old_records_still_decode() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+        let new = encode(&VersionData {
+            body: Body::Inline(data.clone()),
+            parts: Vec::new(),
+        });
+        // bin: a 3-byte header per 4 KiB, not one to two bytes per byte
+        assert!(new.len() < 4096 + 64, "{} bytes", new.len());
+        let back: VersionData = decode(&new).unwrap();
+        assert_eq!(back.body, Body::Inline(data.clone()));
+
+        #[derive(Serialize)]
+        struct OldData {
+            body: OldBody,
+        }
+        let old = encode(&OldData {
+            body: OldBody::Inline(data.clone()),
+        });
+        assert!(old.len() > 6000, "the old encoding: {} bytes", old.len());
+        let back: VersionData = decode(&old).unwrap();
+        assert_eq!(back.body, Body::Inline(data), "written before: still read");
+        let empty: VersionData = decode(&encode(&OldData {
+            body: OldBody::Inline(Vec::new()),
+        }))
+        .unwrap();
+        assert_eq!(empty.body, Body::Inline(Vec::new()));
     }
 }

@@ -8,7 +8,7 @@ use md5::{Digest, Md5};
 use crate::checksum::{Checksum, CompleteChecksum, LateChecksum, UploadChecksum};
 use crate::conditional::WriteCondition;
 use crate::engine::Engine;
-use crate::ingest::{ByteStream, write_manifest, write_refs};
+use crate::ingest::{ByteStream, IngestOptions, content_sha256, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
     BlockEntry, Body, BucketInfo, CompletedRecord, ObjectMeta, Owner, PartRecord, Tags,
@@ -163,6 +163,9 @@ pub struct PartOptions {
     pub checksum: Option<LateChecksum>,
     /// The upload's SSE-C key: every part of an SSE-C upload carries it.
     pub customer_key: Option<crate::CustomerKey>,
+    /// Where the part's SHA-256 comes from (computed by default; always
+    /// computed when `sha256` is given).
+    pub content_sha256: crate::ContentSha256,
 }
 
 impl Engine {
@@ -340,13 +343,27 @@ impl Engine {
         let erasure = b.erasure.unwrap_or_else(|| self.erasure());
         let ing = self
             .inner
-            .ingest_sealed(body, owner, &uid, erasure, max, false, sealer)
+            .ingest(
+                body,
+                owner,
+                &uid,
+                erasure,
+                IngestOptions {
+                    max_size: max,
+                    allow_inline: false,
+                    sha256: content_sha256(opts.sha256, opts.content_sha256),
+                    sealer,
+                },
+            )
             .await?;
         ing.check(opts.content_length, opts.content_md5, opts.sha256)?;
         // SSE-C parts keep neither MD5 nor SHA-256 of their plaintext.
         let (etag, sha256) = match &opts.customer_key {
             Some(k) => (k.etag_of(&ing.md5), String::new()),
-            None => (hex::encode(ing.md5), hex::encode(ing.sha256)),
+            None => (
+                hex::encode(ing.md5),
+                ing.sha256.map(hex::encode).unwrap_or_default(),
+            ),
         };
         let part = PartRecord {
             uid,

@@ -8,7 +8,7 @@ use crate::checksum::{Checksum, LateChecksum, PartChecksum};
 use crate::conditional::WriteCondition;
 use crate::crypt::{CustomerKey, Sse, SseRequest};
 use crate::engine::Engine;
-use crate::ingest::{ByteStream, write_manifest, write_refs};
+use crate::ingest::{ByteStream, IngestOptions, content_sha256, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
     Body, BucketInfo, ObjectMeta, Owner, Tags, VersionData, VersionRecord, Versioning,
@@ -44,6 +44,9 @@ pub struct PutOptions {
     pub acl: Option<String>,
     /// Server-side encryption asked for (None: the bucket's default).
     pub sse: Option<SseRequest>,
+    /// Where the content's SHA-256 comes from (computed by default; always
+    /// computed when `sha256` is given).
+    pub content_sha256: crate::ContentSha256,
 }
 
 /// Where [`Engine::copy_object_as`] writes, and as whom.
@@ -215,14 +218,25 @@ impl Engine {
         let (sealer, sse_record) = self.inner.resolve_sse(&b, opts.sse.as_ref())?.unzip();
         let ing = self
             .inner
-            .ingest_sealed(body, owner, &uid, erasure, max, true, sealer)
+            .ingest(
+                body,
+                owner,
+                &uid,
+                erasure,
+                IngestOptions {
+                    max_size: max,
+                    allow_inline: true,
+                    sha256: content_sha256(opts.sha256, opts.content_sha256),
+                    sealer,
+                },
+            )
             .await?;
         ing.check(opts.content_length, opts.content_md5, opts.sha256)?;
         // SSE-C: neither the MD5 nor the SHA-256 of the plaintext is kept
         // (either would confirm a known file); AWS's ETag is not the MD5 either.
         let (etag, sha256) = match &opts.sse {
             Some(SseRequest::Customer(k)) => (k.etag_of(&ing.md5), None),
-            _ => (hex::encode(ing.md5), Some(hex::encode(ing.sha256))),
+            _ => (hex::encode(ing.md5), ing.sha256.map(hex::encode)),
         };
         let rec = VersionRecord {
             uid,

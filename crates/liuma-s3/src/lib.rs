@@ -57,6 +57,7 @@ mod multipart;
 mod object;
 mod object_acl;
 mod owner;
+mod payload_hash;
 mod post;
 mod postpolicy;
 pub mod service;

@@ -81,6 +81,8 @@ pub(crate) async fn upload_part(
     req: S3Request<UploadPartInput>,
 ) -> S3Result<S3Response<UploadPartOutput>> {
     let secure = crate::sse::secure(s, &req);
+    let sha256 =
+        crate::payload_hash::content_sha256(&req.headers, &req.uri, req.credentials.is_some());
     let input = req.input;
     let number = part_number(input.part_number)?;
     let customer_key = crate::sse::customer_key(crate::sse::customer_headers!(input), secure)?;
@@ -110,6 +112,7 @@ pub(crate) async fn upload_part(
         content_length: input.content_length.and_then(|n| u64::try_from(n).ok()),
         checksum: Some(late),
         customer_key,
+        content_sha256: sha256,
     };
     let part = s
         .engine

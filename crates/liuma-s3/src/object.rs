@@ -106,6 +106,8 @@ pub(crate) async fn put_object(
     )
     .await?;
     let secure = crate::sse::secure(s, &req);
+    let sha256 =
+        crate::payload_hash::content_sha256(&req.headers, &req.uri, req.credentials.is_some());
     let input = req.input;
     let sse = crate::sse::write_request(
         input.server_side_encryption.as_ref(),
@@ -141,6 +143,7 @@ pub(crate) async fn put_object(
         owner,
         acl,
         sse,
+        content_sha256: sha256,
     };
     let info = s
         .engine

@@ -83,6 +83,13 @@ fn bench(args: &liuma_bench::BenchArgs) -> anyhow::Result<()> {
 /// read only at process start, so the server re-executes itself once with
 /// `MALLOC_ARENA_MAX=2` unless the operator set it. Other C libraries
 /// ignore the variable; if the re-exec fails the node runs as it is.
+///
+/// `MALLOC_MMAP_THRESHOLD_=1048576` (every block buffer its own mapping,
+/// returned when freed) would bound the flood of issue #11 better (peak
+/// RSS 184–204 MiB against 258–317 MiB) but is not set: the page faults of
+/// every new 4 MiB buffer cut 64 MiB GETs by ~45 % and doubled the server's
+/// CPU per GB read (BENCHMARKS.md, 2026-12-02). Operators short of memory
+/// can set it themselves.
 fn bound_malloc_arenas() {
     use std::os::unix::process::CommandExt;
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
