@@ -49,6 +49,10 @@ pub struct ListVersionsParams {
     pub version_id_marker: Option<String>,
     /// At most this many versions + common prefixes.
     pub max_keys: usize,
+    /// Decode whole records (metadata, checksums, ACL, encryption) instead
+    /// of the listing fields only: for callers that show metadata (the
+    /// native API's file info), at the cost of a slower listing.
+    pub full_records: bool,
 }
 
 /// One page of a version listing.
@@ -224,9 +228,13 @@ impl Engine {
                 if !page.admit() {
                     break 'scan;
                 }
-                let rec = Listed::decode(&kv.value)?;
                 let is_latest = seen_key.as_deref() != Some(key.as_str());
-                let info = rec.info(bucket, &key, is_latest);
+                let info = if p.full_records {
+                    let rec: crate::model::VersionRecord = crate::model::decode(&kv.value)?;
+                    ObjectInfo::from_record(bucket, &key, &rec, is_latest)
+                } else {
+                    Listed::decode(&kv.value)?.info(bucket, &key, is_latest)
+                };
                 out.next_key_marker = Some(key.clone());
                 out.next_version_id_marker = Some(info.version_id.clone());
                 out.versions.push(info);

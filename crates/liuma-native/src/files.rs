@@ -39,6 +39,8 @@ pub(super) async fn handle_info(
             &ListVersionsParams {
                 prefix: hash.clone(),
                 max_keys: 1000,
+                // the versions' names and uploaders are in their metadata
+                full_records: true,
                 ..ListVersionsParams::default()
             },
         )

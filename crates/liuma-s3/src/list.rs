@@ -188,6 +188,8 @@ pub(crate) async fn list_object_versions(
         key_marker: input.key_marker.clone(),
         version_id_marker: input.version_id_marker.clone(),
         max_keys: max_keys(input.max_keys)?,
+        // ListObjectVersions answers listing fields only
+        full_records: false,
     };
     let r = s
         .engine
