@@ -145,14 +145,19 @@ fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// How a connection closed under the client shows in the error chain.
-const CLOSED: [&str; 6] = [
+/// How a connection closed under the client shows in the error chain: as
+/// text, or as the `Debug` of an I/O error kind when the gRPC status only
+/// formats its source (`hyper::Error(Io, Kind(ConnectionReset))`).
+const CLOSED: [&str; 9] = [
     "frame with invalid size",
     "h2 protocol error",
     "connection reset",
     "broken pipe",
     "unexpected eof",
     "connection closed",
+    "Kind(ConnectionReset)",
+    "Kind(BrokenPipe)",
+    "Kind(UnexpectedEof)",
 ];
 
 /// What a failed connection says about its cause, if it says something definite.
@@ -281,6 +286,16 @@ mod tests {
         );
         assert_eq!(
             diag("transport error", "connection reset by peer", false),
+            Some(AccessProblem::PlainToTls)
+        );
+        // the same close, seen only through a gRPC status's Debug of its source
+        assert_eq!(
+            diag(
+                "grpc request error: code: 'Unknown error', message: \"transport error\", \
+                 source: tonic::transport::Error(Transport, hyper::Error(Io, Kind(ConnectionReset)))",
+                "",
+                false
+            ),
             Some(AccessProblem::PlainToTls)
         );
         // TLS 1.3: the refusal of a client certificate often shows only as a closed stream
