@@ -29,6 +29,15 @@ import boto3
 from botocore.config import Config
 
 GIB = 1 << 30
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu(pid):
+    """CPU seconds (user + system) the node has used so far: the server's own cost of a phase,
+    apart from the client's, which shares this machine's cores and skews wall-clock ratios."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def start(binary, data, extra):
@@ -148,17 +157,19 @@ def run_streams(binary, root, name, extra, scheme, ca, seed_buf, streams, small)
         url = f"{scheme}://{ready['s3']}/bench"
         out = {}
         for n in streams:
-            t = time.monotonic()
+            t, c = time.monotonic(), server_cpu(p.pid)
             procs = [subprocess.Popen(base + ["-o", "/dev/null", f"{url}/big"]) for _ in range(n)]
             assert all(q.wait() == 0 for q in procs), "a curl GET failed"
             big_rate = n * big / (time.monotonic() - t) / 1e6
+            # server CPU seconds per GiB sent: what TLS costs the node, whoever the client is
+            big_cpu = (server_cpu(p.pid) - c) / (n * big / GIB)
             urls = []
             for i in range(small):
                 urls += ["-o", "/dev/null", f"{url}/s/{i}"]
             t = time.monotonic()
             subprocess.run(base + ["--parallel", "--parallel-max", str(n), *urls], check=True)
             small_rate = small / (time.monotonic() - t)
-            out[n] = (big_rate, small_rate)
+            out[n] = (big_rate, small_rate, big_cpu)
         return out
     finally:
         p.terminate()
@@ -177,12 +188,14 @@ def main_streams(a, root, tls, seed_buf):
                             "https", f"{tls}/ca.pem", seed_buf, streams, a.small)
         rows.append((r + 1, plain, https))
     print(f"load after: {os.getloadavg()[0]:.1f}")
-    print("| round | streams | 256 MiB GET http | 256 MiB GET https | 4 KiB GET/s http | 4 KiB GET/s https |")
-    print("|---|---|---|---|---|---|")
+    print("| round | streams | 256 MiB GET http | 256 MiB GET https | server CPU-s/GiB http | server CPU-s/GiB https "
+          "| 4 KiB GET/s http | 4 KiB GET/s https |")
+    print("|---|---|---|---|---|---|---|---|")
     for r, plain, https in rows:
         for n in streams:
-            (pb, ps), (tb, ts) = plain[n], https[n]
-            print(f"| {r} | {n} | {pb:.0f} MB/s | {tb:.0f} MB/s ({tb / pb - 1:+.1%}) | {ps:.0f} | {ts:.0f} ({ts / ps - 1:+.1%}) |")
+            (pb, ps, pc), (tb, ts, tc) = plain[n], https[n]
+            print(f"| {r} | {n} | {pb:.0f} MB/s | {tb:.0f} MB/s ({tb / pb - 1:+.1%}) | {pc:.2f} | {tc:.2f} ({tc / pc - 1:+.1%}) "
+                  f"| {ps:.0f} | {ts:.0f} ({ts / ps - 1:+.1%}) |")
 
 
 def main():
