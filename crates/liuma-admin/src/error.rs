@@ -33,6 +33,9 @@ pub enum AdminError {
     /// The request's arguments do not go together.
     #[error("{0}")]
     BadRequest(&'static str),
+    /// The route exists but this node does not serve it.
+    #[error("{0}")]
+    NotFound(&'static str),
 }
 
 /// Result of an admin handler.
@@ -50,6 +53,7 @@ impl AdminError {
             AdminError::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             AdminError::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             AdminError::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
         }
     }
 }

@@ -36,6 +36,8 @@
 //!   blocks it maintains); `?scope=cluster` runs one on every live node at once and
 //!   answers per node (`nodes.{id}.ok/result/error`) with `totals`
 //! - `GET /admin/passes[?scope=cluster]` → heal/scrub running now and the last results
+//! - `GET /admin/charts[?since_ms=]` → this node's live chart points (the console's
+//!   ring of its own metrics), read by another node's console for the whole-cluster charts
 //! - `POST /admin/lifecycle[?scope=cluster]` → apply the buckets' lifecycle rules now
 //!   (`as_of=MS` on nodes started with `--lifecycle-test-clock` only)
 //!
@@ -83,7 +85,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{AdminError, AdminResult};
 
-pub use crate::state::AdminState;
+pub use crate::state::{AdminState, ChartPoints};
 
 /// The admin router.
 pub fn router(state: AdminState) -> Router {
@@ -93,6 +95,7 @@ pub fn router(state: AdminState) -> Router {
     };
     let protected = Router::new()
         .route("/metrics", get(metrics))
+        .route("/admin/charts", get(charts))
         .route("/admin/keys", post(create_key).get(list_keys))
         .route("/admin/keys/{id}", axum::routing::delete(delete_key))
         .route("/admin/keys/{id}/allow", post(allow_key))
@@ -175,6 +178,25 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         )],
         s.metrics.render(),
     )
+}
+
+#[derive(Deserialize)]
+struct ChartsQuery {
+    #[serde(default)]
+    since_ms: u64,
+}
+
+/// `GET /admin/charts[?since_ms=]`: this node's chart points (the
+/// console's ring of its own metrics) newer than `since_ms`, so another
+/// node's console draws the whole cluster without a Prometheus server.
+async fn charts(
+    State(s): State<AdminState>,
+    axum::extract::Query(q): axum::extract::Query<ChartsQuery>,
+) -> Response {
+    match &s.charts {
+        Some(f) => axum::Json(f(q.since_ms)).into_response(),
+        None => AdminError::NotFound("this node keeps no chart points").into_response(),
+    }
 }
 
 fn permission_name(p: Permission) -> &'static str {

@@ -8,6 +8,11 @@ use liuma_engine::Engine;
 
 use liuma_metrics::Metrics;
 
+/// This node's live chart points newer than a time (ms since the epoch),
+/// as JSON: the console's sampler ring, served to peers' consoles for the
+/// whole-cluster charts (`GET /admin/charts`).
+pub type ChartPoints = Arc<dyn Fn(u64) -> serde_json::Value + Send + Sync>;
+
 /// What the admin handlers need.
 #[derive(Clone)]
 pub struct AdminState {
@@ -17,4 +22,6 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// Bearer token required by every admin path but `/health` and `/ready`.
     pub admin_token: Arc<String>,
+    /// The chart points of this node (None: `/admin/charts` answers 404).
+    pub charts: Option<ChartPoints>,
 }

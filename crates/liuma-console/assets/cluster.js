@@ -147,6 +147,7 @@ async function refreshCluster() {
     return;
   }
   lastNodes = sig;
+  chartChoices(c);
   const rows = c.nodes.map((n) => {
     const st = nodeState(n);
     const disks = el(
@@ -316,13 +317,50 @@ $("verify").addEventListener("click", () => {
 const rate = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const perSec = (v) => `${size(v)}/s`;
 
+// The node selector: this node, the whole cluster, or one other node
+// (its points come through this node, asked with a short deadline).
+function chartChoices(c) {
+  const sel = $("chart-node");
+  const was = sel.value;
+  const opts = [el("option", { value: "", text: `this node (${c.node_id})` })];
+  if (c.clustered) {
+    opts.push(el("option", { value: "all", text: "whole cluster" }));
+    for (const n of c.nodes) if (n.id !== c.node_id) opts.push(el("option", { value: n.id, text: `node ${n.id}` }));
+  }
+  sel.replaceChildren(...opts);
+  sel.value = opts.some((o) => o.value === was) ? was : "";
+}
+
+$("chart-node").addEventListener("change", () => {
+  $("charts").dataset.node = "pending";
+  refreshCharts();
+});
+
+let chartsBusy = false;
+
 async function refreshCharts() {
+  // a slow peer holds one request at most (its deadline), never a queue of them
+  if (chartsBusy) return;
+  chartsBusy = true;
+  const node = $("chart-node").value;
   let r;
   try {
-    r = await api("GET", "/api/charts");
-  } catch {
+    r = await api("GET", `/api/charts${node ? `?node=${encodeURIComponent(node)}` : ""}`);
+  } catch (e) {
+    $("chart-nodes").textContent = e.message;
     return;
+  } finally {
+    chartsBusy = false;
   }
+  // the choice changed while this was asked: the next tick draws it
+  if (node !== $("chart-node").value) return;
+  const missing = (r.nodes || []).filter((n) => !n.ok);
+  $("chart-nodes").textContent = missing.length
+    ? `${missing.map((n) => `${n.id}: no data (${n.error})`).join("; ")}`
+    : r.nodes
+      ? `${r.nodes.length} node${r.nodes.length === 1 ? "" : "s"} with data`
+      : "";
+  $("chart-nodes").dataset.missing = missing.map((n) => n.id).join(" ");
   const p = r.points;
   const box = $("charts");
   const col = (f) => p.map(f);
@@ -355,6 +393,7 @@ async function refreshCharts() {
     ],
   });
   box.dataset.points = String(p.length);
+  box.dataset.node = node;
 }
 
 start();

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Gives the node's metrics as Prometheus text.
 pub type MetricsText = Arc<dyn Fn() -> String + Send + Sync>;
@@ -41,7 +41,7 @@ pub struct Raw {
 }
 
 /// One point of the charts (rates over the interval before `t_ms`).
-#[derive(Clone, Debug, Serialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Point {
     /// When sampled, ms since the epoch.
     pub t_ms: u64,
@@ -214,6 +214,18 @@ impl Series {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .points
             .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The points held newer than `since_ms`, oldest first.
+    pub fn points_since(&self, since_ms: u64) -> Vec<Point> {
+        self.ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .points
+            .iter()
+            .filter(|p| p.t_ms > since_ms)
             .cloned()
             .collect()
     }

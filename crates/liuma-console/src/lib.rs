@@ -16,7 +16,9 @@
 //!   admin kind (signed in with the admin token) acts through the node's
 //!   admin router in-process ([`admincall`]), so the admin API's token
 //!   check and handlers are the console's; the cluster pages' live charts
-//!   come from the node's own metrics, sampled into a ring ([`charts`]).
+//!   come from the node's own metrics, sampled into a ring ([`charts`]);
+//!   the whole cluster's from every node's ring, asked through the peers'
+//!   admin API with a short deadline each ([`peer_charts`]).
 //!   An S3 session cannot reach the admin routes, nor an admin session
 //!   the S3 ones.
 
@@ -24,6 +26,7 @@ pub mod admincall;
 pub mod api;
 pub mod assets;
 pub mod charts;
+pub mod peer_charts;
 pub mod s3call;
 pub mod session;
 pub mod xml;
@@ -87,6 +90,10 @@ pub struct Console {
     pub(crate) admin: Option<admincall::AdminClient>,
     /// The live charts' points of this node.
     pub(crate) series: Arc<charts::Series>,
+    /// Other nodes' chart points (the whole-cluster view).
+    pub(crate) peers: Arc<peer_charts::PeerCharts>,
+    /// Folders listed whole and sorted, kept per session for the next pages.
+    pub(crate) sorted: Arc<api::sorted::SortCache>,
 }
 
 impl Console {
@@ -117,15 +124,25 @@ impl Console {
             cfg: Arc::new(cfg),
             admin: None,
             series: Arc::default(),
+            peers: Arc::default(),
+            sorted: Arc::default(),
         }
     }
 
     /// Serve the cluster and access pages too: admin sessions act through
     /// `admin_router` (the node's admin API) in-process; the charts sample
-    /// `metrics` (the node's Prometheus text) every few seconds. Needs a
-    /// tokio runtime (the sampler is a task; it ends with the console).
-    pub fn with_admin(mut self, admin_router: axum::Router, metrics: charts::MetricsText) -> Self {
+    /// `metrics` (the node's Prometheus text) every few seconds into
+    /// `series` (which the admin API also serves to other nodes' consoles,
+    /// `GET /admin/charts`). Needs a tokio runtime (the sampler is a task;
+    /// it ends with the console).
+    pub fn with_admin(
+        mut self,
+        admin_router: axum::Router,
+        series: Arc<charts::Series>,
+        metrics: charts::MetricsText,
+    ) -> Self {
         self.admin = Some(admincall::AdminClient::new(admin_router));
+        self.series = series;
         self.series.spawn_sampler(metrics);
         self
     }

@@ -69,10 +69,17 @@ pub async fn run(
     };
 
     let admin_addr = listeners.admin.local_addr()?;
+    // The console's chart ring: sampled by the console, also served by the
+    // admin API (`/admin/charts`) to other nodes' consoles.
+    let chart_series = Arc::new(liuma_console::charts::Series::default());
     let admin_app = liuma_admin::router(AdminState {
         engine: engine.clone(),
         metrics: metrics.clone(),
         admin_token: Arc::new(secrets.admin_token.clone()),
+        charts: Some({
+            let series = chart_series.clone();
+            Arc::new(move |since_ms| serde_json::json!({"points": series.points_since(since_ms)}))
+        }),
     });
     let admin_task = tokio::spawn(serve(
         "admin",
@@ -95,7 +102,7 @@ pub async fn run(
     let console = liuma_console::Console::new(s3_front.clone(), console_cfg)
         // The cluster and access pages act through this node's admin API
         // in-process; the charts read its metrics.
-        .with_admin(admin_app.clone(), {
+        .with_admin(admin_app.clone(), chart_series, {
             let m = metrics.clone();
             Arc::new(move || m.render())
         });

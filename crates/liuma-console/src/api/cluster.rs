@@ -2,9 +2,11 @@
 //! the admin API itself), the one passthrough `/api/admin/...` →
 //! `/admin/...` for admin sessions (the routes allowed are listed here for
 //! the cluster and in `access` for users and backend credentials), and the
-//! live charts' points (`/api/charts`).
+//! live charts' points (`/api/charts`: this node's, another node's or the
+//! whole cluster's, see [`crate::peer_charts`]).
 
 use super::*;
+use crate::peer_charts::{PEER_DEADLINE, Peer, merge};
 use crate::session::Kind;
 
 /// The one answer to a wrong admin token.
@@ -168,12 +170,91 @@ async fn admin_pass(State(c): State<Console>, req: Request) -> ApiResult {
     Ok(ok_json(v))
 }
 
-/// `GET /api/charts`: this node's chart points, oldest first.
-async fn charts(State(c): State<Console>, h: HeaderMap) -> ApiResult {
-    admin_session(&c, &h, false)?;
+#[derive(Deserialize)]
+struct ChartsQuery {
+    /// Empty: this node; `all`: the whole cluster; else a node id.
+    #[serde(default)]
+    node: String,
+}
+
+/// `GET /api/charts[?node=all|<id>]`: chart points, oldest first — this
+/// node's own (default), another node's, or the whole cluster's (summed
+/// rates, the largest p99). `nodes` says per node whether it gave data;
+/// a node that is down or slower than [`PEER_DEADLINE`] is "no data".
+async fn charts(
+    State(c): State<Console>,
+    h: HeaderMap,
+    Query(cq): Query<ChartsQuery>,
+) -> ApiResult {
+    let s = admin_session(&c, &h, false)?;
+    let every_ms = crate::charts::SAMPLE_EVERY.as_millis() as u64;
+    if cq.node.is_empty() {
+        return Ok(ok_json(json!({
+            "every_ms": every_ms,
+            "node": "",
+            "points": c.series.points(),
+        })));
+    }
+    let admin = c.admin.as_ref().ok_or_else(no_admin)?;
+    let a = admin
+        .call(&s.secret, Method::GET, "/admin/cluster", None)
+        .await;
+    if !a.status.is_success() {
+        return Err(admin_error(&a));
+    }
+    let st: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+    let local = st["node_id"].as_str().unwrap_or("").to_owned();
+    let mut peers: Vec<Peer> = st["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| {
+            let id = n["id"].as_str()?;
+            (id != local).then(|| Peer {
+                id: id.to_owned(),
+                live: n["live"].as_bool().unwrap_or(false),
+                admin: n["endpoints"]["admin"].as_str().map(str::to_owned),
+            })
+        })
+        .collect();
+    let all = cq.node == "all";
+    if !all {
+        peers.retain(|p| p.id == cq.node);
+        if peers.is_empty() && cq.node != local {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchNode",
+                "No such node in the cluster.",
+            ));
+        }
+    }
+    let fetched = c.peers.fetch(&peers, &s.secret, PEER_DEADLINE).await;
+    let mine = c.series.points();
+    let mut nodes = Vec::new();
+    let mut with_data: Vec<&[crate::charts::Point]> = Vec::new();
+    if all || cq.node == local {
+        nodes.push(json!({"id": local, "ok": true, "local": true}));
+        with_data.push(&mine);
+    }
+    for (id, r) in &fetched {
+        match r {
+            Ok(p) => {
+                nodes.push(json!({"id": id, "ok": true}));
+                with_data.push(p);
+            }
+            Err(e) => nodes.push(json!({"id": id, "ok": false, "error": e})),
+        }
+    }
+    let points = if all {
+        merge(&with_data)
+    } else {
+        with_data.first().map(|p| p.to_vec()).unwrap_or_default()
+    };
     Ok(ok_json(json!({
-        "every_ms": crate::charts::SAMPLE_EVERY.as_millis() as u64,
-        "points": c.series.points(),
+        "every_ms": every_ms,
+        "node": cq.node,
+        "nodes": nodes,
+        "points": points,
     })))
 }
 

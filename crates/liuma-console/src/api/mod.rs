@@ -3,7 +3,7 @@
 //! [`crate::s3call`], its XML answer turned into JSON and its errors into
 //! words (`buckets` with usage counters, `bucket_config` (lifecycle, CORS,
 //! policy documents), `objects` with share links, `versions` (versions of
-//! a key, tags), `uploads`). Changes
+//! a key, tags), `uploads`, `sorted` (a folder sorted whole)). Changes
 //! (every method but GET) need the session's CSRF token in `x-csrf-token`;
 //! object bytes stream through without being held.
 
@@ -13,6 +13,7 @@ mod buckets;
 mod cluster;
 mod objects;
 mod signin;
+pub(crate) mod sorted;
 mod uploads;
 mod versions;
 
@@ -220,6 +221,33 @@ fn xml_of(a: &Answer) -> ApiResult<xml::El> {
             "The storage service answered something unreadable.",
         )
     })
+}
+
+/// The prelude of every handler on one object: the caller's S3 session
+/// (CSRF checked on a change), a key required, and the S3 call on it with
+/// `query` (a version, tagging, ...).
+fn object_call<'a>(
+    c: &Console,
+    h: &HeaderMap,
+    write: bool,
+    method: Method,
+    (bucket, key): (&'a str, &'a str),
+    query: String,
+) -> ApiResult<(Session, Call<'a>)> {
+    let s = session(c, h, write)?;
+    need_key(key)?;
+    let mut k = call(method, bucket, key);
+    k.query = query;
+    Ok((s, k))
+}
+
+/// `versionId=<v>` for a version query, or nothing.
+fn version_query(v: &str) -> String {
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!("versionId={}", q(v))
+    }
 }
 
 fn need_key(k: &str) -> ApiResult<()> {

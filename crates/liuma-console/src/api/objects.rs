@@ -13,6 +13,13 @@ pub(super) struct ListQuery {
     /// "1": no delimiter (a flat listing under the prefix).
     #[serde(default)]
     flat: String,
+    /// `size`, `-size`, `modified`, `-modified`, `-name`: the whole folder
+    /// sorted server-side (see `sorted`); empty or `name`: S3's key order.
+    #[serde(default)]
+    sort: String,
+    /// Where a sorted page starts (entries before it).
+    #[serde(default)]
+    offset: usize,
 }
 
 pub(super) async fn list_objects(
@@ -23,6 +30,21 @@ pub(super) async fn list_objects(
 ) -> ApiResult {
     let s = session(&c, &h, false)?;
     let max = lq.max.unwrap_or(200).clamp(1, 1000);
+    if let Some(order) =
+        sorted::parse_sort(&lq.sort).filter(|o| *o != (sorted::Sort::Name, false) && lq.flat != "1")
+    {
+        let v = sorted::sorted_page(
+            &c,
+            &h,
+            &s,
+            &bucket,
+            &lq.prefix,
+            order,
+            (lq.offset, max as usize),
+        )
+        .await?;
+        return Ok(ok_json(v));
+    }
     let mut query = format!("list-type=2&max-keys={max}&prefix={}", q(&lq.prefix));
     if lq.flat != "1" {
         query.push_str("&delimiter=%2F");
@@ -101,15 +123,6 @@ pub(super) struct KeyQuery {
     version: String,
 }
 
-/// `versionId=<v>` for a version query, or nothing.
-fn version_query(v: &str) -> String {
-    if v.is_empty() {
-        String::new()
-    } else {
-        format!("versionId={}", q(v))
-    }
-}
-
 /// The content type an object is served with from the console's origin:
 /// only types a browser shows without running anything; the rest download.
 pub(super) fn safe_type(stored: &str) -> Option<&'static str> {
@@ -161,10 +174,14 @@ pub(super) async fn get_object(
     Path(bucket): Path<String>,
     Query(kq): Query<KeyQuery>,
 ) -> ApiResult {
-    let s = session(&c, &h, false)?;
-    need_key(&kq.key)?;
-    let mut k = call(Method::GET, &bucket, &kq.key);
-    k.query = version_query(&kq.version);
+    let (s, mut k) = object_call(
+        &c,
+        &h,
+        false,
+        Method::GET,
+        (&bucket, &kq.key),
+        version_query(&kq.version),
+    )?;
     for n in [header::RANGE, header::IF_NONE_MATCH] {
         if let Some(v) = h.get(&n) {
             k.headers.push((n, v.clone()));
@@ -233,9 +250,14 @@ pub(super) async fn put_object(
     req: Request,
 ) -> ApiResult {
     let (parts, body) = req.into_parts();
-    let s = session(&c, &parts.headers, true)?;
-    need_key(&kq.key)?;
-    let mut k = call(Method::PUT, &bucket, &kq.key);
+    let (s, mut k) = object_call(
+        &c,
+        &parts.headers,
+        true,
+        Method::PUT,
+        (&bucket, &kq.key),
+        String::new(),
+    )?;
     for n in [header::CONTENT_LENGTH, header::CONTENT_TYPE] {
         if let Some(v) = parts.headers.get(&n) {
             k.headers.push((n, v.clone()));
@@ -253,10 +275,14 @@ pub(super) async fn head_object(
     Path(bucket): Path<String>,
     Query(kq): Query<KeyQuery>,
 ) -> ApiResult {
-    let s = session(&c, &h, false)?;
-    need_key(&kq.key)?;
-    let mut k = call(Method::HEAD, &bucket, &kq.key);
-    k.query = version_query(&kq.version);
+    let (s, k) = object_call(
+        &c,
+        &h,
+        false,
+        Method::HEAD,
+        (&bucket, &kq.key),
+        version_query(&kq.version),
+    )?;
     let a = run(&c, &s, k).await?;
     let hv = |n: &str| a.header(n).to_owned();
     let meta: serde_json::Map<String, Value> = a
@@ -296,13 +322,19 @@ pub(super) async fn share(
     Path(bucket): Path<String>,
     Json(sh): Json<Share>,
 ) -> ApiResult {
-    let s = session(&c, &h, true)?;
-    need_key(&sh.key)?;
+    let (s, head) = object_call(
+        &c,
+        &h,
+        true,
+        Method::HEAD,
+        (&bucket, &sh.key),
+        String::new(),
+    )?;
     if !(1..=MAX_SHARE_SECS).contains(&sh.expires_secs) {
         return Err(ApiError::bad("A share link lasts from 1 second to 7 days."));
     }
     // The key must be allowed to read it now, or the link is useless.
-    run(&c, &s, call(Method::HEAD, &bucket, &sh.key)).await?;
+    run(&c, &s, head).await?;
     let base = c.cfg.s3_public_url.clone().unwrap_or_else(|| {
         let a = c.cfg.s3_addr;
         if a.ip().is_unspecified() {

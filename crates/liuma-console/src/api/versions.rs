@@ -93,11 +93,15 @@ pub(super) async fn delete_version(
     Path(bucket): Path<String>,
     Query(vq): Query<VersionQuery>,
 ) -> ApiResult {
-    let s = session(&c, &h, true)?;
-    need_key(&vq.key)?;
+    let (s, k) = object_call(
+        &c,
+        &h,
+        true,
+        Method::DELETE,
+        (&bucket, &vq.key),
+        version_query(&vq.version),
+    )?;
     need_version(&vq.version)?;
-    let mut k = call(Method::DELETE, &bucket, &vq.key);
-    k.query = format!("versionId={}", q(&vq.version));
     run(&c, &s, k).await?;
     Ok(ok_json(json!({"deleted": vq.version})))
 }
@@ -115,10 +119,8 @@ pub(super) async fn restore_version(
     Path(bucket): Path<String>,
     Query(vq): Query<VersionQuery>,
 ) -> ApiResult {
-    let s = session(&c, &h, true)?;
-    need_key(&vq.key)?;
+    let (s, mut k) = object_call(&c, &h, true, Method::PUT, (&bucket, &vq.key), String::new())?;
     need_version(&vq.version)?;
-    let mut k = call(Method::PUT, &bucket, &vq.key);
     let src = copy_source(&bucket, &vq.key, &vq.version);
     let src = HeaderValue::from_str(&src).map_err(|_| ApiError::bad("Bad version id."))?;
     k.headers
@@ -150,10 +152,14 @@ pub(super) async fn get_tags(
     Path(bucket): Path<String>,
     Query(vq): Query<VersionQuery>,
 ) -> ApiResult {
-    let s = session(&c, &h, false)?;
-    need_key(&vq.key)?;
-    let mut k = call(Method::GET, &bucket, &vq.key);
-    k.query = tagging_query(&vq.version);
+    let (s, k) = object_call(
+        &c,
+        &h,
+        false,
+        Method::GET,
+        (&bucket, &vq.key),
+        tagging_query(&vq.version),
+    )?;
     let root = xml_of(&run(&c, &s, k).await?)?;
     let tags: Vec<Value> = root
         .child("TagSet")
@@ -199,10 +205,14 @@ pub(super) async fn put_tags(
     Query(vq): Query<VersionQuery>,
     Json(t): Json<TagSet>,
 ) -> ApiResult {
-    let s = session(&c, &h, true)?;
-    need_key(&vq.key)?;
-    let mut k = call(Method::PUT, &bucket, &vq.key);
-    k.query = tagging_query(&vq.version);
+    let (s, mut k) = object_call(
+        &c,
+        &h,
+        true,
+        Method::PUT,
+        (&bucket, &vq.key),
+        tagging_query(&vq.version),
+    )?;
     k.body = CallBody::Bytes(Bytes::from(tagging_doc(&t.tags)));
     run(&c, &s, k).await?;
     Ok(ok_json(json!({"tags": t.tags.len()})))

@@ -10,63 +10,23 @@
 //   (gone after a reload), a policy (a bad one refused in words), the key
 //   disabled, a backend credential created, rotated and revoked; an S3
 //   user's session is sent to the admin sign-in.
-// cluster: every node listed live; then prints {"phase":"kill"} and waits
-//   for a line on stdin (the Rust side kills spec.kill), and waits for the
-//   node to show down and the census to turn degraded.
+// cluster: every node listed live; the charts of the whole cluster show
+//   the S3 traffic the Rust side sends to another node (spec.busy), and so
+//   do that node's own; then prints {"phase":"kill"} and waits for a line on
+//   stdin (the Rust side kills spec.kill), and waits for the node to show
+//   down, its charts "no data" (the page answering meanwhile) and the
+//   census to turn degraded, then healthy after the heal.
 // Prints JSON lines on stdout (the last one the result); progress on stderr.
-import puppeteer from "puppeteer-core";
-import { mkdirSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { spec, budget, launch, expect, problems, newPage as openPage, shot as shoot, pageWaits } from "./lib.mjs";
 
-const spec = JSON.parse(process.argv[2]);
-mkdirSync(spec.shots, { recursive: true });
-const timer = setTimeout(() => {
-  console.error(`cluster browser test: over the ${spec.timeout_ms} ms budget`);
-  process.exit(2);
-}, spec.timeout_ms);
-
-const browser = await puppeteer.launch({
-  executablePath: spec.chromium,
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run"],
-});
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
+const stopBudget = budget("cluster browser test");
+const browser = await launch();
 const out = {};
-const problems = [];
 let page;
 
-function expect(cond, msg) {
-  if (!cond) throw new Error(`assertion failed: ${msg}`);
-}
-
-async function shot(name) {
-  // console_browser.rs empties the directory when it starts (maybe while we run)
-  mkdirSync(spec.shots, { recursive: true });
-  for (const [label, vp] of [["desktop", DESKTOP], ["phone", PHONE]]) {
-    await page.setViewport(vp);
-    await new Promise((r) => setTimeout(r, 150));
-    if (label === "phone") {
-      // nothing wider than the phone's screen
-      const over = await page.evaluate(() => {
-        const w = document.documentElement.clientWidth;
-        const wide = [...document.querySelectorAll("main, main *")]
-          .filter((e) => e.getBoundingClientRect().right > w + 0.5 && !e.parentElement.closest(".scroll"))
-          .slice(0, 5)
-          .map((e) => `${e.tagName}#${e.id}.${e.className} ${Math.round(e.getBoundingClientRect().right)}`);
-        return { w, scroll: document.documentElement.scrollWidth, wide };
-      });
-      expect(over.scroll <= over.w, `${name}: page wider than 390 px: ${JSON.stringify(over)}`);
-    }
-    await page.screenshot({ path: `${spec.shots}/${name}-${label}.png`, fullPage: true });
-  }
-  await page.setViewport(DESKTOP);
-}
-
-const wait = (f, arg, timeout = 30_000) => page.waitForFunction(f, { timeout, polling: 100 }, arg);
-const view = (v) => wait((v) => document.body.dataset.view === v, v);
-const state = (s) => wait((s) => document.body.dataset.state === s, s);
-const text = (sel) => page.$eval(sel, (e) => e.textContent);
+const shot = (name) => shoot(page, name, { fits: true });
+const { wait, view, state, text } = pageWaits(() => page, 100);
 
 /** Click a button that opens the confirm dialog, then confirm. */
 async function confirmClick(sel) {
@@ -77,12 +37,7 @@ async function confirmClick(sel) {
 }
 
 async function newPage() {
-  page = await browser.newPage();
-  await page.setViewport(DESKTOP);
-  page.on("pageerror", (e) => problems.push(`page error: ${e}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") console.error(`[page console] ${m.text()}`);
-  });
+  page = await openPage(browser);
 }
 
 async function signIn(token) {
@@ -219,6 +174,33 @@ async function cluster() {
   const links = await page.$$eval('#node-rows a[href$="/admin"]', (a) => a.length);
   expect(links === spec.nodes.length - 1, `links to the other nodes' consoles: ${links}`);
   await wait(() => document.body.dataset.health === "healthy");
+  // charts: this node (no S3 traffic), the whole cluster and the busy node
+  // (the traffic goes to spec.busy), drawn from the nodes' own metrics
+  const chartOf = async (node) => {
+    await page.select("#chart-node", node);
+    await wait(
+      (node) => {
+        const f = document.querySelector('figure[data-chart="rps"]');
+        const now = f?.querySelector(".now").textContent;
+        return document.getElementById("charts").dataset.node === node && now && now !== "–" && now !== "0.00/s";
+      },
+      node,
+      40_000,
+    );
+    return page.evaluate(() => ({
+      rps: document.querySelector('figure[data-chart="rps"] .now').textContent,
+      nodes: document.getElementById("chart-nodes").textContent,
+      points: Number(document.getElementById("charts").dataset.points),
+    }));
+  };
+  out.chart_cluster = await chartOf("all");
+  expect(/^3 nodes with data/.test(out.chart_cluster.nodes), `every node gave data: ${JSON.stringify(out.chart_cluster)}`);
+  out.chart_busy = await chartOf(spec.busy);
+  await page.select("#chart-node", "");
+  await wait(() => document.getElementById("charts").dataset.node === "");
+  out.chart_here = await page.$eval('figure[data-chart="rps"] .now', (e) => e.textContent);
+  await page.select("#chart-node", "all");
+  await wait(() => document.getElementById("charts").dataset.node === "all");
   await shot("cluster-1-three-nodes");
   // drain, then undrain, through the confirm dialog (keyboard: Enter confirms)
   const d = spec.kill;
@@ -234,7 +216,8 @@ async function cluster() {
   await page.keyboard.press("Enter");
   await wait((n) => document.querySelector(`tr[data-node="${n}"]`)?.dataset.state === "live", d);
   console.error("drain and undrain ok");
-  // the Rust side kills a node now
+  // the Rust side kills a node now (timings from here on: the buffer holds 250)
+  await page.evaluate(() => performance.clearResourceTimings());
   console.log(JSON.stringify({ phase: "kill" }));
   const rl = createInterface({ input: process.stdin });
   await new Promise((res) => rl.once("line", res));
@@ -244,6 +227,20 @@ async function cluster() {
   out.down_after_ms = Date.now() - t0;
   out.down_text = await text(`tr[data-node="${spec.kill}"] .state`);
   expect(/^down since /.test(out.down_text), `down in words: ${out.down_text}`);
+  // the whole cluster's charts: the killed node is "no data", the others drawn
+  await wait((id) => document.getElementById("chart-nodes").dataset.missing === id, spec.kill, 20_000);
+  out.chart_nodes_after_kill = await text("#chart-nodes");
+  expect(/no data/.test(out.chart_nodes_after_kill), `no data in words: ${out.chart_nodes_after_kill}`);
+  // responsive: the charts requests stayed within the per-node deadline, and
+  // the page answers at once
+  out.slowest_charts_ms = await page.evaluate(() =>
+    Math.round(Math.max(0, ...performance.getEntriesByType("resource").filter((e) => e.name.includes("/api/charts")).map((e) => e.duration))),
+  );
+  expect(out.slowest_charts_ms < 3000, `a charts request took ${out.slowest_charts_ms} ms`);
+  const t2 = Date.now();
+  await page.evaluate(() => document.getElementById("node-rows").childElementCount);
+  out.page_answer_ms = Date.now() - t2;
+  expect(out.page_answer_ms < 500, `the page answered in ${out.page_answer_ms} ms`);
   // the census: degraded (it refreshes every 10 s; the Verify button asks now)
   await page.click("#verify");
   await wait(() => document.body.dataset.health === "degraded", undefined, 30_000);
@@ -277,7 +274,7 @@ try {
   }
 }
 await browser.close();
-clearTimeout(timer);
+stopBudget();
 if (problems.length) {
   console.error(problems.join("\n"));
   failed = true;

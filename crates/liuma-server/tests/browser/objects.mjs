@@ -7,16 +7,11 @@
 //
 // Usage: node objects.mjs '<spec JSON>'
 // Prints progress on stderr and one JSON result line on stdout.
-import puppeteer from "puppeteer-core";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { spec, budget, launch, expect, log, problems, newPage, shot as shoot, pageWaits } from "./lib.mjs";
 
-const spec = JSON.parse(process.argv[2]);
-mkdirSync(spec.shots, { recursive: true });
-const timer = setTimeout(() => {
-  console.error(`objects browser test: over the ${spec.timeout_ms} ms budget`);
-  process.exit(2);
-}, spec.timeout_ms);
+const stopBudget = budget("objects browser test");
 
 const answers = [];
 let waiting = null;
@@ -34,33 +29,12 @@ function ask(what) {
   return new Promise((res) => (waiting = res));
 }
 
-const browser = await puppeteer.launch({
-  executablePath: spec.chromium,
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--autoplay-policy=no-user-gesture-required"],
-});
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
+const browser = await launch(["--autoplay-policy=no-user-gesture-required"]);
 const out = {};
-const problems = [];
 let page;
 
-const log = (m) => console.error(`[${(performance.now() / 1000).toFixed(1)} s] ${m}`);
-function expect(cond, msg) {
-  if (!cond) throw new Error(`assertion failed: ${msg}`);
-}
-
-async function shot(name) {
-  for (const [label, vp] of [["desktop", DESKTOP], ["phone", PHONE]]) {
-    await page.setViewport(vp);
-    await page.screenshot({ path: `${spec.shots}/objects-${name}-${label}.png`, fullPage: true });
-  }
-  await page.setViewport(DESKTOP);
-}
-
-const wait = (f, arg, timeout = 30_000) => page.waitForFunction(f, { timeout, polling: 50 }, arg);
-const state = (s, timeout) => wait((s) => document.body.dataset.state === s, s, timeout);
-const view = (v) => wait((v) => document.body.dataset.view === v, v);
+const shot = (name) => shoot(page, name, { prefix: "objects-" });
+const { wait, state, view } = pageWaits(() => page);
 
 async function go(hash, waitFor = "listed") {
   await page.evaluate((h) => {
@@ -148,12 +122,7 @@ async function makeVideo() {
 }
 
 try {
-  page = await browser.newPage();
-  await page.setViewport(DESKTOP);
-  page.on("pageerror", (e) => problems.push(`page error: ${e}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") console.error(`[page console] ${m.text()}`);
-  });
+  page = await newPage(browser);
   page.on("dialog", async (d) => {
     problems.push(`dialog: ${d.message()}`);
     await d.dismiss();
@@ -446,7 +415,7 @@ try {
   console.log(JSON.stringify(out));
   process.exitCode = 1;
 } finally {
-  clearTimeout(timer);
+  stopBudget();
   await browser.close();
   process.stdin.destroy();
 }

@@ -8,25 +8,13 @@
 // Opens the page, picks the file with the file input, submits the form and
 // prints {status, body} of the page the browser lands on (the 201
 // PostResponse document) as JSON on stdout.
-import puppeteer from "puppeteer-core";
-import { mkdirSync } from "node:fs";
+import { spec, budget, launch, newPage } from "./lib.mjs";
 
-const spec = JSON.parse(process.argv[2]);
-mkdirSync(spec.shots, { recursive: true });
-const timer = setTimeout(() => {
-  console.error(`browser test: over the ${spec.timeout_ms} ms budget`);
-  process.exit(2);
-}, spec.timeout_ms);
-
-const browser = await puppeteer.launch({
-  executablePath: spec.chromium,
-  headless: true,
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run"],
-});
+const stopBudget = budget("browser test");
+const browser = await launch();
 let code = 0;
 try {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 900, height: 600 });
+  const page = await newPage(browser, { width: 900, height: 600 });
   await page.goto(spec.page);
   await page.screenshot({ path: `${spec.shots}/form.png` });
   const input = await page.$("input[type=file]");
@@ -42,7 +30,7 @@ try {
   console.error(`browser test failed: ${e.stack || e}`);
   code = 1;
 } finally {
-  clearTimeout(timer);
+  stopBudget();
   await browser.close();
 }
 process.exit(code);

@@ -10,39 +10,17 @@
 // Prints {scenario: {ms, …}} as JSON on stdout; progress and failures on
 // stderr. Exits non-zero on the first failed scenario (after a screenshot
 // FAILED-<scenario>.png and the page's log).
-import puppeteer from "puppeteer-core";
-import { mkdirSync } from "node:fs";
+import { spec, budget, launch, expect, problems as pageErrors, newPage } from "./lib.mjs";
 
-const spec = JSON.parse(process.argv[2]);
 const MIB = 1 << 20;
-mkdirSync(spec.shots, { recursive: true });
-const timer = setTimeout(() => {
-  console.error(`browser test: over the ${spec.timeout_ms} ms budget`);
-  process.exit(2);
-}, spec.timeout_ms);
-
-const browser = await puppeteer.launch({
-  executablePath: spec.chromium,
-  headless: true,
-  // Root in a container: no sandbox; /dev/shm may be small.
-  args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run"],
-});
+const stopBudget = budget("browser test");
+const browser = await launch();
 
 let lastPage = null;
-const pageErrors = [];
-
-function expect(cond, msg) {
-  if (!cond) throw new Error(`assertion failed: ${msg}`);
-}
 
 async function open(query = "", viewport = { width: 1000, height: 900 }) {
-  const page = await browser.newPage();
+  const page = await newPage(browser, viewport);
   lastPage = page;
-  await page.setViewport(viewport);
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error") console.error(`[page console] ${m.text()}`);
-  });
   await page.goto(spec.page + query);
   await waitState(page, ["idle"]);
   return page;
@@ -369,7 +347,7 @@ for (const name of spec.scenarios) {
   }
 }
 await browser.close();
-clearTimeout(timer);
+stopBudget();
 if (pageErrors.length) {
   console.error(`uncaught page errors: ${pageErrors.join("\n")}`);
   failed = true;

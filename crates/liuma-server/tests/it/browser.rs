@@ -14,17 +14,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::browser_common::{CHROMIUM, browser_dir, preflight};
 use crate::fault_proxy::FaultProxy;
 use crate::harness::TestNode;
 use crate::http::request;
 use crate::native::{Native, data, sha};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const MIB: usize = 1 << 20;
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
 
 fn example_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/native-upload")
@@ -58,15 +54,7 @@ impl Drop for Stack {
 
 fn start_stack(dir: &Path) -> Stack {
     // Missing tools fail the test: CI installs them (./scripts/test).
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (./scripts/test does)"
-    );
-    assert!(
-        browser_dir().join("node_modules/puppeteer-core").exists(),
-        "puppeteer-core is not installed: run ./scripts/test (it runs npm ci in {})",
-        browser_dir().display()
-    );
+    preflight();
     let native = Native::wrap(TestNode::start(&dir.join("node"), &[]));
     let proxy = FaultProxy::start(&native.node.native);
     let mut backend = Command::new("node")

@@ -5,38 +5,22 @@
 //! drain/undrain, a user and a key whose secret is shown once, a policy,
 //! the key disabled (this side then checks S3 refuses it), a backend
 //! credential. On a 3-node cluster (etcd started here): every node listed,
-//! one SIGKILLed and shown down, the census degraded, then healthy after
-//! the heal. Screenshots (desktop and phone width):
+//! the whole cluster's charts (and n1's) showing the S3 traffic sent to n1
+//! while n2 serves the page, one node SIGKILLed and shown down with its
+//! charts "no data" (the page answering meanwhile), the census degraded,
+//! then healthy after the heal. Screenshots (desktop and phone width):
 //! `<target>/console-screenshots/`.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::browser_common::{CHROMIUM, browser_dir, console_shots, preflight};
 use crate::cluster::common::TestCluster;
 use crate::harness::{TestNode, root_key, s3_curl};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
-fn shots_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../console-screenshots")
-}
-
-fn preflight() {
-    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing");
-    assert!(
-        browser_dir().join("node_modules/puppeteer-core").exists(),
-        "puppeteer-core is not installed: run ./scripts/test (npm ci in {})",
-        browser_dir().display()
-    );
-}
 
 /// `node cluster.mjs <spec>` with stdin and stdout piped.
 fn spawn_script(spec: &serde_json::Value) -> std::process::Child {
@@ -154,8 +138,7 @@ fn console_cluster_and_access_pages_in_chromium() {
             }
         })
     };
-    let shots = shots_dir();
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = console_shots();
     println!("console screenshots: {}", shots.display());
     let spec = serde_json::json!({
         "mode": "single",
@@ -228,8 +211,24 @@ fn console_cluster_page_of_three_nodes_shows_a_killed_node_down_then_heals() {
             &crate::cluster::common::random(1 << 20),
         );
     }
-    let shots = shots_dir();
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = console_shots();
+    // S3 traffic to n1 only: n2's page shows it in the whole cluster's
+    // charts (and n1's), fetched from n1's admin API
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_drop = StopOnDrop(stop.clone());
+    let traffic = {
+        let n1 = &c.node("n1").node;
+        let (stop, data, s3) = (stop.clone(), n1.data.clone(), n1.s3.clone());
+        std::thread::spawn(move || {
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) && i < 5000 {
+                let url = format!("http://{s3}/n1/o{}", i % 4);
+                s3_curl(&data, &["-m", "5", "-o", "/dev/null", &url]);
+                i += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
     // any node serves the page: n2's
     let n2 = &c.node("n2").node;
     let spec = serde_json::json!({
@@ -238,6 +237,7 @@ fn console_cluster_page_of_three_nodes_shows_a_killed_node_down_then_heals() {
         "token": TestNode::admin_token(&n2.data),
         "nodes": ["n1", "n2", "n3"],
         "kill": "n3",
+        "busy": "n1",
         "chromium": CHROMIUM,
         "shots": shots,
         "timeout_ms": 240_000,
@@ -260,6 +260,16 @@ fn console_cluster_page_of_three_nodes_shows_a_killed_node_down_then_heals() {
     writeln!(stdin, "killed").unwrap();
     drop(stdin);
     let res = finish(child, &rx, Duration::from_secs(250));
+    stop.store(true, Ordering::Relaxed);
+    traffic.join().unwrap();
     println!("n3 shown down after {} ms", res["down_after_ms"]);
+    println!(
+        "charts: whole cluster {}, n1 {}, n2 (serving, no S3 traffic) {}; after the kill: {}; slowest charts request {} ms",
+        res["chart_cluster"],
+        res["chart_busy"],
+        res["chart_here"],
+        res["chart_nodes_after_kill"],
+        res["slowest_charts_ms"]
+    );
     assert_eq!(res["healed"], true);
 }

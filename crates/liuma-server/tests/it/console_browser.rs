@@ -1,7 +1,8 @@
 //! The web console in a real headless Chromium (Debian's `chromium`,
 //! puppeteer-core from `tests/browser`; no browser is downloaded):
 //! `tests/browser/console.mjs` signs in, creates a bucket, times a
-//! 1 000-key listing, previews text with markup in its metadata (shown as
+//! 1 000-key listing, sorts a 3 000-key folder by size (the largest
+//! objects, on S3's last page, first), previews text with markup in its metadata (shown as
 //! text), uploads (one PUT, and a 20 MiB multipart upload cut
 //! at part 3 then resumed after a page reload sending only part 3), checks
 //! an `<img onerror>` key stays text, navigates into a folder, previews an
@@ -15,24 +16,11 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::browser_common::{CHROMIUM, PNG, browser_dir, console_shots, preflight};
 use crate::console::{Client, enc};
 use crate::harness::{TestNode, root_key, s3_curl};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const MIB: usize = 1 << 20;
-/// A 1x1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
-    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xfc, 0xcf, 0xc0, 0x50,
-    0x0f, 0x00, 0x04, 0x85, 0x01, 0x80, 0x84, 0xa9, 0x8c, 0x21, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
-    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-];
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 13) as u8)
@@ -51,12 +39,7 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
 
 #[test]
 fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
-    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing");
-    assert!(
-        browser_dir().join("node_modules/puppeteer-core").exists(),
-        "puppeteer-core is not installed: run ./scripts/test (npm ci in {})",
-        browser_dir().display()
-    );
+    preflight();
     let dir = tempfile::tempdir().unwrap();
     let n = TestNode::start(&dir.path().join("n"), &[]);
     let (key, secret) = root_key(&n.data);
@@ -74,6 +57,30 @@ fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
         );
         assert_eq!(c.req("PUT", &path, b"x").status, 200);
     }
+    // 3 000 keys (three S3 pages of 1 000): the five largest sort last by
+    // name, so a page sorted by size shows them only if the whole folder
+    // is sorted, not just the page loaded
+    assert_eq!(
+        c.json(
+            "POST",
+            "/api/buckets",
+            serde_json::json!({"name": "sorted"})
+        )
+        .status,
+        200
+    );
+    std::thread::scope(|t| {
+        for part in 0..3 {
+            let c = Client::root(&n);
+            t.spawn(move || {
+                for i in (part * 1000)..(part * 1000 + 1000) {
+                    let len = if i >= 2995 { 5000 + i } else { i % 7 };
+                    let path = format!("/api/buckets/sorted/object?key=k{i:05}");
+                    assert_eq!(c.req("PUT", &path, &vec![b'x'; len]).status, 200);
+                }
+            });
+        }
+    });
     // metadata that would run script if it were put in the page as HTML
     let (st, body) = s3_curl(
         &n.data,
@@ -95,9 +102,7 @@ fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
     let small = bytes(3 * MIB + 7, 1);
     let big = bytes(20 * MIB + 3, 2);
     let xss_name = "<img src=x onerror=alert(1)>";
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../console-screenshots");
-    // not emptied: other console browser tests write beside it
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = console_shots();
     println!("console screenshots: {}", shots.display());
     let spec = serde_json::json!({
         "console": format!("http://{}/", n.console),
@@ -105,6 +110,7 @@ fn console_in_chromium_signs_in_uploads_resumes_previews_and_shares() {
         "chromium": CHROMIUM,
         "shots": shots,
         "timeout_ms": 150_000,
+        "largest": ["k02999", "k02998", "k02997", "k02996", "k02995"],
         "files": {
             "small": write(&files, "small.bin", &small),
             "big": write(&files, "big.bin", &big),

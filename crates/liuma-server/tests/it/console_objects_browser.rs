@@ -22,23 +22,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+use crate::browser_common::{CHROMIUM, PNG, browser_dir, console_shots, preflight};
 use crate::harness::{TestNode, root_key, s3_curl};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const MIB: usize = 1 << 20;
-/// A 1x1 PNG.
-const PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
-    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xfc, 0xcf, 0xc0, 0x50,
-    0x0f, 0x00, 0x04, 0x85, 0x01, 0x80, 0x84, 0xa9, 0x8c, 0x21, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
-    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
-];
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -118,12 +105,7 @@ trailer<</Root 1 0 R>>\n%%EOF\n";
 
 #[test]
 fn console_objects_usage_editors_versions_previews_and_resumable_uploads_in_chromium() {
-    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing");
-    assert!(
-        browser_dir().join("node_modules/puppeteer-core").exists(),
-        "puppeteer-core is not installed: run ./scripts/test (npm ci in {})",
-        browser_dir().display()
-    );
+    preflight();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("n");
     let (s3_port, console_port) = (free_port(), free_port());
@@ -133,8 +115,7 @@ fn console_objects_usage_editors_versions_previews_and_resumable_uploads_in_chro
     let big = pattern(200 * MIB + 5, 3);
     let big_sha = hex::encode(Sha256::digest(&big));
     let mid = pattern(40 * MIB + 1, 4);
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../console-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = console_shots();
     let spec = serde_json::json!({
         "console": format!("http://127.0.0.1:{console_port}/"),
         "key": key, "secret": secret,

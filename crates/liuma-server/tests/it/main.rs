@@ -6,6 +6,7 @@ mod admin;
 mod backend;
 mod bench;
 mod browser;
+mod browser_common;
 mod cluster;
 mod cluster_browser;
 mod console;

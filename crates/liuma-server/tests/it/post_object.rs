@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::backend::{amz_date, hex, hmac, now};
+use crate::browser_common::{CHROMIUM, browser_dir, preflight};
 use crate::harness::{TestNode, root_key, s3_curl};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// Form fields in order: (name, value).
 type Fields = Vec<(String, String)>;
@@ -320,24 +319,12 @@ fn s3_post_object_200_mib_streams() {
     std::fs::remove_file(&file).unwrap();
 }
 
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
-}
-
 /// A page with an upload form whose fields come from a signed POST policy,
 /// a file picked with the file input, submitted by a real browser; the
 /// object read back and compared.
 #[test]
 fn s3_post_object_from_headless_chromium() {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install Debian's chromium (./scripts/test does)"
-    );
-    assert!(
-        browser_dir().join("node_modules/puppeteer-core").exists(),
-        "puppeteer-core is not installed: run npm ci in {}",
-        browser_dir().display()
-    );
+    preflight();
     let dir = tempfile::tempdir().unwrap();
     let (node, bucket) = start(dir.path());
     let file = dir.path().join("photo 1.bin");
