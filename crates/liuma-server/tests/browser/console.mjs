@@ -119,6 +119,7 @@ try {
   await page.select("#sort", "name");
   await state("listed");
   console.error(`3000 keys sorted by size in ${out.sorted3000_ms} ms`);
+  await go("#/b/many/");
 
   // metadata with markup is shown as text
   await page.click('tr[data-key="a-meta.txt"] button');
