@@ -219,12 +219,24 @@ function stat(label, value, cls = "") {
 
 let verifyNext = false;
 let censusQuick = true;
+// one census at a time: a slow one is never queued behind itself (a Verify
+// asked meanwhile runs on the next refresh)
+let censusBusy = false;
 
 async function refreshHealth(passesOnly = false) {
-  const verify = verifyNext;
-  verifyNext = false;
+  if (censusBusy) passesOnly = true;
+  const verify = !passesOnly && verifyNext;
+  if (verify) verifyNext = false;
   const t0 = performance.now();
-  const b = passesOnly ? null : await attempt(() => api("GET", `/api/admin/blocks${verify ? "?verify=true" : ""}`));
+  let b = null;
+  if (!passesOnly) {
+    censusBusy = true;
+    try {
+      b = await attempt(() => api("GET", `/api/admin/blocks${verify ? "?verify=true" : ""}`));
+    } finally {
+      censusBusy = false;
+    }
+  }
   if (b && !verify) {
     censusQuick = performance.now() - t0 < 1000;
     $("census-note").textContent = censusQuick ? "" : "The census took over a second: it is refreshed after each action and by the Refresh button, not every few seconds.";

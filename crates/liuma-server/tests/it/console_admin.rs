@@ -317,4 +317,24 @@ fn console_charts_have_points_from_the_nodes_own_metrics() {
     );
     assert!(last["stored_bytes"].as_f64().unwrap() > 0.0, "{last}");
     assert!(points.iter().any(|p| p["p99_ms"].is_f64()), "{points:?}");
+    // the same ring on the admin API (what other nodes' consoles read for
+    // the whole-cluster charts): the admin token required, `since_ms` honoured
+    let r = crate::http::request(&n.admin, "GET", "/admin/charts", &[], b"");
+    assert_eq!(r.status, 401);
+    let all = n.admin_req("GET", "/admin/charts").json();
+    let all = all["points"].as_array().unwrap();
+    assert!(all.len() >= points.len(), "{all:?}");
+    let t = all[all.len() - 2]["t_ms"].as_u64().unwrap();
+    let newer = n
+        .admin_req("GET", &format!("/admin/charts?since_ms={t}"))
+        .json();
+    let newer = newer["points"].as_array().unwrap();
+    assert!(!newer.is_empty() && newer.len() < all.len(), "{newer:?}");
+    assert!(newer.iter().all(|p| p["t_ms"].as_u64().unwrap() > t));
+    // a single node: the whole cluster is this node; an unknown node is 404
+    let r = a.req("GET", "/api/charts?node=all", b"").json();
+    assert_eq!(r["nodes"].as_array().unwrap().len(), 1, "{r}");
+    assert_eq!(r["nodes"][0]["ok"], true, "{r}");
+    assert!(!r["points"].as_array().unwrap().is_empty(), "{r}");
+    assert_eq!(a.req("GET", "/api/charts?node=nope", b"").status, 404);
 }
