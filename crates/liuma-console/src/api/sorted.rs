@@ -86,12 +86,15 @@ pub(crate) fn sort_listing(l: &mut Listing, by: Sort, desc: bool) {
     });
 }
 
+/// (access key, bucket, prefix, order, descending).
 type CacheKey = (String, String, String, Sort, bool);
+/// A kept listing: what it lists, when, and the sorted entries.
+type Kept = (CacheKey, Instant, Arc<Listing>);
 
 /// Sorted listings kept per session.
 #[derive(Debug, Default)]
 pub struct SortCache {
-    map: Mutex<HashMap<String, (CacheKey, Instant, Arc<Listing>)>>,
+    map: Mutex<HashMap<String, Kept>>,
 }
 
 impl SortCache {
@@ -111,14 +114,14 @@ impl SortCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, (_, at, _)| at.elapsed() < KEEP);
-        if map.len() >= KEPT && !map.contains_key(session) {
-            if let Some(old) = map
+        if map.len() >= KEPT
+            && !map.contains_key(session)
+            && let Some(old) = map
                 .iter()
                 .min_by_key(|(_, (_, at, _))| *at)
                 .map(|(s, _)| s.clone())
-            {
-                map.remove(&old);
-            }
+        {
+            map.remove(&old);
         }
         map.insert(session.to_owned(), (k, Instant::now(), l));
     }
