@@ -15,7 +15,7 @@ const out = {};
 let alerts = 0;
 let page;
 
-const shot = (name) => shoot(page, name);
+const shot = (name, opts) => shoot(page, name, opts);
 const { state, view } = pageWaits(() => page);
 
 async function go(hash, waitFor = "listed") {
@@ -114,7 +114,7 @@ try {
   const sizes = await page.$$eval("#object-rows tr[data-key]", (r) => r.map((x) => Number(x.dataset.size)));
   expect(sizes.length === 2000, `two sorted pages: ${sizes.length}`);
   expect(sizes.every((v, i) => i === 0 || sizes[i - 1] >= v), "sizes descending across both pages");
-  await shot("2b-sorted-by-size");
+  await shot("2b-sorted-by-size", { full: false });
   await page.evaluate(() => (document.body.dataset.state = ""));
   await page.select("#sort", "name");
   await state("listed");

@@ -55,10 +55,11 @@ export async function newPage(browser, viewport = DESKTOP) {
 }
 
 /**
- * Screenshots `<shots>/<prefix><name>-desktop.png` and `-phone.png`;
+ * Screenshots `<shots>/<prefix><name>-desktop.png` and `-phone.png` (the
+ * whole page unless `full` is false: long listings take the viewport);
  * `fits`: fail when anything in <main> is wider than the phone's screen.
  */
-export async function shot(page, name, { prefix = "", fits = false } = {}) {
+export async function shot(page, name, { prefix = "", fits = false, full = true } = {}) {
   // a driver may empty the directory when it starts (maybe while we run)
   mkdirSync(spec.shots, { recursive: true });
   for (const [label, vp] of [
@@ -78,7 +79,7 @@ export async function shot(page, name, { prefix = "", fits = false } = {}) {
       });
       expect(over.scroll <= over.w, `${name}: page wider than ${PHONE.width} px: ${JSON.stringify(over)}`);
     }
-    await page.screenshot({ path: `${spec.shots}/${prefix}${name}-${label}.png`, fullPage: true });
+    await page.screenshot({ path: `${spec.shots}/${prefix}${name}-${label}.png`, fullPage: full });
   }
   await page.setViewport(DESKTOP);
 }
