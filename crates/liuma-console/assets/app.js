@@ -206,8 +206,11 @@ async function showBuckets() {
           objects.textContent = u.objects.toLocaleString("en");
           bytes.textContent = size(u.bytes);
           bytes.title = `${u.bytes} bytes`;
-          stored.textContent = size(u.stored_estimate);
-          stored.title = `about ${u.stored_estimate} bytes with the ${u.erasure[0]}+${u.erasure[1]} erasure code, before compression and deduplication`;
+          stored.textContent = `${u.stored_estimated ? "≈ " : ""}${size(u.stored)}`;
+          stored.title =
+            `${u.stored} bytes on disks (compressed, ${u.erasure[0]}+${u.erasure[1]} erasure code), each object's blocks counted for it: before dedup across objects` +
+            (u.stored_estimated ? `; ${u.stored_estimated} logical bytes written before this was counted are estimated as size × ${u.erasure[0] + u.erasure[1]}/${u.erasure[0]}` : "");
+          tr.dataset.stored = u.stored;
           tr.dataset.objects = u.objects;
           tr.dataset.bytes = u.bytes;
         })

@@ -25,11 +25,27 @@ use crate::metrics::Stats;
 use crate::model::{BlockRecord, BlockState, decode, encode, now_ms};
 use crate::{Error, Result};
 
-/// Outcome of storing one block.
+/// Outcome of storing one block, with the bytes its shards occupy on disks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Stored {
-    Written,
-    Deduplicated,
+    Written(u64),
+    Deduplicated(u64),
+}
+
+impl Stored {
+    /// Shard bytes of the block (written now or found stored).
+    pub(crate) fn disk_bytes(self) -> u64 {
+        match self {
+            Stored::Written(n) | Stored::Deduplicated(n) => n,
+        }
+    }
+}
+
+/// Shard bytes of a stored block: its stored (compressed) length over k
+/// data shards, times k+m (a replicated block: k = 1, m = copies - 1).
+pub(crate) fn shard_bytes_of(rec: &BlockRecord) -> u64 {
+    let k = u64::from(rec.k.max(1));
+    rec.stored_len.div_ceil(k) * (k + u64::from(rec.m))
 }
 
 /// How long an upload waits for GC to finish deleting a block it wants.
@@ -197,9 +213,10 @@ impl BlockStore {
         loop {
             match self.record(&id).await? {
                 Some((rec, rev)) if rec.state == BlockState::Live => {
+                    let disk_bytes = shard_bytes_of(&rec);
                     if self.touch(&id, rec, rev).await? {
                         Stats::add(&self.stats.blocks_deduplicated, 1);
-                        return Ok(Stored::Deduplicated);
+                        return Ok(Stored::Deduplicated(disk_bytes));
                     }
                 }
                 Some(_) if waited.elapsed() < DELETING_WAIT => {
@@ -266,7 +283,7 @@ impl BlockStore {
             &self.stats.compression_saved_bytes,
             plain_len.saturating_sub(rec.stored_len),
         );
-        Ok(Stored::Written)
+        Ok(Stored::Written(shard_bytes))
     }
 
     /// Record a reuse of a live block so GC leaves it alone. False when the

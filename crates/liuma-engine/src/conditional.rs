@@ -235,6 +235,7 @@ mod tests {
             owner: String::new(),
             acl: None,
             sse: None,
+            disk_bytes: None,
         }
     }
 

@@ -72,6 +72,8 @@ pub(crate) struct Ingested {
     /// None when the upload was asked not to compute it.
     pub sha256: Option<[u8; 32]>,
     pub body: Body,
+    /// Bytes on the data disks (`VersionRecord::disk_bytes`).
+    pub disk_bytes: u64,
 }
 
 impl Ingested {
@@ -239,6 +241,8 @@ struct Upload<'a> {
     queued: bool,
     /// Encrypts every block (SSE); None stores them plain.
     sealer: Option<Arc<Sealer>>,
+    /// Shard bytes of the distinct blocks stored or found so far.
+    disk_bytes: u64,
 }
 
 impl Inner {
@@ -266,6 +270,7 @@ impl Inner {
             pending_refs: Vec::new(),
             queued: false,
             sealer: opts.sealer.map(Arc::new),
+            disk_bytes: 0,
         };
         let filled = up.fill(&mut body, opts.max_size, allow_inline).await;
         let (size, body) = match filled {
@@ -278,6 +283,10 @@ impl Inner {
             }
         };
         let (md5, computed) = up.hashing.finish().await?;
+        let disk_bytes = match &body {
+            Body::Inline(d) => d.len() as u64,
+            _ => up.disk_bytes,
+        };
         drop(up);
         let sha256 = match opts.sha256 {
             ContentSha256::Compute => computed,
@@ -289,6 +298,7 @@ impl Inner {
             md5,
             sha256,
             body,
+            disk_bytes,
         })
     }
 }
@@ -463,8 +473,10 @@ impl Upload<'_> {
         let Some(done) = self.inflight.next().await else {
             return Ok(());
         };
-        let (entry, _) = done??;
+        let (entry, stored) = done??;
         if self.referenced.insert(entry.id) {
+            // once per distinct block of this upload
+            self.disk_bytes += stored.disk_bytes();
             let rec = RefRecord {
                 owner: self.owner.clone(),
                 created_ms: self.inner.clock.now_ms(),

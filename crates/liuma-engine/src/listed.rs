@@ -123,6 +123,7 @@ mod tests {
                 acl: Some("{}".into()),
                 // a field the listing skips, after those it reads
                 sse: (owner == "alice").then_some(crate::crypt::Sse::S3),
+                disk_bytes: Some(12_288),
             };
             let bytes = encode(&rec);
             let full = ObjectInfo::from_record("b", "key", &rec, true);

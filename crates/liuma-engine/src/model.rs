@@ -241,6 +241,13 @@ pub(crate) struct VersionRecord {
     /// Server-side encryption of the version's blocks (None: plain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse: Option<crate::crypt::Sse>,
+    /// Bytes the version occupies on the data disks as written: the shard
+    /// bytes of each distinct block it uses (compressed size spread over k
+    /// data shards, times k+m), counted by every version using the block
+    /// (before dedup across objects); an inline body counts its size. None:
+    /// written before this was counted (bucket usage estimates those).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
 }
 
 impl VersionRecord {
@@ -265,6 +272,7 @@ impl VersionRecord {
             owner: String::new(),
             acl: None,
             sse: None,
+            disk_bytes: None,
         }
     }
 
@@ -369,6 +377,10 @@ pub(crate) struct PartRecord {
     /// then the default CRC64NVME when its upload names no algorithm.
     #[serde(default)]
     pub checksums: Vec<Checksum>,
+    /// Shard bytes of the part's blocks (see `VersionRecord::disk_bytes`);
+    /// None: uploaded before this was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
 }
 
 /// What is remembered of a completed multipart upload (`mc/<upload id>`),

@@ -373,6 +373,7 @@ impl Engine {
             sha256,
             modified_ms: self.now_ms(),
             body: ing.body,
+            disk_bytes: Some(ing.disk_bytes),
             checksums: opts
                 .checksum
                 .as_ref()
@@ -671,6 +672,7 @@ impl Engine {
         };
         let sha256 = self.check_sha256(&assembled, opts.sha256).await?;
         let chosen: Vec<&PartRecord> = assembled.chosen.iter().collect();
+        let chosen_disk_bytes = chosen.iter().map(|p| p.disk_bytes).sum::<Option<u64>>();
         let (checksum, part_checksums) =
             crate::checksum::complete(upload.checksum, &chosen, &opts.checksum)?;
         let uid = random_id();
@@ -699,6 +701,8 @@ impl Engine {
             owner: upload.owner,
             acl: upload.acl,
             sse: upload.sse.clone(),
+            // the parts' blocks (a block in two parts counts twice)
+            disk_bytes: chosen_disk_bytes,
         };
         let upload = UploadAt {
             bucket,
@@ -874,6 +878,7 @@ impl Engine {
             owner: String::new(),
             acl: None,
             sse: None,
+            disk_bytes: None,
         };
         let mut stream = self.inner.open_stream(&rec, 0, size).await?;
         let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(2);

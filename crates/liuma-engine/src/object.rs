@@ -259,6 +259,7 @@ impl Engine {
             owner: opts.owner,
             acl: opts.acl,
             sse: sse_record,
+            disk_bytes: Some(ing.disk_bytes),
         };
         let guard = Guard {
             condition: &opts.condition,
@@ -710,6 +711,8 @@ impl Engine {
             owner: target.owner,
             acl: target.acl,
             sse: src.sse.clone(),
+            // the same blocks (or inline bytes): the same bytes on disks
+            disk_bytes: src.disk_bytes,
         };
         let rec = self.commit_version(&dst, dst_key, rec).await?;
         Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true))

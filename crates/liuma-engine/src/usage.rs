@@ -17,6 +17,17 @@
 //! the deltas seen after the scan, so it is exact when the bucket was idle
 //! during the scan and off by the writes that raced the scan otherwise.
 //! Delete markers count nothing. Deleting the bucket deletes its counters.
+//!
+//! Bytes on disks: a version written since they are counted carries its
+//! `disk_bytes` (shard bytes of its distinct blocks as written, see
+//! `VersionRecord::disk_bytes`); the deltas add them (`stored`) and the
+//! logical bytes of such versions (`known_bytes`). The logical bytes of
+//! the other versions (`bytes - known_bytes`: written before, counted in
+//! old deltas or bases) are reported apart so a reader can estimate them;
+//! no migration is needed, and the estimated share shrinks as old versions
+//! are overwritten or deleted. A block shared by two objects is counted by
+//! each: this is what the bucket's objects occupy before dedup across
+//! objects (the cluster-wide physical figure is the stored-bytes metric).
 
 use liuma_meta::{Compare, Op, Txn};
 use serde::{Deserialize, Serialize};
@@ -38,6 +49,14 @@ pub struct BucketUsage {
     pub objects: u64,
     /// Their logical bytes (sizes as uploaded).
     pub bytes: u64,
+    /// Bytes on the data disks of the versions whose figure is known
+    /// (written since it is counted): compressed, erasure-coded or
+    /// replicated, each distinct block once per version, before dedup
+    /// across objects.
+    pub stored_bytes: u64,
+    /// Logical bytes of the versions whose bytes on disks are not known
+    /// (written before they were counted): estimate them (e.g. × (k+m)/k).
+    pub unknown_bytes: u64,
 }
 
 /// A base or delta record: signed changes.
@@ -45,12 +64,27 @@ pub struct BucketUsage {
 struct Counts {
     objects: i64,
     bytes: i64,
+    /// Logical bytes of versions whose `disk_bytes` is known.
+    #[serde(default)]
+    known_bytes: i64,
+    /// Their bytes on disks.
+    #[serde(default)]
+    stored: i64,
 }
 
 impl Counts {
     fn add(&mut self, o: Counts) {
         self.objects = self.objects.saturating_add(o.objects);
         self.bytes = self.bytes.saturating_add(o.bytes);
+        self.known_bytes = self.known_bytes.saturating_add(o.known_bytes);
+        self.stored = self.stored.saturating_add(o.stored);
+    }
+
+    fn sub(&mut self, o: Counts) {
+        self.objects = self.objects.saturating_sub(o.objects);
+        self.bytes = self.bytes.saturating_sub(o.bytes);
+        self.known_bytes = self.known_bytes.saturating_sub(o.known_bytes);
+        self.stored = self.stored.saturating_sub(o.stored);
     }
 }
 
@@ -76,9 +110,12 @@ fn delta_key(bucket: &str) -> Vec<u8> {
 
 /// The change a version record makes to its bucket's usage.
 fn of(rec: &VersionRecord, sign: i64) -> Option<Counts> {
+    let signed = |n: u64| sign.saturating_mul(i64::try_from(n).unwrap_or(i64::MAX));
     (!rec.delete_marker).then(|| Counts {
         objects: sign,
-        bytes: sign.saturating_mul(i64::try_from(rec.size).unwrap_or(i64::MAX)),
+        bytes: signed(rec.size),
+        known_bytes: rec.disk_bytes.map_or(0, |_| signed(rec.size)),
+        stored: rec.disk_bytes.map_or(0, signed),
     })
 }
 
@@ -98,9 +135,12 @@ pub(crate) fn delete_all_op(bucket: &str) -> Op {
 }
 
 fn clamp(c: Counts) -> BucketUsage {
+    let pos = |n: i64| u64::try_from(n.max(0)).unwrap_or(0);
     BucketUsage {
-        objects: u64::try_from(c.objects.max(0)).unwrap_or(0),
-        bytes: u64::try_from(c.bytes.max(0)).unwrap_or(0),
+        objects: pos(c.objects),
+        bytes: pos(c.bytes),
+        stored_bytes: pos(c.stored),
+        unknown_bytes: pos(c.bytes.saturating_sub(c.known_bytes)),
     }
 }
 
@@ -174,8 +214,7 @@ impl Engine {
         let mut base = scanned;
         for kv in self.inner.meta.range(&start, &end, 0).await? {
             let c: Counts = decode(&kv.value)?;
-            base.objects = base.objects.saturating_sub(c.objects);
-            base.bytes = base.bytes.saturating_sub(c.bytes);
+            base.sub(c);
         }
         let bk = base_key(bucket);
         let txn = Txn::new()

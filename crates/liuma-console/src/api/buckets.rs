@@ -96,8 +96,12 @@ pub(super) fn stored_estimate(bytes: u64, (k, m): (u16, u16)) -> u64 {
     u64::try_from(s).unwrap_or(u64::MAX)
 }
 
-/// Object count, logical and (estimated) stored size of a bucket, from the
-/// engine's usage counters: no listing. The session's key must be allowed
+/// Object count, logical size and bytes on disks of a bucket, from the
+/// engine's usage counters: no listing. Bytes on disks are counted at write
+/// time (compressed, erasure-coded or replicated, each block once per
+/// version: before dedup across objects); versions written before that
+/// was counted are estimated from their logical size and the bucket's code
+/// (`stored_estimated` says how many logical bytes that covers). The session's key must be allowed
 /// to list the bucket (a HeadBucket through S3 checks that first).
 pub(super) async fn bucket_usage(
     State(c): State<Console>,
@@ -118,10 +122,15 @@ pub(super) async fn bucket_usage(
     let usage = engine.bucket_usage(&bucket).await.map_err(unavailable)?;
     let info = engine.bucket(&bucket).await.map_err(unavailable)?;
     let code = info.erasure.unwrap_or_else(|| engine.erasure());
+    let stored = usage
+        .stored_bytes
+        .saturating_add(stored_estimate(usage.unknown_bytes, code));
     Ok(ok_json(json!({
         "objects": usage.objects,
         "bytes": usage.bytes,
-        "stored_estimate": stored_estimate(usage.bytes, code),
+        "stored": stored,
+        "stored_counted": usage.stored_bytes,
+        "stored_estimated": usage.unknown_bytes,
         "erasure": [code.0, code.1],
     })))
 }
