@@ -137,9 +137,34 @@ async fn bytes_on_disks_follow_compression_erasure_coding_and_dedup() {
     assert_eq!(written(), w2, "deduplicated: no new shards");
     let again = (u4.stored_bytes - u3.stored_bytes) as f64;
     assert!((again - got).abs() / got < 0.01, "{again} vs {got}");
-    for k in ["r", "t", "twice", "r-again"] {
+    // a multipart object: the sum of its parts' shard bytes
+    let id = e
+        .create_multipart("bks", "mp", ObjectMeta::default())
+        .await
+        .unwrap();
+    let parts = [random(11, 2 * BS + 7), random(12, 2 * BS + 9)];
+    let w3 = written();
+    let mut etags = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        let n = i as u32 + 1;
+        let up = e
+            .upload_part("bks", "mp", &id, n, chunked(p), Default::default())
+            .await
+            .unwrap();
+        etags.push((n, up.etag));
+    }
+    e.complete_multipart("bks", "mp", &id, &etags)
+        .await
+        .unwrap();
+    let u5 = e.bucket_usage("bks").await.unwrap();
+    assert_eq!(
+        u5.stored_bytes - u4.stored_bytes,
+        written() - w3,
+        "multipart"
+    );
+    for k in ["r", "t", "twice", "r-again", "mp"] {
         e.delete_object("bks", k, None).await.unwrap();
     }
-    let u5 = e.bucket_usage("bks").await.unwrap();
-    assert_eq!((u5.objects, u5.bytes, u5.stored_bytes), (0, 0, 0));
+    let u6 = e.bucket_usage("bks").await.unwrap();
+    assert_eq!((u6.objects, u6.bytes, u6.stored_bytes), (0, 0, 0));
 }
