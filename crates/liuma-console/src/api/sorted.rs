@@ -20,8 +20,9 @@ pub(crate) const SORT_BOUND: usize = 20_000;
 pub(crate) const SORT_DEADLINE: Duration = Duration::from_secs(5);
 /// How long a sorted listing is kept for the next pages.
 const KEEP: Duration = Duration::from_secs(60);
-/// Sorted listings kept at most (one per session; the oldest goes first).
-const KEPT: usize = 256;
+/// Entries kept over all sorted listings (one listing per session; the
+/// oldest goes first): 200 000 entries, some tens of MB at most.
+const KEPT_ENTRIES: usize = 10 * SORT_BOUND;
 
 /// One object of a listing.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,14 +115,20 @@ impl SortCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, (_, at, _)| at.elapsed() < KEEP);
-        if map.len() >= KEPT
-            && !map.contains_key(session)
-            && let Some(old) = map
+        map.remove(session);
+        let size = |l: &Listing| l.folders.len() + l.objects.len();
+        let mut held: usize = map.values().map(|(_, _, l)| size(l)).sum();
+        while held + size(&l) > KEPT_ENTRIES {
+            let Some(old) = map
                 .iter()
                 .min_by_key(|(_, (_, at, _))| *at)
                 .map(|(s, _)| s.clone())
-        {
-            map.remove(&old);
+            else {
+                break;
+            };
+            if let Some((_, _, gone)) = map.remove(&old) {
+                held -= size(&gone);
+            }
         }
         map.insert(session.to_owned(), (k, Instant::now(), l));
     }
@@ -311,5 +318,22 @@ mod tests {
         assert!(c.get("s2", &k).is_none());
         let other: CacheKey = ("ak".into(), "b".into(), "q/".into(), Sort::Size, true);
         assert!(c.get("s1", &other).is_none());
+    }
+
+    #[test]
+    fn the_cache_holds_a_bounded_number_of_entries_dropping_the_oldest() {
+        let c = SortCache::default();
+        let big = || {
+            Arc::new(Listing {
+                folders: Vec::new(),
+                objects: vec![e("k", 1, ""); SORT_BOUND],
+            })
+        };
+        let k: CacheKey = ("ak".into(), "b".into(), "p/".into(), Sort::Size, true);
+        for i in 0..12 {
+            c.put(&format!("s{i}"), k.clone(), big());
+        }
+        assert!(c.get("s0", &k).is_none() && c.get("s1", &k).is_none());
+        assert!(c.get("s2", &k).is_some() && c.get("s11", &k).is_some());
     }
 }
