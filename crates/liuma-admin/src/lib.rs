@@ -39,6 +39,10 @@
 //! - `POST /admin/lifecycle[?scope=cluster]` → apply the buckets' lifecycle rules now
 //!   (`as_of=MS` on nodes started with `--lifecycle-test-clock` only)
 //!
+//! # SSE-S3 master keys
+//! `GET /admin/sse`, `POST /admin/sse/rotate`, `GET /admin/sse/usage?version=N`,
+//! `POST /admin/sse/reencrypt?from=N`, `DELETE /admin/sse/versions/{n}` (see `sse`).
+//!
 //! # Errors
 //! Every error answers `{"status": "error", "code", "message"}` with the
 //! status of [`AdminError`] (engine errors:
@@ -60,12 +64,14 @@
 //!   the cluster-wide fan-out
 //! - `lifecycle`: `POST /admin/lifecycle` (a lifecycle pass now, or as of a test time)
 //! - `users`: `/admin/users...` (users, their keys and identity policies)
+//! - `sse`: `/admin/sse...` (SSE-S3 master key rotation, re-encryption, retirement)
 //! - [`client`]: the one admin API client (fan-out and the CLI)
 
 pub mod client;
 mod cluster;
 pub mod error;
 mod lifecycle;
+mod sse;
 mod state;
 mod users;
 
@@ -114,6 +120,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/passes", get(cluster::passes))
         .route("/admin/lifecycle", post(crate::lifecycle::run))
         .merge(users::routes())
+        .merge(sse::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,

@@ -76,6 +76,7 @@ mod scan;
 mod scrub;
 mod seal;
 mod session;
+mod sse_admin;
 mod status;
 mod tagging;
 mod usage;
@@ -97,6 +98,7 @@ pub use crypt::{
 };
 pub use crypt_ops::CopySse;
 pub use engine::Engine;
+pub use sse_admin::{KeyAdminError, ReencryptStatus, RingStore, SseKeyStatus, SseUsage};
 pub use error::{Error, KeyProblem, Result};
 pub use gc::GcReport;
 pub use heal::{BlockCensus, BucketCensus, HealOptions, HealReport, PassInfo, PassStatus};

@@ -85,6 +85,16 @@ pub struct SseSection {
     /// Accept SSE-C keys over plain HTTP (behind a TLS proxy; tests and
     /// benchmarks). Default false: refused as AWS does.
     pub sse_c_plain_http: bool,
+    /// Seconds between re-reads of the cluster's key ring, so a rotation
+    /// on any node reaches this one. Default 2.
+    pub refresh_secs: Option<u64>,
+}
+
+impl SseSection {
+    /// How often a cluster node re-reads the key ring.
+    pub fn refresh(&self) -> Duration {
+        Duration::from_secs(self.refresh_secs.unwrap_or(2).max(1))
+    }
 }
 
 /// `[etcd_client]` section: how the node connects to etcd (with `etcd` endpoints).

@@ -12,6 +12,7 @@ mod node;
 mod run;
 mod secrets;
 mod serve;
+mod sse_cmd;
 mod sse_keys;
 mod tls;
 mod tls_gen;
@@ -39,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         Command::User(args) => users::run(&args),
         Command::Backend(args) => backend::run(&args),
         Command::Node(args) => node::run(&args),
+        Command::Sse(args) => sse_cmd::run(&args),
         Command::Bench(args) => bench(&args),
         Command::Cluster(args) => match &args.action {
             cli::ClusterAction::Cert {

@@ -56,6 +56,14 @@ pub async fn run(
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
     workers.extend(cluster.spawn(stop_rx.clone()));
     workers.extend(tls.spawn_watchers(&cfg, &stop_rx));
+    // A cluster's ring changes on other nodes too (`liuma sse rotate`).
+    if !cfg.etcd.is_empty() && cfg.sse.master_key_file.is_none() {
+        workers.push(tokio::spawn(crate::sse_keys::follow(
+            engine.clone(),
+            cfg.sse.refresh(),
+            stop_rx.clone(),
+        )));
+    }
     let cluster_addr = match listeners.cluster {
         Some(l) => serve_shard_api(
             l,
@@ -198,7 +206,16 @@ async fn open_node(
         .await
         .context("loading the SSE master key")?,
     );
-    let engine = Engine::open_in(engine_cfg, meta, cluster.clone())?;
+    let engine = Engine::open_in(engine_cfg, meta.clone(), cluster.clone())?;
+    if let Some(store) = crate::sse_keys::store(
+        cfg.sse.master_key_file.as_deref(),
+        &cfg.secrets_dir(),
+        &meta,
+        &secrets.cluster_secret,
+        !cfg.etcd.is_empty(),
+    ) {
+        engine.set_ring_store(store);
+    }
     // Stores written before secrets were sealed are rewritten now.
     engine
         .seal_plain_keys()
