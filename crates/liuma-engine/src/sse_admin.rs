@@ -316,11 +316,15 @@ impl Engine {
             for kv in page {
                 let rec: VersionRecord = decode(&kv.value)?;
                 match &rec.sse {
-                    Some(Sse::S3) => {
-                        if self.uses_version(&rec, version, &mut seen).await? {
-                            usage.object_versions += 1;
-                        }
-                    }
+                    Some(Sse::S3) => match self.uses_version(&rec, version, &mut seen).await {
+                        Ok(true) => usage.object_versions += 1,
+                        Ok(false) => {}
+                        // deleted since the page was read: nothing to count
+                        Err(e) => match self.inner.meta.get(&kv.key).await? {
+                            Some(now) if now.mod_revision == kv.mod_revision => return Err(e),
+                            _ => {}
+                        },
+                    },
                     Some(Sse::Customer { check_version, .. }) if *check_version == version => {
                         usage.customer_versions += 1;
                     }
@@ -426,14 +430,24 @@ impl Engine {
                     Ok(true) => self.reencrypt_version(&kv, rec).await,
                     Err(e) => Err(e),
                 };
+                // A version overwritten or deleted after its page was read
+                // fails to read (its body record is gone): moot, not failed.
+                let outcome = match outcome {
+                    Err(e) => match self.inner.meta.get(&kv.key).await? {
+                        Some(now) if now.mod_revision == kv.mod_revision => Err(e),
+                        _ => Ok(false),
+                    },
+                    ok => ok,
+                };
                 match outcome {
                     Ok(true) => self.update_job(|j| j.rewritten += 1),
                     Ok(false) => self.update_job(|j| j.raced += 1),
                     Err(e) => {
+                        let e = crate::reencode::chain(&e);
                         tracing::warn!(error = %e, "re-encrypting a version failed");
                         self.update_job(|j| {
                             j.failed += 1;
-                            j.last_error = Some(e.to_string());
+                            j.last_error = Some(e);
                         });
                     }
                 }

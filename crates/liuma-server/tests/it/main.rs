@@ -24,6 +24,7 @@ mod post_object;
 mod s3;
 mod security;
 mod server;
+mod sse_keys;
 mod tls;
 mod tus;
 mod users;

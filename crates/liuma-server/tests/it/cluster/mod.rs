@@ -17,3 +17,4 @@ mod mtls;
 mod secret;
 mod spread;
 mod sse;
+pub(crate) mod sse_keys;
