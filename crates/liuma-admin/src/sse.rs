@@ -8,9 +8,9 @@
 //! - `DELETE /admin/sse/versions/{n}` → retire version N (refused while used)
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -98,7 +98,6 @@ pub use crypt::{
 };
 pub use crypt_ops::CopySse;
 pub use engine::Engine;
-pub use sse_admin::{KeyAdminError, ReencryptStatus, RingStore, SseKeyStatus, SseUsage};
 pub use error::{Error, KeyProblem, Result};
 pub use gc::GcReport;
 pub use heal::{BlockCensus, BucketCensus, HealOptions, HealReport, PassInfo, PassStatus};
@@ -122,6 +121,7 @@ pub use read::{ByteRange, ObjectStream};
 pub use scrub::ScrubReport;
 pub use seal::{SEAL_VERSION, SealError, SealKey};
 pub use session::UploadSession;
+pub use sse_admin::{KeyAdminError, ReencryptStatus, RingStore, SseKeyStatus, SseUsage};
 pub use status::{ClusterStatus, DiskStatus, NodeStatus};
 pub use usage::BucketUsage;
 pub use users::{

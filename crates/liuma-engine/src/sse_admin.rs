@@ -279,7 +279,10 @@ impl Engine {
     }
 
     /// Remove `version` from the ring, refused while anything needs it.
-    pub async fn sse_retire(&self, version: u32) -> std::result::Result<SseKeyStatus, KeyAdminError> {
+    pub async fn sse_retire(
+        &self,
+        version: u32,
+    ) -> std::result::Result<SseKeyStatus, KeyAdminError> {
         let store = self.ring_store()?;
         for _ in 0..RING_ATTEMPTS {
             let cur = store.load().await.map_err(KeyAdminError::Store)?;
@@ -409,8 +412,13 @@ impl Engine {
                 j.finished_ms = crate::model::now_ms();
             });
             let j = engine.reencrypt_status();
-            tracing::info!(from, rewritten = j.rewritten, raced = j.raced, failed = j.failed,
-                "SSE re-encryption done");
+            tracing::info!(
+                from,
+                rewritten = j.rewritten,
+                raced = j.raced,
+                failed = j.failed,
+                "SSE re-encryption done"
+            );
         });
         Ok(self.reencrypt_status())
     }
@@ -634,8 +642,12 @@ mod tests {
             sse_keys: Some(ring.clone()),
             ..EngineConfig::default()
         };
-        let e = Engine::open(cfg, meta, Arc::new(ShardStore::open(&disks).expect("disks")))
-            .expect("engine");
+        let e = Engine::open(
+            cfg,
+            meta,
+            Arc::new(ShardStore::open(&disks).expect("disks")),
+        )
+        .expect("engine");
         e.set_ring_store(Arc::new(MemRing(std::sync::Mutex::new(ring))));
         e
     }
@@ -698,7 +710,10 @@ mod tests {
         let v2 = put(&e, "a", &a2).await;
         put(&e, "b", b"small").await;
         assert_eq!(e.sse_usage(1).await.unwrap().object_versions, 3);
-        assert!(matches!(e.sse_retire(1).await, Err(KeyAdminError::Current(1))));
+        assert!(matches!(
+            e.sse_retire(1).await,
+            Err(KeyAdminError::Current(1))
+        ));
         assert!(matches!(
             e.sse_retire(5).await,
             Err(KeyAdminError::Unknown { version: 5, .. })
@@ -735,7 +750,9 @@ mod tests {
             .await
             .unwrap();
         let rec: VersionRecord = decode(&kvs[0].value).unwrap();
-        e.set_object_tags("bkt", "b", None, Tags::default()).await.unwrap();
+        e.set_object_tags("bkt", "b", None, Tags::default())
+            .await
+            .unwrap();
         assert!(!e.reencrypt_version(&kvs[0], rec).await.unwrap());
         put_un(b"first").await.unwrap();
         let kvs = Pager::prefix(&keys::versions_of("unv", "n"), 10)
@@ -745,7 +762,10 @@ mod tests {
         let rec: VersionRecord = decode(&kvs[0].value).unwrap();
         put_un(b"second, concurrent").await.unwrap();
         assert!(!e.reencrypt_version(&kvs[0], rec).await.unwrap());
-        let mut g = e.get_object("unv", "n", GetOptions::default()).await.unwrap();
+        let mut g = e
+            .get_object("unv", "n", GetOptions::default())
+            .await
+            .unwrap();
         let mut out = Vec::new();
         while let Some(c) = g.body.next().await {
             out.extend_from_slice(&c.unwrap());
@@ -762,13 +782,19 @@ mod tests {
         assert_eq!(get(&e, "b", None).await, b"small");
         let h = e.head_object("bkt", "a", None).await.unwrap();
         assert_eq!((h.etag, h.version_id), (v2.etag, v2.version_id));
-        let h1 = e.head_object("bkt", "a", Some(&v1.version_id)).await.unwrap();
+        let h1 = e
+            .head_object("bkt", "a", Some(&v1.version_id))
+            .await
+            .unwrap();
         assert_eq!(h1.last_modified_ms, v1.last_modified_ms);
         let st = e.sse_retire(1).await.unwrap();
         assert_eq!(st.versions, vec![2]);
         assert_eq!(get(&e, "a", Some(v1.version_id)).await, a1);
         assert_eq!(get(&e, "c", Some(c.version_id)).await, b"after rotation");
-        assert!(matches!(e.sse_retire(2).await, Err(KeyAdminError::Current(2))));
+        assert!(matches!(
+            e.sse_retire(2).await,
+            Err(KeyAdminError::Current(2))
+        ));
     }
 
     #[test]

@@ -179,9 +179,10 @@ struct FileRing {
 
 impl FileRing {
     fn read(&self) -> Result<KeyRing, String> {
-        let bytes =
-            std::fs::read(&self.path).map_err(|e| format!("reading {}: {e}", self.path.display()))?;
-        KeyRing::from_file_bytes(&bytes).map_err(|e| format!("parsing {}: {e}", self.path.display()))
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| format!("reading {}: {e}", self.path.display()))?;
+        KeyRing::from_file_bytes(&bytes)
+            .map_err(|e| format!("parsing {}: {e}", self.path.display()))
     }
 }
 

@@ -59,14 +59,20 @@ fn single_node_rotate_reencrypt_retire() {
     let out = cli(&node, &["retire", "1"]);
     assert!(out.contains("retired version 1"), "{out}");
     let ring = std::fs::read_to_string(data.join("secrets/sse.key")).expect("ring");
-    assert!(!ring.contains("v1 ") && ring.contains("v2 "), "v1 gone from the file");
+    assert!(
+        !ring.contains("v1 ") && ring.contains("v2 "),
+        "v1 gone from the file"
+    );
     // restart: the ring on disk is the one in use
     node.stop();
     let node = TestNode::start(&data, &[]);
     assert_eq!(get(&node, "before"), "sealed under version one");
     assert_eq!(get(&node, "after"), "sealed under version two");
     let s = node.admin_req("GET", "/admin/sse").json();
-    assert_eq!((s["current"].as_u64(), s["versions"].clone()), (Some(2), serde_json::json!([2])));
+    assert_eq!(
+        (s["current"].as_u64(), s["versions"].clone()),
+        (Some(2), serde_json::json!([2]))
+    );
 }
 
 /// A ring from --sse-master-key-file is not liuma's to change.
@@ -76,7 +82,10 @@ fn external_key_file_refuses_rotation() {
     let data = dir.path().join("d");
     let key = dir.path().join("kms.key");
     std::fs::write(&key, "ab".repeat(32)).expect("key");
-    let node = TestNode::start(&data, &["--sse-master-key-file", key.to_str().expect("utf-8")]);
+    let node = TestNode::start(
+        &data,
+        &["--sse-master-key-file", key.to_str().expect("utf-8")],
+    );
     let (ok, _, err) = sse_cli(&data, &node.admin, &["rotate"]);
     assert!(!ok && err.contains("--sse-master-key-file"), "{err}");
     let s = node.admin_req("GET", "/admin/sse").json();

@@ -31,7 +31,10 @@ fn cli(c: &TestCluster, id: &str, args: &[&str]) -> String {
 }
 
 fn put_sse(c: &TestCluster, id: &str, key: &str, bytes: &[u8]) {
-    let file = c.dir.path().join(format!("sse-{key}-{}", rand::random::<u32>()));
+    let file = c
+        .dir
+        .path()
+        .join(format!("sse-{key}-{}", rand::random::<u32>()));
     std::fs::write(&file, bytes).expect("writing the upload");
     let path = file.to_str().expect("utf-8 path");
     let (status, body) = c.s3_within(
@@ -83,7 +86,13 @@ fn rotate_reencrypt_retire_across_nodes() {
     assert!(!ok && err.contains("is the current one"), "{err}");
     let (ok, _, err) = sse_cli(&c.data("n1"), &c.node("n1").node.admin, &["retire", "7"]);
     assert!(!ok && err.contains("not in the key ring"), "{err}");
-    let r = request(&c.node("n1").node.admin, "POST", "/admin/sse/rotate", &[], b"");
+    let r = request(
+        &c.node("n1").node.admin,
+        "POST",
+        "/admin/sse/rotate",
+        &[],
+        b"",
+    );
     assert_eq!(r.status, 401);
     let bad = c.dir.path().join("bad-token");
     std::fs::create_dir_all(bad.join("secrets")).expect("dir");
@@ -91,7 +100,10 @@ fn rotate_reencrypt_retire_across_nodes() {
     let (ok, _, err) = sse_cli(&bad, &c.node("n1").node.admin, &["rotate"]);
     assert!(!ok && err.contains("401"), "{err}");
     for id in ["n1", "n2"] {
-        assert_eq!(c.admin(id, "GET", "/admin/sse").json()["versions"], serde_json::json!([1]));
+        assert_eq!(
+            c.admin(id, "GET", "/admin/sse").json()["versions"],
+            serde_json::json!([1])
+        );
     }
 
     // rotate on n1: n2 follows within seconds, without a restart
@@ -99,7 +111,11 @@ fn rotate_reencrypt_retire_across_nodes() {
     assert!(out.contains("version 2"), "{out}");
     wait_for("n2 takes version 2", Duration::from_secs(15), || {
         let s = c.admin("n2", "GET", "/admin/sse").json();
-        if s["current"] == 2 { Ok(()) } else { Err(s.to_string()) }
+        if s["current"] == 2 {
+            Ok(())
+        } else {
+            Err(s.to_string())
+        }
     });
     let ring = |id: &str| std::fs::read(c.data(id).join("secrets/sse.key")).expect("sse.key");
     assert_eq!(ring("n1"), ring("n2"));
@@ -107,7 +123,11 @@ fn rotate_reencrypt_retire_across_nodes() {
     let new2 = random(200_000);
     put_sse(&c, "n2", "new1", &new1);
     put_sse(&c, "n1", "new2", &new2);
-    assert_eq!(usage(&c, "n1", 2), 2, "new objects use version 2 on both nodes");
+    assert_eq!(
+        usage(&c, "n1", 2),
+        2,
+        "new objects use version 2 on both nodes"
+    );
     assert_eq!(usage(&c, "n1", 1), 10);
     for (k, d) in &old {
         c.assert_object("n2", k, d);
@@ -125,7 +145,11 @@ fn rotate_reencrypt_retire_across_nodes() {
     }
     wait_for("re-encryption done", Duration::from_secs(120), || {
         let s = c.admin("n1", "GET", "/admin/sse").json();
-        if s["reencrypt"]["running"] == false { Ok(()) } else { Err(s.to_string()) }
+        if s["reencrypt"]["running"] == false {
+            Ok(())
+        } else {
+            Err(s.to_string())
+        }
     });
     let out = cli(&c, "n1", &["status"]);
     println!("{out}");
@@ -145,11 +169,19 @@ fn rotate_reencrypt_retire_across_nodes() {
     assert!(out.contains("retired version 1"), "{out}");
     wait_for("n1 drops version 1", Duration::from_secs(15), || {
         let s = c.admin("n1", "GET", "/admin/sse").json();
-        if s["versions"] == serde_json::json!([2]) { Ok(()) } else { Err(s.to_string()) }
+        if s["versions"] == serde_json::json!([2]) {
+            Ok(())
+        } else {
+            Err(s.to_string())
+        }
     });
     assert_eq!(ring("n1"), ring("n2"));
     for (i, (k, d)) in old.iter().enumerate() {
-        c.assert_object(if i % 2 == 0 { "n2" } else { "n1" }, k, over.get(i).unwrap_or(d));
+        c.assert_object(
+            if i % 2 == 0 { "n2" } else { "n1" },
+            k,
+            over.get(i).unwrap_or(d),
+        );
     }
     c.assert_object("n1", "new1", &new1);
     c.assert_object("n2", "new2", &new2);
