@@ -29,7 +29,8 @@
 //! - `GET /admin/cluster` → this node's view: nodes, live, draining, disks, erasure
 //! - `POST /admin/nodes/{id}/drain` (`DELETE` cancels) → the node takes no new
 //!   shards and the healers move its shards off; progress in `/admin/blocks`
-//! - `DELETE /admin/nodes/{id}` → forget a node that is not live
+//! - `DELETE /admin/nodes/{id}` → forget a node that is not live (its certificate is revoked)
+//! - `POST /admin/nodes/{id}/revoke` → peers refuse the node's shard API certificates
 //! - `GET /admin/blocks[?verify=true]` → blocks healthy / degraded / lost / below_target
 //!   (less parity than the cluster wants now), unhealthy blocks per bucket, shards per node
 //! - `POST /admin/heal`, `POST /admin/scrub` → run a pass on this node now (on the
@@ -114,6 +115,7 @@ pub fn router(state: AdminState) -> Router {
             post(cluster::drain).delete(cluster::undrain),
         )
         .route("/admin/nodes/{id}", axum::routing::delete(cluster::forget))
+        .route("/admin/nodes/{id}/revoke", post(cluster::revoke))
         .route("/admin/blocks", get(cluster::census))
         .route("/admin/heal", post(cluster::heal))
         .route("/admin/scrub", post(cluster::scrub))

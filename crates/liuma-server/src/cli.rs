@@ -493,6 +493,10 @@ pub struct ServerArgs {
     /// off (benchmarks only: shard bytes then cross the network in clear).
     #[arg(long, env = "LIUMA_CLUSTER_TLS")]
     pub cluster_tls: Option<String>,
+    /// Lifetime of this node's shard API certificate in seconds (renewed in
+    /// place at 2/3 of it). Default 30 days; seconds only for tests.
+    #[arg(long, env = "LIUMA_CLUSTER_CERT_LIFETIME_SECS")]
+    pub cluster_cert_lifetime_secs: Option<u64>,
 }
 
 /// How the node connects to etcd: TLS (`https://` endpoints) and a user.
@@ -682,5 +686,19 @@ pub enum ClusterAction {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+        /// The node's id, named in the certificate so that `liuma cluster
+        /// revoke` can match it. Without it the certificate cannot be revoked.
+        #[arg(long)]
+        node_id: Option<String>,
+    },
+    /// Revoke a node's shard API certificate through the admin API of any
+    /// node: every peer refuses its certificates issued until now within
+    /// seconds (a restart of the node with the cluster secret issues a new one).
+    Revoke {
+        /// Node id.
+        id: String,
+        /// Which node to talk to, and how.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
 }

@@ -309,6 +309,9 @@ pub struct ClusterSection {
     /// Mutual TLS on the shard API (cluster CA in secrets/, shared through
     /// the metadata store). Default true; false only for benchmarks.
     pub tls: bool,
+    /// Lifetime of a node's shard API certificate, seconds; renewed in
+    /// place at 2/3 of it. Default 2592000 (30 days).
+    pub cert_lifetime_secs: u64,
 }
 
 impl Default for ClusterSection {
@@ -324,6 +327,7 @@ impl Default for ClusterSection {
             min_failure_domains: None,
             allow_shard_doubling: false,
             tls: true,
+            cert_lifetime_secs: 30 * 86_400,
         }
     }
 }
@@ -627,6 +631,9 @@ impl Config {
             cfg.cluster.allow_shard_doubling = true;
         }
         args.tls.apply(&mut cfg.tls);
+        if let Some(secs) = args.cluster_cert_lifetime_secs {
+            cfg.cluster.cert_lifetime_secs = secs;
+        }
         if let Some(t) = &args.cluster_tls {
             cfg.cluster.tls = match t.as_str() {
                 "on" => true,

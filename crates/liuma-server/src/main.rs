@@ -3,6 +3,7 @@
 
 mod backend;
 mod cli;
+mod cluster_certs;
 mod cluster_tls;
 mod config;
 mod etcd_security;
@@ -47,7 +48,14 @@ fn main() -> anyhow::Result<()> {
                 secrets,
                 hosts,
                 out,
-            } => cluster_tls::offline_cert(secrets, hosts, out),
+                node_id,
+            } => cluster_tls::offline_cert(secrets, hosts, out, node_id.as_deref()),
+            cli::ClusterAction::Revoke { id, admin } => {
+                let client = keys::Admin::connect(&admin.admin_url, &admin.admin_token_file)?;
+                client.call("POST", &format!("/admin/nodes/{id}/revoke"), None)?;
+                println!("{id}: certificate revoked (peers refuse it within seconds)");
+                Ok(())
+            }
         },
         Command::Etcd(args) => match &args.action {
             cli::EtcdAction::InitAuth {

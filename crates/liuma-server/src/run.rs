@@ -382,6 +382,10 @@ async fn join_cluster(
                 &meta,
                 &secrets.cluster_secret,
                 &advertise,
+                (
+                    &secrets::node_id(&cfg.data_dir, cfg.cluster.node_id.as_deref())?,
+                    std::time::Duration::from_secs(cfg.cluster.cert_lifetime_secs.max(3)),
+                ),
             )
             .await
             .context("setting up mutual TLS for the shard API")?,
@@ -394,7 +398,16 @@ async fn join_cluster(
         None
     };
     let (acceptor, client) = match tls {
-        Some(t) => (Some(t.acceptor), Some(t.client)),
+        Some(t) => {
+            // Renewal and revocation for as long as the node runs.
+            tokio::spawn(crate::cluster_certs::maintain(
+                meta.clone(),
+                t.cert,
+                t.revoked,
+                t.renewal,
+            ));
+            (Some(t.acceptor), Some(t.client))
+        }
         None => (None, None),
     };
     let ccfg = ClusterConfig {

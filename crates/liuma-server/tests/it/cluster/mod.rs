@@ -10,6 +10,7 @@
 //! One module per kind of scenario; `common` holds the cluster harness.
 
 pub(crate) mod common;
+mod certs;
 mod etcd_tls;
 mod failures;
 mod membership;
