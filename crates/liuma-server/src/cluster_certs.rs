@@ -267,6 +267,8 @@ pub struct Renewal {
     pub hosts: Vec<String>,
     pub node_id: String,
     pub lifetime: Duration,
+    /// When the current certificate was issued.
+    pub issued: tokio::time::Instant,
 }
 
 /// Keep revocations fresh and renew at 2/3 of the lifetime, until the
@@ -277,9 +279,16 @@ pub async fn maintain(
     revoked: Arc<Revoked>,
     renewal: Option<Renewal>,
 ) {
-    let mut issued = tokio::time::Instant::now();
+    let mut issued = renewal
+        .as_ref()
+        .map_or_else(tokio::time::Instant::now, |r| r.issued);
     loop {
-        tokio::time::sleep(REFRESH.min(renewal.as_ref().map_or(REFRESH, |r| r.lifetime / 3))).await;
+        // Wake for the next re-read, or exactly when renewal is due.
+        let due = renewal
+            .as_ref()
+            .map(|r| issued + r.lifetime * 2 / 3)
+            .unwrap_or_else(|| tokio::time::Instant::now() + REFRESH);
+        tokio::time::sleep_until(due.min(tokio::time::Instant::now() + REFRESH)).await;
         match load_revoked(&meta).await {
             Ok(r) => revoked.set(r),
             Err(e) => tracing::warn!(error = %e, "re-reading revoked node certificates failed"),

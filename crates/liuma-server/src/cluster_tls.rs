@@ -255,6 +255,7 @@ pub async fn setup(
                 hosts,
                 node_id: node_id.to_owned(),
                 lifetime,
+                issued: tokio::time::Instant::now(),
             });
             (c, k, ca_cert)
         }

@@ -43,20 +43,28 @@ fn short_lived_node_certificates_renew_without_a_failed_request() {
     assert!(!first_serial.is_empty(), "openssl saw no certificate");
     let mut i = 0usize;
     // Traffic until both nodes renewed three times (each renewal at 4 s).
-    wait_for("three renewals on each node", Duration::from_secs(60), || {
-        let data = random(150_000 + i);
-        let (put, get) = if i % 2 == 0 { ("n1", "n2") } else { ("n2", "n1") };
-        let key = format!("obj{}", i % 5);
-        c.put_object(put, &key, &data);
-        c.assert_object(get, &key, &data);
-        i += 1;
-        let (r1, r2) = (renewals(&c, "n1"), renewals(&c, "n2"));
-        if r1 >= 3 && r2 >= 3 {
-            Ok(())
-        } else {
-            Err(format!("renewals n1 {r1}, n2 {r2}"))
-        }
-    });
+    wait_for(
+        "three renewals on each node",
+        Duration::from_secs(60),
+        || {
+            let data = random(150_000 + i);
+            let (put, get) = if i % 2 == 0 {
+                ("n1", "n2")
+            } else {
+                ("n2", "n1")
+            };
+            let key = format!("obj{}", i % 5);
+            c.put_object(put, &key, &data);
+            c.assert_object(get, &key, &data);
+            i += 1;
+            let (r1, r2) = (renewals(&c, "n1"), renewals(&c, "n2"));
+            if r1 >= 3 && r2 >= 3 {
+                Ok(())
+            } else {
+                Err(format!("renewals n1 {r1}, n2 {r2}"))
+            }
+        },
+    );
     println!("{i} PUT+GET pairs, all served");
     // the listener presents a renewed certificate, and it is current
     let (serial, not_after) = served_cert(&shard_addr);
@@ -72,7 +80,16 @@ fn short_lived_node_certificates_renew_without_a_failed_request() {
 /// and the HTTP status (000 when the handshake failed).
 fn curl_with(addr: &str, dir: &Path) -> (i32, String) {
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-m", "10", "-k"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-m",
+            "10",
+            "-k",
+        ])
         .arg("--cert")
         .arg(dir.join("node.pem"))
         .arg("--key")
@@ -96,19 +113,37 @@ fn a_revoked_node_certificate_is_refused_by_every_peer() {
     let out_dir = c.dir.path().join("n3-cert");
     let host = "127.0.0.1";
     let st = Command::new(env!("CARGO_BIN_EXE_liuma"))
-        .args(["cluster", "cert", "--host", host, "--node-id", "n3", "--secrets"])
+        .args([
+            "cluster",
+            "cert",
+            "--host",
+            host,
+            "--node-id",
+            "n3",
+            "--secrets",
+        ])
         .arg(c.data("n1").join("secrets"))
         .arg("--out")
         .arg(&out_dir)
         .output()
         .expect("liuma cluster cert");
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     for id in ["n1", "n2"] {
         // through TLS; the HMAC check then refuses the unsigned request
-        assert_eq!(curl_with(&c.node(id).node.cluster, &out_dir), (0, "401".to_owned()));
+        assert_eq!(
+            curl_with(&c.node(id).node.cluster, &out_dir),
+            (0, "401".to_owned())
+        );
     }
     // unknown node: clear error, nothing recorded
-    let r = c.node("n1").node.admin_req("POST", "/admin/nodes/nope/revoke");
+    let r = c
+        .node("n1")
+        .node
+        .admin_req("POST", "/admin/nodes/nope/revoke");
     assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
     let out = Command::new(env!("CARGO_BIN_EXE_liuma"))
         .args(["cluster", "revoke", "n3", "--admin-url"])
@@ -117,15 +152,21 @@ fn a_revoked_node_certificate_is_refused_by_every_peer() {
         .arg(c.data("n2").join("secrets/admin.token"))
         .output()
         .expect("liuma cluster revoke");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for id in ["n1", "n2"] {
         let addr = c.node(id).node.cluster.clone();
-        wait_for(&format!("{id} refuses n3's certificate"), Duration::from_secs(15), || {
-            match curl_with(&addr, &out_dir) {
+        wait_for(
+            &format!("{id} refuses n3's certificate"),
+            Duration::from_secs(15),
+            || match curl_with(&addr, &out_dir) {
                 (0, s) => Err(format!("still accepted ({s})")),
                 _ => Ok(()),
-            }
-        });
+            },
+        );
     }
     // the others keep working: n1 and n2 read what they hold, n3 among them
     c.assert_object("n1", "before", &data);

@@ -9,8 +9,8 @@
 //!
 //! One module per kind of scenario; `common` holds the cluster harness.
 
-pub(crate) mod common;
 mod certs;
+pub(crate) mod common;
 mod etcd_tls;
 mod failures;
 mod membership;
