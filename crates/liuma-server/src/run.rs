@@ -56,6 +56,11 @@ pub async fn run(
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
     workers.extend(cluster.spawn(stop_rx.clone()));
     workers.extend(tls.spawn_watchers(&cfg, &stop_rx));
+    workers.push(tokio::spawn(crate::etcd_security::watch_client_cert(
+        cfg.etcd_client.clone(),
+        std::time::Duration::from_secs(30),
+        stop_rx.clone(),
+    )));
     // A cluster's ring changes on other nodes too (`liuma sse rotate`).
     if !cfg.etcd.is_empty() && cfg.sse.master_key_file.is_none() {
         workers.push(tokio::spawn(crate::sse_keys::follow(
