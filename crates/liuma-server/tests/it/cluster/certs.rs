@@ -48,7 +48,7 @@ fn short_lived_node_certificates_renew_without_a_failed_request() {
         Duration::from_secs(60),
         || {
             let data = random(150_000 + i);
-            let (put, get) = if i % 2 == 0 {
+            let (put, get) = if i.is_multiple_of(2) {
                 ("n1", "n2")
             } else {
                 ("n2", "n1")
