@@ -55,6 +55,17 @@ pub(crate) async fn forget(
     Ok(Json(json!({"node": id, "forgotten": true})))
 }
 
+/// `POST /admin/nodes/{id}/revoke`: peers refuse the node's shard API
+/// certificates issued until now.
+pub(crate) async fn revoke(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> AdminResult<Json<Value>> {
+    let at = s.engine.revoke_node_cert(&id).await?;
+    tracing::info!(target: "audit", node = %id, "node certificate revoked");
+    Ok(Json(json!({"node": id, "revoked_ms": at})))
+}
+
 #[derive(Deserialize)]
 pub(crate) struct CensusQuery {
     #[serde(default)]

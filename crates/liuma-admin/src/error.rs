@@ -20,6 +20,9 @@ pub enum AdminError {
     /// An engine operation failed (keys, cluster membership, passes).
     #[error(transparent)]
     Engine(#[from] liuma_engine::Error),
+    /// An SSE key management request was refused or failed.
+    #[error(transparent)]
+    Keys(#[from] liuma_engine::KeyAdminError),
     /// A native API operation failed (backend credentials).
     #[error(transparent)]
     Native(#[from] ApiError),
@@ -46,6 +49,10 @@ impl AdminError {
     pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             AdminError::Engine(e) => (
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                e.code(),
+            ),
+            AdminError::Keys(e) => (
                 StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 e.code(),
             ),

@@ -29,7 +29,8 @@
 //! - `GET /admin/cluster` → this node's view: nodes, live, draining, disks, erasure
 //! - `POST /admin/nodes/{id}/drain` (`DELETE` cancels) → the node takes no new
 //!   shards and the healers move its shards off; progress in `/admin/blocks`
-//! - `DELETE /admin/nodes/{id}` → forget a node that is not live
+//! - `DELETE /admin/nodes/{id}` → forget a node that is not live (its certificate is revoked)
+//! - `POST /admin/nodes/{id}/revoke` → peers refuse the node's shard API certificates
 //! - `GET /admin/blocks[?verify=true]` → blocks healthy / degraded / lost / below_target
 //!   (less parity than the cluster wants now), unhealthy blocks per bucket, shards per node
 //! - `POST /admin/heal`, `POST /admin/scrub` → run a pass on this node now (on the
@@ -40,6 +41,10 @@
 //!   ring of its own metrics), read by another node's console for the whole-cluster charts
 //! - `POST /admin/lifecycle[?scope=cluster]` → apply the buckets' lifecycle rules now
 //!   (`as_of=MS` on nodes started with `--lifecycle-test-clock` only)
+//!
+//! # SSE-S3 master keys
+//! `GET /admin/sse`, `POST /admin/sse/rotate`, `GET /admin/sse/usage?version=N`,
+//! `POST /admin/sse/reencrypt?from=N`, `DELETE /admin/sse/versions/{n}` (see `sse`).
 //!
 //! # Errors
 //! Every error answers `{"status": "error", "code", "message"}` with the
@@ -62,12 +67,14 @@
 //!   the cluster-wide fan-out
 //! - `lifecycle`: `POST /admin/lifecycle` (a lifecycle pass now, or as of a test time)
 //! - `users`: `/admin/users...` (users, their keys and identity policies)
+//! - `sse`: `/admin/sse...` (SSE-S3 master key rotation, re-encryption, retirement)
 //! - [`client`]: the one admin API client (fan-out and the CLI)
 
 pub mod client;
 mod cluster;
 pub mod error;
 mod lifecycle;
+mod sse;
 mod state;
 mod users;
 
@@ -111,12 +118,14 @@ pub fn router(state: AdminState) -> Router {
             post(cluster::drain).delete(cluster::undrain),
         )
         .route("/admin/nodes/{id}", axum::routing::delete(cluster::forget))
+        .route("/admin/nodes/{id}/revoke", post(cluster::revoke))
         .route("/admin/blocks", get(cluster::census))
         .route("/admin/heal", post(cluster::heal))
         .route("/admin/scrub", post(cluster::scrub))
         .route("/admin/passes", get(cluster::passes))
         .route("/admin/lifecycle", post(crate::lifecycle::run))
         .merge(users::routes())
+        .merge(sse::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,

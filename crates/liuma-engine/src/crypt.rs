@@ -236,6 +236,19 @@ impl KeyRing {
         KeyRing { keys }
     }
 
+    /// This ring without `version` (retirement); None when that would
+    /// leave it empty or `version` is not in it.
+    #[must_use]
+    pub fn without(&self, version: u32) -> Option<KeyRing> {
+        let keys: Vec<MasterKey> = self
+            .keys
+            .iter()
+            .filter(|k| k.version != version)
+            .cloned()
+            .collect();
+        (keys.len() + 1 == self.keys.len() && !keys.is_empty()).then_some(KeyRing { keys })
+    }
+
     /// The key new writes use.
     pub fn newest(&self) -> &MasterKey {
         self.keys.last().expect("a ring is never empty")
@@ -393,6 +406,14 @@ fn aad(header: &[u8; HEADER_LEN], kid: &[u8; 32]) -> [u8; HEADER_LEN + 32] {
     aad[..HEADER_LEN].copy_from_slice(header);
     aad[HEADER_LEN..].copy_from_slice(kid);
     aad
+}
+
+/// The master key version an SSE-S3 envelope names (None: not an SSE-S3
+/// envelope). Reads the header only; nothing is decrypted.
+pub(crate) fn envelope_key_version(envelope: &[u8]) -> Option<u32> {
+    let header = envelope.get(..HEADER_LEN)?;
+    (&header[..4] == MAGIC && header[4] == FORMAT && header[5] == MODE_S3)
+        .then(|| u32::from_le_bytes([header[8], header[9], header[10], header[11]]))
 }
 
 /// Decrypt (and decompress) an envelope of a block of `plain_len` bytes

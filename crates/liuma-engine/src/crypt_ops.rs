@@ -21,8 +21,9 @@ pub(crate) struct ReadKeys {
 }
 
 impl Inner {
-    fn ring(&self) -> Result<&KeyRing> {
-        self.cfg.sse_keys.as_ref().ok_or(Error::SseUnavailable)
+    /// The ring now (it changes at run time: rotation, retirement; see `sse_admin`).
+    fn ring(&self) -> Result<Arc<KeyRing>> {
+        self.sse_ring().ok_or(Error::SseUnavailable)
     }
 
     /// The sealer and stored setting of a write into bucket `b`: the
@@ -110,7 +111,7 @@ impl Inner {
     /// The keys to read a version with.
     pub(crate) fn read_keys(&self, customer: Option<&CustomerKey>) -> ReadKeys {
         ReadKeys {
-            ring: self.cfg.sse_keys.clone().map(Arc::new),
+            ring: self.sse_ring(),
             customer: customer.cloned(),
         }
     }
@@ -211,7 +212,7 @@ impl Engine {
 
     /// Whether this node can encrypt (it has a master key ring).
     pub fn sse_available(&self) -> bool {
-        self.inner.cfg.sse_keys.is_some()
+        self.inner.sse_ring().is_some()
     }
 
     /// A bucket's default encryption (None: not set).

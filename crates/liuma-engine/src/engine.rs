@@ -36,6 +36,13 @@ pub(crate) struct Inner {
     pub heal_quiet: std::sync::Mutex<Option<u64>>,
     /// The clock of record times (shared with `blocks`; see [`crate::clock`]).
     pub clock: Clock,
+    /// The SSE-S3 master key ring in use (replaced at run time by
+    /// rotation and retirement; see [`crate::sse_admin`]).
+    pub sse_ring: std::sync::RwLock<Option<Arc<crate::KeyRing>>>,
+    /// Where the ring is kept, when it can be changed at run time.
+    pub ring_store: std::sync::OnceLock<Arc<dyn crate::RingStore>>,
+    /// The last (or running) re-encryption job of this node.
+    pub reencrypt: std::sync::Mutex<crate::ReencryptStatus>,
 }
 
 impl Engine {
@@ -83,8 +90,12 @@ impl Engine {
             max_wait: cfg.max_wait,
             stall: cfg.stall_release,
         });
+        let sse_ring = std::sync::RwLock::new(cfg.sse_keys.clone().map(Arc::new));
         let engine = Engine {
             inner: Arc::new(Inner {
+                sse_ring,
+                ring_store: std::sync::OnceLock::new(),
+                reencrypt: std::sync::Mutex::default(),
                 cfg,
                 meta,
                 blocks,

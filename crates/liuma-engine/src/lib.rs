@@ -76,6 +76,7 @@ mod scan;
 mod scrub;
 mod seal;
 mod session;
+mod sse_admin;
 mod status;
 mod tagging;
 mod usage;
@@ -120,6 +121,7 @@ pub use read::{ByteRange, ObjectStream};
 pub use scrub::ScrubReport;
 pub use seal::{SEAL_VERSION, SealError, SealKey};
 pub use session::UploadSession;
+pub use sse_admin::{KeyAdminError, ReencryptStatus, RingStore, SseKeyStatus, SseUsage};
 pub use status::{ClusterStatus, DiskStatus, NodeStatus};
 pub use usage::BucketUsage;
 pub use users::{

@@ -148,13 +148,37 @@ impl Engine {
 
     /// Forget a node that is not live: its disks become unknown, so the
     /// shards still recorded there are healed at once.
+    /// Its shard API certificate is revoked too (see [`Self::revoke_node_cert`]).
     pub async fn forget_node(&self, node_id: &str) -> Result<()> {
         match self.cluster().forget(node_id).await {
-            Ok(true) => Ok(()),
+            Ok(true) => self.record_revocation(node_id).await,
             Ok(false) => Err(Error::NoSuchNode {
                 id: node_id.to_owned(),
             }),
             Err(e) => Err(Error::from_cluster(e)),
         }
+    }
+
+    /// Revoke a known node's shard API certificates issued until now: its
+    /// id and the time go to `cl/revoked/<id>`, which every node's TLS
+    /// verifiers read (the server's `cluster_certs`). The time in ms.
+    pub async fn revoke_node_cert(&self, node_id: &str) -> Result<u64> {
+        if !self.cluster().view().nodes.contains_key(node_id) {
+            return Err(Error::NoSuchNode {
+                id: node_id.to_owned(),
+            });
+        }
+        self.record_revocation(node_id).await?;
+        Ok(self.now_ms())
+    }
+
+    async fn record_revocation(&self, node_id: &str) -> Result<()> {
+        let key = [b"cl/revoked/".as_slice(), node_id.as_bytes()].concat();
+        let at = crate::model::now_ms().to_string();
+        self.inner
+            .meta
+            .txn(liuma_meta::Txn::new().and_then(liuma_meta::Op::put(key, at.into_bytes())))
+            .await?;
+        Ok(())
     }
 }

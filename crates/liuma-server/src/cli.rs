@@ -33,6 +33,9 @@ pub enum Command {
     Backend(BackendArgs),
     /// Cluster nodes: status, drain (with progress), undrain, forget.
     Node(NodeArgs),
+    /// SSE-S3 master keys through the admin API of a running node: status,
+    /// rotate, reencrypt, retire.
+    Sse(SseArgs),
     /// Load-test an S3 endpoint (this one or any other): put, get, mixed, list,
     /// delete, multipart; prints a summary table or JSON.
     Bench(Box<liuma_bench::BenchArgs>),
@@ -226,6 +229,48 @@ pub enum NodeAction {
     Forget {
         /// Node id.
         id: String,
+    },
+}
+
+/// `liuma sse ...`: talks to the admin API (`--admin-url`) with the admin token.
+#[derive(Debug, Args)]
+pub struct SseArgs {
+    /// Which node to talk to, and how.
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: SseAction,
+}
+
+/// SSE-S3 master key actions.
+#[derive(Debug, Subcommand)]
+pub enum SseAction {
+    /// Show the key versions (never a key), the current one and the last
+    /// re-encryption job.
+    Status,
+    /// Add a master key version; new writes use it (every node of a
+    /// cluster within seconds). Older versions keep decrypting.
+    Rotate,
+    /// Rewrite every SSE-S3 object version with blocks sealed under an old
+    /// version with the current one; waits and shows progress.
+    Reencrypt {
+        /// The old version.
+        #[arg(long)]
+        from_version: u32,
+        /// Return at once instead of waiting for the job to finish.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Count what still needs a version (objects, SSE-C checks, uploads).
+    Usage {
+        /// The version.
+        version: u32,
+    },
+    /// Remove an old version from the ring: refused while anything uses it.
+    Retire {
+        /// The version.
+        version: u32,
     },
 }
 
@@ -448,6 +493,10 @@ pub struct ServerArgs {
     /// off (benchmarks only: shard bytes then cross the network in clear).
     #[arg(long, env = "LIUMA_CLUSTER_TLS")]
     pub cluster_tls: Option<String>,
+    /// Lifetime of this node's shard API certificate in seconds (renewed in
+    /// place at 2/3 of it). Default 30 days; seconds only for tests.
+    #[arg(long, env = "LIUMA_CLUSTER_CERT_LIFETIME_SECS")]
+    pub cluster_cert_lifetime_secs: Option<u64>,
 }
 
 /// How the node connects to etcd: TLS (`https://` endpoints) and a user.
@@ -637,5 +686,19 @@ pub enum ClusterAction {
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
+        /// The node's id, named in the certificate so that `liuma cluster
+        /// revoke` can match it. Without it the certificate cannot be revoked.
+        #[arg(long)]
+        node_id: Option<String>,
+    },
+    /// Revoke a node's shard API certificate through the admin API of any
+    /// node: every peer refuses its certificates issued until now within
+    /// seconds (a restart of the node with the cluster secret issues a new one).
+    Revoke {
+        /// Node id.
+        id: String,
+        /// Which node to talk to, and how.
+        #[command(flatten)]
+        admin: AdminArgs,
     },
 }

@@ -10,7 +10,9 @@
 //!
 //! **A node's certificate** is issued at every start, signed by the CA,
 //! for the host of its advertised shard address (what peers dial and
-//! verify). A node started with `secrets/node.pem` + `secrets/node-key.pem`
+//! verify), naming the node in its subject, valid `--cluster-cert-lifetime`
+//! and renewed in place before it ends (see `cluster_certs`, which also
+//! covers revocation). A node started with `secrets/node.pem` + `secrets/node-key.pem`
 //! (written offline by `liuma cluster cert`) uses those instead and needs
 //! neither the CA key nor the store's copy.
 //!
@@ -22,6 +24,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use chacha20poly1305::aead::{Aead, KeyInit};
@@ -33,8 +36,12 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
+use crate::cluster_certs::{
+    LiveCert, NODE_CN_PREFIX, Renewal, RevocationClientVerifier, RevocationServerVerifier, Revoked,
+};
 use crate::secrets::write_private;
 
 /// Key of the sealed cluster CA in the metadata store.
@@ -50,6 +57,12 @@ pub struct ClusterTls {
     pub acceptor: TlsAcceptor,
     /// For calls to peers: trusts only the CA, presents this node's certificate.
     pub client: Arc<rustls::ClientConfig>,
+    /// The certificate both sides present (swapped on renewal).
+    pub cert: Arc<LiveCert>,
+    /// Revoked nodes both sides refuse.
+    pub revoked: Arc<Revoked>,
+    /// How to renew, when this node issued its own certificate.
+    pub renewal: Option<Renewal>,
 }
 
 /// The CA's parameters (subject, usages); the same every time, so the CA
@@ -69,11 +82,15 @@ fn new_ca() -> anyhow::Result<(String, String)> {
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-/// A node certificate for `hosts` signed by the CA key: (cert PEM, key PEM).
-pub fn issue_node_cert(
+/// A node certificate for `hosts` valid `lifetime`, naming `node_id` in its
+/// subject (what revocation matches) when given: (cert PEM, key PEM).
+/// Valid from a minute ago (clock skew between nodes), so a revocation
+/// covers what was issued before it and little after.
+pub fn issue_node_cert_for(
     ca_key_pem: &str,
     hosts: &[String],
-    days: u32,
+    node_id: Option<&str>,
+    lifetime: Duration,
 ) -> anyhow::Result<(String, String)> {
     let ca_key = KeyPair::from_pem(ca_key_pem).context("the cluster CA key is not a PEM key")?;
     let issuer = Issuer::new(ca_params()?, ca_key);
@@ -82,7 +99,10 @@ pub fn issue_node_cert(
     p.distinguished_name = rcgen::DistinguishedName::new();
     p.distinguished_name.push(
         DnType::CommonName,
-        hosts.first().cloned().unwrap_or_default(),
+        match node_id {
+            Some(id) => format!("{NODE_CN_PREFIX}{id}"),
+            None => hosts.first().cloned().unwrap_or_default(),
+        },
     );
     p.is_ca = IsCa::ExplicitNoCa;
     p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -97,8 +117,8 @@ pub fn issue_node_cert(
     serial[0] |= 0x10;
     p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
     let now = time::OffsetDateTime::now_utc();
-    p.not_before = now - time::Duration::hours(1);
-    p.not_after = now + time::Duration::days(i64::from(days.max(1)));
+    p.not_before = now - time::Duration::minutes(1);
+    p.not_after = now + time::Duration::try_from(lifetime.max(Duration::from_secs(1)))?;
     let key = KeyPair::generate()?;
     let cert = p.signed_by(&key, &issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
@@ -197,13 +217,17 @@ async fn cluster_ca(
     Ok((cert, key))
 }
 
-/// Set up mutual TLS for the shard API of a node advertised at `advertise`.
+/// Set up mutual TLS for the shard API of node `node_id` advertised at
+/// `advertise`, its certificate valid `lifetime` (renewed by
+/// [`crate::cluster_certs::maintain`]).
 pub async fn setup(
     dir: &Path,
     meta: &DynMetaStore,
     cluster_secret: &str,
     advertise: &str,
+    (node_id, lifetime): (&str, Duration),
 ) -> anyhow::Result<ClusterTls> {
+    let mut renewal = None;
     let (node_cert, node_key, ca_cert) = {
         let (nc, nk, cc) = (
             dir.join(NODE_CERT_FILE),
@@ -224,14 +248,46 @@ pub async fn setup(
                 .trim_start_matches('[')
                 .trim_end_matches(']')
                 .to_owned();
-            let (c, k) = issue_node_cert(&ca_key, &[host], 3650)?;
+            let hosts = vec![host];
+            let (c, k) = issue_node_cert_for(&ca_key, &hosts, Some(node_id), lifetime)?;
+            renewal = Some(Renewal {
+                ca_key,
+                hosts,
+                node_id: node_id.to_owned(),
+                lifetime,
+                issued: tokio::time::Instant::now(),
+            });
             (c, k, ca_cert)
         }
     };
-    build(&ca_cert, &node_cert, &node_key)
+    let mut tls = build(&ca_cert, &node_cert, &node_key)?;
+    tls.revoked.set(
+        crate::cluster_certs::load_revoked(meta)
+            .await
+            .context("reading revoked node certificates")?,
+    );
+    tls.renewal = renewal;
+    Ok(tls)
 }
 
-/// Both rustls configs from PEM text.
+/// A certificate and key from PEM text, ready for rustls.
+pub fn certified_key(cert: &str, key: &str) -> anyhow::Result<CertifiedKey> {
+    let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("the node certificate is not PEM")?;
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).context("the node key is not PEM")?;
+    let signing = crate::tls::provider()
+        .key_provider
+        .load_private_key(key)
+        .context("the node key is unusable")?;
+    let ck = CertifiedKey::new(chain, signing);
+    ck.keys_match()
+        .context("the node certificate does not match its key")?;
+    Ok(ck)
+}
+
+/// Both rustls configs from PEM text: the certificate from a [`LiveCert`]
+/// (renewal swaps it), both verifiers checking [`Revoked`] after the CA.
 pub fn build(ca_cert: &str, node_cert: &str, node_key: &str) -> anyhow::Result<ClusterTls> {
     let provider = crate::tls::provider();
     let mut roots = rustls::RootCertStore::empty();
@@ -240,11 +296,8 @@ pub fn build(ca_cert: &str, node_cert: &str, node_key: &str) -> anyhow::Result<C
             .add(c.context("the cluster CA certificate is not PEM")?)
             .context("the cluster CA certificate is unusable")?;
     }
-    let chain = CertificateDer::pem_slice_iter(node_cert.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .context("the node certificate is not PEM")?;
-    let key =
-        PrivateKeyDer::from_pem_slice(node_key.as_bytes()).context("the node key is not PEM")?;
+    let cert = LiveCert::new(certified_key(node_cert, node_key)?);
+    let revoked = Arc::new(Revoked::default());
     let roots = Arc::new(roots);
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         roots.clone(),
@@ -252,28 +305,46 @@ pub fn build(ca_cert: &str, node_cert: &str, node_key: &str) -> anyhow::Result<C
     )
     .build()
     .context("building the client certificate verifier")?;
+    let verifier = Arc::new(RevocationClientVerifier {
+        inner: verifier,
+        revoked: revoked.clone(),
+    });
     let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain.clone(), key.clone_key())
-        .context("the node certificate does not match its key")?;
+        .with_cert_resolver(cert.clone());
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let server_verifier =
+        rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+            .build()
+            .context("building the server certificate verifier")?;
     // No ALPN here: the connector (hyper-rustls) sets http/1.1 itself.
     let client = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
-        .context("the node certificate does not match its key")?;
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(RevocationServerVerifier {
+            inner: server_verifier,
+            revoked: revoked.clone(),
+        }))
+        .with_client_cert_resolver(cert.clone());
     Ok(ClusterTls {
         acceptor: TlsAcceptor::from(Arc::new(server)),
         client: Arc::new(client),
+        cert,
+        revoked,
+        renewal: None,
     })
 }
 
 /// `liuma cluster cert`: issue a node certificate offline from the CA in
 /// `secrets` (a node's secrets/ directory) into `out` (node.pem,
 /// node-key.pem, cluster-ca.pem: copy them into the new node's secrets/).
-pub fn offline_cert(secrets: &Path, hosts: &[String], out: &Path) -> anyhow::Result<()> {
+pub fn offline_cert(
+    secrets: &Path,
+    hosts: &[String],
+    out: &Path,
+    node_id: Option<&str>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(!hosts.is_empty(), "give at least one --host");
     let kp = secrets.join(CA_KEY_FILE);
     let cp = secrets.join(CA_CERT_FILE);
@@ -284,7 +355,7 @@ pub fn offline_cert(secrets: &Path, hosts: &[String], out: &Path) -> anyhow::Res
         )
     })?;
     let ca = std::fs::read_to_string(&cp).with_context(|| format!("reading {}", cp.display()))?;
-    let (c, k) = issue_node_cert(&key, hosts, 3650)?;
+    let (c, k) = issue_node_cert_for(&key, hosts, node_id, Duration::from_secs(3650 * 86_400))?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_private(&out.join(NODE_CERT_FILE), &c)?;
     write_private(&out.join(NODE_KEY_FILE), &k)?;
@@ -313,10 +384,39 @@ mod tests {
     #[test]
     fn a_node_certificate_from_the_ca_builds_both_configs() {
         let (ca, ca_key) = new_ca().unwrap();
-        let (c, k) = issue_node_cert(&ca_key, &["127.0.0.1".into()], 1).unwrap();
+        let day = Duration::from_secs(86_400);
+        let (c, k) = issue_node_cert_for(&ca_key, &["127.0.0.1".into()], None, day).unwrap();
         build(&ca, &c, &k).unwrap();
         // a certificate with another node's key is refused
-        let (_, other_key) = issue_node_cert(&ca_key, &["127.0.0.1".into()], 1).unwrap();
+        let (_, other_key) =
+            issue_node_cert_for(&ca_key, &["127.0.0.1".into()], None, day).unwrap();
         assert!(build(&ca, &c, &other_key).is_err());
+    }
+
+    #[test]
+    fn revocation_matches_the_node_and_certificates_issued_before_it() {
+        let (_, ca_key) = new_ca().unwrap();
+        let day = Duration::from_secs(86_400);
+        let hosts = ["127.0.0.1".to_owned()];
+        let der = |pem: &str| CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let (n9, _) = issue_node_cert_for(&ca_key, &hosts, Some("n9"), day).unwrap();
+        let (n8, _) = issue_node_cert_for(&ca_key, &hosts, Some("n8"), day).unwrap();
+        let (anon, _) = issue_node_cert_for(&ca_key, &hosts, None, day).unwrap();
+        let (id, nb) = crate::cluster_certs::identity(&der(&n9)).unwrap();
+        assert_eq!(id, "n9");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        assert!(nb <= now && nb + 120_000 > now, "valid from a minute ago");
+        assert!(crate::cluster_certs::identity(&der(&anon)).is_none());
+        let r = Revoked::default();
+        r.set([("n9".to_owned(), now)].into());
+        assert!(r.check(&der(&n9)).is_err());
+        assert!(r.check(&der(&n8)).is_ok());
+        assert!(r.check(&der(&anon)).is_ok());
+        // issued after the revocation (a restart): let in again
+        r.set([("n9".to_owned(), nb - 1)].into());
+        assert!(r.check(&der(&n9)).is_ok());
     }
 }

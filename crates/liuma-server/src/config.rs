@@ -85,6 +85,16 @@ pub struct SseSection {
     /// Accept SSE-C keys over plain HTTP (behind a TLS proxy; tests and
     /// benchmarks). Default false: refused as AWS does.
     pub sse_c_plain_http: bool,
+    /// Seconds between re-reads of the cluster's key ring, so a rotation
+    /// on any node reaches this one. Default 2.
+    pub refresh_secs: Option<u64>,
+}
+
+impl SseSection {
+    /// How often a cluster node re-reads the key ring.
+    pub fn refresh(&self) -> Duration {
+        Duration::from_secs(self.refresh_secs.unwrap_or(2).max(1))
+    }
 }
 
 /// `[etcd_client]` section: how the node connects to etcd (with `etcd` endpoints).
@@ -299,6 +309,9 @@ pub struct ClusterSection {
     /// Mutual TLS on the shard API (cluster CA in secrets/, shared through
     /// the metadata store). Default true; false only for benchmarks.
     pub tls: bool,
+    /// Lifetime of a node's shard API certificate, seconds; renewed in
+    /// place at 2/3 of it. Default 2592000 (30 days).
+    pub cert_lifetime_secs: u64,
 }
 
 impl Default for ClusterSection {
@@ -314,6 +327,7 @@ impl Default for ClusterSection {
             min_failure_domains: None,
             allow_shard_doubling: false,
             tls: true,
+            cert_lifetime_secs: 30 * 86_400,
         }
     }
 }
@@ -617,6 +631,9 @@ impl Config {
             cfg.cluster.allow_shard_doubling = true;
         }
         args.tls.apply(&mut cfg.tls);
+        if let Some(secs) = args.cluster_cert_lifetime_secs {
+            cfg.cluster.cert_lifetime_secs = secs;
+        }
         if let Some(t) = &args.cluster_tls {
             cfg.cluster.tls = match t.as_str() {
                 "on" => true,

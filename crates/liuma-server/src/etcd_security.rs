@@ -178,6 +178,37 @@ pub fn init_auth(
     Ok(())
 }
 
+/// Log, once per change, when the etcd client certificate or key file
+/// changes on disk: etcd-client builds its TLS identity once (the channel
+/// has no way to take a new one), so the node keeps the one it started
+/// with until it restarts. Checked every `every` until `stop`.
+pub async fn watch_client_cert(
+    section: EtcdClientSection,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let files: Vec<std::path::PathBuf> =
+        [section.cert, section.key].into_iter().flatten().collect();
+    if files.is_empty() {
+        return;
+    }
+    let stamp = |f: &std::path::PathBuf| std::fs::metadata(f).and_then(|m| m.modified()).ok();
+    let mut seen: Vec<_> = files.iter().map(stamp).collect();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        let now: Vec<_> = files.iter().map(stamp).collect();
+        if now != seen {
+            tracing::warn!(files = ?files,
+                "the etcd client certificate changed on disk: liuma reads it at start only; \
+                 restart this node to use the new one (the running connection keeps the old one)");
+            seen = now;
+        }
+    }
+}
+
 /// How the banner describes the connection: "TLS, client certificate, user NAME".
 pub fn describe(section: &EtcdClientSection) -> String {
     let mut parts = Vec::new();

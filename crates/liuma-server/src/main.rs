@@ -3,6 +3,7 @@
 
 mod backend;
 mod cli;
+mod cluster_certs;
 mod cluster_tls;
 mod config;
 mod etcd_security;
@@ -12,6 +13,7 @@ mod node;
 mod run;
 mod secrets;
 mod serve;
+mod sse_cmd;
 mod sse_keys;
 mod tls;
 mod tls_gen;
@@ -39,13 +41,21 @@ fn main() -> anyhow::Result<()> {
         Command::User(args) => users::run(&args),
         Command::Backend(args) => backend::run(&args),
         Command::Node(args) => node::run(&args),
+        Command::Sse(args) => sse_cmd::run(&args),
         Command::Bench(args) => bench(&args),
         Command::Cluster(args) => match &args.action {
             cli::ClusterAction::Cert {
                 secrets,
                 hosts,
                 out,
-            } => cluster_tls::offline_cert(secrets, hosts, out),
+                node_id,
+            } => cluster_tls::offline_cert(secrets, hosts, out, node_id.as_deref()),
+            cli::ClusterAction::Revoke { id, admin } => {
+                let client = keys::Admin::connect(&admin.admin_url, &admin.admin_token_file)?;
+                client.call("POST", &format!("/admin/nodes/{id}/revoke"), None)?;
+                println!("{id}: certificate revoked (peers refuse it within seconds)");
+                Ok(())
+            }
         },
         Command::Etcd(args) => match &args.action {
             cli::EtcdAction::InitAuth {

@@ -56,6 +56,19 @@ pub async fn run(
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
     workers.extend(cluster.spawn(stop_rx.clone()));
     workers.extend(tls.spawn_watchers(&cfg, &stop_rx));
+    workers.push(tokio::spawn(crate::etcd_security::watch_client_cert(
+        cfg.etcd_client.clone(),
+        std::time::Duration::from_secs(30),
+        stop_rx.clone(),
+    )));
+    // A cluster's ring changes on other nodes too (`liuma sse rotate`).
+    if !cfg.etcd.is_empty() && cfg.sse.master_key_file.is_none() {
+        workers.push(tokio::spawn(crate::sse_keys::follow(
+            engine.clone(),
+            cfg.sse.refresh(),
+            stop_rx.clone(),
+        )));
+    }
     let cluster_addr = match listeners.cluster {
         Some(l) => serve_shard_api(
             l,
@@ -205,7 +218,16 @@ async fn open_node(
         .await
         .context("loading the SSE master key")?,
     );
-    let engine = Engine::open_in(engine_cfg, meta, cluster.clone())?;
+    let engine = Engine::open_in(engine_cfg, meta.clone(), cluster.clone())?;
+    if let Some(store) = crate::sse_keys::store(
+        cfg.sse.master_key_file.as_deref(),
+        &cfg.secrets_dir(),
+        &meta,
+        &secrets.cluster_secret,
+        !cfg.etcd.is_empty(),
+    ) {
+        engine.set_ring_store(store);
+    }
     // Stores written before secrets were sealed are rewritten now.
     engine
         .seal_plain_keys()
@@ -372,6 +394,10 @@ async fn join_cluster(
                 &meta,
                 &secrets.cluster_secret,
                 &advertise,
+                (
+                    &secrets::node_id(&cfg.data_dir, cfg.cluster.node_id.as_deref())?,
+                    std::time::Duration::from_secs(cfg.cluster.cert_lifetime_secs.max(3)),
+                ),
             )
             .await
             .context("setting up mutual TLS for the shard API")?,
@@ -384,7 +410,16 @@ async fn join_cluster(
         None
     };
     let (acceptor, client) = match tls {
-        Some(t) => (Some(t.acceptor), Some(t.client)),
+        Some(t) => {
+            // Renewal and revocation for as long as the node runs.
+            tokio::spawn(crate::cluster_certs::maintain(
+                meta.clone(),
+                t.cert,
+                t.revoked,
+                t.renewal,
+            ));
+            (Some(t.acceptor), Some(t.client))
+        }
         None => (None, None),
     };
     let ccfg = ClusterConfig {

@@ -15,13 +15,18 @@
 //! A node that has a local copy but whose cluster has none publishes its
 //! own, so a cluster that started before encryption existed shares the
 //! first node's ring. The key is never logged.
+//!
+//! At run time the ring is kept by a [`RingStore`] ([`store`]): rotation
+//! and retirement (`liuma sse ...`) change it by compare-and-swap, and
+//! [`follow`] makes every node take a change within seconds.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
-use liuma_engine::KeyRing;
+use liuma_engine::{KeyRing, RingStore};
 use liuma_meta::{Compare, DynMetaStore, Op, Txn};
 use rand::RngCore;
 
@@ -128,6 +133,144 @@ pub async fn load(
     };
     write_private(&path, &ring.to_text())?;
     Ok(ring)
+}
+
+/// Where the ring is kept at run time, for rotation and retirement (none
+/// when it comes from `--sse-master-key-file`: liuma does not own it).
+pub fn store(
+    key_file: Option<&Path>,
+    secrets_dir: &Path,
+    meta: &DynMetaStore,
+    cluster_secret: &str,
+    clustered: bool,
+) -> Option<Arc<dyn RingStore>> {
+    if key_file.is_some() {
+        return None;
+    }
+    let local = secrets_dir.join(RING_FILE);
+    Some(if clustered {
+        Arc::new(ClusterRing {
+            meta: meta.clone(),
+            secret: cluster_secret.to_owned(),
+            local,
+        })
+    } else {
+        Arc::new(FileRing {
+            path: local,
+            lock: tokio::sync::Mutex::new(()),
+        })
+    })
+}
+
+/// Keep the local copy equal to `ring` (written only when it differs).
+fn sync_local(path: &Path, ring: &KeyRing) -> Result<(), String> {
+    let text = ring.to_text();
+    if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
+        return Ok(());
+    }
+    write_private(path, &text).map_err(|e| format!("writing {}: {e:#}", path.display()))
+}
+
+/// One node: `secrets/sse.key`, changed under a lock (one process owns it).
+struct FileRing {
+    path: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl FileRing {
+    fn read(&self) -> Result<KeyRing, String> {
+        let bytes = std::fs::read(&self.path)
+            .map_err(|e| format!("reading {}: {e}", self.path.display()))?;
+        KeyRing::from_file_bytes(&bytes)
+            .map_err(|e| format!("parsing {}: {e}", self.path.display()))
+    }
+}
+
+#[async_trait::async_trait]
+impl RingStore for FileRing {
+    async fn load(&self) -> Result<KeyRing, String> {
+        let _g = self.lock.lock().await;
+        self.read()
+    }
+
+    async fn swap(&self, old: &KeyRing, new: &KeyRing) -> Result<bool, String> {
+        let _g = self.lock.lock().await;
+        if self.read()? != *old {
+            return Ok(false);
+        }
+        write_private(&self.path, &new.to_text())
+            .map_err(|e| format!("writing {}: {e:#}", self.path.display()))?;
+        Ok(true)
+    }
+}
+
+/// A cluster: the sealed `cl/sse` record, changed by compare-and-put on
+/// its revision; the local copy follows every load.
+struct ClusterRing {
+    meta: DynMetaStore,
+    secret: String,
+    local: PathBuf,
+}
+
+impl ClusterRing {
+    async fn stored(&self) -> Result<(KeyRing, u64), String> {
+        let kv = self
+            .meta
+            .get(RING_KEY)
+            .await
+            .map_err(|e| format!("reading the SSE master key: {e}"))?
+            .ok_or("the SSE master key is missing from the metadata store")?;
+        let ring = unseal(&self.secret, &kv.value).map_err(|e| format!("{e:#}"))?;
+        Ok((ring, kv.mod_revision))
+    }
+}
+
+#[async_trait::async_trait]
+impl RingStore for ClusterRing {
+    async fn load(&self) -> Result<KeyRing, String> {
+        let (ring, _) = self.stored().await?;
+        sync_local(&self.local, &ring)?;
+        Ok(ring)
+    }
+
+    async fn swap(&self, old: &KeyRing, new: &KeyRing) -> Result<bool, String> {
+        let (ring, rev) = self.stored().await?;
+        if ring != *old {
+            return Ok(false);
+        }
+        let blob = seal(&self.secret, new).map_err(|e| format!("{e:#}"))?;
+        let txn = Txn::new()
+            .when(Compare::ModRevision(RING_KEY.to_vec(), rev))
+            .and_then(Op::put(RING_KEY.to_vec(), blob));
+        let done = self
+            .meta
+            .txn(txn)
+            .await
+            .map_err(|e| format!("storing the SSE master key: {e}"))?
+            .succeeded;
+        if done {
+            sync_local(&self.local, new)?;
+        }
+        Ok(done)
+    }
+}
+
+/// Re-read the stored ring every `every` until `stop`: a rotation or
+/// retirement on another node reaches this one within that time.
+pub async fn follow(
+    engine: liuma_engine::Engine,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = engine.sse_refresh().await {
+            tracing::warn!(error = %e, "re-reading the SSE master key ring failed");
+        }
+    }
 }
 
 #[cfg(test)]

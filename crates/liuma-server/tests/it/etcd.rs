@@ -137,24 +137,8 @@ fn unreachable_etcd_is_a_clear_start_error() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("port");
-    let out = Command::new(env!("CARGO_BIN_EXE_liuma"))
-        .args(["server", "--data"])
-        .arg(dir.path())
+    let out = crate::harness::server_command(dir.path(), "127.0.0.1:0")
         .args(["--etcd", &format!("http://{port}")])
-        .args([
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--native-listen",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--s3-listen",
-            "127.0.0.1:0",
-            "--console-listen",
-            "127.0.0.1:0",
-            "--cluster-listen",
-            "127.0.0.1:0",
-        ])
         .output()
         .expect("running liuma");
     assert!(!out.status.success(), "started without etcd");

@@ -27,6 +27,24 @@ pub struct TestNode {
     pub stdout: PathBuf,
 }
 
+/// `liuma server --data <data>` with every public listener on a free
+/// loopback port and the shard API on `cluster_listen`: what every test
+/// that starts a node (or expects one to refuse to start) runs.
+pub fn server_command(data: &Path, cluster_listen: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liuma"));
+    cmd.args(["server", "--data"]).arg(data);
+    for listener in [
+        "--admin-listen",
+        "--native-listen",
+        "--s3-listen",
+        "--console-listen",
+    ] {
+        cmd.args([listener, "127.0.0.1:0"]);
+    }
+    cmd.args(["--cluster-listen", cluster_listen]);
+    cmd
+}
+
 impl TestNode {
     /// Start a node on `data` (kept across restarts by the caller).
     pub fn start(data: &Path, extra: &[&str]) -> TestNode {
@@ -40,18 +58,7 @@ impl TestNode {
         let _ = std::fs::remove_file(&ready);
         let stdout = data.join("stdout.log");
         let stderr = data.join("stderr.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_liuma"))
-            .args(["server", "--data"])
-            .arg(data)
-            .args([
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--native-listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--s3-listen", "127.0.0.1:0"])
-            .args(["--console-listen", "127.0.0.1:0"])
-            .args(["--cluster-listen", "127.0.0.1:0"])
+        let child = server_command(data, "127.0.0.1:0")
             .arg("--ready-file")
             .arg(&ready)
             .args(extra)

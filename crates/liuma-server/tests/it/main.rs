@@ -25,6 +25,7 @@ mod post_object;
 mod s3;
 mod security;
 mod server;
+mod sse_keys;
 mod tls;
 mod tus;
 mod users;

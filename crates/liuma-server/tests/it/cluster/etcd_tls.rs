@@ -201,23 +201,8 @@ fn cluster_over_etcd_with_tls_client_certs_and_expiring_auth_tokens() {
 /// Run `liuma server` on `etcd` with `flags`, expecting it to exit at start;
 /// its stderr.
 fn start_fails(dir: &Path, endpoint: &str, prefix: &str, flags: &[String]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_liuma"))
-        .args(["server", "--data"])
-        .arg(dir)
+    let mut child = crate::harness::server_command(dir, "127.0.0.1:0")
         .args(["--etcd", endpoint, "--etcd-prefix", prefix])
-        .args([
-            "--admin-listen",
-            "127.0.0.1:0",
-            "--native-listen",
-            "127.0.0.1:0",
-        ])
-        .args([
-            "--s3-listen",
-            "127.0.0.1:0",
-            "--console-listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--cluster-listen", "127.0.0.1:0"])
         .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

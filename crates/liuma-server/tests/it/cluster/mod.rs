@@ -9,6 +9,7 @@
 //!
 //! One module per kind of scenario; `common` holds the cluster harness.
 
+mod certs;
 pub(crate) mod common;
 mod etcd_tls;
 mod failures;
@@ -17,3 +18,4 @@ mod mtls;
 mod secret;
 mod spread;
 mod sse;
+pub(crate) mod sse_keys;

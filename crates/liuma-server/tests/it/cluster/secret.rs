@@ -205,24 +205,8 @@ fn shard_api_on_all_interfaces_needs_an_advertised_address() {
     let etcd = TestEtcd::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let run = |extra: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_liuma"))
-            .args(["server", "--data"])
-            .arg(dir.path())
+        crate::harness::server_command(dir.path(), "0.0.0.0:0")
             .args(["--etcd", &etcd.endpoint(), "--node-id", "lonely"])
-            .args([
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--native-listen",
-                "127.0.0.1:0",
-            ])
-            .args([
-                "--s3-listen",
-                "127.0.0.1:0",
-                "--console-listen",
-                "127.0.0.1:0",
-                "--cluster-listen",
-                "0.0.0.0:0",
-            ])
             .args(extra)
             .output()
             .expect("running liuma")
