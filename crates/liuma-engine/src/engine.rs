@@ -36,6 +36,10 @@ pub(crate) struct Inner {
     pub heal_quiet: std::sync::Mutex<Option<u64>>,
     /// The clock of record times (shared with `blocks`; see [`crate::clock`]).
     pub clock: Clock,
+    /// User names by canonical id, a hint filled by
+    /// [`Engine::user_by_canonical_id`]: every hit is checked against the
+    /// user record, so a deleted or re-created user never answers wrongly.
+    pub canonical_ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Engine {
@@ -93,6 +97,7 @@ impl Engine {
                 passes: std::sync::Mutex::default(),
                 heal_quiet: std::sync::Mutex::default(),
                 clock,
+                canonical_ids: std::sync::Mutex::default(),
             }),
         };
         let (k, m) = engine.erasure();
