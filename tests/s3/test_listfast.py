@@ -106,8 +106,7 @@ def test_acl_grant_by_canonical_id_finds_the_user_and_not_a_gone_one(s3, bucket)
         grant = f'id="{u.canonical_id}"'
         s3.put_object_acl(Bucket=bucket, Key="k", GrantRead=grant, GrantFullControl=f'id="{owner}"')
         grants = s3.get_object_acl(Bucket=bucket, Key="k")["Grants"]
-        names = {g["Grantee"].get("ID"): g["Grantee"].get("DisplayName") for g in grants}
-        assert names[u.canonical_id] == u.name
+        assert u.canonical_id in {g["Grantee"].get("ID") for g in grants}
         assert u.s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"x"
         old_id = u.canonical_id
         u.cleanup(s3)
@@ -142,7 +141,8 @@ def test_listings_return_every_field_across_pages(s3, bucket):
         for o in out.get("Contents", []):
             h = heads[o["Key"]]
             assert o["ETag"] == h["ETag"] and o["Size"] == len(o["Key"])
-            assert o["LastModified"] == h["LastModified"]
+            # HEAD's Last-Modified is an HTTP date (whole seconds)
+            assert o["LastModified"].replace(microsecond=0) == h["LastModified"]
             assert o["StorageClass"] == "STANDARD" and o["Owner"]["ID"]
             seen.append(o["Key"])
         if not out["IsTruncated"]:
