@@ -24,12 +24,16 @@
 #     small   4 KiB PUT and GET, 32 concurrent, SECS each; a full listing of
 #             LIST_KEYS keys of 0 B, of 1 KiB and of 4 KiB, each its own
 #             prefix (listing must not depend on object size: never measure
-#             only the size where a weakness disappears)
+#             only the size where a weakness disappears); and one 1 000-key
+#             ListObjectsV2 page of the 4 KiB keys timed by curl (SigV4 by
+#             curl: the server's time per page without an SDK's)
 #     mixed   bytes on disk added by MIXED_MIB each of duplicate, text and
 #             random data in 8 MiB objects, over the logical size
 #     rclone  the client most users have, its defaults plus: a RCLONE_BIG_MIB
 #             file PUT (16 MiB parts, 4 at a time), RCLONE_SMALL 4 KiB files
-#             PUT (32 transfers), `rclone lsf` of those keys (best of 3), and
+#             PUT (32 transfers), `rclone lsf` of those keys (best of 3),
+#             `rclone lsf` of an empty prefix (rclone's own start-up and one
+#             request: the floor under any lsf time) and the difference, and
 #             the big file GET back (to a local file, rclone's own multi-thread
 #             download); rclone is configured by RCLONE_CONFIG_SRV_* env vars
 # - The page cache is dropped (when root) before every read workload, so the
@@ -274,6 +278,30 @@ phase_small() {
     bench list-0 -w list --size 0B -c 32 --objects "$LIST_KEYS" --ops 1
     bench list-1k -w list --size 1KiB -c 32 --objects "$LIST_KEYS" --ops 1
     bench list-4k -w list --size 4KiB -c 32 --objects "$LIST_KEYS" --ops 1
+    page_time list-4k
+}
+
+# page_time PREFIX: one ListObjectsV2 page of 1 000 keys of PREFIX, timed by
+# curl (SigV4 by curl itself: no SDK in the time), best of 5 on one
+# connection each; seconds in $res/$tag-page-PREFIX. The server's time per
+# page, which is what an `rclone lsf` adds to rclone's own start-up.
+page_time() {
+    local prefix=$1 best= i t
+    command -v curl >/dev/null || return 0
+    for i in 1 2 3 4 5; do
+        # Query parameters in sorted order: curl 7.x signs them as written.
+        t=$(curl -sf -o /dev/null -w '%{time_total}' --aws-sigv4 "aws:amz:$srv_region:s3" \
+            --user "$srv_key:$srv_secret" \
+            -H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+            "$srv_ep/$BUCKET?list-type=2&max-keys=1000&prefix=$prefix%2F") || continue
+        if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN {exit !(a < b)}'; then best=$t; fi
+    done
+    if [ -n "$best" ]; then
+        echo "$best" >"$res/$tag-page-$prefix"
+        printf '%-8s page of 1000 %-6s %s s (curl, best of 5)\n' "$server" "$prefix" "$best"
+    else
+        echo "($server: the timed ListObjectsV2 page failed)" >&2
+    fi
 }
 
 # Storage efficiency: what the mixed dataset adds on disk (data + metadata).
@@ -423,6 +451,9 @@ def num(run, s, name):
 def rss_bench(run, s):
     v = [num(run, s, f"rss-{p}") for p in ("big", "64m", "small", "mixed")]
     return None if None in v else max(v)
+def lsf_listing(run, s):
+    a, b = num(run, s, "rclone-lsf"), num(run, s, "rclone-lsf-empty")
+    return None if a is None or b is None else a - b
 def disk(run, s):
     v = num(run, s, "disk")
     return None if v is None else v / (3 * mixed * 1048576)
@@ -447,6 +478,7 @@ rows = [
     (f"list {list_keys:,} keys of 0 B", *B("list-0", "keys_per_sec", "keys/s", ",.0f")),
     (f"list {list_keys:,} keys of 1 KiB", *B("list-1k", "keys_per_sec", "keys/s", ",.0f")),
     (f"list {list_keys:,} keys of 4 KiB", *B("list-4k", "keys_per_sec", "keys/s", ",.0f")),
+    ("one ListObjectsV2 page of 1,000 keys of 4 KiB (curl; s, best of 5)", *N("page-list-4k", "s", ".4f")),
     ("8 MiB text PUT, 4 concurrent", *B("mixed-text", "mb_per_sec", "MB/s")),
     (f"disk / logical, mixed dataset ({3 * mixed} MiB)", disk, "", ".3f"),
     ("peak RSS, `liuma bench` phases (largest of 4)", rss_bench, "MiB", ".0f"),
@@ -456,6 +488,7 @@ rows = [
     (f"server CPU s during that PUT", *N("rclone-put-small-cpu", "s", ".2f")),
     (f"rclone lsf of {rc_small:,} keys (s, best of 3)", *N("rclone-lsf", "s", ".3f")),
     ("rclone lsf of an empty prefix (start-up; s, best of 3)", *N("rclone-lsf-empty", "s", ".3f")),
+    (f"rclone lsf of {rc_small:,} keys minus that start-up (the listing; s)", lsf_listing, "s", ".3f"),
     (f"rclone {size(rc_big)} GET", *N("rclone-get-big", "MB/s")),
     ("peak RSS, rclone pass alone", *N("rss-rclone", "MiB", ".0f")),
 ]

@@ -43,6 +43,10 @@ pub(crate) struct Inner {
     pub ring_store: std::sync::OnceLock<Arc<dyn crate::RingStore>>,
     /// The last (or running) re-encryption job of this node.
     pub reencrypt: std::sync::Mutex<crate::ReencryptStatus>,
+    /// User names by canonical id, a hint filled by
+    /// [`Engine::user_by_canonical_id`]: every hit is checked against the
+    /// user record, so a deleted or re-created user never answers wrongly.
+    pub canonical_ids: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Engine {
@@ -104,6 +108,7 @@ impl Engine {
                 passes: std::sync::Mutex::default(),
                 heal_quiet: std::sync::Mutex::default(),
                 clock,
+                canonical_ids: std::sync::Mutex::default(),
             }),
         };
         let (k, m) = engine.erasure();

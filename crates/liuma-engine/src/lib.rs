@@ -66,6 +66,7 @@ mod list;
 mod listed;
 mod metrics;
 mod model;
+mod msgpack_scan;
 mod multipart;
 mod object;
 mod object_acl;

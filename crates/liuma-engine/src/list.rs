@@ -128,24 +128,36 @@ impl Engine {
             max: p.max_keys,
             truncated: false,
         };
+        // The marker is the last entry admitted: a common prefix sets it
+        // at once; for objects it is taken from the last one at the end
+        // (not copied for every object of the page).
+        let mut marker_is_last_object = false;
         'scan: loop {
-            let kvs = self.inner.meta.range(&start, &end, SCAN_PAGE).await?;
-            let full = kvs.len() == SCAN_PAGE;
-            let Some(last) = kvs.last() else { break };
-            let mut next_start = liuma_meta::key_after(&last.key);
-            for kv in &kvs {
-                let key = std::str::from_utf8(&kv.key[base_len..]).map_err(Error::internal)?;
+            let rows = self
+                .inner
+                .meta
+                .range_packed(&start, &end, SCAN_PAGE)
+                .await?;
+            let full = rows.len() == SCAN_PAGE;
+            let Some(last) = rows.last_key() else { break };
+            let mut next_start = liuma_meta::key_after(last);
+            for (row_key, value) in rows.iter() {
+                let key = row_key.get(base_len..).ok_or_else(|| {
+                    Error::internal(std::io::Error::other("malformed object key"))
+                })?;
+                let key = std::str::from_utf8(key).map_err(Error::internal)?;
                 if let Some(cp) = common_prefix(key, &p.prefix, p.delimiter.as_deref()) {
                     if !page.admit() {
                         break 'scan;
                     }
                     out.common_prefixes.push(cp.to_owned());
                     out.next_marker = Some(cp.to_owned());
+                    marker_is_last_object = false;
                     next_start = liuma_meta::prefix_end(&keys::latest(bucket, cp));
                     start = next_start;
                     continue 'scan;
                 }
-                let rec = Listed::decode(&kv.value)?;
+                let rec = Listed::decode(value)?;
                 if rec.delete_marker {
                     continue;
                 }
@@ -153,12 +165,15 @@ impl Engine {
                     break 'scan;
                 }
                 out.objects.push(rec.info(bucket, key, true));
-                out.next_marker = Some(key.to_owned());
+                marker_is_last_object = true;
             }
             if !full {
                 break;
             }
             start = next_start;
+        }
+        if marker_is_last_object {
+            out.next_marker = out.objects.last().map(|o| o.key.clone());
         }
         out.is_truncated = page.truncated;
         Ok(out)
@@ -205,13 +220,19 @@ impl Engine {
             max: p.max_keys,
             truncated: false,
         };
+        // As in `list_objects`: a version's markers are set once, at the end.
+        let mut marker_is_last_version = false;
         'scan: loop {
-            let kvs = self.inner.meta.range(&start, &end, SCAN_PAGE).await?;
-            let full = kvs.len() == SCAN_PAGE;
-            let Some(last) = kvs.last() else { break };
-            let mut next_start = liuma_meta::key_after(&last.key);
-            for kv in &kvs {
-                let (key, _) = keys::parse_version(bucket, &kv.key).ok_or_else(|| {
+            let rows = self
+                .inner
+                .meta
+                .range_packed(&start, &end, SCAN_PAGE)
+                .await?;
+            let full = rows.len() == SCAN_PAGE;
+            let Some(last) = rows.last_key() else { break };
+            let mut next_start = liuma_meta::key_after(last);
+            for (row_key, value) in rows.iter() {
+                let (key, _) = keys::parse_version(bucket, row_key).ok_or_else(|| {
                     Error::internal(std::io::Error::other("malformed version key"))
                 })?;
                 if let Some(cp) = common_prefix(&key, &p.prefix, p.delimiter.as_deref()) {
@@ -221,6 +242,7 @@ impl Engine {
                     out.common_prefixes.push(cp.to_owned());
                     out.next_key_marker = Some(cp.to_owned());
                     out.next_version_id_marker = None;
+                    marker_is_last_version = false;
                     next_start = liuma_meta::prefix_end(&keys::versions_prefix(bucket, cp));
                     start = next_start;
                     continue 'scan;
@@ -230,20 +252,23 @@ impl Engine {
                 }
                 let is_latest = seen_key.as_deref() != Some(key.as_str());
                 let info = if p.full_records {
-                    let rec: crate::model::VersionRecord = crate::model::decode(&kv.value)?;
+                    let rec: crate::model::VersionRecord = crate::model::decode(value)?;
                     ObjectInfo::from_record(bucket, &key, &rec, is_latest)
                 } else {
-                    Listed::decode(&kv.value)?.info(bucket, &key, is_latest)
+                    Listed::decode(value)?.info(bucket, &key, is_latest)
                 };
-                out.next_key_marker = Some(key.clone());
-                out.next_version_id_marker = Some(info.version_id.clone());
                 out.versions.push(info);
+                marker_is_last_version = true;
                 seen_key = Some(key);
             }
             if !full {
                 break;
             }
             start = next_start;
+        }
+        if marker_is_last_version && let Some(v) = out.versions.last() {
+            out.next_key_marker = Some(v.key.clone());
+            out.next_version_id_marker = Some(v.version_id.clone());
         }
         out.is_truncated = page.truncated;
         if !out.is_truncated {

@@ -11,6 +11,7 @@
 use serde::Deserialize;
 
 use crate::Result;
+use crate::msgpack_scan::Scan;
 use crate::object::ObjectInfo;
 
 /// The fields of a `VersionRecord` (same names: records are MessagePack
@@ -59,7 +60,53 @@ fn count<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D
 impl<'a> Listed<'a> {
     /// Decode the listing fields of a stored version record.
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<Listed<'a>> {
-        Ok(rmp_serde::from_slice(bytes)?)
+        match Self::scan(bytes) {
+            Some(l) => Ok(l),
+            // Anything the fast reader does not know: serde decides (and
+            // names the error if the record is bad).
+            None => Ok(rmp_serde::from_slice(bytes)?),
+        }
+    }
+
+    /// The fast path of [`Listed::decode`]: field names matched as bytes,
+    /// every other field skipped unread (`msgpack_scan`).
+    fn scan(bytes: &'a [u8]) -> Option<Listed<'a>> {
+        let mut s = Scan::new(bytes);
+        let (mut vsort, mut null_version, mut delete_marker) = (None, None, None);
+        let (mut size, mut etag, mut modified_ms) = (None, None, None);
+        let (mut parts, mut owner, mut tag_count) = (0, "", 0);
+        for _ in 0..s.map_len()? {
+            match s.str_bytes()? {
+                b"vsort" => vsort = Some(s.str()?),
+                b"null_version" => null_version = Some(s.bool()?),
+                b"delete_marker" => delete_marker = Some(s.bool()?),
+                b"size" => size = Some(s.uint()?),
+                b"etag" => etag = Some(s.str()?),
+                b"modified_ms" => modified_ms = Some(s.uint()?),
+                b"parts" => parts = u32::try_from(s.uint()?).ok()?,
+                b"owner" => owner = s.str()?,
+                b"tags" => {
+                    let n = s.array_len()?;
+                    for _ in 0..n {
+                        s.skip()?;
+                    }
+                    tag_count = n;
+                }
+                _ => s.skip()?,
+            }
+        }
+        s.done().then_some(())?;
+        Some(Listed {
+            vsort: vsort?,
+            null_version: null_version?,
+            delete_marker: delete_marker?,
+            size: size?,
+            etag: etag?,
+            modified_ms: modified_ms?,
+            parts,
+            owner,
+            tag_count,
+        })
     }
 
     /// The version as a listing entry: the fields above; metadata, ACL,
@@ -126,6 +173,7 @@ mod tests {
                 disk_bytes: Some(12_288),
             };
             let bytes = encode(&rec);
+            assert!(Listed::scan(&bytes).is_some(), "the fast path reads it");
             let full = ObjectInfo::from_record("b", "key", &rec, true);
             let listed = Listed::decode(&bytes).unwrap().info("b", "key", true);
             assert_eq!(
@@ -151,5 +199,17 @@ mod tests {
             assert_eq!(listed.tag_count, full.tag_count);
             assert_eq!((listed.size, listed.is_latest), (full.size, full.is_latest));
         }
+    }
+
+    #[test]
+    fn records_the_fast_path_does_not_know_go_through_serde() {
+        // A record as a positional array (not what the engine writes):
+        // the fast reader declines, serde still decodes it.
+        let arr = rmp_serde::to_vec(&("v1", false, false, 5u64, "e", 9u64)).unwrap();
+        assert!(Listed::scan(&arr).is_none());
+        let l = Listed::decode(&arr).unwrap();
+        assert_eq!((l.vsort, l.size, l.etag, l.modified_ms), ("v1", 5, "e", 9));
+        // Garbage is an error either way, never a panic.
+        assert!(Listed::decode(&[0x85, 0xa1]).is_err());
     }
 }

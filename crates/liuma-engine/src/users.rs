@@ -211,13 +211,39 @@ impl Engine {
     }
 
     /// The user with this canonical id (S3 ACL grants name users by it).
-    /// Reads every user record (served from the cache; users are few).
+    /// An index (canonical id → name) answers with one cached read of the
+    /// user record; it needs no invalidation because each hit is checked
+    /// against that record (canonical ids never change; a user deleted or
+    /// made again under the same name has a new one). A miss or a stale
+    /// entry reads every user once and rebuilds the index.
     pub async fn user_by_canonical_id(&self, id: &str) -> Result<Option<User>> {
-        Ok(self
-            .list_users()
-            .await?
-            .into_iter()
-            .find(|u| u.canonical_id == id))
+        let hint = self.canonical_index().get(id).cloned();
+        if let Some(name) = hint
+            && let Some(u) = self.get_user(&name).await?
+            && u.canonical_id == id
+        {
+            return Ok(Some(u));
+        }
+        let users = self.list_users().await?;
+        let mut index = self.canonical_index();
+        index.clear();
+        index.extend(
+            users
+                .iter()
+                .map(|u| (u.canonical_id.clone(), u.name.clone())),
+        );
+        drop(index);
+        Ok(users.into_iter().find(|u| u.canonical_id == id))
+    }
+
+    fn canonical_index(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        // A panic while holding it leaves only a hint behind: keep using it.
+        self.inner
+            .canonical_ids
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Delete a user and its keys. Root cannot be deleted; a user that owns
@@ -430,6 +456,38 @@ mod engine_tests {
         let meta = RedbStore::open(&dir.join("meta.redb")).expect("open redb");
         let store = Arc::new(ShardStore::open(&[DiskConfig::new(dir.join("d0"))]).expect("disk"));
         Engine::open(EngineConfig::default(), meta, store).expect("open engine")
+    }
+
+    #[tokio::test]
+    async fn canonical_id_index_never_answers_for_a_gone_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        e.migrate_users().await.unwrap();
+        let alice = e.create_user("alice").await.unwrap();
+        let bob = e.create_user("bob").await.unwrap();
+        for _ in 0..2 {
+            // the first call fills the index, the second answers from it
+            let found = e.user_by_canonical_id(&alice.canonical_id).await.unwrap();
+            assert_eq!(found.map(|u| u.name), Some("alice".to_owned()));
+        }
+        assert_eq!(e.user_by_canonical_id("nobody").await.unwrap(), None);
+        // Deleted, then made again under the same name: a new canonical id;
+        // the old one names nobody, though the index still holds it.
+        e.delete_user("alice").await.unwrap();
+        assert_eq!(
+            e.user_by_canonical_id(&alice.canonical_id).await.unwrap(),
+            None
+        );
+        let alice2 = e.create_user("alice").await.unwrap();
+        assert_ne!(alice2.canonical_id, alice.canonical_id);
+        assert_eq!(
+            e.user_by_canonical_id(&alice.canonical_id).await.unwrap(),
+            None
+        );
+        let found = e.user_by_canonical_id(&alice2.canonical_id).await.unwrap();
+        assert_eq!(found.map(|u| u.canonical_id), Some(alice2.canonical_id));
+        let found = e.user_by_canonical_id(&bob.canonical_id).await.unwrap();
+        assert_eq!(found.map(|u| u.name), Some("bob".to_owned()));
     }
 
     #[tokio::test]

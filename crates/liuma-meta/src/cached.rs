@@ -21,7 +21,7 @@ use std::time::Duration;
 use crate::store::{
     Compare, DynMetaStore, KeyValue, LeaseId, MetaStore, Op, Txn, TxnResponse, Watch,
 };
-use crate::{Health, Result};
+use crate::{Health, PackedRows, Result};
 
 /// Entries kept per prefix at most (beyond, reads go to the store).
 const MAX_ENTRIES: usize = 100_000;
@@ -179,6 +179,10 @@ impl MetaStore for CachedStore {
 
     async fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>> {
         self.inner.range(start, end, limit).await
+    }
+
+    async fn range_packed(&self, start: &[u8], end: &[u8], limit: usize) -> Result<PackedRows> {
+        self.inner.range_packed(start, end, limit).await
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResponse> {

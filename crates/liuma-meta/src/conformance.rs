@@ -319,6 +319,34 @@ pub async fn check_range_pagination(store: &DynMetaStore) {
     }
     assert_eq!(pages, [7, 7, 7, 4], "[{name}] wrong page sizes");
     assert_eq!(seen, all, "[{name}] pagination lost or repeated keys");
+
+    // range_packed: the same rows, keys and values, for every bound and limit.
+    let txn = all.iter().enumerate().fold(Txn::new(), |t, (i, k)| {
+        t.and_then(Op::put(k.clone(), vec![b'x'; i * 37]))
+    });
+    must_txn(store, txn).await;
+    for (start, stop, limit) in [
+        (p.clone(), end.clone(), 0),
+        (p.clone(), end.clone(), 7),
+        (all[3].clone(), all[9].clone(), 100),
+        (all[9].clone(), all[3].clone(), 0),
+        (all[24].clone(), vec![0], 2),
+    ] {
+        let kvs = store.range(&start, &stop, limit).await.expect("range");
+        let packed = store
+            .range_packed(&start, &stop, limit)
+            .await
+            .expect("range_packed");
+        let want: Vec<(&[u8], &[u8])> = kvs
+            .iter()
+            .map(|kv| (kv.key.as_slice(), kv.value.as_slice()))
+            .collect();
+        assert_eq!(
+            packed.iter().collect::<Vec<_>>(),
+            want,
+            "[{name}] range_packed differs from range (limit {limit})"
+        );
+    }
 }
 
 /// Each compare kind, true and false, and a compare-and-swap on mod_revision.

@@ -58,6 +58,7 @@ pub mod conformance;
 mod error;
 #[cfg(feature = "etcd")]
 mod etcd_store;
+mod packed;
 mod redb_store;
 mod store;
 #[cfg(feature = "testing")]
@@ -69,6 +70,7 @@ pub use error::{AccessProblem, Error, Fault, Health, Result};
 pub use etcd_store::{
     AuthSetup, AuthUser, EtcdConfig, EtcdSecurity, EtcdStore, RetryPolicy, ensure_auth,
 };
+pub use packed::PackedRows;
 pub use redb_store::{RedbConfig, RedbStore, WriterStats};
 pub use store::{
     Compare, DynMetaStore, EventKind, KeyValue, LeaseId, MAX_KEY_SIZE, MAX_TXN_OPS, MAX_VALUE_SIZE,

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Health, Result};
+use crate::packed::PackedRows;
 
 /// Store-wide version counter, like etcd's. It increases by one with every committed write
 /// transaction that changed at least one key; a transaction that changed nothing (failed
@@ -303,6 +304,14 @@ pub trait MetaStore: Send + Sync + 'static {
     /// limit). Callers paginate with `start = key_after(last_key)`. `end == [0]` means no
     /// upper bound (etcd's rule).
     async fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>>;
+
+    /// The keys and values of [`MetaStore::range`] in one buffer (no
+    /// revisions or lease): for listings, which read many rows and only
+    /// their bytes. Backends that can fill it without a [`KeyValue`] per
+    /// row override it.
+    async fn range_packed(&self, start: &[u8], end: &[u8], limit: usize) -> Result<PackedRows> {
+        Ok(PackedRows::from(self.range(start, end, limit).await?))
+    }
 
     /// Runs a transaction atomically. More than [`MAX_TXN_OPS`] entries in any of its lists
     /// fails with [`Error::TooManyOps`]; a put naming a missing lease fails the whole

@@ -12,8 +12,9 @@
 //! can still allow the request, and the condition context (source address,
 //! TLS, time, `s3:prefix`, `s3:max-keys`, `s3:x-amz-acl`...).
 //!
-//! Policies are parsed when a request needs them (they were validated when
-//! stored); a stored policy that no longer parses denies rather than
+//! Policies are parsed when a request first needs them (they were
+//! validated when stored) and then served from `policy_cache`, keyed by
+//! their text; a stored policy that no longer parses denies rather than
 //! allows (logged).
 
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ use std::sync::Arc;
 
 use liuma_engine::{BucketInfo, Engine, User};
 use liuma_policy::{
-    Acl, CanonicalUser, Context, Inputs, ObjectOwnership, Operation, Policy, PolicyKind, Principal,
+    Acl, CanonicalUser, Context, Inputs, ObjectOwnership, Operation, Policy, Principal,
     PublicAccessBlock, Request, Verdict,
 };
 use s3s::{S3Result, s3_error};
@@ -198,19 +199,13 @@ impl Decider<'_> {
             },
             None => Principal::Anonymous,
         };
-        let identity: Vec<Policy> = match user {
-            Some(u) => u
-                .policies
-                .iter()
-                .filter_map(|(name, text)| {
-                    stored_policy(
-                        text,
-                        PolicyKind::Identity,
-                        &format!("user {} policy {name}", u.name),
-                    )
+        let identity: Arc<Vec<Policy>> = match user {
+            Some(u) if !u.policies.is_empty() => {
+                crate::policy_cache::identity_policies(u.policies.iter(), |name, e| {
+                    stored_policy_error(&format!("user {} policy {name}", u.name), e)
                 })
-                .collect(),
-            None => Vec::new(),
+            }
+            _ => Arc::default(),
         };
         let resource = match (target.bucket, target.key) {
             (Some(b), Some(k)) if op.on_object => format!("arn:aws:s3:::{}/{k}", b.name),
@@ -228,7 +223,7 @@ impl Decider<'_> {
                 principal,
                 is_root: false,
                 bucket_owner: None,
-                identity_policies: &identity,
+                identity_policies: identity.as_slice(),
                 bucket_policy: None,
                 bucket_acl: None,
                 object_acl: None,
@@ -249,13 +244,9 @@ impl Decider<'_> {
         };
         let owner = self.canonical(&bucket.owner).await?;
         let bucket_policy = bucket.attrs.get(POLICY_ATTR).and_then(|text| {
-            stored_policy(
-                text,
-                PolicyKind::Bucket {
-                    bucket: &bucket.name,
-                },
-                &format!("bucket {} policy", bucket.name),
-            )
+            crate::policy_cache::bucket_policy(&bucket.name, text, |e| {
+                stored_policy_error(&format!("bucket {} policy", bucket.name), e)
+            })
         });
         let bucket_acl = access_config::bucket_acl(bucket, &owner);
         let pab = access_config::public_access_block(bucket).unwrap_or_default();
@@ -264,8 +255,8 @@ impl Decider<'_> {
             principal,
             is_root: false,
             bucket_owner: Some(&owner.id),
-            identity_policies: &identity,
-            bucket_policy: bucket_policy.as_ref(),
+            identity_policies: identity.as_slice(),
+            bucket_policy: bucket_policy.as_deref(),
             bucket_acl: Some(&bucket_acl),
             object_acl: None,
             public_access_block: pab,
@@ -335,17 +326,12 @@ fn legacy_public_read(bucket: &BucketInfo, verdict: &Verdict, action: &str) -> b
             == Some("public-read")
 }
 
-/// A stored policy; one that no longer parses counts as absent for allows
-/// and is logged (it was validated when stored, so this means a newer
-/// liuma reads an older record differently).
-fn stored_policy(text: &str, kind: PolicyKind<'_>, what: &str) -> Option<Policy> {
-    match Policy::parse(text, kind) {
-        Ok(p) => Some(p),
-        Err(e) => {
-            tracing::error!(%what, error = %e, "stored policy does not parse; it allows nothing");
-            None
-        }
-    }
+/// A stored policy that no longer parses counts as absent for allows and
+/// is logged (it was validated when stored, so this means a newer liuma
+/// reads an older record differently). Parsed policies are cached by
+/// their text (`policy_cache`), so this is logged once per text.
+fn stored_policy_error(what: &str, e: &liuma_policy::PolicyError) {
+    tracing::error!(%what, error = %e, "stored policy does not parse; it allows nothing");
 }
 
 /// A stored ACL; one that does not parse is private to the owner.

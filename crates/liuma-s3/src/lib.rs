@@ -58,6 +58,7 @@ mod object;
 mod object_acl;
 mod owner;
 mod payload_hash;
+mod policy_cache;
 mod post;
 mod postpolicy;
 pub mod service;

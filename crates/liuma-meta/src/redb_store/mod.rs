@@ -38,11 +38,12 @@ use tokio::time::Instant;
 
 use self::format::{
     FORMAT_VERSION, KV, LEASE_KEYS, LEASES, META, META_FORMAT, META_NEXT_LEASE, META_REVISION,
-    decode_kv,
+    decode_kv, decode_value,
 };
 use self::shared::{LeaseTimer, Shared};
 use self::writer::{Request, Writer};
 use crate::error::{Error, Health, Result};
+use crate::packed::PackedRows;
 use crate::store::{
     KeyValue, LeaseId, MAX_VALUE_SIZE, MetaStore, Revision, Txn, TxnResponse, Watch,
     is_unbounded_end, ttl_millis,
@@ -307,6 +308,35 @@ impl MetaStore for RedbStore {
                     decode_kv(k.value(), v.value())
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn range_packed(&self, start: &[u8], end: &[u8], limit: usize) -> Result<PackedRows> {
+        if !is_unbounded_end(end) && end <= start {
+            return Ok(PackedRows::default());
+        }
+        let (start, end) = (start.to_vec(), end.to_vec());
+        self.read(move |db| {
+            let rtx = db.begin_read()?;
+            let kv = rtx.open_table(KV)?;
+            let upper = if is_unbounded_end(&end) {
+                Bound::Unbounded
+            } else {
+                Bound::Excluded(end.as_slice())
+            };
+            let limit = if limit == 0 { usize::MAX } else { limit };
+            // Listing rows are a few hundred bytes: one buffer for a page.
+            let mut rows = PackedRows::with_capacity(limit.min(1024), limit.min(1024) * 512);
+            for r in kv
+                .range::<&[u8]>((Bound::Included(start.as_slice()), upper))?
+                .take(limit)
+            {
+                let (k, v) = r?;
+                let (_, value) = decode_value(v.value())?;
+                rows.push(k.value(), value);
+            }
+            Ok(rows)
         })
         .await
     }

@@ -80,6 +80,14 @@ fn s3_users() {
     pytest(&["test_users.py"], &[]);
 }
 
+/// Listing and authorisation hot paths (issue #14): policy changes take
+/// effect at once despite the policy cache, canonical-id lookups never name
+/// a gone user, listings keep every field and marker across pages.
+#[test]
+fn s3_listfast() {
+    pytest(&["test_listfast.py"], &[]);
+}
+
 /// Object ACLs (issue #15): Put/GetObjectAcl, canned ACLs and grant headers
 /// on PutObject/CopyObject/CreateMultipartUpload, what they open to other
 /// users and anonymous clients, PublicAccessBlock and ObjectOwnership.
