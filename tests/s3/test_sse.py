@@ -68,7 +68,7 @@ def test_sse_s3_round_trip_and_headers(s3, bucket):
     assert got["Body"].read() == data
     part = s3.get_object(Bucket=bucket, Key="k", Range="bytes=1000-1999")
     assert part["Body"].read() == data[1000:2000]
-    # small objects too (never kept inline in the record)
+    # small objects too (sealed into the record, see test_sse_inline.py)
     s3.put_object(Bucket=bucket, Key="small", Body=b"tiny secret", ServerSideEncryption="AES256")
     assert s3.get_object(Bucket=bucket, Key="small")["Body"].read() == b"tiny secret"
     assert s3.head_object(Bucket=bucket, Key="small")["ServerSideEncryption"] == "AES256"

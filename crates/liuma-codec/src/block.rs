@@ -26,6 +26,10 @@ pub struct CodecParams {
     /// replicas (k forced to 1): same loss tolerance, no decode, and each replica is one
     /// file. Default 128 KiB.
     pub replicate_below: usize,
+    /// The id given to [`encode_block_with_id`] is not BLAKE3 of the block (an
+    /// encrypted envelope named by its keyed id): the shards say so, and decoding
+    /// trusts the frames' checksums instead of re-hashing the block. Default false.
+    pub opaque_id: bool,
 }
 
 impl Default for CodecParams {
@@ -37,6 +41,7 @@ impl Default for CodecParams {
             compress: true,
             min_saving_percent: 5,
             replicate_below: 128 * 1024,
+            opaque_id: false,
         }
     }
 }
@@ -88,6 +93,7 @@ struct Layout {
     replica: bool,
     plain_len: u64,
     stored_len: u64,
+    opaque: bool,
 }
 
 impl Layout {
@@ -100,6 +106,7 @@ impl Layout {
             replica: h.replica,
             plain_len: h.plain_len,
             stored_len: h.stored_len,
+            opaque: h.opaque,
         }
     }
 
@@ -130,6 +137,7 @@ impl Layout {
                 stored_len: self.stored_len,
                 payload_len: 0,
                 checksum: [0; 32],
+                opaque: self.opaque,
             },
             payload,
         )
@@ -178,6 +186,7 @@ pub fn encode_block_with_id(
         replica,
         plain_len,
         stored_len: stored.len() as u64,
+        opaque: params.opaque_id,
     };
     let shards = layout
         .payloads(&stored)?
@@ -223,6 +232,28 @@ pub fn decode_block_expect(id: &BlockId, shards: &[Option<Bytes>]) -> Result<(By
     Ok((plain, r.bad))
 }
 
+/// Whether the frames are of an opaque-id block (see [`CodecParams::opaque_id`]):
+/// the first frame whose header parses says so.
+pub fn is_opaque(shards: &[Option<Bytes>]) -> bool {
+    shards
+        .iter()
+        .flatten()
+        .find_map(|f| ShardHeader::from_bytes(f).ok())
+        .is_some_and(|h| h.opaque)
+}
+
+/// The read path of an opaque-id block whose bytes authenticate themselves
+/// (an AEAD envelope): the data shards' payloads (or a replica's) as they
+/// are, without hashing anything. `None` unless every frame given is of an
+/// opaque block `id` with sane, agreeing headers and the data shards are all
+/// there. The caller must authenticate the result and, if that fails, decode
+/// with [`decode_block_expect`], which verifies every frame's checksum and
+/// names the bad ones (to repair).
+pub fn decode_block_unverified(id: &BlockId, shards: &[Option<Bytes>]) -> Option<Bytes> {
+    let r = recover_trusting_id(id, shards)?;
+    (r.layout.opaque && !r.layout.compressed).then_some(r.stored)
+}
+
 /// The read path's decode: when the data shards (or, for a replicated
 /// block, a replica) are all there, their frame checksums are skipped and
 /// the block id alone vouches for the result (one BLAKE3 pass over the data
@@ -231,7 +262,11 @@ pub fn decode_block_expect(id: &BlockId, shards: &[Option<Bytes>]) -> Result<(By
 /// verifies every frame and names the bad ones. The scrubber must use
 /// [`decode_block_expect`]: this fast path does not look at parity shards.
 pub fn decode_block_fast(id: &BlockId, shards: &[Option<Bytes>]) -> Result<(Bytes, Vec<u16>)> {
-    if let Some(plain) = recover_trusting_id(id, shards).and_then(|r| r.plain().ok()) {
+    // Opaque ids vouch for nothing: those blocks always take the verifying path.
+    if let Some(plain) = recover_trusting_id(id, shards)
+        .filter(|r| !r.layout.opaque)
+        .and_then(|r| r.plain().ok())
+    {
         return Ok((plain, Vec::new()));
     }
     decode_block_expect(id, shards)
@@ -314,7 +349,8 @@ struct Recovered {
 }
 
 impl Recovered {
-    /// Decompresses if needed and checks the block id.
+    /// Decompresses if needed and checks the block id (opaque ids: nothing
+    /// to check, every frame used was verified by its checksum).
     fn plain(&self) -> Result<Bytes> {
         let plain = if self.layout.compressed {
             Bytes::from(compress::decompress(
@@ -325,6 +361,9 @@ impl Recovered {
         } else {
             self.stored.clone()
         };
+        if self.layout.opaque {
+            return Ok(plain);
+        }
         let actual = BlockId::of(&plain);
         if actual != self.layout.id {
             return Err(Error::BlockIdMismatch {
@@ -426,6 +465,50 @@ mod tests {
             parity_shards: m,
             replicate_below: 0,
             ..CodecParams::default()
+        }
+    }
+
+    /// Opaque ids (encrypted envelopes): no id check, but every frame's
+    /// checksum still catches rot on the verifying paths (scrub, heal,
+    /// re-encode, repair), and the fast path never vouches for them.
+    #[test]
+    fn opaque_ids_are_verified_by_frame_checksums() {
+        for (k, m, len) in [(1u16, 2u16, 3000usize), (4, 2, 300_000)] {
+            let params = CodecParams {
+                data_shards: k,
+                parity_shards: m,
+                compress: false,
+                opaque_id: true,
+                ..CodecParams::default()
+            };
+            let body: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let id = BlockId([0x5a; 32]); // not the hash of `body`
+            let b = encode_block_with_id(&params, id, Bytes::from(body.clone())).unwrap();
+            let good = frames(&b);
+            assert!(is_opaque(&good));
+            assert_eq!(decode_block_unverified(&id, &good).unwrap(), body);
+            assert_eq!(decode_block_expect(&id, &good).unwrap().0, body);
+            assert_eq!(decode_block_fast(&id, &good).unwrap().0, body);
+            // rot in shard 0's payload: the unverified read returns it (the
+            // caller's AEAD catches it), every verifying path names shard 0
+            let mut rotten = good.clone();
+            let mut f = rotten[0].take().unwrap().to_vec();
+            let last = f.len() - 1;
+            f[last] ^= 1;
+            rotten[0] = Some(Bytes::from(f));
+            assert_ne!(decode_block_unverified(&id, &rotten).unwrap(), body);
+            let (back, bad) = decode_block_expect(&id, &rotten).unwrap();
+            assert_eq!((back.as_ref(), bad), (body.as_slice(), vec![0]));
+            let (back, bad) = decode_block_fast(&id, &rotten).unwrap();
+            assert_eq!((back.as_ref(), bad), (body.as_slice(), vec![0]));
+            // a rebuilt shard is byte for byte the original, still opaque
+            let rebuilt = rebuild_shards(&rotten, &[0]).unwrap();
+            assert_eq!(rebuilt[0].to_frame(), good[0].clone().unwrap());
+            assert!(rebuilt[0].header.opaque);
+            // a plain block is not opaque and has no unverified read
+            let plain = encode_block(&CodecParams::default(), Bytes::from(body.clone())).unwrap();
+            assert!(!is_opaque(&frames(&plain)));
+            assert!(decode_block_unverified(&plain.id, &frames(&plain)).is_none());
         }
     }
 

@@ -8,7 +8,10 @@
 //!      0   4  magic b"LMSH"
 //!      4   1  format version, FORMAT_VERSION = 1
 //!      5   1  flags: bit 0 = payload belongs to a zstd-compressed block,
-//!                    bit 1 = replica (k = 1, every shard holds the whole stored block);
+//!                    bit 1 = replica (k = 1, every shard holds the whole stored block),
+//!                    bit 2 = opaque id: the block id is not BLAKE3 of the block (an
+//!                            encrypted envelope identified by its keyed id); the frame
+//!                            checksums alone vouch for the bytes;
 //!                    other bits must be zero
 //!      6   2  k, data shards (>= 1)
 //!      8   2  m, parity shards
@@ -51,6 +54,8 @@ pub const MAX_BLOCK_LEN: u64 = 1 << 30;
 const FLAG_COMPRESSED: u8 = 0b01;
 /// Flag bit: replica shard.
 const FLAG_REPLICA: u8 = 0b10;
+/// Flag bit: the block id is not the hash of the block (see the module docs).
+const FLAG_OPAQUE: u8 = 0b100;
 /// Bytes covered by the checksum before the payload.
 const CHECKSUMMED_HEADER_LEN: usize = 72;
 
@@ -77,6 +82,9 @@ pub struct ShardHeader {
     pub payload_len: u64,
     /// BLAKE3 over header bytes `[0, 72)` followed by the payload.
     pub checksum: [u8; 32],
+    /// The block id is not the hash of the block (an encrypted envelope):
+    /// decoding verifies the frames' checksums instead of the id.
+    pub opaque: bool,
 }
 
 impl ShardHeader {
@@ -86,7 +94,8 @@ impl ShardHeader {
         b[0..4].copy_from_slice(&MAGIC);
         b[4] = FORMAT_VERSION;
         b[5] = (if self.compressed { FLAG_COMPRESSED } else { 0 })
-            | (if self.replica { FLAG_REPLICA } else { 0 });
+            | (if self.replica { FLAG_REPLICA } else { 0 })
+            | (if self.opaque { FLAG_OPAQUE } else { 0 });
         b[6..8].copy_from_slice(&self.data_shards.to_le_bytes());
         b[8..10].copy_from_slice(&self.parity_shards.to_le_bytes());
         b[10..12].copy_from_slice(&self.index.to_le_bytes());
@@ -128,6 +137,7 @@ impl ShardHeader {
             stored_len: u64::from_le_bytes(array(&b[56..64])),
             payload_len: u64::from_le_bytes(array(&b[64..72])),
             checksum: array(&b[72..104]),
+            opaque: b[5] & FLAG_OPAQUE != 0,
         })
     }
 
@@ -148,7 +158,7 @@ impl ShardHeader {
             index: self.index,
             field,
         };
-        if flags & !(FLAG_COMPRESSED | FLAG_REPLICA) != 0 {
+        if flags & !(FLAG_COMPRESSED | FLAG_REPLICA | FLAG_OPAQUE) != 0 {
             return Err(invalid("flags"));
         }
         if reserved.iter().any(|&b| b != 0) {
@@ -297,6 +307,7 @@ mod tests {
                 stored_len: 11,
                 payload_len: 0,
                 checksum: [0; 32],
+                opaque: false,
             },
             payload,
         )
@@ -416,7 +427,7 @@ mod tests {
         }
         // Unknown flag bits, with a valid checksum.
         let mut f = base.to_frame();
-        f[5] |= 0b100;
+        f[5] |= 0b1000;
         let mut h = blake3::Hasher::new();
         h.update(&f[..72]);
         h.update(&f[104..]);

@@ -1,7 +1,9 @@
 //! Cost of server-side encryption at rest in the engine (no HTTP): PUT and
 //! GET of 64 MiB and 4 KiB objects of unique incompressible data, plain vs
-//! SSE-S3 vs SSE-C, one disk, same run. A plain timing loop (no criterion):
-//! a few seconds per row.
+//! SSE-S3 vs SSE-C, one disk, same run; then one streamed 1 GiB PUT and GET
+//! per mode, each on an engine of its own that is removed after (at most
+//! ~1.2 GiB on disk at a time). A plain timing loop (no criterion): a few
+//! seconds per row. `SSE_BENCH_1G=0` skips the 1 GiB rows.
 //!
 //! `cargo bench -p liuma-engine --bench sse`
 
@@ -126,5 +128,65 @@ fn main() {
                 "| {name} | {put_big:.0} MiB/s | {get_big:.0} MiB/s | {put_small:.0} ops/s | {get_small:.0} ops/s |"
             );
         }
+        if std::env::var("SSE_BENCH_1G").is_ok_and(|v| v == "0") {
+            return;
+        }
+        println!();
+        println!("| mode | PUT 1 GiB (streamed) | GET 1 GiB |");
+        println!("|---|---|---|");
+        for (name, sse) in modes_again(&key) {
+            const HUGE: u64 = 1 << 30;
+            let sub = dir.path().join(format!("huge-{name}"));
+            let cfg = EngineConfig {
+                sse_keys: Some(KeyRing::generate()),
+                ..EngineConfig::default()
+            };
+            let e = common::engine(&sub, 1, cfg).await;
+            e.create_bucket("bkt", "bench").await.unwrap();
+            let get_key = matches!(sse, Some(SseRequest::Customer(_))).then(|| key.clone());
+            let t = Instant::now();
+            e.put_object(
+                "bkt",
+                "huge",
+                common::stream(&pool, HUGE, 7_000_000),
+                PutOptions {
+                    sse,
+                    ..PutOptions::default()
+                },
+            )
+            .await
+            .unwrap();
+            let put = HUGE as f64 / t.elapsed().as_secs_f64() / (1 << 20) as f64;
+            let t = Instant::now();
+            let got = e
+                .get_object(
+                    "bkt",
+                    "huge",
+                    GetOptions {
+                        customer_key: get_key,
+                        ..GetOptions::default()
+                    },
+                )
+                .await
+                .unwrap();
+            let mut s = got.body;
+            let mut len = 0u64;
+            while let Some(c) = s.next().await {
+                len += c.unwrap().len() as u64;
+            }
+            assert_eq!(len, HUGE);
+            let get = HUGE as f64 / t.elapsed().as_secs_f64() / (1 << 20) as f64;
+            println!("| {name} | {put:.0} MiB/s | {get:.0} MiB/s |");
+            drop(e);
+            let _ = std::fs::remove_dir_all(&sub);
+        }
     });
+}
+
+fn modes_again(key: &CustomerKey) -> [(&'static str, Option<SseRequest>); 3] {
+    [
+        ("plain", None),
+        ("sse-s3", Some(SseRequest::S3)),
+        ("sse-c", Some(SseRequest::Customer(key.clone()))),
+    ]
 }

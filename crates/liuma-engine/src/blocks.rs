@@ -197,18 +197,30 @@ impl BlockStore {
 
     /// Store `plain` (whose BLAKE3 is `id`) unless it is stored already.
     pub async fn store(&self, id: BlockId, plain: Bytes, erasure: (u16, u16)) -> Result<Stored> {
-        self.store_coded(id, plain, erasure, true).await
+        self.store_coded(id, plain, erasure, false).await
     }
 
-    /// [`Self::store`]; `compress` false skips the codec's compression
-    /// (encrypted envelopes: compressed before encryption, see `crypt`).
-    pub async fn store_coded(
+    /// [`Self::store`] of an encrypted envelope (see `crypt`): never
+    /// compressed by the codec (compressed before encryption), and in
+    /// format 2 `id` is the envelope's keyed id, not its hash: the codec
+    /// marks the shards opaque-id, and their checksums verify them.
+    pub async fn store_sealed(
+        &self,
+        id: BlockId,
+        envelope: Bytes,
+        erasure: (u16, u16),
+    ) -> Result<Stored> {
+        self.store_coded(id, envelope, erasure, true).await
+    }
+
+    async fn store_coded(
         &self,
         id: BlockId,
         plain: Bytes,
         erasure: (u16, u16),
-        compress: bool,
+        sealed: bool,
     ) -> Result<Stored> {
+        let opaque = sealed && crate::crypt::is_opaque_envelope(&plain);
         let waited = std::time::Instant::now();
         loop {
             match self.record(&id).await? {
@@ -237,7 +249,8 @@ impl BlockStore {
         self.check_floor(erasure.0, erasure.1)?;
         let mut params = self.codec.clone();
         (params.data_shards, params.parity_shards) = erasure;
-        params.compress &= compress;
+        params.compress &= !sealed;
+        params.opaque_id = opaque;
         let plain_len = plain.len() as u64;
         let encoded = tokio::task::spawn_blocking(move || {
             liuma_codec::encode_block_with_id(&params, id, plain)
@@ -477,16 +490,28 @@ impl BlockStore {
                 need: 1,
             });
         };
+        let (frames, attempted) = self.read_any_k(id, &rec).await;
+        self.decode_read(id, &rec, frames, attempted).await
+    }
+
+    /// Decode what [`Self::read_any_k`] read (asking the other shards
+    /// when that fails); rewrite the bad shards in the background.
+    async fn decode_read(
+        self: &Arc<Self>,
+        id: &BlockId,
+        rec: &BlockRecord,
+        mut frames: Vec<Option<Bytes>>,
+        mut attempted: Vec<bool>,
+    ) -> Result<Bytes> {
         let n = rec.disks.len();
         let k = usize::from(rec.k);
-        let (mut frames, mut attempted) = self.read_any_k(id, &rec).await;
         let decoded = match decode_off_thread(id, &frames).await? {
             Ok(ok) => ok,
             Err(_) => {
                 // Some shard read was bad (rotten, missing): ask every shard
                 // not answered yet, then decode from whatever is good.
                 let rest: Vec<usize> = (0..n).filter(|&i| !attempted[i]).collect();
-                for (i, f) in self.read_frames(id, &rec, &rest).await {
+                for (i, f) in self.read_frames(id, rec, &rest).await {
                     attempted[i] = true;
                     frames[i] = f;
                 }
@@ -516,6 +541,54 @@ impl BlockStore {
             });
         }
         Ok(data)
+    }
+
+    /// Read an encrypted block and `open` it. A format-2 envelope (an
+    /// opaque-id block) authenticates itself: its shards are not hashed,
+    /// the GCM tag is the check. Only if opening fails for want of
+    /// authenticity is the block read again the verifying way (every frame's
+    /// checksum: names and repairs a rotten shard) and opened once more.
+    /// Format-1 envelopes are read as before (verified by their id).
+    pub async fn read_sealed<F>(self: &Arc<Self>, id: &BlockId, open: F) -> Result<Bytes>
+    where
+        F: Fn(Bytes) -> std::result::Result<Bytes, crate::crypt::CryptError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let open = Arc::new(open);
+        let Some((rec, _)) = self.record(id).await? else {
+            return Err(Error::BlockUnavailable {
+                block: *id,
+                have: 0,
+                need: 1,
+            });
+        };
+        let (frames, attempted) = self.read_any_k(id, &rec).await;
+        let (bid, o) = (*id, open.clone());
+        let fast = tokio::task::spawn_blocking(move || {
+            let Some(env) = liuma_codec::decode_block_unverified(&bid, &frames) else {
+                // not opaque (format 1) or a data shard missing: decoded
+                // the verifying way from what was read
+                return Err(frames);
+            };
+            // the envelope may now be the only reference to its buffer:
+            // decrypted in place
+            drop(frames);
+            Ok(o(env))
+        })
+        .await?;
+        let envelope = match fast {
+            Ok(Ok(plain)) => return Ok(plain),
+            Ok(Err(crate::crypt::CryptError::Authentication)) => {
+                // rot (or the wrong key): read again, verifying every frame
+                Stats::add(&self.stats.degraded_reads, 1);
+                self.read(id).await?
+            }
+            Ok(Err(e)) => return Err(e.into()),
+            Err(frames) => self.decode_read(id, &rec, frames, attempted).await?,
+        };
+        Ok(tokio::task::spawn_blocking(move || open(envelope)).await??)
     }
 
     /// Read shards until k have answered with a frame: data shards first

@@ -4,35 +4,58 @@
 //!
 //! A block of an encrypted object is compressed (zstd, when it pays),
 //! then sealed with AES-256-GCM into an *envelope*, and the envelope is
-//! what the block store sees: it is identified by BLAKE3 of the envelope,
-//! Reed-Solomon coded and spread like any other block. So shards on disk
-//! and on peers hold only ciphertext, any k shards rebuild the envelope,
-//! and heal, scrub and re-encode verify and move encrypted blocks without
-//! any key (the codec's own id check covers the envelope).
+//! what the block store sees: Reed-Solomon coded and spread like any other
+//! block. So shards on disk and on peers hold only ciphertext, any k shards
+//! rebuild the envelope, and heal, scrub and re-encode verify and move
+//! encrypted blocks without any key. A small object (up to the inline
+//! threshold) keeps its envelope in its record instead of a block
+//! (`Body::SealedInline`): records hold no plaintext either.
 //!
 //! # Convergent keys (dedup meets encryption)
 //!
 //! For a plaintext block `p` under a *domain key* (the SSE-S3 master key of
-//! one key-ring version, or the SSE-C customer key):
+//! one key-ring version, or the SSE-C customer key), format 2:
 //!
 //! ```text
 //! kid      = BLAKE3-keyed(id_key,  p)          id_key  = derive(domain, "block id")
 //! data_key = BLAKE3-keyed(enc_key, kid)        enc_key = derive(domain, "block key")
 //! msg      = zstd(p) or p
-//! nonce    = BLAKE3-keyed(derive(data_key, "nonce"), msg)[..12]
+//! nonce    = p stored as is:  derive(data_key, "nonce v2 stored")[..12]
+//!            zstd(p):         BLAKE3-keyed(derive(data_key, "nonce v2"), msg)[..12]
 //! envelope = header || AES-256-GCM(data_key, nonce, msg, aad = header || kid)
+//! block id = BLAKE3-derive-key("liuma sse block id v2", header || kid)
 //! ```
+//!
+//! One hash pass over the plaintext per block (`kid`): the nonce of an
+//! uncompressed block needs none (the data key belongs to one plaintext,
+//! and an uncompressed message *is* that plaintext), a compressed one
+//! hashes only the compressed message (SIV style: a change of zstd level
+//! or version, another message under the same key, never reuses a nonce),
+//! and the block id is derived from the header and `kid`, not hashed from
+//! the envelope. The id still names exactly one envelope (the header holds
+//! the nonce, which pins the message), so concurrent writers of one block
+//! write identical shards. Such blocks are *opaque-id* blocks for the codec
+//! (shard flag bit 2): their frames' BLAKE3 checksums, which every shard
+//! carries anyway, are what heal, scrub, repair and re-encode verify, with
+//! no key; a GET verifies nothing twice: it skips the frame checksums and
+//! lets the GCM tag authenticate the envelope, and only when that fails
+//! re-reads the block verifying every frame (to name and repair the rotten
+//! shard) and opens it again.
 //!
 //! Equal plaintext under the same domain key gives the same envelope, hence
 //! the same block id: SSE-S3 blocks dedup across the whole store (per key
 //! version), SSE-C blocks only among objects under the same customer key,
-//! and plain and encrypted copies never share a block. The id of an
+//! and plain and encrypted copies never share a block (a plain id is an
+//! unkeyed BLAKE3 hash, an encrypted one a derive-key hash). The id of an
 //! encrypted block is never the plain BLAKE3 of its content, so disk
-//! access alone cannot confirm a known file. Each data key seals one
-//! plaintext only; the nonce is derived from the message (SIV style), so
-//! even a change of zstd level (another message under the same key) never
-//! reuses a nonce. `kid` is kept in the object's block list (it is useless
-//! without the domain key).
+//! access alone cannot confirm a known file. `kid` is kept in the object's
+//! block list (it is useless without the domain key).
+//!
+//! Format 1 (written before): the same, except `nonce =
+//! BLAKE3-keyed(derive(data_key, "nonce v1"), msg)` for every message and
+//! `block id = BLAKE3(envelope)` (an ordinary block for the codec, verified
+//! by its id). Those blocks stay readable; new writes of the same content
+//! get format-2 ids, so they do not dedup with format-1 blocks.
 //!
 //! # Key rotation
 //!
@@ -49,7 +72,7 @@
 //! ```text
 //! offset len  field
 //!      0   4  magic b"LMSE"
-//!      4   1  format version, 1
+//!      4   1  format version: 2 (1 before, still read)
 //!      5   1  mode: 1 = SSE-S3, 2 = SSE-C
 //!      6   1  flags: bit 0 = the message is zstd-compressed
 //!      7   1  reserved, zero
@@ -58,15 +81,17 @@
 //!     24      ciphertext of the message, then the 16-byte GCM tag
 //! ```
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use liuma_codec::BlockId;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
 /// Bytes of every key (AES-256).
 pub const SSE_KEY_LEN: usize = 32;
 const MAGIC: &[u8; 4] = b"LMSE";
-const FORMAT: u8 = 1;
+/// Format of the envelopes written now (see the module docs).
+const FORMAT: u8 = 2;
+/// The first format: block id = BLAKE3 of the envelope. Read, not written.
+const FORMAT_V1: u8 = 1;
 const MODE_S3: u8 = 1;
 const MODE_C: u8 = 2;
 const FLAG_COMPRESSED: u8 = 1;
@@ -334,18 +359,22 @@ pub(crate) struct Compression {
     pub min_saving_percent: u8,
 }
 
+impl Compression {
+    /// No compression (inline bodies).
+    pub const OFF: Compression = Compression {
+        enabled: false,
+        level: 0,
+        min_saving_percent: 100,
+    };
+}
+
 impl Sealer {
     fn new(mode: u8, version: u32, domain: &[u8; 32]) -> Sealer {
-        let (id_ctx, enc_ctx) = if mode == MODE_S3 {
-            ("liuma sse-s3 block id v1", "liuma sse-s3 block key v1")
-        } else {
-            ("liuma sse-c block id v1", "liuma sse-c block key v1")
-        };
         Sealer {
             mode,
             version,
-            id_key: blake3::derive_key(id_ctx, domain),
-            enc_key: blake3::derive_key(enc_ctx, domain),
+            id_key: blake3::derive_key(id_context(mode), domain),
+            enc_key: enc_key(mode, domain),
         }
     }
 
@@ -359,8 +388,77 @@ impl Sealer {
         Sealer::new(MODE_C, 0, &key.0)
     }
 
-    /// Compress (when it pays) and encrypt `plain`.
+    /// Compress (when it pays) and encrypt `plain` (format 2).
     pub fn seal(&self, plain: &[u8], comp: Compression) -> Result<Sealed, CryptError> {
+        #[cfg(feature = "testing")]
+        if SEAL_FORMAT_1.load(std::sync::atomic::Ordering::SeqCst) {
+            return self.seal_v1(plain, comp);
+        }
+        // The one pass over the plaintext besides AES-GCM.
+        let kid = *blake3::keyed_hash(&self.id_key, plain).as_bytes();
+        let compressed = if comp.enabled {
+            liuma_codec::compress::maybe_compress(plain, comp.level, comp.min_saving_percent)
+                .map_err(CryptError::Decompress)?
+        } else {
+            None
+        };
+        let (msg, flags): (&[u8], u8) = match &compressed {
+            Some(c) => (c, FLAG_COMPRESSED),
+            None => (plain, 0),
+        };
+        let data_key = *blake3::keyed_hash(&self.enc_key, &kid).as_bytes();
+        let nonce = if compressed.is_some() {
+            let nonce_key = blake3::derive_key("liuma sse block nonce v2", &data_key);
+            *blake3::keyed_hash(&nonce_key, msg).as_bytes()
+        } else {
+            // The message is the plaintext itself, the only one this data
+            // key ever seals: a nonce fixed per data key never repeats.
+            blake3::derive_key("liuma sse block nonce v2 stored", &data_key)
+        };
+        let header = self.header(FORMAT, flags, &nonce);
+        let aad = aad(&header, &kid);
+        // One copy (the plaintext buffer is shared with the MD5 hasher),
+        // encrypted in place; the tag is appended.
+        let mut envelope = Vec::with_capacity(HEADER_LEN + msg.len() + TAG_LEN);
+        envelope.extend_from_slice(&header);
+        envelope.extend_from_slice(msg);
+        let tag = aead_key(&data_key)
+            .seal_in_place_separate_tag(
+                nonce_of(&header),
+                Aad::from(&aad),
+                &mut envelope[HEADER_LEN..],
+            )
+            .map_err(|_| CryptError::Authentication)?;
+        envelope.extend_from_slice(tag.as_ref());
+        let id = BlockId(
+            *blake3::Hasher::new_derive_key("liuma sse block id v2")
+                .update(&header)
+                .update(&kid)
+                .finalize()
+                .as_bytes(),
+        );
+        Ok(Sealed {
+            kid,
+            id,
+            envelope: Bytes::from(envelope),
+        })
+    }
+
+    fn header(&self, format: u8, flags: u8, nonce: &[u8; 32]) -> [u8; HEADER_LEN] {
+        let mut header = [0u8; HEADER_LEN];
+        header[..4].copy_from_slice(MAGIC);
+        header[4] = format;
+        header[5] = self.mode;
+        header[6] = flags;
+        header[8..12].copy_from_slice(&self.version.to_le_bytes());
+        header[12..24].copy_from_slice(&nonce[..12]);
+        header
+    }
+
+    /// Format 1, as written before format 2 (block id = BLAKE3 of the
+    /// envelope): tests prove such stores stay readable.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn seal_v1(&self, plain: &[u8], comp: Compression) -> Result<Sealed, CryptError> {
         let kid = *blake3::keyed_hash(&self.id_key, plain).as_bytes();
         let compressed = if comp.enabled {
             liuma_codec::compress::maybe_compress(plain, comp.level, comp.min_saving_percent)
@@ -375,23 +473,19 @@ impl Sealer {
         let data_key = *blake3::keyed_hash(&self.enc_key, &kid).as_bytes();
         let nonce_key = blake3::derive_key("liuma sse block nonce v1", &data_key);
         let nonce = blake3::keyed_hash(&nonce_key, msg);
-        let mut header = [0u8; HEADER_LEN];
-        header[..4].copy_from_slice(MAGIC);
-        header[4] = FORMAT;
-        header[5] = self.mode;
-        header[6] = flags;
-        header[8..12].copy_from_slice(&self.version.to_le_bytes());
-        header[12..24].copy_from_slice(&nonce.as_bytes()[..12]);
+        let header = self.header(FORMAT_V1, flags, nonce.as_bytes());
         let aad = aad(&header, &kid);
-        let ct = Aes256Gcm::new(&data_key.into())
-            .encrypt(
-                Nonce::from_slice(&header[12..24]),
-                Payload { msg, aad: &aad },
+        let mut envelope = Vec::with_capacity(HEADER_LEN + msg.len() + TAG_LEN);
+        envelope.extend_from_slice(&header);
+        envelope.extend_from_slice(msg);
+        let tag = aead_key(&data_key)
+            .seal_in_place_separate_tag(
+                nonce_of(&header),
+                Aad::from(&aad),
+                &mut envelope[HEADER_LEN..],
             )
             .map_err(|_| CryptError::Authentication)?;
-        let mut envelope = Vec::with_capacity(HEADER_LEN + ct.len());
-        envelope.extend_from_slice(&header);
-        envelope.extend_from_slice(&ct);
+        envelope.extend_from_slice(tag.as_ref());
         let id = BlockId::of(&envelope);
         Ok(Sealed {
             kid,
@@ -399,6 +493,47 @@ impl Sealer {
             envelope: Bytes::from(envelope),
         })
     }
+}
+
+fn id_context(mode: u8) -> &'static str {
+    if mode == MODE_S3 {
+        "liuma sse-s3 block id v1"
+    } else {
+        "liuma sse-c block id v1"
+    }
+}
+
+/// The key data keys are derived from, for a domain key.
+fn enc_key(mode: u8, domain: &[u8; 32]) -> [u8; 32] {
+    let ctx = if mode == MODE_S3 {
+        "liuma sse-s3 block key v1"
+    } else {
+        "liuma sse-c block key v1"
+    };
+    blake3::derive_key(ctx, domain)
+}
+
+/// Tests: seal in format 1 (see `testing::seal_format_1`).
+#[cfg(feature = "testing")]
+pub(crate) static SEAL_FORMAT_1: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a block of this id and envelope is an opaque-id block for the
+/// codec (format 2 and later), rather than named by the envelope's hash.
+pub(crate) fn is_opaque_envelope(envelope: &[u8]) -> bool {
+    envelope.get(4).is_some_and(|&f| f != FORMAT_V1)
+}
+
+/// The AES-256-GCM key of a data key.
+fn aead_key(data_key: &[u8; 32]) -> LessSafeKey {
+    LessSafeKey::new(
+        UnboundKey::new(&AES_256_GCM, data_key).expect("AES-256 takes any 32-byte key"),
+    )
+}
+
+/// The nonce an envelope header carries.
+fn nonce_of(header: &[u8; HEADER_LEN]) -> Nonce {
+    Nonce::assume_unique_for_key(header[12..24].try_into().expect("12 bytes"))
 }
 
 fn aad(header: &[u8; HEADER_LEN], kid: &[u8; 32]) -> [u8; HEADER_LEN + 32] {
@@ -417,12 +552,13 @@ pub(crate) fn envelope_key_version(envelope: &[u8]) -> Option<u32> {
 }
 
 /// Decrypt (and decompress) an envelope of a block of `plain_len` bytes
-/// whose block-list entry holds `kid`.
+/// whose block-list entry holds `kid`. Decrypts in place when the caller
+/// held the only reference to the envelope's buffer (else one copy).
 pub(crate) fn open(
     ring: Option<&KeyRing>,
     customer: Option<&CustomerKey>,
     kid: &[u8; 32],
-    envelope: &[u8],
+    envelope: Bytes,
     plain_len: u64,
 ) -> Result<Bytes, CryptError> {
     if envelope.len() < HEADER_LEN + TAG_LEN {
@@ -433,43 +569,44 @@ pub(crate) fn open(
     let header: [u8; HEADER_LEN] = envelope[..HEADER_LEN]
         .try_into()
         .expect("length checked above");
-    if &header[..4] != MAGIC || header[4] != FORMAT || header[7] != 0 {
+    if &header[..4] != MAGIC || !matches!(header[4], FORMAT | FORMAT_V1) || header[7] != 0 {
         return Err(CryptError::Malformed {
             reason: "bad magic, format or reserved byte",
         });
     }
     let version = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes"));
-    let sealer = match header[5] {
+    let enc_key = match header[5] {
         MODE_S3 => {
             let key = ring
                 .and_then(|r| r.get(version))
                 .ok_or(CryptError::UnknownVersion { version })?;
-            Sealer::s3(key)
+            enc_key(MODE_S3, &key.key)
         }
-        MODE_C => Sealer::customer(customer.ok_or(CryptError::CustomerKeyMissing)?),
+        MODE_C => enc_key(MODE_C, &customer.ok_or(CryptError::CustomerKeyMissing)?.0),
         _ => {
             return Err(CryptError::Malformed {
                 reason: "unknown mode",
             });
         }
     };
-    let data_key = *blake3::keyed_hash(&sealer.enc_key, kid).as_bytes();
+    let data_key = *blake3::keyed_hash(&enc_key, kid).as_bytes();
     let aad = aad(&header, kid);
-    let msg = Aes256Gcm::new(&data_key.into())
-        .decrypt(
-            Nonce::from_slice(&header[12..24]),
-            Payload {
-                msg: &envelope[HEADER_LEN..],
-                aad: &aad,
-            },
-        )
+    let mut buf = envelope
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(shared.as_ref()));
+    let tag_at = buf.len() - TAG_LEN;
+    aead_key(&data_key)
+        .open_in_place(nonce_of(&header), Aad::from(&aad), &mut buf[HEADER_LEN..])
         .map_err(|_| CryptError::Authentication)?;
+    buf.truncate(tag_at);
+    buf.advance(HEADER_LEN);
+    let msg = buf.freeze();
     if header[6] & FLAG_COMPRESSED != 0 {
         let plain = liuma_codec::compress::decompress(BlockId(*kid), &msg, plain_len)
             .map_err(CryptError::Decompress)?;
         Ok(Bytes::from(plain))
     } else {
-        Ok(Bytes::from(msg))
+        Ok(msg)
     }
 }
 
@@ -552,8 +689,16 @@ mod tests {
             assert_eq!(a.id, b.id, "same content, same domain: same block");
             assert_eq!(a.envelope, b.envelope);
             assert_ne!(a.id, BlockId::of(&plain), "never the plain id");
-            assert_eq!(a.id, BlockId::of(&a.envelope));
-            let back = open(Some(&ring), None, &a.kid, &a.envelope, plain.len() as u64).unwrap();
+            assert_ne!(a.id, BlockId::of(&a.envelope), "format 2: an opaque id");
+            assert!(is_opaque_envelope(&a.envelope));
+            let back = open(
+                Some(&ring),
+                None,
+                &a.kid,
+                a.envelope.clone(),
+                plain.len() as u64,
+            )
+            .unwrap();
             assert_eq!(back, plain);
         }
         // compressible text is compressed before encryption
@@ -586,16 +731,16 @@ mod tests {
         let s3 = Sealer::s3(ring.newest()).seal(&plain, COMP).unwrap();
         assert_ne!(a.id, s3.id);
         assert_eq!(
-            open(None, Some(&k1), &a.kid, &a.envelope, 5000).unwrap(),
+            open(None, Some(&k1), &a.kid, a.envelope.clone(), 5000).unwrap(),
             plain
         );
         // the wrong key fails authentication; no key is its own error
         assert!(matches!(
-            open(None, Some(&k2), &a.kid, &a.envelope, 5000),
+            open(None, Some(&k2), &a.kid, a.envelope.clone(), 5000),
             Err(CryptError::Authentication)
         ));
         assert!(matches!(
-            open(Some(&ring), None, &a.kid, &a.envelope, 5000),
+            open(Some(&ring), None, &a.kid, a.envelope.clone(), 5000),
             Err(CryptError::CustomerKeyMissing)
         ));
     }
@@ -609,20 +754,26 @@ mod tests {
             let mut bad = sealed.envelope.to_vec();
             bad[pos] ^= 0x40;
             assert!(
-                open(Some(&ring), None, &sealed.kid, &bad, 3000).is_err(),
+                open(Some(&ring), None, &sealed.kid, Bytes::from(bad), 3000).is_err(),
                 "byte {pos}"
             );
         }
         let mut kid = sealed.kid;
         kid[0] ^= 1;
         assert!(matches!(
-            open(Some(&ring), None, &kid, &sealed.envelope, 3000),
+            open(Some(&ring), None, &kid, sealed.envelope.clone(), 3000),
             Err(CryptError::Authentication)
         ));
         // another ring (another node's key) cannot open it
         let other = KeyRing::generate();
         assert!(matches!(
-            open(Some(&other), None, &sealed.kid, &sealed.envelope, 3000),
+            open(
+                Some(&other),
+                None,
+                &sealed.kid,
+                sealed.envelope.clone(),
+                3000
+            ),
             Err(CryptError::Authentication)
         ));
     }
@@ -638,16 +789,16 @@ mod tests {
         let new = Sealer::s3(ring2.newest()).seal(&plain, COMP).unwrap();
         assert_ne!(old.id, new.id, "a new version is a new dedup domain");
         assert_eq!(
-            open(Some(&ring2), None, &old.kid, &old.envelope, 4000).unwrap(),
+            open(Some(&ring2), None, &old.kid, old.envelope.clone(), 4000).unwrap(),
             plain
         );
         assert_eq!(
-            open(Some(&ring2), None, &new.kid, &new.envelope, 4000).unwrap(),
+            open(Some(&ring2), None, &new.kid, new.envelope.clone(), 4000).unwrap(),
             plain
         );
         // a ring without version 2 cannot read what version 2 sealed
         assert!(matches!(
-            open(Some(&ring), None, &new.kid, &new.envelope, 4000),
+            open(Some(&ring), None, &new.kid, new.envelope.clone(), 4000),
             Err(CryptError::UnknownVersion { version: 2 })
         ));
         // text form round trip
@@ -663,6 +814,79 @@ mod tests {
             KeyRing::from_file_bytes(&[0xff; 32]).unwrap().versions(),
             vec![1]
         );
+    }
+
+    /// Envelopes of format 1 (what stores written before hold) still
+    /// open; they keep their hashed ids, format 2 is a new dedup domain,
+    /// and the two never share a nonce for one data key.
+    #[test]
+    fn format_1_envelopes_stay_readable() {
+        let ring = KeyRing::generate();
+        let s = Sealer::s3(ring.newest());
+        for plain in [random(70_000), b"text ".repeat(10_000)] {
+            let old = s.seal_v1(&plain, COMP).unwrap();
+            assert_eq!(old.envelope[4], FORMAT_V1);
+            assert_eq!(old.id, BlockId::of(&old.envelope));
+            assert!(!is_opaque_envelope(&old.envelope));
+            let n = plain.len() as u64;
+            assert_eq!(
+                open(Some(&ring), None, &old.kid, old.envelope.clone(), n).unwrap(),
+                plain
+            );
+            let new = s.seal(&plain, COMP).unwrap();
+            assert_eq!(new.kid, old.kid);
+            assert_ne!(new.id, old.id);
+            assert_ne!(new.envelope[12..24], old.envelope[12..24], "nonce");
+            assert_eq!(
+                open(Some(&ring), None, &new.kid, new.envelope.clone(), n).unwrap(),
+                plain
+            );
+        }
+        // a fixed format-1 envelope (sealed by the code before format 2)
+        let ring = KeyRing::single([0x11; 32]);
+        let golden = Sealer::s3(ring.newest())
+            .seal_v1(b"golden block", COMP)
+            .unwrap();
+        assert_eq!(
+            open(Some(&ring), None, &golden.kid, golden.envelope, 12).unwrap(),
+            &b"golden block"[..]
+        );
+    }
+
+    /// ring's AES-256-GCM is the standard one (envelopes sealed before by
+    /// RustCrypto `aes-gcm` open): a vector computed with OpenSSL.
+    #[test]
+    fn aes_gcm_matches_openssl() {
+        let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let mut buf = b"liuma sse golden block".to_vec();
+        let tag = aead_key(&key)
+            .seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key([7; 12]),
+                Aad::from(b"liuma aad"),
+                &mut buf,
+            )
+            .unwrap();
+        buf.extend_from_slice(tag.as_ref());
+        assert_eq!(
+            hex::encode(&buf),
+            "6303d3310e2fa487a3bd74efec3591f5813ee11ceb9c72b08146e4ad321f4dd7de33b4ddf9a8"
+        );
+    }
+
+    #[test]
+    fn opening_in_place_leaves_shared_buffers_alone() {
+        let ring = KeyRing::generate();
+        let plain = random(10_000);
+        let sealed = Sealer::s3(ring.newest()).seal(&plain, COMP).unwrap();
+        let keep = sealed.envelope.clone();
+        let back = open(Some(&ring), None, &sealed.kid, sealed.envelope, 10_000).unwrap();
+        assert_eq!(back, plain);
+        assert_eq!(
+            open(Some(&ring), None, &sealed.kid, keep.clone(), 10_000).unwrap(),
+            plain
+        );
+        // the shared buffer was copied, not decrypted in place
+        assert!(!keep.windows(32).any(|w| w == &plain[100..132]));
     }
 
     #[test]

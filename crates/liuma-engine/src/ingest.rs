@@ -247,8 +247,8 @@ struct Upload<'a> {
 
 impl Inner {
     /// Stream `body` into blocks owned by `owner` (refs written under `uid`).
-    /// With `opts.sealer` every block is encrypted (see [`crate::crypt`])
-    /// and nothing is kept inline: the record would hold plaintext.
+    /// With `opts.sealer` every block is encrypted (see [`crate::crypt`]),
+    /// and so is a small body kept inline (`Body::SealedInline`).
     pub(crate) async fn ingest(
         &self,
         mut body: ByteStream,
@@ -257,7 +257,7 @@ impl Inner {
         erasure: (u16, u16),
         opts: IngestOptions,
     ) -> Result<Ingested> {
-        let allow_inline = opts.allow_inline && opts.sealer.is_none();
+        let allow_inline = opts.allow_inline;
         let mut up = Upload {
             inner: self,
             owner,
@@ -394,7 +394,18 @@ impl Upload<'_> {
         let stored = if inline {
             let tail = gathering.take();
             self.hashing.feed(&tail, None, true).await?;
-            Body::Inline(tail.to_vec())
+            match &self.sealer {
+                // A few KiB: sealed here (microseconds), not compressed
+                // (neither are plain inline bodies).
+                Some(sealer) => {
+                    let sealed = sealer.seal(&tail, Compression::OFF)?;
+                    Body::SealedInline {
+                        kid: sealed.kid,
+                        envelope: sealed.envelope.to_vec(),
+                    }
+                }
+                None => Body::Inline(tail.to_vec()),
+            }
         } else {
             if gathering.len() > 0 {
                 let first = self.entries.is_empty() && self.inflight.is_empty();
@@ -441,7 +452,7 @@ impl Upload<'_> {
                 // envelope as it is (no second compression attempt).
                 let sealed = tokio::task::spawn_blocking(move || sealer.seal(&b, comp)).await??;
                 let stored = blocks
-                    .store_coded(sealed.id, sealed.envelope, erasure, false)
+                    .store_sealed(sealed.id, sealed.envelope, erasure)
                     .await?;
                 drop(permit);
                 let entry = BlockEntry {

@@ -150,6 +150,13 @@ pub mod testing {
     pub fn advance_clock(engine: &crate::Engine, by: std::time::Duration) {
         engine.inner.clock.advance(by);
     }
+
+    /// Seal new encrypted blocks in the first envelope format (block id =
+    /// hash of the envelope), as stores written before format 2 hold them.
+    /// Process-wide: for tests that run in their own process (nextest).
+    pub fn seal_format_1(on: bool) {
+        crate::crypt::SEAL_FORMAT_1.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// A body from an in-memory buffer (tests, small internal writes).

@@ -169,6 +169,14 @@ pub(crate) enum Body {
     /// `vd/<uid>` record, so that listings and HEADs, which read version
     /// records, never read object bytes or block maps (layout 2).
     Detached,
+    /// An encrypted small object: its sealed envelope (see [`crate::crypt`];
+    /// no plaintext in the record) and the keyed id the data key derives
+    /// from. Last, so records written before still decode.
+    SealedInline {
+        kid: [u8; 32],
+        #[serde(with = "bin")]
+        envelope: Vec<u8>,
+    },
 }
 
 impl Body {
@@ -178,7 +186,7 @@ impl Body {
     pub(crate) fn detachable(&self) -> bool {
         match self {
             Body::Inline(d) => !d.is_empty(),
-            Body::Blocks(_) | Body::Paged { .. } => true,
+            Body::SealedInline { .. } | Body::Blocks(_) | Body::Paged { .. } => true,
             Body::Detached => false,
         }
     }

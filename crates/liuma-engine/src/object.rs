@@ -685,6 +685,8 @@ impl Engine {
         };
         let body = match self.inner.body_of(&src).await?.as_ref() {
             Body::Inline(d) => Body::Inline(d.clone()),
+            // stored as the source is (same encryption): the envelope as is
+            sealed @ Body::SealedInline { .. } => sealed.clone(),
             _ => {
                 let entries = self.inner.manifest(&src).await?;
                 write_refs(&self.inner, &owner, &uid, &entries).await?;
@@ -829,7 +831,7 @@ pub(crate) fn remove_version_ops(txn: Txn, bucket: &str, key: &str, rec: &Versio
             queue_for_gc(txn.and_then(Op::DeleteRange { start, end }), &rec.uid)
         }
         Body::Blocks(_) => queue_for_gc(txn, &rec.uid),
-        Body::Inline(_) => txn,
+        Body::Inline(_) | Body::SealedInline { .. } => txn,
     }
 }
 

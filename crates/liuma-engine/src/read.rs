@@ -102,20 +102,23 @@ impl BlockSource for RangeSource {
 
     async fn read(&self, i: usize) -> Result<Bytes> {
         let (id, lo, hi) = self.wanted[i];
-        let mut data = self.inner.blocks.read(&id).await?;
-        if let Some((kid, len)) = self.sealed[i] {
+        let data = if let Some((kid, len)) = self.sealed[i] {
             let keys = self.keys.clone();
-            data = tokio::task::spawn_blocking(move || {
-                crate::crypt::open(
-                    keys.ring.as_deref(),
-                    keys.customer.as_ref(),
-                    &kid,
-                    &data,
-                    u64::from(len),
-                )
-            })
-            .await??;
-        }
+            self.inner
+                .blocks
+                .read_sealed(&id, move |envelope| {
+                    crate::crypt::open(
+                        keys.ring.as_deref(),
+                        keys.customer.as_ref(),
+                        &kid,
+                        envelope,
+                        u64::from(len),
+                    )
+                })
+                .await?
+        } else {
+            self.inner.blocks.read(&id).await?
+        };
         if data.len() < hi {
             return Err(Error::internal(std::io::Error::other(format!(
                 "block {id} is shorter than its manifest entry"
@@ -300,7 +303,7 @@ impl Inner {
     /// The block list of a body owned by `uid` (a version or a part).
     pub(crate) async fn body_manifest(&self, uid: &str, body: &Body) -> Result<Vec<BlockEntry>> {
         match body {
-            Body::Inline(_) => Ok(Vec::new()),
+            Body::Inline(_) | Body::SealedInline { .. } => Ok(Vec::new()),
             Body::Blocks(b) => Ok(b.clone()),
             Body::Paged { blocks, .. } => {
                 let pages: Vec<Vec<BlockEntry>> =
@@ -350,10 +353,26 @@ impl Inner {
         keys: ReadKeys,
     ) -> Result<ObjectStream> {
         let body = self.body_of(rec).await?;
-        if let Body::Inline(data) = body.as_ref() {
-            let lo = usize::try_from(start).unwrap_or(usize::MAX).min(data.len());
-            let hi = usize::try_from(end).unwrap_or(usize::MAX).min(data.len());
-            let bytes = Bytes::copy_from_slice(&data[lo..hi]);
+        let range = |len: usize| {
+            let lo = usize::try_from(start).unwrap_or(usize::MAX).min(len);
+            let hi = usize::try_from(end).unwrap_or(usize::MAX).min(len);
+            lo..hi
+        };
+        let inline = match body.as_ref() {
+            Body::Inline(data) => Some(Bytes::copy_from_slice(&data[range(data.len())])),
+            Body::SealedInline { kid, envelope } => {
+                let plain = crate::crypt::open(
+                    keys.ring.as_deref(),
+                    keys.customer.as_ref(),
+                    kid,
+                    Bytes::copy_from_slice(envelope),
+                    rec.size,
+                )?;
+                Some(plain.slice(range(plain.len())))
+            }
+            _ => None,
+        };
+        if let Some(bytes) = inline {
             Stats::add(&self.stats.bytes_out, bytes.len() as u64);
             return Ok(Box::pin(stream::once(async move { Ok(bytes) })));
         }

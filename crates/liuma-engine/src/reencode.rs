@@ -160,6 +160,9 @@ impl Engine {
             .await;
         let have = frames.iter().filter(|f| f.is_some()).count();
         let (frames, bid) = (frames, *id);
+        // An encrypted envelope named by its keyed id stays so (and is not
+        // compressed: it was before encryption).
+        let opaque = liuma_codec::is_opaque(&frames);
         let plain = tokio::task::spawn_blocking(move || {
             liuma_codec::decode_block_expect(&bid, &frames).map(|(plain, _)| plain)
         })
@@ -171,6 +174,8 @@ impl Engine {
         })?;
         let mut params = blocks.codec().clone();
         (params.data_shards, params.parity_shards) = target;
+        params.opaque_id = opaque;
+        params.compress &= !opaque;
         let encoded = tokio::task::spawn_blocking(move || {
             liuma_codec::encode_block_with_id(&params, bid, plain)
         })

@@ -6,5 +6,6 @@ mod gc;
 mod multipart;
 mod objects;
 mod repair;
+mod sse;
 mod usage;
 mod versions;

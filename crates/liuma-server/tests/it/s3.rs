@@ -211,6 +211,14 @@ fn s3_sse() {
     pytest(&["test_sse.py"], &["--sse-c-plain-http"]);
 }
 
+/// Small encrypted objects are sealed into their record (issue #19, the
+/// cost of SSE): no block, reads, ranges, copies between modes, no
+/// plaintext in the metadata store.
+#[test]
+fn s3_sse_inline() {
+    pytest(&["test_sse_inline.py"], &["--sse-c-plain-http"]);
+}
+
 /// Without `--sse-c-plain-http`, SSE-C over plain HTTP is refused (AWS).
 #[test]
 fn s3_sse_c_refused_over_plain_http() {
