@@ -547,7 +547,9 @@ fn aad(header: &[u8; HEADER_LEN], kid: &[u8; 32]) -> [u8; HEADER_LEN + 32] {
 /// envelope). Reads the header only; nothing is decrypted.
 pub(crate) fn envelope_key_version(envelope: &[u8]) -> Option<u32> {
     let header = envelope.get(..HEADER_LEN)?;
-    (&header[..4] == MAGIC && header[4] == FORMAT && header[5] == MODE_S3)
+    // Both formats: a store keeps format-1 envelopes until they are
+    // re-encrypted, and retirement must see them.
+    (&header[..4] == MAGIC && matches!(header[4], FORMAT | FORMAT_V1) && header[5] == MODE_S3)
         .then(|| u32::from_le_bytes([header[8], header[9], header[10], header[11]]))
 }
 
@@ -834,6 +836,10 @@ mod tests {
                 plain
             );
             let new = s.seal(&plain, COMP).unwrap();
+            // retirement counts both formats under their key version
+            let v = Some(ring.newest().version);
+            assert_eq!(envelope_key_version(&old.envelope), v);
+            assert_eq!(envelope_key_version(&new.envelope), v);
             assert_eq!(new.kid, old.kid);
             assert_ne!(new.id, old.id);
             assert_ne!(new.envelope[12..24], old.envelope[12..24], "nonce");
