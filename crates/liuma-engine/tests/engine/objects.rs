@@ -420,7 +420,7 @@ async fn concurrent_puts_of_the_same_key_leave_one_consistent_object() {
 async fn an_upload_gathers_into_its_grant_after_the_first_sixteenth() {
     let node = Node::new(1);
     let e = node.engine.clone();
-    e.create_bucket("b", "me").await.unwrap();
+    e.create_bucket("gather", "me").await.unwrap();
     let (_, total) = e.budget_free();
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
     let body: liuma_engine::ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
@@ -429,7 +429,7 @@ async fn an_upload_gathers_into_its_grant_after_the_first_sixteenth() {
     let data = random(7, 3 * BS);
     let put = tokio::spawn({
         let e = e.clone();
-        async move { e.put_object("b", "k", body, PutOptions::default()).await }
+        async move { e.put_object("gather", "k", body, PutOptions::default()).await }
     });
     // Sends `chunk` and returns once the upload has handled it: it takes
     // the next item only after it is done with the one before, and the
@@ -452,5 +452,5 @@ async fn an_upload_gathers_into_its_grant_after_the_first_sixteenth() {
     drop(tx);
     put.await.unwrap().unwrap();
     assert_eq!(e.budget_free().0, total, "every grant back");
-    assert_eq!(get(&e, "b", "k", GetOptions::default()).await, data);
+    assert_eq!(get(&e, "gather", "k", GetOptions::default()).await, data);
 }
