@@ -118,7 +118,11 @@ impl Pool {
     }
 
     fn take(self: &Arc<Self>) -> PoolBuf {
-        let idle = self.free.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let idle = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let buf = match idle {
             Some(b) => {
                 self.reused.fetch_add(1, Ordering::Relaxed);
@@ -157,7 +161,10 @@ impl Pool {
     /// Idle buffers now.
     #[cfg(test)]
     pub fn idle(&self) -> usize {
-        self.free.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Buffers handed out again rather than allocated.

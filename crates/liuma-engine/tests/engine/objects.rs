@@ -423,13 +423,17 @@ async fn an_upload_gathers_into_its_grant_after_the_first_sixteenth() {
     e.create_bucket("gather", "me").await.unwrap();
     let (_, total) = e.budget_free();
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
-    let body: liuma_engine::ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
-        rx.recv().await.map(|item| (item, rx))
-    }));
+    let body: liuma_engine::ByteStream =
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|item| (item, rx))
+        }));
     let data = random(7, 3 * BS);
     let put = tokio::spawn({
         let e = e.clone();
-        async move { e.put_object("gather", "k", body, PutOptions::default()).await }
+        async move {
+            e.put_object("gather", "k", body, PutOptions::default())
+                .await
+        }
     });
     // Sends `chunk` and returns once the upload has handled it: it takes
     // the next item only after it is done with the one before, and the
