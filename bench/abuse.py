@@ -10,6 +10,8 @@ Usage: bench/abuse.sh [scenario ...]   (builds the release binary first)
 Env:   LIUMA       binary (default target/release/liuma)
        GET_MIB     object size of the GET flood (64)    GETS   concurrent GETs (64)
        PUT_MIB     object size of the PUT flood (1024)  PUTS   concurrent PUTs (16)
+       BIG_MIB     object size of `big` (1024)          BIG_N  parallel streams (16)
+       GET64_SECS  length of `get64` (10)               PROBE=0 no probe client
        WORK        data directory (default a temp dir, removed at the end
                    unless KEEP=1: the flood writes 16 GiB)
 """
@@ -33,6 +35,9 @@ GET_MIB = int(os.environ.get("GET_MIB", "64"))
 GETS = int(os.environ.get("GETS", "64"))
 PUT_MIB = int(os.environ.get("PUT_MIB", "1024"))
 PUTS = int(os.environ.get("PUTS", "16"))
+BIG_MIB = int(os.environ.get("BIG_MIB", "1024"))
+BIG_N = int(os.environ.get("BIG_N", "16"))
+GET64_SECS = int(os.environ.get("GET64_SECS", "10"))
 
 
 class Node:
@@ -145,9 +150,19 @@ def presigned_path(node, method, key):
     return url[len(f"http://{node.s3}"):]
 
 
+class NoProbe:
+    errors, by_op = {}, {}
+
+    def start(self):
+        pass
+
+    def finish(self):
+        return 0.0, 0
+
+
 def scenario(node, name, run):
     node.reset_peak()
-    probe = Probe(node)
+    probe = Probe(node) if os.environ.get("PROBE", "1") != "0" else NoProbe()
     probe.start()
     t = time.time()
     result = run(node)
@@ -180,6 +195,38 @@ def flood(node):
     errors = collections.Counter(g["errors"]) + collections.Counter(p["errors"])
     return {"requests": g["requests"] + p["requests"], "errors": dict(errors),
             "GET MB/s": g.get("MB/s"), "PUT MB/s": p.get("MB/s")}
+
+
+def big(node):
+    """BIG_N parallel PUTs of BIG_MIB each (liuma bench's prepare phase),
+    then BIG_N parallel GETs of them: peak RSS of each phase apart (VmHWM
+    is read and reset once every object is committed)."""
+    n, mib = BIG_N, BIG_MIB
+    p = bench(node, ["-w", "get", "--size", f"{mib}MiB", "-c", str(n), "--ops", str(n),
+                     "--objects", str(n), "--prefix", "big/"])
+    t = time.time()
+    while p.poll() is None:
+        try:
+            listed = node.client.list_objects_v2(Bucket="load", Prefix="big/")
+            if listed.get("KeyCount", 0) >= n:
+                break
+        except Exception:
+            pass  # the bucket is not created yet
+        time.sleep(0.2)
+    put_secs = time.time() - t
+    put_peak = node.peak_mib()
+    node.reset_peak()
+    g = bench_result(p, "big")
+    return {"requests": 2 * n, "errors": g["errors"],
+            "PUT MB/s": round(n * mib * 1.048576 / put_secs, 1), "PUT peak RSS MiB": put_peak,
+            "GET MB/s": g.get("MB/s"), "GET peak RSS MiB": node.peak_mib()}
+
+
+def get64(node):
+    """`liuma bench -w get --size 64MiB -c 4` for GET64_SECS: GET throughput."""
+    p = bench(node, ["-w", "get", "--size", "64MiB", "-c", "4", "--duration", f"{GET64_SECS}s"])
+    g = bench_result(p, "get64")
+    return {"requests": g["requests"], "errors": g["errors"], "GET MB/s": g.get("MB/s")}
 
 
 def addr(node):
@@ -226,7 +273,8 @@ def idle(node):
     return {"requests": 2000, "errors": {}}
 
 
-SCENARIOS = {"quiet": quiet, "flood": flood, "stalled": stalled, "idle": idle}
+SCENARIOS = {"quiet": quiet, "flood": flood, "stalled": stalled, "idle": idle, "big": big,
+             "get64": get64}
 
 
 def main():

@@ -5,7 +5,8 @@
 # scenario: requests, errors by code, probe max latency, peak RSS.
 # Not a CI test (the flood writes 16 GiB); CI runs a slice in
 # crates/liuma-server/tests/it/abuse.rs.
-# Usage: bench/abuse.sh [quiet|flood|stalled|idle ...]   Env: see bench/abuse.py
+# Usage: bench/abuse.sh [quiet|flood|stalled|idle|big|get64 ...]   Env: see bench/abuse.py
+# (big: 16 parallel 1 GiB PUTs then GETs, peak RSS of each; get64: GET MB/s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p liuma-server --quiet

@@ -247,6 +247,11 @@ impl Cluster {
         ))
     }
 
+    /// Whether `disk` is on this node.
+    pub fn is_local_disk(&self, disk: &str) -> bool {
+        self.local_disk(disk).is_some()
+    }
+
     fn local_disk(&self, disk: &str) -> Option<usize> {
         self.inner.local_disks.get(disk).copied()
     }
@@ -291,6 +296,37 @@ impl Cluster {
             net.peers.get(&node, &addr, disk, id, index),
         )
         .await
+    }
+
+    /// Read a shard's frame from a *local* `disk` into `buf` (see
+    /// [`liuma_disk::ShardStore::read_shard_frame_into`]). `None` when the
+    /// disk is not on this node; else the buffer comes back with the result,
+    /// whatever it is, so the caller can reuse it.
+    pub async fn read_local_shard_into(
+        &self,
+        disk: &str,
+        id: &BlockId,
+        index: u16,
+        mut buf: Vec<u8>,
+    ) -> Option<(Vec<u8>, Result<()>)> {
+        let i = self.local_disk(disk)?;
+        let store = self.inner.local.clone();
+        let id = *id;
+        let joined = tokio::task::spawn_blocking(move || {
+            let r = store.read_shard_frame_into(i, &id, index, &mut buf);
+            (buf, r)
+        })
+        .await;
+        Some(match joined {
+            Ok((buf, r)) => (buf, r.map_err(Error::from)),
+            Err(e) => (
+                Vec::new(),
+                Err(Error::from(liuma_disk::Error::Io {
+                    disk: 0,
+                    source: std::io::Error::other(e.to_string()),
+                })),
+            ),
+        })
     }
 
     /// Delete a shard from `disk` (absent counts as done).

@@ -248,6 +248,33 @@ impl ShardStore {
         }
     }
 
+    /// [`Self::read_shard_frame`] into `buf` (cleared first): a caller that
+    /// reuses its buffers (the engine's pool of block buffers) reads without
+    /// allocating when `buf` has room for the frame.
+    pub fn read_shard_frame_into(
+        &self,
+        disk: usize,
+        id: &BlockId,
+        index: u16,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        use std::io::Read;
+        let d = self.disk(disk)?;
+        d.check_gone(disk)?;
+        buf.clear();
+        let read = fs::File::open(layout::shard_path(&d.path, id, index))
+            .and_then(|mut f| f.read_to_end(buf));
+        match read {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound {
+                disk,
+                block: *id,
+                index,
+            }),
+            Err(e) => Err(io_error(disk, e)),
+        }
+    }
+
     /// True if the shard file exists (not verified). False for unknown or gone disks.
     pub fn has_shard(&self, disk: usize, id: &BlockId, index: u16) -> bool {
         match self.disk(disk) {

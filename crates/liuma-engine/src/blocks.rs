@@ -19,6 +19,7 @@ use liuma_cluster::{Candidate, Cluster, DiskHealth};
 use liuma_codec::{BlockId, CodecParams, Shard};
 use liuma_meta::{Compare, DynMetaStore, Op, Txn};
 
+use crate::budget::PoolBuf;
 use crate::clock::Clock;
 use crate::keys;
 use crate::metrics::Stats;
@@ -541,6 +542,45 @@ impl BlockStore {
             });
         }
         Ok(data)
+    }
+
+    /// [`Self::read`] into `buf`, a block buffer of the budget's pool: a
+    /// replicated block (k = 1, every single-disk node's and every small
+    /// block's layout) with a copy on a local disk is read straight into it,
+    /// and the block is a slice of it (no allocation, no copy; the buffer
+    /// returns to the pool with the last slice). Anything else (erasure
+    /// coded, remote, missing or damaged copy) is read as [`Self::read`]
+    /// does, and `buf` goes back unused.
+    pub async fn read_into(self: &Arc<Self>, id: &BlockId, mut buf: PoolBuf) -> Result<Bytes> {
+        let Some((rec, _)) = self.record(id).await? else {
+            return Err(Error::BlockUnavailable {
+                block: *id,
+                have: 0,
+                need: 1,
+            });
+        };
+        let n = rec.disks.len();
+        let local = (rec.k == 1)
+            .then(|| (0..n).find(|&i| self.cluster.is_local_disk(&rec.disks[i])))
+            .flatten();
+        if let Some(i) = local {
+            let vec = buf.take_vec();
+            if let Some((vec, Ok(()))) = self
+                .cluster
+                .read_local_shard_into(&rec.disks[i], id, index_u16(i), vec)
+                .await
+            {
+                buf.put_back(vec);
+                let mut frames = vec![None; n];
+                frames[i] = Some(buf.freeze());
+                if let Ok((data, _)) = decode_off_thread(id, &frames).await? {
+                    return Ok(data);
+                }
+            }
+        }
+        // Missing or damaged here: the full read finds the good copies and
+        // repairs this one.
+        self.read(id).await
     }
 
     /// Read an encrypted block and `open` it. A format-2 envelope (an

@@ -28,6 +28,20 @@
 //! behind the next blocks of long transfers already running, so a small
 //! PUT or GET answers quickly under a heavy streaming load.
 //!
+//! # The pool of block buffers
+//!
+//! Each grant can hand out one reusable *block buffer* ([`Grant::buffer`]):
+//! an upload gathers a block into it, a download reads a shard frame into
+//! it. Freed buffers go back to the budget's [`Pool`], which keeps at most
+//! `grants` of them and never frees one it keeps, so in steady state the
+//! allocator never sees a block-sized allocation or free (glibc would keep
+//! every freed 4 MiB buffer in an arena and peak RSS would follow how the
+//! requests happened to overlap, not the budget; issue #11). Buffers are
+//! allocated only when none is free, so the buffers that exist (in use plus
+//! idle) never exceed the most grants ever held at once: the memory of
+//! block buffers is bounded by `grants × buffer_size`, whatever the
+//! concurrency.
+//!
 //! Waiting is bounded twice: at most `max_queue` requests wait at once and
 //! each for at most `max_wait`; beyond either the request fails with
 //! [`Error::Overloaded`] (503 SlowDown + Retry-After) instead of queueing
@@ -56,12 +70,161 @@ pub struct BudgetConfig {
     /// A download whose client has not asked for data this long may lose
     /// its parked blocks to a waiter.
     pub stall: Duration,
+    /// Capacity of a pooled block buffer: the block size plus room for a
+    /// shard frame's header.
+    pub buffer_size: usize,
 }
 
 /// The right to hold one block buffer. Dropping it gives the budget back.
 #[derive(Debug)]
 pub(crate) struct Grant {
     _permit: OwnedSemaphorePermit,
+    pool: Arc<Pool>,
+}
+
+impl Grant {
+    /// The block buffer this grant pays for: from the pool, or newly
+    /// allocated when none is free. The caller drops the buffer no later
+    /// than the grant (it goes back to the pool then), so buffers in use
+    /// never outnumber grants held.
+    pub fn buffer(&self) -> PoolBuf {
+        self.pool.take()
+    }
+}
+
+/// Idle block buffers, kept for the next grant (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Pool {
+    free: Mutex<Vec<Vec<u8>>>,
+    /// Capacity of every buffer.
+    size: usize,
+    /// Most idle buffers kept: the number of grants.
+    keep: usize,
+    /// Buffers that exist now, in use or idle.
+    allocated: AtomicUsize,
+    /// Buffers handed out from the idle ones (not newly allocated).
+    reused: AtomicUsize,
+}
+
+impl Pool {
+    fn new(size: usize, keep: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            free: Mutex::new(Vec::with_capacity(keep)),
+            size,
+            keep,
+            allocated: AtomicUsize::new(0),
+            reused: AtomicUsize::new(0),
+        })
+    }
+
+    fn take(self: &Arc<Self>) -> PoolBuf {
+        let idle = self
+            .free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let buf = match idle {
+            Some(b) => {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                b
+            }
+            None => {
+                self.allocated.fetch_add(1, Ordering::Relaxed);
+                Vec::with_capacity(self.size)
+            }
+        };
+        PoolBuf {
+            buf,
+            pool: self.clone(),
+        }
+    }
+
+    /// Keep `buf` for the next grant, unless the pool has its fill or the
+    /// buffer is not a whole one (taken away, or shrunk).
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() >= self.size && buf.capacity() <= 2 * self.size {
+            buf.clear();
+            let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
+            if free.len() < self.keep {
+                free.push(buf);
+                return;
+            }
+        }
+        self.allocated.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Buffers that exist now (in use or idle).
+    pub fn allocated(&self) -> usize {
+        self.allocated.load(Ordering::Relaxed)
+    }
+
+    /// Idle buffers now.
+    #[cfg(test)]
+    pub fn idle(&self) -> usize {
+        self.free
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Buffers handed out again rather than allocated.
+    pub fn reused(&self) -> usize {
+        self.reused.load(Ordering::Relaxed)
+    }
+}
+
+/// A block buffer of the pool: an empty `Vec` with room for a block, that
+/// goes back to the pool when dropped, also once frozen into [`Bytes`]
+/// (when the last slice of it is dropped).
+#[derive(Debug)]
+pub(crate) struct PoolBuf {
+    buf: Vec<u8>,
+    pool: Arc<Pool>,
+}
+
+impl PoolBuf {
+    /// The buffer to fill (cleared; capacity at least the buffer size).
+    /// Growing it past its capacity works but leaves the pool a buffer
+    /// short: fill it with at most the buffer size.
+    pub fn vec(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// The buffer's room.
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Move the buffer out (to a blocking thread); [`PoolBuf::put_back`]
+    /// returns it. A buffer never put back is simply not reused.
+    pub fn take_vec(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// Return the buffer taken with [`PoolBuf::take_vec`].
+    pub fn put_back(&mut self, buf: Vec<u8>) {
+        self.buf = buf;
+    }
+
+    /// The bytes written, as shared [`Bytes`] over the pooled buffer (no
+    /// copy); the buffer returns to the pool when the last clone or slice
+    /// is dropped.
+    pub fn freeze(self) -> Bytes {
+        Bytes::from_owner(self)
+    }
+}
+
+impl AsRef<[u8]> for PoolBuf {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for PoolBuf {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
+    }
 }
 
 /// Counters of the budget, for metrics.
@@ -83,6 +246,8 @@ pub(crate) struct Budget {
     /// Grants kept for the first block of a request.
     first: Arc<Semaphore>,
     holders: Mutex<Holders>,
+    /// The block buffers grants hand out.
+    pub pool: Arc<Pool>,
     pub stats: BudgetStats,
 }
 
@@ -90,7 +255,7 @@ pub(crate) struct Budget {
 /// last looked at.
 #[derive(Default)]
 struct Holders {
-    list: Vec<Weak<Holder>>,
+    list: Vec<Weak<dyn Evict>>,
     /// One scan serves every waiter for half a check period: with many
     /// waiters and many downloads, a scan per waiter per period would be
     /// waiters × downloads work for the same result.
@@ -108,6 +273,7 @@ impl Budget {
             sem: Arc::new(Semaphore::new(cfg.grants - reserved)),
             first: Arc::new(Semaphore::new(reserved)),
             holders: Mutex::new(Holders::default()),
+            pool: Pool::new(cfg.buffer_size, cfg.grants),
             stats: BudgetStats::default(),
         })
     }
@@ -123,7 +289,14 @@ impl Budget {
             .clone()
             .try_acquire_owned()
             .ok()
-            .map(|p| Grant { _permit: p })
+            .map(|p| self.grant(p))
+    }
+
+    fn grant(&self, permit: OwnedSemaphorePermit) -> Grant {
+        Grant {
+            _permit: permit,
+            pool: self.pool.clone(),
+        }
     }
 
     /// A grant, waiting in line (first come, first served) for at most
@@ -135,7 +308,7 @@ impl Budget {
             return Ok(g);
         }
         if first && let Ok(p) = self.first.clone().try_acquire_owned() {
-            return Ok(Grant { _permit: p });
+            return Ok(self.grant(p));
         }
         let waiting = self.stats.waiting.fetch_add(1, Ordering::SeqCst);
         let _in_line = InLine(&self.stats.waiting);
@@ -162,11 +335,11 @@ impl Budget {
             tokio::select! {
                 permit = &mut acquire => {
                     let permit = permit.map_err(Error::internal)?;
-                    return Ok(Grant { _permit: permit });
+                    return Ok(self.grant(permit));
                 }
                 permit = &mut reserved => {
                     let permit = permit.map_err(Error::internal)?;
-                    return Ok(Grant { _permit: permit });
+                    return Ok(self.grant(permit));
                 }
                 () = tokio::time::sleep_until(next_check) => {
                     if Instant::now() >= deadline {
@@ -188,13 +361,30 @@ impl Budget {
                 blocks: VecDeque::new(),
             }),
         });
+        self.register(Arc::downgrade(&h) as Weak<dyn Evict>);
+        h
+    }
+
+    /// A new gatherer of an upload's block, evictable when stalled.
+    pub fn gatherer(self: &Arc<Self>) -> Arc<Gatherer> {
+        let g = Arc::new(Gatherer {
+            state: Mutex::new(GatherState {
+                touched: Instant::now(),
+                pooled: None,
+                spilled: Vec::new(),
+            }),
+        });
+        self.register(Arc::downgrade(&g) as Weak<dyn Evict>);
+        g
+    }
+
+    fn register(&self, w: Weak<dyn Evict>) {
         let mut holders = self.holders.lock().unwrap_or_else(PoisonError::into_inner);
         let list = &mut holders.list;
         if list.len() >= 64 && list.len().is_power_of_two() {
             list.retain(|w| w.strong_count() > 0);
         }
-        list.push(Arc::downgrade(&h));
-        h
+        list.push(w);
     }
 
     /// Take parked blocks from every holder whose consumer stalled.
@@ -227,6 +417,104 @@ struct InLine<'a>(&'a AtomicUsize);
 impl Drop for InLine<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// What a waiter may take from a request whose client stalled.
+trait Evict: Send + Sync {
+    /// Give back what is held if the client has not been heard from for
+    /// `stall`; the number of grants given back.
+    fn evict_if_stalled(&self, now: Instant, stall: Duration) -> usize;
+}
+
+impl Evict for Holder {
+    fn evict_if_stalled(&self, now: Instant, stall: Duration) -> usize {
+        Holder::evict_if_stalled(self, now, stall)
+    }
+}
+
+/// The block an upload is gathering into the pooled buffer of its grant.
+/// When its client stalls (no byte for `stall`) and someone waits for a
+/// grant, the bytes gathered so far are moved to a buffer of their own
+/// size and the grant and pooled buffer go back: a stalled upload pins no
+/// budget (its spilled bytes are freed when the body deadline ends it).
+/// When the client resumes, the upload takes a grant again.
+pub(crate) struct Gatherer {
+    state: Mutex<GatherState>,
+}
+
+struct GatherState {
+    /// When the client last sent bytes.
+    touched: Instant,
+    pooled: Option<(PoolBuf, Grant)>,
+    /// The bytes gathered when the grant was evicted.
+    spilled: Vec<u8>,
+}
+
+impl Gatherer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GatherState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Bytes gathered.
+    pub fn len(&self) -> usize {
+        let s = self.lock();
+        s.pooled
+            .as_ref()
+            .map_or(s.spilled.len(), |(p, _)| p.as_ref().len())
+    }
+
+    /// Whether the bytes are in a pooled buffer under a grant now.
+    pub fn counted(&self) -> bool {
+        self.lock().pooled.is_some()
+    }
+
+    /// Gather into `grant`'s buffer from now on, after `prefix` and what
+    /// was spilled.
+    pub fn take_grant(&self, grant: Grant, prefix: &[u8]) {
+        let mut buf = grant.buffer();
+        let mut s = self.lock();
+        let v = buf.vec();
+        v.extend_from_slice(&s.spilled);
+        v.extend_from_slice(prefix);
+        s.spilled = Vec::new();
+        s.pooled = Some((buf, grant));
+        s.touched = Instant::now();
+    }
+
+    /// Add the next bytes.
+    pub fn push(&self, b: &[u8]) {
+        let mut s = self.lock();
+        s.touched = Instant::now();
+        match &mut s.pooled {
+            Some((p, _)) => p.vec().extend_from_slice(b),
+            None => s.spilled.extend_from_slice(b),
+        }
+    }
+
+    /// The block gathered, with its grant unless it was evicted; the
+    /// gatherer starts over.
+    pub fn take(&self) -> (Bytes, Option<Grant>) {
+        let mut s = self.lock();
+        s.touched = Instant::now();
+        match s.pooled.take() {
+            Some((p, g)) => (p.freeze(), Some(g)),
+            None => (Bytes::from(std::mem::take(&mut s.spilled)), None),
+        }
+    }
+}
+
+impl Evict for Gatherer {
+    fn evict_if_stalled(&self, now: Instant, stall: Duration) -> usize {
+        let mut s = self.lock();
+        if s.pooled.is_none() || now.duration_since(s.touched) < stall {
+            return 0;
+        }
+        if let Some((p, grant)) = s.pooled.take() {
+            s.spilled = p.as_ref().to_vec();
+            drop((p, grant));
+        }
+        1
     }
 }
 
@@ -317,6 +605,7 @@ mod tests {
             max_queue: 8,
             max_wait: Duration::from_secs(5),
             stall: Duration::from_millis(500),
+            buffer_size: 64,
         }
     }
 
@@ -409,6 +698,107 @@ mod tests {
         w2.await.unwrap().unwrap();
         assert_eq!(b.available(), 1);
         assert_eq!(b.stats.waiting.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_upload_gives_its_grant_back_and_keeps_its_bytes() {
+        let b = Budget::new(cfg(2));
+        let g = b.gatherer();
+        g.take_grant(b.try_acquire().unwrap(), b"abc");
+        g.push(b"def");
+        assert!(g.counted());
+        assert_eq!((b.available(), b.pool.allocated()), (1, 1));
+        // An active upload keeps its grant: the waiter gives up instead.
+        let pusher = {
+            let g = g.clone();
+            tokio::spawn(async move {
+                for _ in 0..3 {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    g.push(b"");
+                }
+            })
+        };
+        let _other = b.acquire(true).await.unwrap();
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move { b.acquire(false).await.map(drop) }
+        });
+        pusher.await.unwrap();
+        assert!(g.counted());
+        // Once it has sent nothing for the stall time, the waiter takes it.
+        let started = Instant::now();
+        waiter.await.unwrap().unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(400));
+        assert!(!g.counted());
+        assert_eq!(g.len(), 6);
+        assert_eq!(b.stats.evicted.load(Ordering::Relaxed), 1);
+        // its buffer went back to the pool, not to the allocator
+        assert_eq!(b.pool.idle(), 1);
+        // The client resumes: a new grant, the same bytes.
+        g.take_grant(b.acquire(false).await.unwrap(), b"");
+        g.push(b"gh");
+        let (block, grant) = g.take();
+        assert_eq!(&block[..], b"abcdefgh");
+        assert!(grant.is_some());
+        assert_eq!(b.pool.allocated(), 1);
+    }
+
+    #[test]
+    fn block_buffers_are_reused_not_reallocated() {
+        let b = Budget::new(cfg(4));
+        for round in 0..10 {
+            let g = b.try_acquire().unwrap();
+            let mut buf = g.buffer();
+            assert!(buf.capacity() >= 64);
+            buf.vec().extend_from_slice(&[round; 64]);
+            let frozen = buf.freeze();
+            let slice = frozen.slice(10..20);
+            drop(frozen);
+            assert_eq!(&slice[..], &[round; 10]);
+            // the buffer comes back with its last slice, not before
+            assert_eq!(b.pool.idle(), 0);
+            drop((slice, g));
+            assert_eq!(b.pool.idle(), 1);
+        }
+        assert_eq!(b.pool.allocated(), 1);
+        assert_eq!(b.pool.reused(), 9);
+        // a reused buffer comes back empty
+        assert!(b.try_acquire().unwrap().buffer().vec().is_empty());
+    }
+
+    #[test]
+    fn the_pool_never_holds_more_buffers_than_grants() {
+        let b = Budget::new(cfg(4));
+        // every grant taken, each with its buffer, three times over
+        for _ in 0..3 {
+            let grants: Vec<Grant> = std::iter::from_fn(|| b.try_acquire())
+                .chain(b.first.clone().try_acquire_owned().ok().map(|p| b.grant(p)))
+                .collect();
+            assert_eq!(grants.len(), 4);
+            let bufs: Vec<PoolBuf> = grants.iter().map(Grant::buffer).collect();
+            assert_eq!(b.pool.allocated(), 4);
+            drop((bufs, grants));
+            assert_eq!(b.pool.idle(), 4);
+        }
+        assert_eq!(b.pool.allocated(), 4);
+        // A caller breaking the rule (two buffers on one grant) gets them,
+        // but the pool keeps no more than its cap once they are back.
+        let g = b.try_acquire().unwrap();
+        let extra: Vec<PoolBuf> = (0..6).map(|_| g.buffer()).collect();
+        assert_eq!(b.pool.allocated(), 6);
+        drop(extra);
+        assert_eq!(b.pool.idle(), 4);
+        assert_eq!(b.pool.allocated(), 4);
+        // A buffer taken away (to a thread that never returns it) or grown
+        // far past its size is not kept.
+        let mut lost = g.buffer();
+        drop(lost.take_vec());
+        drop(lost);
+        let mut grown = g.buffer();
+        grown.vec().resize(1000, 0);
+        drop(grown);
+        assert_eq!(b.pool.allocated(), 2);
+        assert_eq!(b.pool.idle(), 2);
     }
 
     #[test]

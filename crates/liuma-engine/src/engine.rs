@@ -93,6 +93,8 @@ impl Engine {
             max_queue: cfg.max_waiting,
             max_wait: cfg.max_wait,
             stall: cfg.stall_release,
+            // a shard frame's header fits in the slack
+            buffer_size: cfg.block_size + 4096,
         });
         let sse_ring = std::sync::RwLock::new(cfg.sse_keys.clone().map(Arc::new));
         let engine = Engine {
@@ -129,6 +131,13 @@ impl Engine {
     /// Counters of the memory budget (waiting, refused, evicted), for metrics.
     pub fn budget_stats(&self) -> &BudgetStats {
         &self.inner.budget.stats
+    }
+
+    /// Block buffers of the budget's pool that exist now (in use or idle;
+    /// never more than the budget), and how many times one was reused.
+    pub fn block_pool(&self) -> (usize, usize) {
+        let pool = &self.inner.budget.pool;
+        (pool.allocated(), pool.reused())
     }
 
     /// Grants of the memory budget free now, and the total.

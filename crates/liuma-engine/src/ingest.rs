@@ -5,7 +5,9 @@
 //! body that ends before its first block is full is hashed in place: no
 //! thread hand-offs for small objects (see [`Hashing`]). The node's budget of block buffers
 //! (see [`crate::budget`]) bounds memory across all uploads, whatever
-//! their size or number; a block takes its grant only once it has arrived.
+//! their size or number: a block takes its grant once its first
+//! sixteenth has arrived and is gathered into the
+//! grant's pooled buffer.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -22,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::blocks::Stored;
-use crate::budget::Grant;
+use crate::budget::{Budget, Gatherer, Grant};
 use crate::crypt::{Compression, Sealer};
 use crate::engine::Inner;
 use crate::keys;
@@ -303,28 +305,85 @@ impl Inner {
     }
 }
 
+/// Bytes of a block gathered before it takes its grant: a sixteenth of a
+/// block (256 KiB of 4 MiB). A body that ends within this (small objects,
+/// tails) never touches the pool; a client that stalls within this pins
+/// no grant; past it, the block is gathered into the pooled buffer of its
+/// grant, so what an upload holds is counted by the budget (issue #11: 16
+/// uploads gathering 4 MiB each were 64 MiB nothing bounded).
+fn gather_uncounted(block_size: usize) -> usize {
+    block_size / 16
+}
+
 /// The block still arriving: the body's own chunk when a whole block
-/// came in one piece (no copy), else the bytes copied as they arrive into
-/// one buffer of the block's size. Copying at once (rather than keeping
-/// the chunks and joining them when the block is complete, as before)
-/// frees the transport's buffers right away and never holds a block twice
-/// (chunks and their join): with 16 concurrent uploads that was up to
-/// 64 MiB of the flood's peak memory (issue #11). The number of copies is
-/// the same.
-#[derive(Default)]
+/// came in one piece (no copy), else the bytes copied as they arrive: the
+/// first [`gather_uncounted`] bytes into a buffer of their own, the rest
+/// (with that start) into the pooled block buffer of the block's grant,
+/// held by a [`Gatherer`] the budget may evict while the client stalls.
+/// Copying at once (rather than keeping the transport's chunks) frees its
+/// buffers right away and never holds a block twice.
 struct Gathering {
     whole: Option<Bytes>,
     buf: BytesMut,
+    /// Created with the upload's first counted block, reused for the next.
+    gatherer: Option<Arc<Gatherer>>,
+    /// The block being gathered is in the gatherer.
+    in_gatherer: bool,
+    /// [`gather_uncounted`] of the block size.
+    uncounted: usize,
 }
 
 impl Gathering {
+    fn new(block_size: usize) -> Self {
+        Gathering {
+            whole: None,
+            buf: BytesMut::new(),
+            gatherer: None,
+            in_gatherer: false,
+            uncounted: gather_uncounted(block_size),
+        }
+    }
+
     fn len(&self) -> usize {
-        self.whole.as_ref().map_or(self.buf.len(), Bytes::len)
+        match (&self.whole, &self.gatherer) {
+            (_, Some(g)) if self.in_gatherer => g.len(),
+            (Some(w), _) => w.len(),
+            _ => self.buf.len(),
+        }
+    }
+
+    /// Whether adding `more` bytes needs a grant first (past the uncounted
+    /// start, or the grant was taken back while the client stalled).
+    fn needs_grant(&self, more: usize) -> bool {
+        match &self.gatherer {
+            Some(g) if self.in_gatherer => !g.counted(),
+            _ => self.len() + more > self.uncounted,
+        }
+    }
+
+    /// Gather into `grant`'s pooled buffer from now on.
+    fn counted(&mut self, budget: &Arc<Budget>, grant: Grant) {
+        let g = self.gatherer.get_or_insert_with(|| budget.gatherer());
+        if self.in_gatherer {
+            g.take_grant(grant, &[]);
+            return;
+        }
+        match self.whole.take() {
+            Some(w) => g.take_grant(grant, &w),
+            None => g.take_grant(grant, &self.buf.split()),
+        }
+        self.in_gatherer = true;
     }
 
     /// Add the next bytes of a block that will hold `want` bytes at most
     /// (the block size, or what is left of a body of known length).
     fn push(&mut self, b: Bytes, want: usize) {
+        if let Some(g) = &self.gatherer
+            && self.in_gatherer
+        {
+            g.push(&b);
+            return;
+        }
         if self.buf.is_empty() && self.whole.is_none() && b.len() == want {
             self.whole = Some(b);
             return;
@@ -333,16 +392,23 @@ impl Gathering {
             self.buf.extend_from_slice(&w);
         }
         if self.buf.capacity() == 0 {
-            self.buf.reserve(want.max(b.len()));
+            self.buf.reserve(want.min(self.uncounted).max(b.len()));
         }
         self.buf.extend_from_slice(&b);
     }
 
-    /// The block as one buffer; the gathering starts over.
-    fn take(&mut self) -> Bytes {
+    /// The block as one buffer, with its grant when it took one while
+    /// gathering; the gathering starts over.
+    fn take(&mut self) -> (Bytes, Option<Grant>) {
+        if let Some(g) = &self.gatherer
+            && self.in_gatherer
+        {
+            self.in_gatherer = false;
+            return g.take();
+        }
         match self.whole.take() {
-            Some(w) => w,
-            None => self.buf.split().freeze(),
+            Some(w) => (w, None),
+            None => (self.buf.split().freeze(), None),
         }
     }
 }
@@ -356,11 +422,11 @@ impl Upload<'_> {
         allow_inline: bool,
     ) -> Result<(u64, Body)> {
         let block_size = self.inner.cfg.block_size;
-        // The block being gathered, as the body delivered it: no budget is
-        // taken until the whole block is here, so a client that stalls
-        // mid-block pins nothing another request could use (its partial
-        // block is freed when the body times out).
-        let mut gathering = Gathering::default();
+        // The block being gathered: counted by the budget once past its
+        // first sixteenth; a client that stalls mid-block loses its grant
+        // to the first waiter (see `Gatherer`), and its partial block is
+        // freed when the body times out.
+        let mut gathering = Gathering::new(block_size);
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
             let mut chunk = chunk.map_err(Error::from_body)?;
@@ -379,11 +445,21 @@ impl Upload<'_> {
                 // rest of a body whose length is known (max_size)
                 let left =
                     usize::try_from(max_size - (size - chunk.len() as u64)).unwrap_or(usize::MAX);
-                gathering.push(chunk.split_to(take), room.min(left) + gathering.len());
+                let want = room.min(left) + gathering.len();
+                // A whole block in one chunk is kept as it came (no copy).
+                if gathering.needs_grant(take) && !(gathering.len() == 0 && take == want) {
+                    // Waiting holds only grants of blocks being stored
+                    // (the budget's invariant). The grants kept for first
+                    // blocks serve objects of one block only: a long
+                    // upload gathering its first block would pin one for
+                    // as long as its client takes to send a block.
+                    let small = self.first() && want < block_size;
+                    let grant = self.inner.budget.acquire(small).await?;
+                    gathering.counted(&self.inner.budget, grant);
+                }
+                gathering.push(chunk.split_to(take), want);
                 if gathering.len() == block_size {
-                    let first = self.entries.is_empty() && self.inflight.is_empty();
-                    let grant = self.inner.budget.acquire(first).await?;
-                    self.dispatch(gathering.take(), grant, false).await?;
+                    self.dispatch_gathered(&mut gathering, false).await?;
                 }
             }
         }
@@ -392,7 +468,7 @@ impl Upload<'_> {
             && self.inflight.is_empty()
             && gathering.len() <= self.inner.cfg.inline_threshold;
         let stored = if inline {
-            let tail = gathering.take();
+            let (tail, _) = gathering.take();
             self.hashing.feed(&tail, None, true).await?;
             match &self.sealer {
                 // A few KiB: sealed here (microseconds), not compressed
@@ -408,9 +484,7 @@ impl Upload<'_> {
             }
         } else {
             if gathering.len() > 0 {
-                let first = self.entries.is_empty() && self.inflight.is_empty();
-                let grant = self.inner.budget.acquire(first).await?;
-                self.dispatch(gathering.take(), grant, true).await?;
+                self.dispatch_gathered(&mut gathering, true).await?;
             }
             self.finish().await?
         };
@@ -429,6 +503,22 @@ impl Upload<'_> {
         if let Err(e) = self.flush_refs().await {
             tracing::debug!(error = %e, "references of a failed upload not written; the full GC pass frees its blocks");
         }
+    }
+
+    /// Whether the next grant is the upload's first (see `Budget::acquire`).
+    fn first(&self) -> bool {
+        self.entries.is_empty() && self.inflight.is_empty()
+    }
+
+    /// Store the block gathered, with its grant (taken now if the block
+    /// was small enough to gather without one).
+    async fn dispatch_gathered(&mut self, gathering: &mut Gathering, last: bool) -> Result<()> {
+        let (block, grant) = gathering.take();
+        let grant = match grant {
+            Some(g) => g,
+            None => self.inner.budget.acquire(self.first()).await?,
+        };
+        self.dispatch(block, grant, last).await
     }
 
     /// Store `block` (`last`: the body ends with it).

@@ -12,7 +12,7 @@ use liuma_codec::BlockId;
 
 use tokio::task::JoinHandle;
 
-use crate::budget::{Budget, Holder};
+use crate::budget::{Budget, Holder, PoolBuf};
 use crate::checksum::StoredPart;
 use crate::crypt_ops::ReadKeys;
 use crate::engine::Inner;
@@ -78,8 +78,9 @@ pub(crate) const FRAME: usize = 256 << 10;
 pub(crate) trait BlockSource: Send + Sync + 'static {
     /// Number of blocks.
     fn len(&self) -> usize;
-    /// Read block `i`.
-    fn read(&self, i: usize) -> impl Future<Output = Result<Bytes>> + Send;
+    /// Read block `i`, into `buf` (the pooled buffer of the block's grant)
+    /// where the source can.
+    fn read(&self, i: usize, buf: PoolBuf) -> impl Future<Output = Result<Bytes>> + Send;
     /// A block failed after the first was sent (for metrics).
     fn failed_mid_stream(&self) {}
 }
@@ -100,9 +101,11 @@ impl BlockSource for RangeSource {
         self.wanted.len()
     }
 
-    async fn read(&self, i: usize) -> Result<Bytes> {
+    async fn read(&self, i: usize, buf: PoolBuf) -> Result<Bytes> {
         let (id, lo, hi) = self.wanted[i];
         let data = if let Some((kid, len)) = self.sealed[i] {
+            // an envelope is opened into a buffer of its own: the pooled one goes back
+            drop(buf);
             let keys = self.keys.clone();
             self.inner
                 .blocks
@@ -117,7 +120,7 @@ impl BlockSource for RangeSource {
                 })
                 .await?
         } else {
-            self.inner.blocks.read(&id).await?
+            self.inner.blocks.read_into(&id, buf).await?
         };
         if data.len() < hi {
             return Err(Error::internal(std::io::Error::other(format!(
@@ -208,7 +211,7 @@ impl<S: BlockSource> Reader<S> {
                 Ok(g) => g,
                 Err(e) => return Some(Err(e)),
             };
-            match self.src.read(self.next).await {
+            match self.src.read(self.next, grant.buffer()).await {
                 Ok(data) => {
                     self.started = true;
                     self.holder.put(self.next, data, grant);
@@ -240,7 +243,7 @@ impl<S: BlockSource> Reader<S> {
             };
             let (src, holder) = (self.src.clone(), self.holder.clone());
             let task = tokio::spawn(async move {
-                let data = src.read(i).await?;
+                let data = src.read(i, grant.buffer()).await?;
                 holder.put(i, data, grant);
                 Ok(())
             });
@@ -419,7 +422,7 @@ impl Inner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::budget::BudgetConfig;
+    use crate::budget::{BudgetConfig, Grant};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
     use std::time::Duration;
@@ -445,9 +448,10 @@ mod tests {
         fn len(&self) -> usize {
             self.lens.len()
         }
-        async fn read(&self, i: usize) -> Result<Bytes> {
+        async fn read(&self, i: usize, mut buf: PoolBuf) -> Result<Bytes> {
             tokio::time::sleep(self.delays[i]).await;
-            Ok(Bytes::from(self.block(i)))
+            buf.vec().extend_from_slice(&self.block(i));
+            Ok(buf.freeze())
         }
     }
 
@@ -486,6 +490,7 @@ mod tests {
             max_queue: 1000,
             max_wait: Duration::from_secs(7200),
             stall: Duration::from_millis(if with_stalls { 500 } else { 3_600_000 }),
+            buffer_size: 1000,
         });
         let downloads = rng.gen_range(1..40);
         let mut tasks = Vec::new();
@@ -550,6 +555,86 @@ mod tests {
         drop(parked);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(budget.available(), grants, "seed {seed}: grants leaked");
+        // Every block buffer is back in the pool, and there never were
+        // more than grants.
+        let pool = &budget.pool;
+        assert_eq!(pool.idle(), pool.allocated(), "seed {seed}: buffers leaked");
+        assert!(pool.allocated() <= grants, "seed {seed}: pool over its cap");
+    }
+
+    fn fake(r: usize, blocks: usize) -> Fake {
+        Fake {
+            r,
+            lens: vec![1000; blocks],
+            delays: vec![Duration::from_millis(1); blocks],
+        }
+    }
+
+    fn budget(grants: usize) -> Arc<Budget> {
+        Budget::new(BudgetConfig {
+            grants,
+            max_queue: 100,
+            max_wait: Duration::from_secs(60),
+            stall: Duration::from_millis(500),
+            buffer_size: 1000,
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_download_returns_its_buffers() {
+        let b = budget(8);
+        let mut r = Reader::new(fake(0, 20), b.clone(), 100);
+        for _ in 0..15 {
+            r.next_frame().await.unwrap().unwrap();
+        }
+        // read-ahead in flight or parked
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(b.available() < 8);
+        drop(r);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(b.available(), 8);
+        assert_eq!(b.pool.idle(), b.pool.allocated());
+        assert!(b.pool.allocated() <= 1 + READ_AHEAD);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_download_pins_no_more_than_its_allowance_and_then_nothing() {
+        let b = budget(8);
+        // Many downloads read a frame each and stop reading.
+        let mut stalled = Vec::new();
+        for r in 0..2 {
+            let mut reader = Reader::new(fake(r, 20), b.clone(), 100);
+            reader.next_frame().await.unwrap().unwrap();
+            stalled.push(reader);
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for r in &stalled {
+            // the block being sent and its read-ahead, no more
+            assert!(r.holder.parked() <= 1 + READ_AHEAD, "{}", r.holder.parked());
+        }
+        assert_eq!(b.available(), 8 - 2 * (1 + READ_AHEAD));
+        // A download that keeps reading gets every block: the stalled ones
+        // give theirs back once they have not read for the stall time.
+        let mut active = Reader::new(fake(9, 30), b.clone(), 1000);
+        let mut n = 0;
+        while let Some(f) = active.next_frame().await {
+            f.unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 30);
+        drop(active);
+        // Someone who needs a grant when none is free evicts them.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut held: Vec<Grant> = std::iter::from_fn(|| b.try_acquire()).collect();
+        held.push(b.acquire(true).await.unwrap());
+        held.push(b.acquire(false).await.unwrap());
+        drop(held);
+        for r in &stalled {
+            assert_eq!(r.holder.parked(), 0);
+        }
+        assert_eq!(b.available(), 8);
+        assert_eq!(b.pool.idle(), b.pool.allocated());
+        assert!(b.pool.allocated() <= 8);
     }
 
     #[test]

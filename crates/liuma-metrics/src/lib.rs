@@ -341,7 +341,13 @@ impl Collector for EngineCollector {
         }
         let b = self.engine.budget_stats();
         let (free, total) = self.engine.budget_free();
-        let budget: [(&str, &str, u64); 2] = [
+        let (pooled, reused) = self.engine.block_pool();
+        let budget: [(&str, &str, u64); 3] = [
+            (
+                "budget_buffers_reused",
+                "block buffers handed out again from the budget's pool (not allocated)",
+                reused as u64,
+            ),
             (
                 "budget_refused",
                 "requests answered 503 SlowDown: memory budget queue full or wait too long",
@@ -357,7 +363,12 @@ impl Collector for EngineCollector {
             let c = ConstCounter::new(v);
             c.encode(enc.encode_descriptor(name, help, None, c.metric_type())?)?;
         }
-        let gauges: [(&str, &str, usize); 5] = [
+        let gauges: [(&str, &str, usize); 6] = [
+            (
+                "budget_buffers",
+                "block buffers the budget's pool holds (in use or idle; at most the budget)",
+                pooled,
+            ),
             (
                 "blocks_below_target",
                 "blocks this node maintains that its last heal pass left below their target code",

@@ -411,3 +411,50 @@ async fn concurrent_puts_of_the_same_key_leave_one_consistent_object() {
         .unwrap();
     assert_eq!(vs.versions.len(), 1, "unversioned bucket keeps one version");
 }
+
+/// An upload's block is counted by the memory budget once it is more than
+/// a sixteenth of a block in (gathered into the pooled buffer of its
+/// grant), not before: a client that stalls early pins no grant, one that
+/// stalls later pins one, never more; everything comes back at the end.
+#[tokio::test]
+async fn an_upload_gathers_into_its_grant_after_the_first_sixteenth() {
+    let node = Node::new(1);
+    let e = node.engine.clone();
+    e.create_bucket("gather", "me").await.unwrap();
+    let (_, total) = e.budget_free();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(1);
+    let body: liuma_engine::ByteStream =
+        Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
+            rx.recv().await.map(|item| (item, rx))
+        }));
+    let data = random(7, 3 * BS);
+    let put = tokio::spawn({
+        let e = e.clone();
+        async move {
+            e.put_object("gather", "k", body, PutOptions::default())
+                .await
+        }
+    });
+    // Sends `chunk` and returns once the upload has handled it: it takes
+    // the next item only after it is done with the one before, and the
+    // channel holds one.
+    let send = |chunk: &[u8]| {
+        let (tx, chunk) = (tx.clone(), Bytes::copy_from_slice(chunk));
+        async move {
+            tx.send(Ok(chunk)).await.unwrap();
+            tx.send(Ok(Bytes::new())).await.unwrap();
+            tx.send(Ok(Bytes::new())).await.unwrap();
+        }
+    };
+    let sixteenth = BS / 16;
+    send(&data[..sixteenth]).await;
+    assert_eq!(e.budget_free().0, total, "a sixteenth in: nothing counted");
+    send(&data[sixteenth..sixteenth + 1]).await;
+    assert_eq!(e.budget_free().0, total - 1, "past it: the block's grant");
+    send(&data[sixteenth + 1..2 * BS + 10]).await;
+    send(&data[2 * BS + 10..]).await;
+    drop(tx);
+    put.await.unwrap().unwrap();
+    assert_eq!(e.budget_free().0, total, "every grant back");
+    assert_eq!(get(&e, "gather", "k", GetOptions::default()).await, data);
+}
