@@ -219,7 +219,7 @@ pub fn decode_block(shards: &[Option<Bytes>]) -> Result<Bytes> {
 
 /// Like [`decode_block`], also returning the indices that were missing or bad (to repair).
 pub fn decode_block_report(shards: &[Option<Bytes>]) -> Result<(Bytes, Vec<u16>)> {
-    let r = recover(shards, None)?;
+    let r = recover(shards, None, None)?;
     let plain = r.plain()?;
     Ok((plain, r.bad))
 }
@@ -227,9 +227,40 @@ pub fn decode_block_report(shards: &[Option<Bytes>]) -> Result<(Bytes, Vec<u16>)
 /// Like [`decode_block_report`], but only shards of block `id` count: a valid frame of
 /// another block can never out-vote the block the caller asked for.
 pub fn decode_block_expect(id: &BlockId, shards: &[Option<Bytes>]) -> Result<(Bytes, Vec<u16>)> {
-    let r = recover(shards, Some(*id))?;
+    let r = recover(shards, Some(*id), None)?;
     let plain = r.plain()?;
     Ok((plain, r.bad))
+}
+
+/// Like [`decode_block_expect`], for a caller whose records say whether the
+/// block is opaque-id: frames flagged otherwise count as bad. An opaque id
+/// vouches for nothing, so a forged frame must not turn a plain block into
+/// one whose id is never checked.
+pub fn decode_block_expect_as(
+    id: &BlockId,
+    shards: &[Option<Bytes>],
+    opaque: bool,
+) -> Result<(Bytes, Vec<u16>)> {
+    let r = recover(shards, Some(*id), Some(opaque))?;
+    let plain = r.plain()?;
+    Ok((plain, r.bad))
+}
+
+/// [`decode_block_fast`] for a caller that knows whether the block is
+/// opaque-id (see [`decode_block_expect_as`]).
+pub fn decode_block_fast_as(
+    id: &BlockId,
+    shards: &[Option<Bytes>],
+    opaque: bool,
+) -> Result<(Bytes, Vec<u16>)> {
+    if !opaque
+        && let Some(plain) = recover_trusting_id(id, shards)
+            .filter(|r| !r.layout.opaque)
+            .and_then(|r| r.plain().ok())
+    {
+        return Ok((plain, Vec::new()));
+    }
+    decode_block_expect_as(id, shards, opaque)
 }
 
 /// Whether the frames are of an opaque-id block (see [`CodecParams::opaque_id`]):
@@ -325,7 +356,7 @@ fn recover_trusting_id(id: &BlockId, frames: &[Option<Bytes>]) -> Option<Recover
 /// writes shards of a block that could not be read back. The output is byte-for-byte
 /// what [`encode_block`] produced.
 pub fn rebuild_shards(shards: &[Option<Bytes>], wanted: &[u16]) -> Result<Vec<Shard>> {
-    let r = recover(shards, None)?;
+    let r = recover(shards, None, None)?;
     if let Some(&index) = wanted.iter().find(|&&i| usize::from(i) >= r.layout.total()) {
         return Err(Error::InvalidShardIndex {
             block: r.layout.id,
@@ -375,14 +406,19 @@ impl Recovered {
     }
 }
 
-fn recover(frames: &[Option<Bytes>], expected: Option<BlockId>) -> Result<Recovered> {
+fn recover(
+    frames: &[Option<Bytes>],
+    expected: Option<BlockId>,
+    opaque: Option<bool>,
+) -> Result<Recovered> {
     let parsed: Vec<Option<Shard>> = frames
         .iter()
         .enumerate()
         .map(|(i, f)| {
             let s = parse_shard(f.clone()?).ok()?;
             let in_slot = usize::from(s.header.index) == i;
-            let wanted = expected.is_none_or(|id| id == s.header.block_id);
+            let wanted = expected.is_none_or(|id| id == s.header.block_id)
+                && opaque.is_none_or(|o| o == s.header.opaque);
             (in_slot && wanted).then_some(s)
         })
         .collect();
@@ -509,6 +545,28 @@ mod tests {
             let plain = encode_block(&CodecParams::default(), Bytes::from(body.clone())).unwrap();
             assert!(!is_opaque(&frames(&plain)));
             assert!(decode_block_unverified(&plain.id, &frames(&plain)).is_none());
+            // A caller that knows the kind: frames of the other kind are bad.
+            // Forged opaque frames under a plain block's id (valid checksums,
+            // other bytes) never pass for it, and the opaque block reads only
+            // as opaque.
+            assert_eq!(decode_block_expect_as(&id, &good, true).unwrap().0, body);
+            assert_eq!(decode_block_fast_as(&id, &good, true).unwrap().0, body);
+            assert!(decode_block_expect_as(&id, &good, false).is_err());
+            assert!(decode_block_fast_as(&id, &good, false).is_err());
+            let forged =
+                encode_block_with_id(&params, plain.id, Bytes::from(vec![7u8; len])).unwrap();
+            assert!(
+                decode_block_fast(&plain.id, &frames(&forged)).is_ok(),
+                "the unchecked kind"
+            );
+            assert!(decode_block_fast_as(&plain.id, &frames(&forged), false).is_err());
+            assert!(decode_block_expect_as(&plain.id, &frames(&forged), false).is_err());
+            assert_eq!(
+                decode_block_fast_as(&plain.id, &frames(&plain), false)
+                    .unwrap()
+                    .0,
+                body
+            );
         }
     }
 

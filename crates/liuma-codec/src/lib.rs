@@ -61,9 +61,9 @@ pub mod format;
 pub mod id;
 
 pub use block::{
-    CodecParams, EncodedBlock, decode_block, decode_block_expect, decode_block_fast,
-    decode_block_report, decode_block_unverified, encode_block, encode_block_with_id, is_opaque,
-    rebuild_shards,
+    CodecParams, EncodedBlock, decode_block, decode_block_expect, decode_block_expect_as,
+    decode_block_fast, decode_block_fast_as, decode_block_report, decode_block_unverified,
+    encode_block, encode_block_with_id, is_opaque, rebuild_shards,
 };
 pub use error::{Error, Result};
 pub use format::{

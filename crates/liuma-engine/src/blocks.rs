@@ -272,6 +272,7 @@ impl BlockStore {
             state: BlockState::Live,
             created_ms: now,
             touched_ms: now,
+            opaque,
         };
         let key = keys::block(&id);
         let mut txn = Txn::new()
@@ -506,7 +507,7 @@ impl BlockStore {
     ) -> Result<Bytes> {
         let n = rec.disks.len();
         let k = usize::from(rec.k);
-        let decoded = match decode_off_thread(id, &frames).await? {
+        let decoded = match decode_off_thread(id, &frames, rec.opaque).await? {
             Ok(ok) => ok,
             Err(_) => {
                 // Some shard read was bad (rotten, missing): ask every shard
@@ -517,14 +518,16 @@ impl BlockStore {
                     frames[i] = f;
                 }
                 Stats::add(&self.stats.degraded_reads, 1);
-                decode_off_thread(id, &frames).await?.map_err(|_| {
-                    let have = frames.iter().filter(|f| f.is_some()).count();
-                    Error::BlockUnavailable {
-                        block: *id,
-                        have,
-                        need: k,
-                    }
-                })?
+                decode_off_thread(id, &frames, rec.opaque)
+                    .await?
+                    .map_err(|_| {
+                        let have = frames.iter().filter(|f| f.is_some()).count();
+                        Error::BlockUnavailable {
+                            block: *id,
+                            have,
+                            need: k,
+                        }
+                    })?
             }
         };
         let (data, bad) = decoded;
@@ -565,15 +568,24 @@ impl BlockStore {
             .flatten();
         if let Some(i) = local {
             let vec = buf.take_vec();
-            if let Some((vec, Ok(()))) = self
+            let read = self
                 .cluster
-                .read_local_shard_into(&rec.disks[i], id, index_u16(i), vec)
-                .await
-            {
+                .read_local_shard_into(&rec.disks[i], id, index_u16(i), vec);
+            // With other copies to ask, a slow local disk is not waited on
+            // longer than a read would wait before hedging to them.
+            let got = if n > 1 {
+                tokio::time::timeout(self.cluster.hedge_delay(), read)
+                    .await
+                    .ok()
+                    .flatten()
+            } else {
+                read.await
+            };
+            if let Some((vec, Ok(()))) = got {
                 buf.put_back(vec);
                 let mut frames = vec![None; n];
                 frames[i] = Some(buf.freeze());
-                if let Ok((data, _)) = decode_off_thread(id, &frames).await? {
+                if let Ok((data, _)) = decode_off_thread(id, &frames, rec.opaque).await? {
                     return Ok(data);
                 }
             }
@@ -880,7 +892,13 @@ pub(crate) fn index_u16(i: usize) -> u16 {
 async fn decode_off_thread(
     id: &BlockId,
     frames: &[Option<Bytes>],
+    opaque: bool,
 ) -> Result<liuma_codec::Result<(Bytes, Vec<u16>)>> {
     let (id, frames) = (*id, frames.to_vec());
-    Ok(tokio::task::spawn_blocking(move || liuma_codec::decode_block_fast(&id, &frames)).await?)
+    Ok(
+        tokio::task::spawn_blocking(move || {
+            liuma_codec::decode_block_fast_as(&id, &frames, opaque)
+        })
+        .await?,
+    )
 }

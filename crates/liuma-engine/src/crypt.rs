@@ -338,6 +338,13 @@ pub(crate) struct Sealer {
     enc_key: [u8; 32],
 }
 
+impl Sealer {
+    /// The SSE-S3 master-key version this sealer seals under (None: SSE-C).
+    pub(crate) fn s3_version(&self) -> Option<u32> {
+        (self.mode == MODE_S3).then_some(self.version)
+    }
+}
+
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Sealer(mode {}, v{})", self.mode, self.version)

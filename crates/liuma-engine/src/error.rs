@@ -313,6 +313,10 @@ pub enum Error {
     /// Server-side encryption asked of an engine without a master key ring.
     #[error("server-side encryption is not configured on this node")]
     SseUnavailable,
+    /// A write sealed under an SSE-S3 key version that was retired while it
+    /// ran: nothing is committed (the object could never be read); retry.
+    #[error("SSE key version {version} was retired while this write ran; retry it")]
+    SseKeyRetired { version: u32 },
     /// An encrypted block could not be opened (tampered or corrupt data,
     /// a key version this node lacks).
     #[error(transparent)]
@@ -363,6 +367,7 @@ impl Error {
             Error::MembershipRefused { .. } => "Conflict",
             Error::TooFewFailureDomains { .. } => "ServiceUnavailable",
             Error::MetaUnavailable(_) => "ServiceUnavailable",
+            Error::SseKeyRetired { .. } => "ServiceUnavailable",
             Error::MetaRejected(_) | Error::MetaFailed(_) => "InternalError",
             Error::Overloaded { .. } => "SlowDown",
             Error::Conflict { .. } => "OperationAborted",
@@ -442,6 +447,7 @@ impl Error {
             | Error::DiskFailed(_)
             | Error::TooFewFailureDomains { .. }
             | Error::MetaUnavailable(_)
+            | Error::SseKeyRetired { .. }
             | Error::Overloaded { .. } => 503,
         }
     }

@@ -524,8 +524,9 @@ impl Engine {
                 if verify {
                     let all: Vec<usize> = (0..rec.disks.len()).collect();
                     let frames = self.inner.blocks.frames_at(&id, &rec, &all).await;
+                    let opaque = rec.opaque;
                     good = match tokio::task::spawn_blocking(move || {
-                        liuma_codec::decode_block_expect(&id, &frames)
+                        liuma_codec::decode_block_expect_as(&id, &frames, opaque)
                             .map(|(_, bad)| frames.len() - bad.len())
                     })
                     .await

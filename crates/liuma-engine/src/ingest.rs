@@ -287,6 +287,7 @@ impl Inner {
         let (md5, computed) = up.hashing.finish().await?;
         let disk_bytes = match &body {
             Body::Inline(d) => d.len() as u64,
+            Body::SealedInline { envelope, .. } => envelope.len() as u64,
             _ => up.disk_bytes,
         };
         drop(up);

@@ -315,6 +315,11 @@ pub(crate) struct BlockRecord {
     pub created_ms: u64,
     /// Last time an upload reused this block (dedup); GC waits a grace period after it.
     pub touched_ms: u64,
+    /// An opaque-id block (a format-2 SSE envelope, see `crypt`): its id is
+    /// not a hash of its bytes, so reads accept only frames flagged so, and
+    /// plain blocks only frames not flagged (a forged flag is a bad frame).
+    #[serde(default)]
+    pub opaque: bool,
 }
 
 /// Who holds a block reference (the value of an `rf/` key).

@@ -216,6 +216,7 @@ impl Engine {
             .unwrap_or(self.inner.cfg.max_object_size)
             .min(self.inner.cfg.max_object_size);
         let (sealer, sse_record) = self.inner.resolve_sse(&b, opts.sse.as_ref())?.unzip();
+        let sealed_under = sealer.as_ref().and_then(|s| s.s3_version());
         let ing = self
             .inner
             .ingest(
@@ -261,6 +262,14 @@ impl Engine {
             sse: sse_record,
             disk_bytes: Some(ing.disk_bytes),
         };
+        // A key version retired while this write ran (a long PUT that began
+        // before a rotation): committing would store an unreadable object.
+        if let Some(version) = sealed_under
+            && !self.inner.sse_version_live(version)
+        {
+            self.discard_uncommitted(&rec).await?;
+            return Err(Error::SseKeyRetired { version });
+        }
         let guard = Guard {
             condition: &opts.condition,
             ..Guard::default()

@@ -162,9 +162,10 @@ impl Engine {
         let (frames, bid) = (frames, *id);
         // An encrypted envelope named by its keyed id stays so (and is not
         // compressed: it was before encryption).
-        let opaque = liuma_codec::is_opaque(&frames);
+        // (from the record, never from a frame's unchecked header)
+        let opaque = rec.opaque;
         let plain = tokio::task::spawn_blocking(move || {
-            liuma_codec::decode_block_expect(&bid, &frames).map(|(plain, _)| plain)
+            liuma_codec::decode_block_expect_as(&bid, &frames, opaque).map(|(plain, _)| plain)
         })
         .await?
         .map_err(|_| Error::BlockUnavailable {
@@ -235,6 +236,7 @@ impl Engine {
             state: BlockState::Live,
             created_ms: rec.created_ms,
             touched_ms: rec.touched_ms,
+            opaque: rec.opaque,
         };
         Ok(Staged { rec: new, written })
     }
@@ -538,6 +540,7 @@ mod tests {
             state: BlockState::Live,
             created_ms: 0,
             touched_ms: 0,
+            opaque: false,
         };
         let big = 4 << 20;
         let small = 1000;

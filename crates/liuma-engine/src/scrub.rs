@@ -86,10 +86,11 @@ impl Engine {
     async fn scrub_block(&self, id: &BlockId, rec: &BlockRecord) -> Result<(usize, usize)> {
         let all: Vec<usize> = (0..rec.disks.len()).collect();
         let frames = self.read_shards_logged(id, rec, &all, "scrub").await;
-        let (bid, copy) = (*id, frames.clone());
-        let decoded =
-            tokio::task::spawn_blocking(move || liuma_codec::decode_block_expect(&bid, &copy))
-                .await?;
+        let (bid, copy, opaque) = (*id, frames.clone(), rec.opaque);
+        let decoded = tokio::task::spawn_blocking(move || {
+            liuma_codec::decode_block_expect_as(&bid, &copy, opaque)
+        })
+        .await?;
         let (_, bad) = decoded.map_err(|_| Error::BlockUnavailable {
             block: *id,
             have: frames.iter().filter(|f| f.is_some()).count(),

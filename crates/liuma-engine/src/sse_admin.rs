@@ -194,6 +194,12 @@ impl Inner {
             .clone()
     }
 
+    /// Whether SSE-S3 key `version` is still in this node's ring.
+    pub(crate) fn sse_version_live(&self, version: u32) -> bool {
+        self.sse_ring()
+            .is_some_and(|r| r.versions().contains(&version))
+    }
+
     fn set_sse_ring(&self, ring: KeyRing) {
         let mut cur = self
             .sse_ring
@@ -799,6 +805,59 @@ mod tests {
             e.sse_retire(2).await,
             Err(KeyAdminError::Current(2))
         ));
+    }
+
+    /// A PUT that began before a rotation and ends after its key version
+    /// was retired commits nothing: its object could never be read.
+    #[tokio::test]
+    async fn a_write_outliving_its_key_version_commits_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        e.create_bucket("bkt", "root").await.unwrap();
+        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(1);
+        let body: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|chunk| (chunk, rx))
+        }));
+        let slow = tokio::spawn({
+            let e = e.clone();
+            async move {
+                e.put_object(
+                    "bkt",
+                    "slow",
+                    body,
+                    PutOptions {
+                        sse: Some(SseRequest::S3),
+                        ..PutOptions::default()
+                    },
+                )
+                .await
+            }
+        });
+        // the second send returns once the body's reader took the first:
+        // the write has chosen its key version by then
+        for _ in 0..2 {
+            let chunk = Ok(bytes::Bytes::from(vec![1u8; 100_000]));
+            tokio::time::timeout(std::time::Duration::from_secs(10), tx.send(chunk))
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        e.sse_rotate().await.unwrap();
+        // nothing committed under version 1 yet: retirement is allowed
+        e.sse_retire(1).await.unwrap();
+        drop(tx);
+        let err = slow.await.unwrap().unwrap_err();
+        assert!(
+            matches!(err, Error::SseKeyRetired { version: 1 }),
+            "{err:?}"
+        );
+        assert!(matches!(
+            e.head_object("bkt", "slow", None).await,
+            Err(Error::NoSuchKey { .. })
+        ));
+        // a write after the retirement seals under the new version
+        put(&e, "fresh", b"new").await;
+        assert_eq!(get(&e, "fresh", None).await, b"new");
     }
 
     #[test]

@@ -430,6 +430,7 @@ fn engine_status(e: &EngineError) -> StatusCode {
         EngineError::SseCustomerKeyRequired | EngineError::SseNotApplicable => S::BAD_REQUEST,
         EngineError::SseCustomerKeyMismatch => S::FORBIDDEN,
         EngineError::SseUnavailable => S::NOT_IMPLEMENTED,
+        EngineError::SseKeyRetired { .. } => S::SERVICE_UNAVAILABLE,
     }
 }
 

@@ -102,6 +102,7 @@ pub(crate) fn s3_err(e: E) -> S3Error {
             "The encryption parameters are not applicable to this object."
         ),
         E::SseUnavailable => s3_error!(e, NotImplemented),
+        E::SseKeyRetired { .. } => s3_error!(e, ServiceUnavailable),
         E::Crypt(_) => S3Error::internal_error(e),
         E::Internal(_) => S3Error::internal_error(e),
     }

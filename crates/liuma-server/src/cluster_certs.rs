@@ -110,9 +110,9 @@ impl Revoked {
         write(&self.nodes, Arc::new(nodes));
     }
 
-    /// Whether `node` is revoked at all.
-    pub fn contains(&self, node: &str) -> bool {
-        read(&self.nodes).contains_key(node)
+    /// When `node` was revoked (ms since the epoch), if it was.
+    pub fn revoked_at(&self, node: &str) -> Option<u64> {
+        read(&self.nodes).get(node).copied()
     }
 
     /// Refuse a certificate of a revoked node issued before its revocation.
@@ -297,7 +297,17 @@ pub async fn maintain(
         if issued.elapsed() < r.lifetime * 2 / 3 {
             continue;
         }
-        if revoked.contains(&r.node_id) {
+        // Only a certificate issued before the revocation is revoked: a node
+        // let back in since (restarted with the cluster secret) renews on.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let issued_ms =
+            now_ms.saturating_sub(u64::try_from(issued.elapsed().as_millis()).unwrap_or(u64::MAX));
+        if revoked
+            .revoked_at(&r.node_id)
+            .is_some_and(|at| issued_ms <= at)
+        {
             tracing::error!(node = %r.node_id, "this node's certificate is revoked: not renewing it");
             continue;
         }

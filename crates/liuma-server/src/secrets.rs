@@ -178,6 +178,13 @@ pub(crate) fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     f.write_all(content.as_bytes())?;
     f.sync_all()?;
     fs::rename(&tmp, path)?;
+    // The rename is durable only once the directory is: a key used right
+    // after this (an SSE rotation) must survive a power loss.
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
     Ok(())
 }
 

@@ -248,8 +248,10 @@ impl RingStore for ClusterRing {
             .await
             .map_err(|e| format!("storing the SSE master key: {e}"))?
             .succeeded;
-        if done {
-            sync_local(&self.local, new)?;
+        // Once stored in etcd the swap happened: a failed local copy is
+        // logged, not reported as a failed rotation (a retry would rotate twice).
+        if done && let Err(e) = sync_local(&self.local, new) {
+            tracing::warn!(error = %e, "the SSE key ring changed in the cluster store but its local copy was not updated");
         }
         Ok(done)
     }
