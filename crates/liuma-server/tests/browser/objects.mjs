@@ -393,6 +393,9 @@ try {
   await page.click('tr[data-key="pic.png"] input[type=checkbox]');
   await page.click("#delete-selected");
   await page.waitForSelector("#confirm[open]");
+  // the page is "listed" already: wait for the listing the delete reloads,
+  // or it lands during the next navigation and hides its state
+  await page.evaluate(() => (document.body.dataset.state = ""));
   await page.click("#confirm-ok");
   await state("listed");
   u = await usage("media");
