@@ -196,8 +196,7 @@ impl Inner {
 
     /// Whether SSE-S3 key `version` is still in this node's ring.
     pub(crate) fn sse_version_live(&self, version: u32) -> bool {
-        self.sse_ring()
-            .is_some_and(|r| r.versions().contains(&version))
+        self.sse_ring().is_some_and(|r| r.get(version).is_some())
     }
 
     fn set_sse_ring(&self, ring: KeyRing) {

@@ -923,17 +923,20 @@ mod tests {
         assert!(err.to_string().contains("tls.native"), "{err}");
     }
 
+    /// `Config::load` of `text` as the config file (in `dir`) with `args`.
+    fn load_file(dir: &std::path::Path, text: &str, args: ServerArgs) -> anyhow::Result<Config> {
+        let file = dir.join("c.toml");
+        std::fs::write(&file, text).unwrap();
+        Config::load(&ServerArgs {
+            config: Some(file),
+            ..args
+        })
+    }
+
     #[test]
     fn etcd_client_settings_go_together_and_match_the_scheme() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        let load = |text: &str, args: ServerArgs| {
-            std::fs::write(&file, text).unwrap();
-            Config::load(&ServerArgs {
-                config: Some(file.clone()),
-                ..args
-            })
-        };
+        let load = |text: &str, args: ServerArgs| load_file(dir.path(), text, args);
         let cfg = load(
             "etcd = [\"https://e:2379\"]\n[etcd_client]\nca = \"/ca.pem\"\ncert = \"/c.pem\"\nkey = \"/c.key\"\nuser = \"liuma\"\npassword_file = \"/pw\"\n",
             ServerArgs::default(),
@@ -978,14 +981,7 @@ mod tests {
     #[test]
     fn native_compatibility_settings() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("c.toml");
-        let load = |text: &str, args: ServerArgs| {
-            std::fs::write(&file, text).unwrap();
-            Config::load(&ServerArgs {
-                config: Some(file.clone()),
-                ..args
-            })
-        };
+        let load = |text: &str, args: ServerArgs| load_file(dir.path(), text, args);
         let cfg = load(
             "[native]\nchunk_base = 1\nenvelope = \"v1\"\nactive_shape = \"v1\"\nmax_header_bytes = 8192\n",
             ServerArgs::default(),
