@@ -306,6 +306,56 @@ def test_ssec_multipart(s3, bucket):
     assert status(e) == 400
 
 
+def test_ssec_upload_part_copy(s3, bucket):
+    """UploadPartCopy as AWS documents it: the source's key in the
+    CopySourceSSECustomer* parameters, the upload's key in SSECustomer*."""
+    src_key, dst_key, other = os.urandom(32), os.urandom(32), os.urandom(32)
+    src = os.urandom(6 * MiB)
+    s3.put_object(Bucket=bucket, Key="upc-src", Body=src, **ssec(src_key))
+    s3.put_object(Bucket=bucket, Key="upc-plain", Body=b"p" * (5 * MiB))
+    up = s3.create_multipart_upload(Bucket=bucket, Key="upc", **ssec(dst_key))
+    uid = up["UploadId"]
+    source = {"Bucket": bucket, "Key": "upc-src"}
+    src_params = {"CopySourceSSECustomerAlgorithm": "AES256", "CopySourceSSECustomerKey": src_key}
+
+    def copy_part(n, **kw):
+        return s3.upload_part_copy(Bucket=bucket, Key="upc", UploadId=uid, PartNumber=n, **kw)
+
+    # refusals first: none may leave a part behind
+    with pytest.raises(ClientError) as e:  # the source's key missing
+        copy_part(1, CopySource=source, **ssec(dst_key))
+    assert status(e) == 400
+    with pytest.raises(ClientError) as e:  # the wrong source key
+        copy_part(1, CopySource=source, CopySourceSSECustomerAlgorithm="AES256",
+                  CopySourceSSECustomerKey=other, **ssec(dst_key))
+    assert status(e) == 403
+    with pytest.raises(ClientError) as e:  # the wrong key for the upload
+        copy_part(1, CopySource=source, **src_params, **ssec(other))
+    assert status(e) == 403
+    with pytest.raises(ClientError) as e:  # no key for the upload
+        copy_part(1, CopySource=source, **src_params)
+    assert status(e) == 400
+    assert s3.list_parts(Bucket=bucket, Key="upc", UploadId=uid).get("Parts", []) == []
+
+    # part 1: a range of the SSE-C source; part 2: a plain source
+    r1 = copy_part(1, CopySource=source, CopySourceRange=f"bytes=0-{5 * MiB - 1}",
+                   **src_params, **ssec(dst_key))
+    assert r1["SSECustomerAlgorithm"] == "AES256"
+    r2 = copy_part(2, CopySource={"Bucket": bucket, "Key": "upc-plain"}, **ssec(dst_key))
+    parts = [{"PartNumber": 1, "ETag": r1["CopyPartResult"]["ETag"]},
+             {"PartNumber": 2, "ETag": r2["CopyPartResult"]["ETag"]}]
+    s3.complete_multipart_upload(Bucket=bucket, Key="upc", UploadId=uid, MultipartUpload={"Parts": parts})
+    whole = src[:5 * MiB] + b"p" * (5 * MiB)
+    got = s3.get_object(Bucket=bucket, Key="upc", **ssec(dst_key))
+    assert got["SSECustomerAlgorithm"] == "AES256"
+    assert got["Body"].read() == whole
+    with pytest.raises(ClientError) as e:
+        s3.get_object(Bucket=bucket, Key="upc", **ssec(src_key))
+    assert status(e) == 403
+    # the source is untouched and still needs its own key
+    assert s3.get_object(Bucket=bucket, Key="upc-src", **ssec(src_key))["Body"].read() == src
+
+
 def test_ssec_presigned_get(s3, bucket):
     key = os.urandom(32)
     s3.put_object(Bucket=bucket, Key="ps", Body=b"presigned secret", **ssec(key))

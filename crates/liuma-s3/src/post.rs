@@ -282,7 +282,15 @@ impl PostObject {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
-        let location = format!("http://{host}/{bucket}/{}", crate::conv::url_encode(&key));
+        // The scheme the client used: a POST over https gets an https Location.
+        let scheme = match parts.extensions.get::<crate::ClientConn>() {
+            Some(c) if c.tls => "https",
+            _ => "http",
+        };
+        let location = format!(
+            "{scheme}://{host}/{bucket}/{}",
+            crate::conv::url_encode(&key)
+        );
         let redirect = form
             .get("success_action_redirect")
             .or_else(|| form.get("redirect"))

@@ -393,8 +393,10 @@ pub struct ServerArgs {
     pub s3_allow_sigv2: bool,
     /// SSE-S3 master key ring from FILE (32 raw bytes, 64 hex digits, or
     /// `v<N> <hex>` lines), e.g. written by an external secret manager.
-    /// Default: `secrets/sse.key`, generated at first start (shared through
-    /// etcd in a cluster).
+    /// The same text may instead be given in the variable
+    /// LIUMA_SSE_MASTER_KEY (never on the command line). Default:
+    /// `secrets/sse.key`, generated at first start (shared through etcd in
+    /// a cluster).
     #[arg(long, env = "LIUMA_SSE_MASTER_KEY_FILE")]
     pub sse_master_key_file: Option<PathBuf>,
     /// New buckets get SSE-S3 default encryption (AES256).

@@ -207,9 +207,10 @@ async fn open_node(
     };
     let mut engine_cfg = cfg.engine_config()?;
     engine_cfg.secret_seal = Some(secrets.seal_key());
+    let external_key = crate::sse_keys::External::from_config(cfg.sse.master_key_file.as_deref())?;
     engine_cfg.sse_keys = Some(
         crate::sse_keys::load(
-            cfg.sse.master_key_file.as_deref(),
+            external_key.as_ref(),
             &cfg.secrets_dir(),
             &meta,
             &secrets.cluster_secret,
@@ -220,7 +221,7 @@ async fn open_node(
     );
     let engine = Engine::open_in(engine_cfg, meta.clone(), cluster.clone())?;
     if let Some(store) = crate::sse_keys::store(
-        cfg.sse.master_key_file.as_deref(),
+        external_key.as_ref(),
         &cfg.secrets_dir(),
         &meta,
         &secrets.cluster_secret,

@@ -1,8 +1,12 @@
 //! The SSE-S3 master key ring of a node (see `liuma_engine::KeyRing`).
 //!
 //! Where it comes from, first match wins:
-//! 1. `--sse-master-key-file FILE` (`[sse] master_key_file`): written by an
-//!    external secret manager or KMS; never copied anywhere by liuma.
+//! 1. `--sse-master-key-file FILE` (`[sse] master_key_file`), or the
+//!    variable `LIUMA_SSE_MASTER_KEY` holding the same text (an external
+//!    secret manager or KMS injects either; setting both is refused):
+//!    never copied anywhere by liuma. The variable is read once at start;
+//!    only this process's user (and root) can read another process's
+//!    environment, so it is as private as a 0600 file.
 //! 2. `secrets/sse.key` (0600), this node's copy.
 //! 3. In a cluster, `cl/sse` in the metadata store: the ring sealed
 //!    (ChaCha20-Poly1305) under a key derived from the cluster secret, as
@@ -31,6 +35,45 @@ use liuma_meta::{Compare, DynMetaStore, Op, Txn};
 use rand::RngCore;
 
 use crate::secrets::write_private;
+
+/// The environment variable that may hold the ring (see the module docs).
+pub const KEY_ENV: &str = "LIUMA_SSE_MASTER_KEY";
+
+/// A ring liuma does not own: rotation and retirement are refused.
+pub enum External {
+    /// `--sse-master-key-file`.
+    File(PathBuf),
+    /// The text of [`KEY_ENV`].
+    Env(String),
+}
+
+impl External {
+    /// From the configured file and the process environment.
+    pub fn from_config(file: Option<&Path>) -> anyhow::Result<Option<External>> {
+        let env = std::env::var(KEY_ENV).ok().filter(|v| !v.trim().is_empty());
+        match (file, env) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "both --sse-master-key-file and {KEY_ENV} are set: give the SSE master key one way"
+            ),
+            (Some(f), None) => Ok(Some(External::File(f.to_owned()))),
+            (None, Some(text)) => Ok(Some(External::Env(text))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn ring(&self) -> anyhow::Result<KeyRing> {
+        match self {
+            External::File(f) => {
+                let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+                KeyRing::from_file_bytes(&bytes)
+                    .with_context(|| format!("parsing the SSE master key file {}", f.display()))
+            }
+            // The text is never part of an error message.
+            External::Env(text) => KeyRing::from_file_bytes(text.trim().as_bytes())
+                .with_context(|| format!("parsing the SSE master key in {KEY_ENV}")),
+        }
+    }
+}
 
 /// Key of the sealed ring in the metadata store.
 const RING_KEY: &[u8] = b"cl/sse";
@@ -73,17 +116,19 @@ fn unseal(cluster_secret: &str, blob: &[u8]) -> anyhow::Result<KeyRing> {
 /// The node's key ring (see the module docs). `meta` is consulted only
 /// when `clustered`.
 pub async fn load(
-    key_file: Option<&Path>,
+    external: Option<&External>,
     secrets_dir: &Path,
     meta: &DynMetaStore,
     cluster_secret: &str,
     clustered: bool,
 ) -> anyhow::Result<KeyRing> {
-    if let Some(f) = key_file {
-        let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-        let ring = KeyRing::from_file_bytes(&bytes)
-            .with_context(|| format!("parsing the SSE master key file {}", f.display()))?;
-        tracing::info!(versions = ?ring.versions(), "SSE master key from the given file");
+    if let Some(x) = external {
+        let ring = x.ring()?;
+        let from = match x {
+            External::File(_) => "the given file",
+            External::Env(_) => KEY_ENV,
+        };
+        tracing::info!(versions = ?ring.versions(), from, "SSE master key from outside liuma");
         return Ok(ring);
     }
     let path = secrets_dir.join(RING_FILE);
@@ -136,15 +181,15 @@ pub async fn load(
 }
 
 /// Where the ring is kept at run time, for rotation and retirement (none
-/// when it comes from `--sse-master-key-file`: liuma does not own it).
+/// when it comes from outside, [`External`]: liuma does not own it).
 pub fn store(
-    key_file: Option<&Path>,
+    external: Option<&External>,
     secrets_dir: &Path,
     meta: &DynMetaStore,
     cluster_secret: &str,
     clustered: bool,
 ) -> Option<Arc<dyn RingStore>> {
-    if key_file.is_some() {
+    if external.is_some() {
         return None;
     }
     let local = secrets_dir.join(RING_FILE);

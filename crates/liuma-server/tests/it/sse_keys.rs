@@ -92,3 +92,60 @@ fn external_key_file_refuses_rotation() {
     assert_eq!(s["managed"], false);
     assert_eq!(s["versions"], serde_json::json!([1]));
 }
+
+/// The ring may come from `LIUMA_SSE_MASTER_KEY` (an external secret
+/// manager injecting a variable): used as given, never written to
+/// `secrets/`, never logged, not liuma's to rotate; objects written under it
+/// read again after a restart with the same variable. Giving a file as
+/// well, or malformed text, stops the start with a clear error.
+#[test]
+fn master_key_from_the_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("d");
+    let hex_key = "5a".repeat(32);
+    let ring = format!("v3 {hex_key}\n");
+    let env = [("LIUMA_SSE_MASTER_KEY", ring.as_str())];
+    let node = TestNode::start_env(&data, &[], &env);
+    let (status, _) = s3_curl(&data, &["-X", "PUT", &format!("http://{}/one", node.s3)]);
+    assert_eq!(status, 200);
+    put(&node, "k", "sealed under the injected key");
+    let s = node.admin_req("GET", "/admin/sse").json();
+    assert_eq!(
+        (s["managed"].clone(), s["versions"].clone(), s["current"].as_u64()),
+        (serde_json::json!(false), serde_json::json!([3]), Some(3)),
+        "{s}"
+    );
+    let (ok, _, err) = sse_cli(&data, &node.admin, &["rotate"]);
+    assert!(!ok && err.contains("--sse-master-key-file"), "{err}");
+    assert!(
+        !data.join("secrets/sse.key").exists(),
+        "an injected key is not copied to secrets/"
+    );
+    assert!(!node.log().contains(&hex_key), "the key is never logged");
+    node.stop();
+    let node = TestNode::start_env(&data, &[], &env);
+    assert_eq!(get(&node, "k"), "sealed under the injected key");
+    node.stop();
+
+    // both ways at once, or malformed text: a clear start-up error, no key echoed
+    let file = dir.path().join("kms.key");
+    std::fs::write(&file, &hex_key).expect("key file");
+    for (args, value, expect) in [
+        (
+            vec!["--sse-master-key-file", file.to_str().expect("utf-8")],
+            ring.as_str(),
+            "both --sse-master-key-file and LIUMA_SSE_MASTER_KEY",
+        ),
+        (vec![], "v1 not-hex-at-all", "LIUMA_SSE_MASTER_KEY"),
+    ] {
+        let out = crate::harness::server_command(&data, "127.0.0.1:0")
+            .args(&args)
+            .env("LIUMA_SSE_MASTER_KEY", value)
+            .output()
+            .expect("running liuma");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "start must fail: {err}");
+        assert!(err.contains(expect), "{err}");
+        assert!(!err.contains("not-hex-at-all") && !err.contains(&hex_key), "{err}");
+    }
+}

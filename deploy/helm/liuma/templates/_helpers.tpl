@@ -218,3 +218,13 @@ root.key system.token admin.token cluster.secret
   readOnly: true
 {{- end }}
 {{- end }}
+
+{{/* Secret holding the public listeners' certificate ("" = plain HTTP):
+     tls.existingSecret, or the one the chart's cert-manager Certificate fills. */}}
+{{- define "liuma.tlsSecret" -}}
+{{- if .Values.tls.existingSecret }}
+{{- .Values.tls.existingSecret }}
+{{- else if .Values.tls.certManager.issuerRef.name }}
+{{- printf "%s-tls" (include "liuma.fullname" .) }}
+{{- end }}
+{{- end }}
