@@ -33,6 +33,14 @@ fn wrong_or_missing_cluster_secret_cannot_touch_shards() {
     // Plain HTTP on the shard API, so the HMAC check is reached by these
     // hand-made requests (mtls.rs tests it behind mutual TLS).
     let c = TestCluster::start(3, &["--erasure", "2+1", "--cluster-tls", "off"]);
+    // Plain shard traffic is never silent: every node says so in its log.
+    for id in ["n1", "n2", "n3"] {
+        let log = c.node(id).node.log();
+        assert!(
+            log.contains("--cluster-tls off: the shard API between nodes is plain HTTP"),
+            "{id} must warn about plain shard traffic:\n{log}"
+        );
+    }
     c.create_bucket("n1");
     let first = random(4 * MIB + 5);
     c.put_object("n1", "first", &first);
