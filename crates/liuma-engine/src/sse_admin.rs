@@ -412,12 +412,10 @@ impl Engine {
             None => Ok(false),
             Some(Sse::Customer { check_version, .. }) => Ok(*check_version == version),
             Some(Sse::S3) => {
+                // (a failure to read is an error, never "not in use": a
+                // retirement must not proceed on a count it could not make)
                 for part in self.part_records(&up.upload_id, 0, usize::MAX).await? {
-                    // a part replaced or dropped since it was listed has
-                    // no manifest left: it needs nothing
-                    let Ok(entries) = self.inner.body_manifest(&part.uid, &part.body).await else {
-                        continue;
-                    };
+                    let entries = self.inner.body_manifest(&part.uid, &part.body).await?;
                     if self.any_sealed_under(&entries, version, cache).await? {
                         return Ok(true);
                     }
