@@ -1,6 +1,7 @@
 //! Tests of `sse_admin` (and of the fence in `sse_fence` it raises):
 //! rotation, re-encryption, retirement, and writes racing a retirement.
 
+use liuma_codec::BlockId;
 use liuma_disk::{DiskConfig, ShardStore};
 use liuma_meta::RedbStore;
 
@@ -550,4 +551,61 @@ fn old_versions_only() {
     assert_eq!(ring.without(1).map(|r| r.versions()), Some(vec![2]));
     assert!(KeyRing::generate().without(1).is_none());
     assert!(ring.without(9).is_none());
+}
+
+/// The key version of a block listed before versions were recorded is
+/// read from the one shard that starts the block (data shard 0 of a 2+1
+/// code: a read that needs it alone still answers with the other data
+/// shard and the parity gone), and from the whole block when that shard
+/// is missing.
+#[tokio::test]
+async fn an_old_entry_is_read_from_its_first_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = RedbStore::open(&dir.path().join("meta.redb")).expect("redb");
+    let cfgs: Vec<DiskConfig> = (0..3)
+        .map(|i| DiskConfig::new(dir.path().join(format!("disk{i}"))))
+        .collect();
+    let disks = Arc::new(ShardStore::open(&cfgs).expect("disks"));
+    let cfg = EngineConfig {
+        block_size: 64 << 10,
+        erasure: Some((2, 1)),
+        replicate_below: 0,
+        sse_keys: Some(KeyRing::generate()),
+        ..EngineConfig::default()
+    };
+    let e = Engine::open(cfg, meta, disks.clone()).expect("engine");
+    e.create_bucket("bkt", "root").await.unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|_| rand::random::<u8>()).collect();
+    put(&e, "a", &data).await;
+    let (rec, _) = e.find_version("bkt", "a", None).await.unwrap();
+    let entries = e.inner.manifest(&rec).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    let drop_shards = |id: &BlockId, which: &[u16]| {
+        for d in 0..3 {
+            for i in which {
+                let _ = std::fs::remove_file(disks.shard_path(d, id, *i));
+            }
+        }
+    };
+    let legacy = |x: &crate::model::BlockEntry| crate::model::BlockEntry { kv: None, ..*x };
+    let mut cache = HeaderCache::new(16);
+    // first block: only shard 0 left, no full read possible
+    let first = entries[0].block_id();
+    let (got, _) = e.inner.blocks.record(&first).await.unwrap().unwrap();
+    assert_eq!((got.k, got.m), (2, 1));
+    drop_shards(&first, &[1, 2]);
+    assert!(e.inner.blocks.read(&first).await.is_err());
+    let v = e
+        .inner
+        .entry_key_version(&legacy(&entries[0]), &mut cache)
+        .await;
+    assert_eq!(v.unwrap(), Some(1));
+    // second block: shard 0 gone, the other two decode it
+    let second = entries[1].block_id();
+    drop_shards(&second, &[0]);
+    let v = e
+        .inner
+        .entry_key_version(&legacy(&entries[1]), &mut cache)
+        .await;
+    assert_eq!(v.unwrap(), Some(1));
 }

@@ -45,10 +45,11 @@
 //!
 //! Every SSE-S3 block list entry written now records the version its block
 //! was sealed under (`BlockEntry::kv`); entries written before do not, and
-//! their envelope header is read instead (the whole block: the block store
-//! reads whole shards). Those reads are cached per block id in a
-//! [`HeaderCache`] of bounded size, so a scan of any store holds bounded
-//! memory.
+//! their envelope header is read instead: one shard, the one that starts
+//! the block (`BlockStore::read_head`: the whole block for a replicated
+//! one, its first 1/k when erasure coded; shards are read whole). Those
+//! reads are cached per block id in a [`HeaderCache`] of bounded size, so
+//! a scan of any store holds bounded memory.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -185,8 +186,8 @@ impl Inner {
         if let Some(v) = cache.get(&id) {
             return Ok(v);
         }
-        let envelope = self.blocks.read(&id).await?;
-        let v = crate::crypt::envelope_key_version(&envelope);
+        let head = self.blocks.read_head(&id, crate::crypt::HEADER_LEN).await?;
+        let v = crate::crypt::envelope_key_version(&head);
         cache.insert(id, v);
         Ok(v)
     }
