@@ -680,7 +680,7 @@ impl Engine {
         self.check_write_condition(bucket, key, &opts.condition)
             .await?;
         let min_part_size = opts.min_part_size.unwrap_or(self.inner.cfg.min_part_size);
-        let assembled = match self.assemble_parts(upload_id, parts, min_part_size).await {
+        let mut assembled = match self.assemble_parts(upload_id, parts, min_part_size).await {
             // A concurrent complete of this upload may have won since the
             // upload record was read, and removed the parts: the same part
             // list gets its answer.
@@ -704,7 +704,7 @@ impl Engine {
             uid: uid.clone(),
         };
         // the parts' key versions (parts may straddle a rotation)
-        let sealed = self.inner.sealed_versions(&assembled.entries).await?;
+        let sealed = self.inner.sealed_versions(&mut assembled.entries).await?;
         let fences = crate::sse_fence::fences_of(sealed, upload.sse.as_ref());
         write_refs(&self.inner, &owner, &uid, &assembled.entries).await?;
         let body = write_manifest(&self.inner, &uid, assembled.entries).await?;

@@ -702,13 +702,15 @@ impl Engine {
         let (body, sealed_under) = match self.inner.body_of(&src).await?.as_ref() {
             Body::Inline(d) => (Body::Inline(d.clone()), Vec::new()),
             // stored as the source is (same encryption): the envelope as is
-            sealed @ Body::SealedInline { .. } => (
+            sealed @ Body::SealedInline { envelope, .. } => (
                 sealed.clone(),
-                self.inner.body_sealed_versions(&src.uid, sealed).await?,
+                crate::crypt::envelope_key_version(envelope)
+                    .into_iter()
+                    .collect(),
             ),
             _ => {
-                let entries = self.inner.manifest(&src).await?;
-                let versions = self.inner.sealed_versions(&entries).await?;
+                let mut entries = self.inner.manifest(&src).await?;
+                let versions = self.inner.sealed_versions(&mut entries).await?;
                 write_refs(&self.inner, &owner, &uid, &entries).await?;
                 (write_manifest(&self.inner, &uid, entries).await?, versions)
             }

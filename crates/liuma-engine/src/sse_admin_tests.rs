@@ -325,6 +325,25 @@ async fn a_fence_left_by_a_cut_short_retirement() {
     assert_eq!(get(&e, "old-copy", None).await, data);
 }
 
+/// Store `rec`'s block list (`entries`) as listed before key versions
+/// were recorded.
+async fn forget_key_versions(
+    meta: &liuma_meta::DynMetaStore,
+    rec: &VersionRecord,
+    entries: &[crate::model::BlockEntry],
+) {
+    let vd = keys::version_data(&rec.uid);
+    let mut data: crate::model::VersionData =
+        decode(&meta.get(&vd).await.unwrap().unwrap().value).unwrap();
+    data.body = Body::Blocks(
+        entries
+            .iter()
+            .map(|x| crate::model::BlockEntry { kv: None, ..*x })
+            .collect(),
+    );
+    meta.put(&vd, &encode(&data)).await.unwrap();
+}
+
 /// Counting reads no block for entries that record their key version
 /// (with the block records hidden, it still counts); entries listed before
 /// versions were recorded are looked up in the envelope header.
@@ -351,17 +370,7 @@ async fn usage_reads_no_block_for_recorded_versions() {
         meta.delete(&kv.key).await.unwrap();
     }
     assert_eq!(e.sse_usage(1).await.unwrap().object_versions, 1);
-    // as listed before key versions were recorded
-    let vd = keys::version_data(&rec.uid);
-    let mut data_rec: crate::model::VersionData =
-        decode(&meta.get(&vd).await.unwrap().unwrap().value).unwrap();
-    data_rec.body = Body::Blocks(
-        entries
-            .iter()
-            .map(|x| crate::model::BlockEntry { kv: None, ..*x })
-            .collect(),
-    );
-    meta.put(&vd, &encode(&data_rec)).await.unwrap();
+    forget_key_versions(&meta, &rec, &entries).await;
     assert!(e.sse_usage(1).await.is_err(), "needs the blocks now");
     for kv in &blocks {
         meta.put(&kv.key, &kv.value).await.unwrap();
@@ -608,4 +617,25 @@ async fn an_old_entry_is_read_from_its_first_shard() {
         .entry_key_version(&legacy(&entries[1]), &mut cache)
         .await;
     assert_eq!(v.unwrap(), Some(1));
+}
+
+/// A copy sharing blocks listed before key versions were recorded learns
+/// their version (to fence it) and records it in its own block list.
+#[tokio::test]
+async fn a_copy_of_old_entries_records_their_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, meta, _) = engine_and_store(dir.path());
+    e.create_bucket("bkt", "root").await.unwrap();
+    let data: Vec<u8> = (0..150_000u32).map(|i| (i % 7) as u8).collect();
+    put(&e, "a", &data).await;
+    let (rec, _) = e.find_version("bkt", "a", None).await.unwrap();
+    let entries = e.inner.manifest(&rec).await.unwrap();
+    forget_key_versions(&meta, &rec, &entries).await;
+    e.copy_object("bkt", "a", None, "bkt", "b", None)
+        .await
+        .unwrap();
+    let (copy, _) = e.find_version("bkt", "b", None).await.unwrap();
+    let copied = e.inner.manifest(&copy).await.unwrap();
+    assert_eq!(copied, entries, "same blocks, versions recorded");
+    assert_eq!(get(&e, "b", None).await, data);
 }

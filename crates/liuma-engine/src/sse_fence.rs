@@ -49,7 +49,9 @@
 //! the block (`BlockStore::read_head`: the whole block for a replicated
 //! one, its first 1/k when erasure coded; shards are read whole). Those
 //! reads are cached per block id in a [`HeaderCache`] of bounded size, so
-//! a scan of any store holds bounded memory.
+//! a scan of any store holds bounded memory. A copy or a completed upload
+//! sharing such blocks learns their versions the same way (it must fence
+//! them) and records them in its own block list.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -60,7 +62,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypt::Sse;
 use crate::engine::{Engine, Inner};
 use crate::keys;
-use crate::model::{BlockEntry, Body, decode, encode, random_id};
+use crate::model::{BlockEntry, decode, encode, random_id};
 use crate::scan::Pager;
 use crate::{Error, Result};
 
@@ -193,26 +195,20 @@ impl Inner {
     }
 
     /// The SSE-S3 key versions the blocks of `entries` are sealed under.
-    pub(crate) async fn sealed_versions(&self, entries: &[BlockEntry]) -> Result<Vec<u32>> {
+    /// Entries listed before versions were recorded get theirs filled in,
+    /// so the list the caller writes (a copy's, a completed upload's) needs
+    /// no block read the next time.
+    pub(crate) async fn sealed_versions(&self, entries: &mut [BlockEntry]) -> Result<Vec<u32>> {
         let mut cache = HeaderCache::new(HEADER_CACHE_ENTRIES);
         let mut out = BTreeSet::new();
         for e in entries {
-            if let Some(v) = self.entry_key_version(e, &mut cache).await? {
-                out.insert(v);
+            let v = self.entry_key_version(e, &mut cache).await?;
+            if e.kid.is_some() {
+                e.kv = v;
             }
+            out.extend(v);
         }
         Ok(out.into_iter().collect())
-    }
-
-    /// The SSE-S3 key versions a stored body (owned by `uid`) is sealed under.
-    pub(crate) async fn body_sealed_versions(&self, uid: &str, body: &Body) -> Result<Vec<u32>> {
-        if let Body::SealedInline { envelope, .. } = body {
-            return Ok(crate::crypt::envelope_key_version(envelope)
-                .into_iter()
-                .collect());
-        }
-        let entries = self.body_manifest(uid, body).await?;
-        self.sealed_versions(&entries).await
     }
 }
 
