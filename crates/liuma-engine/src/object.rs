@@ -272,22 +272,38 @@ impl Engine {
             self.discard_uncommitted(&rec).await?;
             return Err(Error::SseKeyRetired { version });
         }
-        let fences = crate::sse_fence::fences_of(sealed_under, rec.sse.as_ref());
+        self.commit_new(&b, key, rec, &opts.condition, sealed_under)
+            .await
+    }
+
+    /// Commit a new version (a put's or a copy's) under `condition`, fenced
+    /// by the SSE key versions its data needs (`sealed`, and its SSE-C key
+    /// check; see `sse_fence`). When nothing was committed (a failed
+    /// condition, a retired key version) its manifest pages go and its
+    /// blocks' references go stale (GC).
+    async fn commit_new(
+        &self,
+        b: &BucketInfo,
+        key: &str,
+        rec: VersionRecord,
+        condition: &WriteCondition,
+        sealed: impl IntoIterator<Item = u32>,
+    ) -> Result<ObjectInfo> {
+        let fences = crate::sse_fence::fences_of(sealed, rec.sse.as_ref());
         let guard = Guard {
-            condition: &opts.condition,
+            condition,
             fences: &fences,
             ..Guard::default()
         };
         match self
-            .commit_version_guarded(&b, key, rec.clone(), guard)
+            .commit_version_guarded(b, key, rec.clone(), guard)
             .await
         {
-            Ok(Some(rec)) => Ok(ObjectInfo::from_record(bucket, key, &rec, true)),
+            Ok(Some(rec)) => Ok(ObjectInfo::from_record(&b.name, key, &rec, true)),
             Ok(None) => Err(Error::internal(std::io::Error::other(
                 "unguarded commit lost",
             ))),
             Err(e) => {
-                // a failed condition: the blocks' references go stale (GC)
                 if crate::conditional::nothing_committed(&e) {
                     self.discard_uncommitted(&rec).await?;
                 }
@@ -739,26 +755,8 @@ impl Engine {
             disk_bytes: src.disk_bytes,
         };
         // The copy shares the source's blocks: it needs their key versions.
-        let fences = crate::sse_fence::fences_of(sealed_under, rec.sse.as_ref());
-        let guard = Guard {
-            fences: &fences,
-            ..Guard::default()
-        };
-        match self
-            .commit_version_guarded(&dst, dst_key, rec.clone(), guard)
+        self.commit_new(&dst, dst_key, rec, &WriteCondition::default(), sealed_under)
             .await
-        {
-            Ok(Some(rec)) => Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true)),
-            Ok(None) => Err(Error::internal(std::io::Error::other(
-                "unguarded commit lost",
-            ))),
-            Err(e) => {
-                if crate::conditional::nothing_committed(&e) {
-                    self.discard_uncommitted(&rec).await?;
-                }
-                Err(e)
-            }
-        }
     }
 
     /// A version (the current one when `version_id` is None) with the sizes
