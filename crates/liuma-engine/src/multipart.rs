@@ -704,7 +704,10 @@ impl Engine {
             uid: uid.clone(),
         };
         // the parts' key versions (parts may straddle a rotation)
-        let sealed = self.inner.sealed_versions(&mut assembled.entries).await?;
+        let sealed = self
+            .inner
+            .sealed_versions(&mut assembled.entries, upload.sse.as_ref())
+            .await?;
         let fences = crate::sse_fence::fences_of(sealed, upload.sse.as_ref());
         write_refs(&self.inner, &owner, &uid, &assembled.entries).await?;
         let body = write_manifest(&self.inner, &uid, assembled.entries).await?;

@@ -726,7 +726,10 @@ impl Engine {
             ),
             _ => {
                 let mut entries = self.inner.manifest(&src).await?;
-                let versions = self.inner.sealed_versions(&mut entries).await?;
+                let versions = self
+                    .inner
+                    .sealed_versions(&mut entries, src.sse.as_ref())
+                    .await?;
                 write_refs(&self.inner, &owner, &uid, &entries).await?;
                 (write_manifest(&self.inner, &uid, entries).await?, versions)
             }

@@ -639,3 +639,38 @@ async fn a_copy_of_old_entries_records_their_versions() {
     assert_eq!(copied, entries, "same blocks, versions recorded");
     assert_eq!(get(&e, "b", None).await, data);
 }
+
+/// A copy of an SSE-C object reads no block to learn key versions (its
+/// blocks are sealed under the customer's key; only its key check's
+/// version is fenced): it succeeds with the block records hidden.
+#[tokio::test]
+async fn an_sse_c_copy_reads_no_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let (e, meta, _) = engine_and_store(dir.path());
+    e.create_bucket("bkt", "root").await.unwrap();
+    let ck = crate::CustomerKey::from_bytes([7; 32]);
+    e.put_object(
+        "bkt",
+        "c",
+        body_from_bytes(vec![9u8; 150_000]),
+        PutOptions {
+            sse: Some(SseRequest::Customer(ck)),
+            ..PutOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    for kv in Pager::prefix(keys::BLOCK.as_bytes(), 100)
+        .collect(&meta)
+        .await
+        .unwrap()
+    {
+        meta.delete(&kv.key).await.unwrap();
+    }
+    e.copy_object("bkt", "c", None, "bkt", "c2", None)
+        .await
+        .unwrap();
+    let (copy, _) = e.find_version("bkt", "c2", None).await.unwrap();
+    let entries = e.inner.manifest(&copy).await.unwrap();
+    assert!(entries.iter().all(|x| x.kid.is_some() && x.kv.is_none()));
+}

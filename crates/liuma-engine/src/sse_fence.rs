@@ -194,11 +194,19 @@ impl Inner {
         Ok(v)
     }
 
-    /// The SSE-S3 key versions the blocks of `entries` are sealed under.
-    /// Entries listed before versions were recorded get theirs filled in,
-    /// so the list the caller writes (a copy's, a completed upload's) needs
-    /// no block read the next time.
-    pub(crate) async fn sealed_versions(&self, entries: &mut [BlockEntry]) -> Result<Vec<u32>> {
+    /// The SSE-S3 key versions the blocks of `entries`, stored with `sse`,
+    /// are sealed under (none unless SSE-S3: SSE-C blocks are sealed under
+    /// the customer's key). Entries listed before versions were recorded
+    /// get theirs filled in, so the list the caller writes (a copy's, a
+    /// completed upload's) needs no block read the next time.
+    pub(crate) async fn sealed_versions(
+        &self,
+        entries: &mut [BlockEntry],
+        sse: Option<&Sse>,
+    ) -> Result<Vec<u32>> {
+        if sse != Some(&Sse::S3) {
+            return Ok(Vec::new());
+        }
         let mut cache = HeaderCache::new(HEADER_CACHE_ENTRIES);
         let mut out = BTreeSet::new();
         for e in entries {
