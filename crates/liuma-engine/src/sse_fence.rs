@@ -41,6 +41,16 @@
 //! until `liuma sse retire N` is run again, which either retires N or
 //! lowers the fence. Such a fence is shown by `GET /admin/sse` (`fenced`).
 //!
+//! # Nodes whose ring re-read fails
+//!
+//! They need no lease-like rule (refusing SSE writes after some failed
+//! re-reads): the fence is checked in the store and the transaction that
+//! commit the object record, so a node that missed both the rotation and
+//! the retirement still cannot commit under N; its writes answer 503 until
+//! a re-read succeeds. A node that cannot reach the store commits nothing
+//! at all. What such a node cannot do is read objects sealed under a
+//! version it has not loaded yet (an error until it re-reads).
+//!
 //! # Which versions a body needs
 //!
 //! Every SSE-S3 block list entry written now records the version its block
