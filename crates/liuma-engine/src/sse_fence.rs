@@ -44,8 +44,8 @@
 //! # Nodes whose ring re-read fails
 //!
 //! They need no lease-like rule (refusing SSE writes after some failed
-//! re-reads): the fence is checked in the store and the transaction that
-//! commit the object record, so a node that missed both the rotation and
+//! re-reads): the fence is checked in the same store and transaction as
+//! the object record is committed in, so a node that missed both the rotation and
 //! the retirement still cannot commit under N; its writes answer 503 until
 //! a re-read succeeds. A node that cannot reach the store commits nothing
 //! at all. What such a node cannot do is read objects sealed under a
