@@ -1,6 +1,7 @@
 //! SSE-S3 master key management (`liuma sse ...`; see the engine's
 //! `sse_admin` module for what each step does):
-//! - `GET /admin/sse` → `{current, versions, managed, reencrypt}` (no key bytes)
+//! - `GET /admin/sse` → `{current, versions, managed, reencrypt, fenced}`
+//!   (no key bytes; `fenced`: versions whose retirement fence is up)
 //! - `POST /admin/sse/rotate` → a new version, current for new writes
 //! - `GET /admin/sse/usage?version=N` → what still needs version N
 //! - `POST /admin/sse/reencrypt?from=N` → start rewriting version-N objects
@@ -32,7 +33,7 @@ fn json<T: serde::Serialize>(v: &T) -> Json<Value> {
 }
 
 async fn status(State(s): State<AdminState>) -> AdminResult<Json<Value>> {
-    Ok(json(&s.engine.sse_key_status()?))
+    Ok(json(&s.engine.sse_key_status().await?))
 }
 
 async fn rotate(State(s): State<AdminState>) -> AdminResult<Json<Value>> {

@@ -547,6 +547,41 @@ impl BlockStore {
         Ok(data)
     }
 
+    /// The first `len` bytes of a stored block (an envelope's header):
+    /// one shard is read when it starts with them, a replica or data shard
+    /// 0 of a systematic code (the first 1/k of the block), verified by its
+    /// frame checksum as every read is. When that shard is missing, rotten
+    /// or of another kind (a codec-compressed block), the block is read as
+    /// [`Self::read`] does. Counting which key version sealed old blocks
+    /// (`sse_fence`) reads this instead of whole blocks.
+    pub async fn read_head(self: &Arc<Self>, id: &BlockId, len: usize) -> Result<Bytes> {
+        let Some((rec, _)) = self.record(id).await? else {
+            return Err(Error::BlockUnavailable {
+                block: *id,
+                have: 0,
+                need: 1,
+            });
+        };
+        if !rec.compressed
+            && let Some(disk) = rec.disks.first()
+            && let Ok(frame) = self.cluster.read_shard(disk, id, 0).await
+        {
+            let want = *id;
+            let head = tokio::task::spawn_blocking(move || {
+                let shard = liuma_codec::parse_shard(frame).ok()?;
+                let h = &shard.header;
+                (h.block_id == want && h.index == 0 && !h.compressed && shard.payload.len() >= len)
+                    .then(|| shard.payload.slice(..len))
+            })
+            .await?;
+            if let Some(head) = head {
+                return Ok(head);
+            }
+        }
+        let whole = self.read(id).await?;
+        Ok(whole.slice(..len.min(whole.len())))
+    }
+
     /// [`Self::read`] into `buf`, a block buffer of the budget's pool: a
     /// replicated block (k = 1, every single-disk node's and every small
     /// block's layout) with a copy on a local disk is read straight into it,

@@ -98,6 +98,7 @@ pub(crate) fn nothing_committed(e: &Error) -> bool {
             | Error::NoSuchKey { .. }
             | Error::ConditionalConflict { .. }
             | Error::Conflict { .. }
+            | Error::SseKeyRetired { .. }
     )
 }
 

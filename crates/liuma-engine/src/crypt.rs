@@ -95,7 +95,8 @@ const FORMAT_V1: u8 = 1;
 const MODE_S3: u8 = 1;
 const MODE_C: u8 = 2;
 const FLAG_COMPRESSED: u8 = 1;
-const HEADER_LEN: usize = 24;
+/// Bytes of an envelope's header (the layout above).
+pub(crate) const HEADER_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
 /// Why a key or an envelope could not be used.

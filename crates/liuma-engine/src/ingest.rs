@@ -541,6 +541,7 @@ impl Upload<'_> {
             if let Some(sealer) = sealer {
                 // Compressed and encrypted here; the codec stores the
                 // envelope as it is (no second compression attempt).
+                let kv = sealer.s3_version();
                 let sealed = tokio::task::spawn_blocking(move || sealer.seal(&b, comp)).await??;
                 let stored = blocks
                     .store_sealed(sealed.id, sealed.envelope, erasure)
@@ -550,6 +551,7 @@ impl Upload<'_> {
                     id: sealed.id.0,
                     len,
                     kid: Some(sealed.kid),
+                    kv,
                 };
                 return Ok((entry, stored));
             }
@@ -561,6 +563,7 @@ impl Upload<'_> {
                     id: id.0,
                     len,
                     kid: None,
+                    kv: None,
                 },
                 stored,
             ))

@@ -18,6 +18,7 @@
 //! hq/<block hex>                      a block for the next heal pass (placed off its wanted disks)
 //! us/<user name>                      user record (canonical id, identity policies)
 //! bu/<bucket>/b, bu/<bucket>/d<rand>   bucket usage: base and deltas (usage.rs)
+//! kf/<key version, 10 digits>         SSE-S3 master key version being or been retired (sse_fence.rs)
 //! ```
 
 use liuma_codec::BlockId;
@@ -40,6 +41,7 @@ pub(crate) const OWNED: &str = "go/";
 pub(crate) const GC_QUEUE: &str = "gq/";
 pub(crate) const HEAL_QUEUE: &str = "hq/";
 pub(crate) const USAGE: &str = "bu/";
+pub(crate) const SSE_FENCE: &str = "kf/";
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
@@ -47,6 +49,12 @@ fn cat(parts: &[&[u8]]) -> Vec<u8> {
         v.extend_from_slice(p);
     }
     v
+}
+
+/// `kf/<version>`: the retirement fence of an SSE-S3 master key version
+/// (zero-padded, so the prefix lists versions in order).
+pub(crate) fn sse_fence(version: u32) -> Vec<u8> {
+    format!("{SSE_FENCE}{version:010}").into_bytes()
 }
 
 pub(crate) fn bucket(name: &str) -> Vec<u8> {

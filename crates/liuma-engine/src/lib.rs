@@ -33,6 +33,10 @@
 //! - `blocks`: block store across the cluster's disks, dedup, repair
 //! - `heal`: healer, drain and rebalance (shards off lost or leaving nodes)
 //! - `gc`, `scrub`, `worker`: background maintenance
+//! - `crypt`, `crypt_ops`: server-side encryption (envelopes, key ring,
+//!   which key a write uses); `sse_admin`: master key rotation,
+//!   re-encryption and retirement; `sse_fence`: the retirement fence every
+//!   encrypted commit checks
 //! - `checksum`: S3 additional checksums, stored and combined for multipart
 //! - `lifecycle`: bucket lifecycle rules and the pass applying them
 //! - `keys`, `model`: metadata key layout and records; `layout`: the
@@ -78,6 +82,7 @@ mod scrub;
 mod seal;
 mod session;
 mod sse_admin;
+mod sse_fence;
 mod status;
 mod tagging;
 mod usage;

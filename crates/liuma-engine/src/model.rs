@@ -148,6 +148,14 @@ pub(crate) struct BlockEntry {
     /// (and not written, so plain block lists encode as before).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kid: Option<[u8; 32]>,
+    /// SSE-S3 blocks: the master key version the block was sealed under
+    /// (the version its envelope header names), so that counting what a
+    /// version still protects (`sse_admin`) and fencing commits against a
+    /// retirement (`sse_fence`) need no block read. None for plain and
+    /// SSE-C blocks, and for SSE-S3 blocks listed before it was recorded
+    /// (their envelope header is read instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv: Option<u32>,
 }
 
 impl BlockEntry {
@@ -462,6 +470,7 @@ mod tests {
             id: [3; 32],
             len: 7,
             kid: None,
+            kv: None,
         };
         assert_eq!(encode(&new), old);
         let back: BlockEntry = decode(&old).unwrap();
@@ -476,9 +485,24 @@ mod tests {
         assert_eq!(back.sse, Some(crate::crypt::Sse::S3));
         let sealed = BlockEntry {
             kid: Some([9; 32]),
+            kv: Some(4),
             ..new
         };
         assert_eq!(decode::<BlockEntry>(&encode(&sealed)).unwrap(), sealed);
+        // an SSE-S3 entry listed before key versions were recorded
+        #[derive(Serialize)]
+        struct SealedBefore {
+            id: [u8; 32],
+            len: u32,
+            kid: [u8; 32],
+        }
+        let before: BlockEntry = decode(&encode(&SealedBefore {
+            id: [3; 32],
+            len: 7,
+            kid: [9; 32],
+        }))
+        .unwrap();
+        assert_eq!((before.kid, before.kv), (Some([9; 32]), None));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use md5::{Digest, Md5};
 
 use crate::checksum::{Checksum, CompleteChecksum, LateChecksum, UploadChecksum};
 use crate::conditional::WriteCondition;
+use crate::crypt::Sealer;
 use crate::engine::Engine;
 use crate::ingest::{ByteStream, IngestOptions, content_sha256, write_manifest, write_refs};
 use crate::keys;
@@ -147,6 +148,8 @@ struct UploadAt<'a> {
     key: &'a str,
     upload_id: &'a str,
     rev: u64,
+    /// SSE key versions the object needs (see `sse_fence`).
+    fences: &'a [u32],
 }
 
 /// Options of a part upload.
@@ -245,6 +248,9 @@ impl Engine {
             .inner
             .resolve_sse(&b, sse.as_ref())?
             .map(|(_, stored)| stored);
+        // An SSE-C upload's completed object keeps this key check: its
+        // master version must not be retired meanwhile (see `sse_fence`).
+        let fences = crate::sse_fence::fences_of([], sse.as_ref());
         let upload_id = random_id();
         let rec = UploadRecord {
             bucket: bucket.to_owned(),
@@ -259,10 +265,14 @@ impl Engine {
             acl,
             sse,
         };
-        self.inner
-            .meta
-            .put(&keys::upload(bucket, key, &upload_id), &encode(&rec))
-            .await?;
+        let txn = Txn::new().and_then(Op::put(keys::upload(bucket, key, &upload_id), encode(&rec)));
+        let txn = crate::sse_fence::fenced(txn, &fences);
+        if !self.inner.meta.txn(txn).await?.succeeded {
+            self.inner.check_fences(&fences).await?;
+            return Err(Error::Conflict {
+                what: format!("upload {upload_id}"),
+            });
+        }
         Ok(upload_id)
     }
 
@@ -332,6 +342,11 @@ impl Engine {
         let sealer = self
             .inner
             .sealer_of(upload.sse.as_ref(), opts.customer_key.as_ref())?;
+        let fences: Vec<u32> = sealer
+            .as_ref()
+            .and_then(Sealer::s3_version)
+            .into_iter()
+            .collect();
         let b = self.bucket(bucket).await?;
         let uid = random_id();
         let owner = Owner::Part {
@@ -380,7 +395,7 @@ impl Engine {
                 .map(LateChecksum::get)
                 .unwrap_or_default(),
         };
-        self.commit_part(bucket, key, upload_id, part, max_stored)
+        self.commit_part(bucket, key, upload_id, part, max_stored, &fences)
             .await
     }
 
@@ -389,7 +404,8 @@ impl Engine {
     /// record replaces the one before in a compare-and-swap (so the pages of
     /// a replaced very large part are deleted with it, never those of the
     /// winner); the replaced part's block references go stale and GC frees
-    /// its blocks (`owner_live` compares the part record's uid).
+    /// its blocks (`owner_live` compares the part record's uid). `fences`:
+    /// the SSE-S3 key versions the part is sealed under (see `sse_fence`).
     pub(crate) async fn commit_part(
         &self,
         bucket: &str,
@@ -397,6 +413,7 @@ impl Engine {
         upload_id: &str,
         part: PartRecord,
         max_stored: Option<u64>,
+        fences: &[u32],
     ) -> Result<PartInfo> {
         let info = PartInfo::from(&part);
         let uk = keys::upload(bucket, key, upload_id);
@@ -438,9 +455,14 @@ impl Engine {
                 }
                 None => txn.when(Compare::Absent(pk.clone())),
             };
-            txn = txn.and_then(Op::put(pk.clone(), value.clone()));
+            txn =
+                crate::sse_fence::fenced(txn.and_then(Op::put(pk.clone(), value.clone())), fences);
             if self.inner.meta.txn(txn).await?.succeeded {
                 return Ok(info);
+            }
+            if let Err(e) = self.inner.check_fences(fences).await {
+                self.discard_part(&part).await?;
+                return Err(e);
             }
             if self.inner.meta.get(&uk).await?.is_none() {
                 self.discard_part(&part).await?;
@@ -561,7 +583,7 @@ impl Engine {
         ))
     }
 
-    async fn part_records(
+    pub(crate) async fn part_records(
         &self,
         upload_id: &str,
         marker: u32,
@@ -658,7 +680,7 @@ impl Engine {
         self.check_write_condition(bucket, key, &opts.condition)
             .await?;
         let min_part_size = opts.min_part_size.unwrap_or(self.inner.cfg.min_part_size);
-        let assembled = match self.assemble_parts(upload_id, parts, min_part_size).await {
+        let mut assembled = match self.assemble_parts(upload_id, parts, min_part_size).await {
             // A concurrent complete of this upload may have won since the
             // upload record was read, and removed the parts: the same part
             // list gets its answer.
@@ -681,6 +703,12 @@ impl Engine {
             key: key.to_owned(),
             uid: uid.clone(),
         };
+        // the parts' key versions (parts may straddle a rotation)
+        let sealed = self
+            .inner
+            .sealed_versions(&mut assembled.entries, upload.sse.as_ref())
+            .await?;
+        let fences = crate::sse_fence::fences_of(sealed, upload.sse.as_ref());
         write_refs(&self.inner, &owner, &uid, &assembled.entries).await?;
         let body = write_manifest(&self.inner, &uid, assembled.entries).await?;
         let rec = VersionRecord {
@@ -709,6 +737,7 @@ impl Engine {
             key,
             upload_id,
             rev,
+            fences: &fences,
         };
         self.commit_completed(&b, &upload, parts, rec, &opts.condition)
             .await
@@ -791,6 +820,7 @@ impl Engine {
             key,
             upload_id,
             rev,
+            fences,
         } = *upload;
         // The object, the end of the upload and the record that answers a
         // retried complete commit in one transaction: a racing complete or
@@ -815,6 +845,7 @@ impl Engine {
             condition,
             extra: Some(&completed),
             pinned: None,
+            fences,
         };
         let committed = self
             .commit_version_guarded(b, key, rec.clone(), guard)

@@ -264,26 +264,46 @@ impl Engine {
         };
         // A key version retired while this write ran (a long PUT that began
         // before a rotation): committing would store an unreadable object.
+        // This node's ring says so at once; the fence in the commit is what
+        // holds when the ring is stale or the retirement lands after this.
         if let Some(version) = sealed_under
             && !self.inner.sse_version_live(version)
         {
             self.discard_uncommitted(&rec).await?;
             return Err(Error::SseKeyRetired { version });
         }
+        self.commit_new(&b, key, rec, &opts.condition, sealed_under)
+            .await
+    }
+
+    /// Commit a new version (a put's or a copy's) under `condition`, fenced
+    /// by the SSE key versions its data needs (`sealed`, and its SSE-C key
+    /// check; see `sse_fence`). When nothing was committed (a failed
+    /// condition, a retired key version) its manifest pages go and its
+    /// blocks' references go stale (GC).
+    async fn commit_new(
+        &self,
+        b: &BucketInfo,
+        key: &str,
+        rec: VersionRecord,
+        condition: &WriteCondition,
+        sealed: impl IntoIterator<Item = u32>,
+    ) -> Result<ObjectInfo> {
+        let fences = crate::sse_fence::fences_of(sealed, rec.sse.as_ref());
         let guard = Guard {
-            condition: &opts.condition,
+            condition,
+            fences: &fences,
             ..Guard::default()
         };
         match self
-            .commit_version_guarded(&b, key, rec.clone(), guard)
+            .commit_version_guarded(b, key, rec.clone(), guard)
             .await
         {
-            Ok(Some(rec)) => Ok(ObjectInfo::from_record(bucket, key, &rec, true)),
+            Ok(Some(rec)) => Ok(ObjectInfo::from_record(&b.name, key, &rec, true)),
             Ok(None) => Err(Error::internal(std::io::Error::other(
                 "unguarded commit lost",
             ))),
             Err(e) => {
-                // a failed condition: the blocks' references go stale (GC)
                 if crate::conditional::nothing_committed(&e) {
                     self.discard_uncommitted(&rec).await?;
                 }
@@ -391,9 +411,12 @@ impl Engine {
                     txn = txn.and_then(op);
                 }
             }
+            txn = crate::sse_fence::fenced(txn, g.fences);
             if self.inner.meta.txn(txn).await?.succeeded {
                 return Ok(Some(rec));
             }
+            // a key version the data is sealed under is being retired
+            self.inner.check_fences(g.fences).await?;
             if g.pinned.is_some() {
                 return Ok(None);
             }
@@ -692,14 +715,23 @@ impl Engine {
             key: dst_key.to_owned(),
             uid: uid.clone(),
         };
-        let body = match self.inner.body_of(&src).await?.as_ref() {
-            Body::Inline(d) => Body::Inline(d.clone()),
+        let (body, sealed_under) = match self.inner.body_of(&src).await?.as_ref() {
+            Body::Inline(d) => (Body::Inline(d.clone()), Vec::new()),
             // stored as the source is (same encryption): the envelope as is
-            sealed @ Body::SealedInline { .. } => sealed.clone(),
+            sealed @ Body::SealedInline { envelope, .. } => (
+                sealed.clone(),
+                crate::crypt::envelope_key_version(envelope)
+                    .into_iter()
+                    .collect(),
+            ),
             _ => {
-                let entries = self.inner.manifest(&src).await?;
+                let mut entries = self.inner.manifest(&src).await?;
+                let versions = self
+                    .inner
+                    .sealed_versions(&mut entries, src.sse.as_ref())
+                    .await?;
                 write_refs(&self.inner, &owner, &uid, &entries).await?;
-                write_manifest(&self.inner, &uid, entries).await?
+                (write_manifest(&self.inner, &uid, entries).await?, versions)
             }
         };
         let rec = VersionRecord {
@@ -725,8 +757,9 @@ impl Engine {
             // the same blocks (or inline bytes): the same bytes on disks
             disk_bytes: src.disk_bytes,
         };
-        let rec = self.commit_version(&dst, dst_key, rec).await?;
-        Ok(ObjectInfo::from_record(dst_bucket, dst_key, &rec, true))
+        // The copy shares the source's blocks: it needs their key versions.
+        self.commit_new(&dst, dst_key, rec, &WriteCondition::default(), sealed_under)
+            .await
     }
 
     /// A version (the current one when `version_id` is None) with the sizes
@@ -790,6 +823,10 @@ pub(crate) struct Guard<'a> {
     /// only while it is still there, and never retry. A background change
     /// (a lifecycle expiry) loses to any client write that ran meanwhile.
     pub pinned: Option<u64>,
+    /// SSE key versions the record's data needs (sealed under, or its
+    /// SSE-C key check): the commit fails with `SseKeyRetired` when one is
+    /// fenced (see `sse_fence`).
+    pub fences: &'a [u32],
 }
 
 /// Ops added to a version's commit, made from the record committed.
@@ -807,6 +844,7 @@ impl Default for Guard<'_> {
             condition: &NO_CONDITION,
             extra: None,
             pinned: None,
+            fences: &[],
         }
     }
 }

@@ -18,19 +18,26 @@
 //!   if the version record (and the key's latest pointer) are still the ones
 //!   read: a concurrent overwrite or delete wins and the rewrite is dropped
 //!   (its blocks go to GC as any uncommitted write's do). Version id, ETag,
-//!   size, metadata, tags, ACL and the modification time are kept. Running
+//!   size, metadata, tags, ACL and the modification time are kept; the
+//!   bytes on disks (`disk_bytes`) are those of the new blocks, and the
+//!   bucket's usage moves by the difference in the same transaction. Running
 //!   it again resumes: versions already rewritten are skipped.
-//! * **Retirement** ([`Engine::sse_retire`]) refuses while anything still
-//!   needs the version (see [`SseUsage`]), then removes it from the ring.
+//! * **Retirement** ([`Engine::sse_retire`]) raises the version's fence in
+//!   the metadata store (see `sse_fence`), counts what still needs it (see
+//!   [`SseUsage`]) and refuses while anything does (lowering the fence);
+//!   otherwise the fence stays for good and the version leaves the ring.
+//!   Every commit of data sealed under a version checks its fence in the
+//!   same transaction, so no write (a long one, or one from a node whose
+//!   ring is stale) can commit under a version once its count has begun.
 //!
-//! Which version sealed a block is read from its envelope header (see
-//! `crypt`): counting and re-encrypting read each encrypted block once.
+//! Which version sealed a block is recorded in its block list entry
+//! (`BlockEntry::kv`): counting and re-encrypting read no block, except for
+//! entries written before that was recorded, whose envelope header is read
+//! once per block id (cached in a bounded `HeaderCache`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use liuma_codec::BlockId;
 use liuma_meta::{Compare, KeyValue, Op, Txn};
 
 use crate::crypt::{KeyRing, Sealer, Sse};
@@ -40,6 +47,7 @@ use crate::keys;
 use crate::model::{Body, Owner, UploadRecord, VersionRecord, decode, encode, random_id};
 use crate::object::{GetOptions, detach_body, queue_for_gc};
 use crate::scan::Pager;
+use crate::sse_fence::{Fence, HEADER_CACHE_ENTRIES, HeaderCache};
 use crate::{Error, Result};
 
 /// Records read per page while scanning.
@@ -82,7 +90,7 @@ pub enum KeyAdminError {
     },
     /// Something still needs the version.
     #[error(
-        "SSE master key version {} is still in use: {} object version(s) with blocks sealed under it, {} SSE-C object version(s) whose key check uses it, {} open encrypted multipart upload(s); run `liuma sse reencrypt --from-version {}` first (SSE-C objects must be rewritten by their clients)",
+        "SSE master key version {} is still in use: {} object version(s) with blocks sealed under it, {} SSE-C object version(s) whose key check uses it, {} open multipart upload(s) that need it; run `liuma sse reencrypt --from-version {}` first (SSE-C objects must be rewritten by their clients, uploads completed or aborted)",
         .0.version, .0.object_versions, .0.customer_versions, .0.uploads, .0.version
     )]
     InUse(SseUsage),
@@ -139,7 +147,8 @@ pub struct SseUsage {
     /// blocks are sealed under the customer key; only the check needs the
     /// master key, and liuma cannot redo it without the customer's key).
     pub customer_versions: u64,
-    /// Open encrypted multipart uploads (their parts may be sealed under it).
+    /// Open multipart uploads that need it: SSE-S3 uploads with a part
+    /// sealed under it, SSE-C uploads whose key check uses it.
     pub uploads: u64,
 }
 
@@ -183,6 +192,10 @@ pub struct SseKeyStatus {
     pub managed: bool,
     /// This node's re-encryption job.
     pub reencrypt: ReencryptStatus,
+    /// Versions whose retirement fence is up: retired ones, and any whose
+    /// retirement runs now or was cut short (writes under those answer
+    /// 503; `liuma sse retire N` again finishes or lowers it).
+    pub fenced: Vec<u32>,
 }
 
 impl Inner {
@@ -223,13 +236,15 @@ impl Engine {
     }
 
     /// The ring as the admin API shows it.
-    pub fn sse_key_status(&self) -> std::result::Result<SseKeyStatus, KeyAdminError> {
+    pub async fn sse_key_status(&self) -> std::result::Result<SseKeyStatus, KeyAdminError> {
         let ring = self.inner.sse_ring().ok_or(KeyAdminError::Unavailable)?;
+        let fenced = self.fences().await?.into_iter().map(|(v, _)| v).collect();
         Ok(SseKeyStatus {
             current: ring.newest().version,
             versions: ring.versions(),
             managed: self.inner.ring_store.get().is_some(),
             reencrypt: self.reencrypt_status(),
+            fenced,
         })
     }
 
@@ -277,26 +292,30 @@ impl Engine {
             {
                 tracing::info!(version = next.newest().version, "SSE master key rotated");
                 self.inner.set_sse_ring(next);
-                return self.sse_key_status();
+                return self.sse_key_status().await;
             }
         }
         Err(KeyAdminError::Contended)
     }
 
     /// Remove `version` from the ring, refused while anything needs it.
+    /// The version's fence is up while it is counted, and stays up once
+    /// it is retired (see `sse_fence`).
     pub async fn sse_retire(
         &self,
         version: u32,
     ) -> std::result::Result<SseKeyStatus, KeyAdminError> {
         let store = self.ring_store()?;
+        check_old_version(&store.load().await.map_err(KeyAdminError::Store)?, version)?;
+        self.fence_unused(version).await?;
         for _ in 0..RING_ATTEMPTS {
             let cur = store.load().await.map_err(KeyAdminError::Store)?;
-            check_old_version(&cur, version)?;
-            let usage = self.sse_usage(version).await?;
-            if usage.total() > 0 {
-                return Err(KeyAdminError::InUse(usage));
-            }
             let Some(next) = cur.without(version) else {
+                if cur.get(version).is_none() {
+                    // a concurrent retirement of it swapped first
+                    self.inner.set_sse_ring(cur);
+                    return self.sse_key_status().await;
+                }
                 return Err(KeyAdminError::Current(version));
             };
             if store
@@ -306,8 +325,37 @@ impl Engine {
             {
                 tracing::info!(version, "SSE master key version retired");
                 self.inner.set_sse_ring(next);
-                return self.sse_key_status();
+                return self.sse_key_status().await;
             }
+        }
+        Err(KeyAdminError::Contended)
+    }
+
+    /// Raise `version`'s fence, count what needs it, and leave the fence
+    /// `Retired` if nothing does; else lower it and refuse with the count.
+    async fn fence_unused(&self, version: u32) -> std::result::Result<(), KeyAdminError> {
+        for _ in 0..RING_ATTEMPTS {
+            let ours = match self.raise_fence(version).await? {
+                Fence::Retired => return Ok(()),
+                Fence::Raised(ours) => ours,
+            };
+            let refusal = match self.sse_usage(version).await {
+                Ok(usage) if usage.total() == 0 => {
+                    if self.seal_fence(version, &ours).await? {
+                        return Ok(());
+                    }
+                    // another retirement of `version` took the fence
+                    // meanwhile: our count may have missed a commit
+                    continue;
+                }
+                Ok(usage) => KeyAdminError::InUse(usage),
+                Err(e) => KeyAdminError::Engine(e),
+            };
+            if let Err(e) = self.lower_fence(version, &ours).await {
+                tracing::warn!(version, error = %e,
+                    "lowering an SSE key version fence failed; `liuma sse retire` again lowers it");
+            }
+            return Err(refusal);
         }
         Err(KeyAdminError::Contended)
     }
@@ -318,13 +366,13 @@ impl Engine {
             version,
             ..SseUsage::default()
         };
-        let mut seen = HashMap::new();
+        let mut cache = HeaderCache::new(HEADER_CACHE_ENTRIES);
         let mut pager = Pager::prefix(keys::VERSION.as_bytes(), PAGE);
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
                 let rec: VersionRecord = decode(&kv.value)?;
                 match &rec.sse {
-                    Some(Sse::S3) => match self.uses_version(&rec, version, &mut seen).await {
+                    Some(Sse::S3) => match self.uses_version(&rec, version, &mut cache).await {
                         Ok(true) => usage.object_versions += 1,
                         Ok(false) => {}
                         // deleted since the page was read: nothing to count
@@ -344,7 +392,7 @@ impl Engine {
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
                 let up: UploadRecord = decode(&kv.value)?;
-                if up.sse.is_some() {
+                if self.upload_uses(&up, version, &mut cache).await? {
                     usage.uploads += 1;
                 }
             }
@@ -352,33 +400,55 @@ impl Engine {
         Ok(usage)
     }
 
-    /// Whether a block of `rec` is sealed under `version` (block headers
-    /// cached in `seen`: dedup shares blocks between versions).
+    /// Whether an open upload needs `version`: an SSE-C one for its key
+    /// check, an SSE-S3 one when a part stored so far is sealed under it.
+    async fn upload_uses(
+        &self,
+        up: &UploadRecord,
+        version: u32,
+        cache: &mut HeaderCache,
+    ) -> Result<bool> {
+        match &up.sse {
+            None => Ok(false),
+            Some(Sse::Customer { check_version, .. }) => Ok(*check_version == version),
+            Some(Sse::S3) => {
+                // (a failure to read is an error, never "not in use": a
+                // retirement must not proceed on a count it could not make)
+                for part in self.part_records(&up.upload_id, 0, usize::MAX).await? {
+                    let entries = self.inner.body_manifest(&part.uid, &part.body).await?;
+                    if self.any_sealed_under(&entries, version, cache).await? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Whether a block of `rec` is sealed under `version`.
     async fn uses_version(
         &self,
         rec: &VersionRecord,
         version: u32,
-        seen: &mut HashMap<BlockId, Option<u32>>,
+        cache: &mut HeaderCache,
     ) -> Result<bool> {
         // A small object sealed into its record has no block to look at.
         if let Body::SealedInline { envelope, .. } = self.inner.body_of(rec).await?.as_ref() {
             return Ok(crate::crypt::envelope_key_version(envelope) == Some(version));
         }
-        for entry in self.inner.manifest(rec).await? {
-            if entry.kid.is_none() {
-                continue;
-            }
-            let id = entry.block_id();
-            let v = match seen.get(&id) {
-                Some(v) => *v,
-                None => {
-                    let envelope = self.inner.blocks.read(&id).await?;
-                    let v = crate::crypt::envelope_key_version(&envelope);
-                    seen.insert(id, v);
-                    v
-                }
-            };
-            if v == Some(version) {
+        let entries = self.inner.manifest(rec).await?;
+        self.any_sealed_under(&entries, version, cache).await
+    }
+
+    /// Whether a block of `entries` is sealed under `version`.
+    async fn any_sealed_under(
+        &self,
+        entries: &[crate::model::BlockEntry],
+        version: u32,
+        cache: &mut HeaderCache,
+    ) -> Result<bool> {
+        for entry in entries {
+            if self.inner.entry_key_version(entry, cache).await? == Some(version) {
                 return Ok(true);
             }
         }
@@ -433,7 +503,7 @@ impl Engine {
     }
 
     async fn reencrypt_all(&self, from: u32) -> Result<()> {
-        let mut seen = HashMap::new();
+        let mut cache = HeaderCache::new(HEADER_CACHE_ENTRIES);
         let mut pager = Pager::prefix(keys::VERSION.as_bytes(), PAGE);
         while let Some(page) = pager.next(&self.inner.meta).await? {
             for kv in page {
@@ -442,7 +512,7 @@ impl Engine {
                 if rec.sse != Some(Sse::S3) {
                     continue;
                 }
-                let outcome = match self.uses_version(&rec, from, &mut seen).await {
+                let outcome = match self.uses_version(&rec, from, &mut cache).await {
                     Ok(false) => continue,
                     Ok(true) => self.reencrypt_version(&kv, rec).await,
                     Err(e) => Err(e),
@@ -492,6 +562,8 @@ impl Engine {
             Err(e) => return Err(e),
         };
         let ring = self.inner.sse_ring().ok_or(Error::SseUnavailable)?;
+        let sealer = Sealer::s3(ring.newest());
+        let fences: Vec<u32> = sealer.s3_version().into_iter().collect();
         let got = match self
             .get_object(
                 &bucket,
@@ -527,7 +599,7 @@ impl Engine {
                     max_size: self.inner.cfg.max_object_size,
                     allow_inline: false,
                     sha256: ContentSha256::Skip,
-                    sealer: Some(Sealer::s3(ring.newest())),
+                    sealer: Some(sealer),
                 },
             )
             .await?;
@@ -557,6 +629,8 @@ impl Engine {
         new.uid = uid;
         new.body = ing.body;
         new.part_checksums = self.inner.parts_of(&rec).await?.into_owned();
+        // the new blocks' bytes on disks (compression and code may differ)
+        new.disk_bytes = Some(ing.disk_bytes);
         let unsaved = new.clone();
         let body_op = detach_body(&mut new);
         let value = encode(&new);
@@ -585,8 +659,16 @@ impl Engine {
                 txn = txn.and_then(Op::DeleteRange { start, end });
             }
             txn = queue_for_gc(txn, &rec.uid);
+            // the bucket's usage: the old version out, the new one in
+            // (same count and size; the bytes on disks move)
+            txn = crate::usage::replace_ops(txn, &bucket, &rec, &unsaved);
+            txn = crate::sse_fence::fenced(txn, &fences);
             if self.inner.meta.txn(txn).await?.succeeded {
                 return Ok(true);
+            }
+            if let Err(e) = self.inner.check_fences(&fences).await {
+                self.discard_uncommitted(&unsaved).await?;
+                return Err(e);
             }
             // Only the pointer moved (a write of a newer version): try again;
             // the record itself changed or went: the rewrite is moot.
@@ -615,264 +697,5 @@ fn check_old_version(ring: &KeyRing, version: u32) -> std::result::Result<(), Ke
 }
 
 #[cfg(test)]
-mod tests {
-    use liuma_disk::{DiskConfig, ShardStore};
-    use liuma_meta::RedbStore;
-
-    use super::*;
-    use crate::model::{Tags, Versioning};
-    use crate::{EngineConfig, PutOptions, SseRequest, body_from_bytes};
-
-    /// The ring kept in memory.
-    struct MemRing(std::sync::Mutex<KeyRing>);
-
-    #[async_trait::async_trait]
-    impl RingStore for MemRing {
-        async fn load(&self) -> std::result::Result<KeyRing, String> {
-            Ok(self.0.lock().unwrap().clone())
-        }
-        async fn swap(&self, old: &KeyRing, new: &KeyRing) -> std::result::Result<bool, String> {
-            let mut cur = self.0.lock().unwrap();
-            if *cur != *old {
-                return Ok(false);
-            }
-            *cur = new.clone();
-            Ok(true)
-        }
-    }
-
-    fn engine(dir: &std::path::Path) -> Engine {
-        let meta = RedbStore::open(&dir.join("meta.redb")).expect("redb");
-        let disks = vec![DiskConfig::new(dir.join("disk0"))];
-        let ring = KeyRing::generate();
-        let cfg = EngineConfig {
-            block_size: 64 << 10,
-            erasure: Some((1, 0)),
-            sse_keys: Some(ring.clone()),
-            ..EngineConfig::default()
-        };
-        let e = Engine::open(
-            cfg,
-            meta,
-            Arc::new(ShardStore::open(&disks).expect("disks")),
-        )
-        .expect("engine");
-        e.set_ring_store(Arc::new(MemRing(std::sync::Mutex::new(ring))));
-        e
-    }
-
-    async fn put(e: &Engine, key: &str, data: &[u8]) -> crate::ObjectInfo {
-        e.put_object(
-            "bkt",
-            key,
-            body_from_bytes(data.to_vec()),
-            PutOptions {
-                sse: Some(SseRequest::S3),
-                ..PutOptions::default()
-            },
-        )
-        .await
-        .expect("put")
-    }
-
-    async fn get(e: &Engine, key: &str, version: Option<String>) -> Vec<u8> {
-        let mut g = e
-            .get_object(
-                "bkt",
-                key,
-                GetOptions {
-                    version_id: version,
-                    ..GetOptions::default()
-                },
-            )
-            .await
-            .expect("get");
-        let mut out = Vec::new();
-        while let Some(c) = g.body.next().await {
-            out.extend_from_slice(&c.expect("chunk"));
-        }
-        out
-    }
-
-    async fn wait_job(e: &Engine) -> ReencryptStatus {
-        for _ in 0..400 {
-            let j = e.reencrypt_status();
-            if !j.running {
-                return j;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("re-encryption did not finish");
-    }
-
-    /// Rotate, count, re-encrypt (versions keep their ids, ETags and
-    /// bytes; a version overwritten meanwhile is not swapped), retire.
-    #[tokio::test]
-    async fn rotate_reencrypt_retire() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(dir.path());
-        e.create_bucket("bkt", "root").await.unwrap();
-        e.set_versioning("bkt", Versioning::Enabled).await.unwrap();
-        let a1: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        let a2: Vec<u8> = (0..150_000u32).map(|i| (i % 13) as u8).collect();
-        let v1 = put(&e, "a", &a1).await;
-        let v2 = put(&e, "a", &a2).await;
-        put(&e, "b", b"small").await;
-        assert_eq!(e.sse_usage(1).await.unwrap().object_versions, 3);
-        assert!(matches!(
-            e.sse_retire(1).await,
-            Err(KeyAdminError::Current(1))
-        ));
-        assert!(matches!(
-            e.sse_retire(5).await,
-            Err(KeyAdminError::Unknown { version: 5, .. })
-        ));
-        assert!(matches!(
-            e.sse_reencrypt_start(1),
-            Err(KeyAdminError::Current(1))
-        ));
-        let st = e.sse_rotate().await.unwrap();
-        assert_eq!((st.current, st.versions.clone()), (2, vec![1, 2]));
-        let c = put(&e, "c", b"after rotation").await;
-        assert_eq!(e.sse_usage(2).await.unwrap().object_versions, 1);
-        match e.sse_retire(1).await {
-            Err(KeyAdminError::InUse(u)) => assert_eq!(u.object_versions, 3),
-            other => panic!("{other:?}"),
-        }
-        // A version overwritten between read and swap is left alone: in an
-        // unversioned bucket the overwrite replaces the record that was read.
-        e.create_bucket("unv", "root").await.unwrap();
-        let put_un = |data: &'static [u8]| {
-            e.put_object(
-                "unv",
-                "n",
-                body_from_bytes(data.to_vec()),
-                PutOptions {
-                    sse: Some(SseRequest::S3),
-                    ..PutOptions::default()
-                },
-            )
-        };
-        // A concurrent change of the record (tags) makes the swap lose too.
-        let kvs = Pager::prefix(&keys::versions_of("bkt", "b"), 10)
-            .collect(&e.inner.meta)
-            .await
-            .unwrap();
-        let rec: VersionRecord = decode(&kvs[0].value).unwrap();
-        e.set_object_tags("bkt", "b", None, Tags::default())
-            .await
-            .unwrap();
-        assert!(!e.reencrypt_version(&kvs[0], rec).await.unwrap());
-        put_un(b"first").await.unwrap();
-        let kvs = Pager::prefix(&keys::versions_of("unv", "n"), 10)
-            .collect(&e.inner.meta)
-            .await
-            .unwrap();
-        let rec: VersionRecord = decode(&kvs[0].value).unwrap();
-        put_un(b"second, concurrent").await.unwrap();
-        assert!(!e.reencrypt_version(&kvs[0], rec).await.unwrap());
-        let mut g = e
-            .get_object("unv", "n", GetOptions::default())
-            .await
-            .unwrap();
-        let mut out = Vec::new();
-        while let Some(c) = g.body.next().await {
-            out.extend_from_slice(&c.unwrap());
-        }
-        assert_eq!(out, b"second, concurrent");
-        e.sse_reencrypt_start(1).unwrap();
-        let job = wait_job(&e).await;
-        assert_eq!((job.rewritten, job.failed), (3, 0), "{job:?}");
-        assert_eq!(e.sse_usage(1).await.unwrap().object_versions, 0);
-        // bytes, version ids and ETags kept
-        assert_eq!(get(&e, "a", Some(v1.version_id.clone())).await, a1);
-        assert_eq!(get(&e, "a", Some(v2.version_id.clone())).await, a2);
-        assert_eq!(get(&e, "a", None).await, a2);
-        assert_eq!(get(&e, "b", None).await, b"small");
-        let h = e.head_object("bkt", "a", None).await.unwrap();
-        assert_eq!((h.etag, h.version_id), (v2.etag, v2.version_id));
-        let h1 = e
-            .head_object("bkt", "a", Some(&v1.version_id))
-            .await
-            .unwrap();
-        assert_eq!(h1.last_modified_ms, v1.last_modified_ms);
-        let st = e.sse_retire(1).await.unwrap();
-        assert_eq!(st.versions, vec![2]);
-        assert_eq!(get(&e, "a", Some(v1.version_id)).await, a1);
-        assert_eq!(get(&e, "c", Some(c.version_id)).await, b"after rotation");
-        assert!(matches!(
-            e.sse_retire(2).await,
-            Err(KeyAdminError::Current(2))
-        ));
-    }
-
-    /// A PUT that began before a rotation and ends after its key version
-    /// was retired commits nothing: its object could never be read.
-    #[tokio::test]
-    async fn a_write_outliving_its_key_version_commits_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(dir.path());
-        e.create_bucket("bkt", "root").await.unwrap();
-        let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(1);
-        let body: ByteStream = Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|chunk| (chunk, rx))
-        }));
-        let slow = tokio::spawn({
-            let e = e.clone();
-            async move {
-                e.put_object(
-                    "bkt",
-                    "slow",
-                    body,
-                    PutOptions {
-                        sse: Some(SseRequest::S3),
-                        ..PutOptions::default()
-                    },
-                )
-                .await
-            }
-        });
-        // the second send returns once the body's reader took the first:
-        // the write has chosen its key version by then
-        for _ in 0..2 {
-            let chunk = Ok(bytes::Bytes::from(vec![1u8; 100_000]));
-            tokio::time::timeout(std::time::Duration::from_secs(10), tx.send(chunk))
-                .await
-                .unwrap()
-                .unwrap();
-        }
-        e.sse_rotate().await.unwrap();
-        // nothing committed under version 1 yet: retirement is allowed
-        e.sse_retire(1).await.unwrap();
-        drop(tx);
-        let err = slow.await.unwrap().unwrap_err();
-        assert!(
-            matches!(err, Error::SseKeyRetired { version: 1 }),
-            "{err:?}"
-        );
-        assert!(matches!(
-            e.head_object("bkt", "slow", None).await,
-            Err(Error::NoSuchKey { .. })
-        ));
-        // a write after the retirement seals under the new version
-        put(&e, "fresh", b"new").await;
-        assert_eq!(get(&e, "fresh", None).await, b"new");
-    }
-
-    #[test]
-    fn old_versions_only() {
-        let ring = KeyRing::generate().rotated();
-        assert!(check_old_version(&ring, 1).is_ok());
-        assert!(matches!(
-            check_old_version(&ring, 2),
-            Err(KeyAdminError::Current(2))
-        ));
-        assert!(matches!(
-            check_old_version(&ring, 7),
-            Err(KeyAdminError::Unknown { version: 7, .. })
-        ));
-        assert_eq!(ring.without(1).map(|r| r.versions()), Some(vec![2]));
-        assert!(KeyRing::generate().without(1).is_none());
-        assert!(ring.without(9).is_none());
-    }
-}
+#[path = "sse_admin_tests.rs"]
+mod tests;

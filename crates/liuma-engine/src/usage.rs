@@ -127,6 +127,18 @@ pub(crate) fn delta_ops(txn: Txn, bucket: &str, rec: &VersionRecord, sign: i64) 
     }
 }
 
+/// Add to `txn` the delta of replacing `old` by `new` in place (a
+/// re-encrypted version: same count and size, other bytes on disks); one
+/// delta record, none when nothing changes.
+pub(crate) fn replace_ops(txn: Txn, bucket: &str, old: &VersionRecord, new: &VersionRecord) -> Txn {
+    let mut c = of(new, 1).unwrap_or_default();
+    c.add(of(old, -1).unwrap_or_default());
+    if c == Counts::default() {
+        return txn;
+    }
+    txn.and_then(Op::put(delta_key(bucket), encode(&c)))
+}
+
 /// The op that removes every usage record of a bucket (bucket deletion).
 pub(crate) fn delete_all_op(bucket: &str) -> Op {
     let start = prefix(bucket);

@@ -29,7 +29,7 @@ pub fn run(args: &SseArgs) -> anyhow::Result<()> {
         SseAction::Usage { version } => {
             let u = client.call("GET", &format!("/admin/sse/usage?version={version}"), None)?;
             println!(
-                "version {version}: {} object version(s), {} SSE-C object version(s), {} open encrypted upload(s)",
+                "version {version}: {} object version(s), {} SSE-C object version(s), {} open upload(s) that need it",
                 u["object_versions"], u["customer_versions"], u["uploads"]
             );
         }
@@ -66,6 +66,26 @@ fn print_status(s: &serde_json::Value) {
             ""
         }
     );
+    // A fence on a version still in the ring: a retirement runs, or one
+    // was cut short (writes sealed under it answer 503 until it is run again).
+    let held: Vec<u64> = s["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    let fenced: Vec<u64> = s["fenced"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_u64)
+        .filter(|v| held.contains(v))
+        .collect();
+    if !fenced.is_empty() {
+        println!(
+            "fenced, being retired (or a retirement cut short: run `liuma sse retire` again): {fenced:?}"
+        );
+    }
     let j = &s["reencrypt"];
     if j["from_version"].as_u64().unwrap_or(0) > 0 {
         println!(

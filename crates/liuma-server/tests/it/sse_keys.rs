@@ -73,6 +73,8 @@ fn single_node_rotate_reencrypt_retire() {
         (s["current"].as_u64(), s["versions"].clone()),
         (Some(2), serde_json::json!([2]))
     );
+    // the retirement's fence stays (versions are never reused)
+    assert_eq!(s["fenced"], serde_json::json!([1]), "{s}");
 }
 
 /// A ring from --sse-master-key-file is not liuma's to change.

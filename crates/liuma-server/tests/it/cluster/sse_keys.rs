@@ -2,7 +2,10 @@
 //! (issue #19): `liuma sse rotate` on one node reaches the other within
 //! seconds, old objects keep reading, `reencrypt` moves them to the new
 //! version without losing a concurrent overwrite, and `retire` refuses while
-//! a version is in use and then removes it everywhere.
+//! a version is in use and then removes it everywhere. A node whose ring
+//! re-read never comes keeps sealing under the old version: what it wrote
+//! before the retirement is counted and re-encrypted, what it writes after
+//! is refused (503) by the retirement fence in etcd, never stored unreadable.
 
 use super::common::*;
 
@@ -31,6 +34,12 @@ fn cli(c: &TestCluster, id: &str, args: &[&str]) -> String {
 }
 
 fn put_sse(c: &TestCluster, id: &str, key: &str, bytes: &[u8]) {
+    let (status, body) = try_put_sse(c, id, key, bytes);
+    assert_eq!(status, 200, "PUT {key}: {}", String::from_utf8_lossy(&body));
+}
+
+/// An SSE-S3 PUT on `id`: the status and the answer's body.
+fn try_put_sse(c: &TestCluster, id: &str, key: &str, bytes: &[u8]) -> (u16, Vec<u8>) {
     let file = c
         .dir
         .path()
@@ -48,7 +57,7 @@ fn put_sse(c: &TestCluster, id: &str, key: &str, bytes: &[u8]) {
         ],
     );
     let _ = std::fs::remove_file(&file);
-    assert_eq!(status, 200, "PUT {key}: {}", String::from_utf8_lossy(&body));
+    (status, body)
 }
 
 fn usage(c: &TestCluster, id: &str, version: u32) -> u64 {
@@ -70,7 +79,15 @@ fn etag(c: &TestCluster, id: &str, key: &str) -> String {
 
 #[test]
 fn rotate_reencrypt_retire_across_nodes() {
-    let c = TestCluster::start(2, &["--erasure", "1+1"]);
+    let mut c = TestCluster::start(2, &["--erasure", "1+1"]);
+    // n3 re-reads the ring only every 100 000 s: as a node whose re-read
+    // keeps failing, it never sees the rotation below
+    let stale = c.dir.path().join("stale.toml");
+    std::fs::write(&stale, "[sse]\nrefresh_secs = 100000\n").expect("config");
+    c.common
+        .extend(["--config".to_owned(), stale.display().to_string()]);
+    c.add("n3");
+    c.wait_live(3);
     c.create_bucket("n1");
     let old: Vec<(String, Vec<u8>)> = (0..10)
         .map(|i| (format!("old{i}"), random(MIB + 3000 * i)))
@@ -99,7 +116,7 @@ fn rotate_reencrypt_retire_across_nodes() {
     std::fs::write(bad.join("secrets/admin.token"), "wrong").expect("token");
     let (ok, _, err) = sse_cli(&bad, &c.node("n1").node.admin, &["rotate"]);
     assert!(!ok && err.contains("401"), "{err}");
-    for id in ["n1", "n2"] {
+    for id in ["n1", "n2", "n3"] {
         assert_eq!(
             c.admin(id, "GET", "/admin/sse").json()["versions"],
             serde_json::json!([1])
@@ -128,14 +145,24 @@ fn rotate_reencrypt_retire_across_nodes() {
         2,
         "new objects use version 2 on both nodes"
     );
-    assert_eq!(usage(&c, "n1", 1), 10);
+    // the stale node still seals under version 1: stored (no fence yet),
+    // and counted
+    assert_eq!(c.admin("n3", "GET", "/admin/sse").json()["current"], 1);
+    let stale1 = random(300_000);
+    put_sse(&c, "n3", "stale1", &stale1);
+    assert_eq!(usage(&c, "n1", 1), 11);
     for (k, d) in &old {
         c.assert_object("n2", k, d);
     }
 
     // retire before re-encrypting: refused with the count
     let (ok, _, err) = sse_cli(&c.data("n2"), &c.node("n2").node.admin, &["retire", "1"]);
-    assert!(!ok && err.contains("10 object version(s)"), "{err}");
+    assert!(!ok && err.contains("11 object version(s)"), "{err}");
+    assert_eq!(
+        c.admin("n2", "GET", "/admin/sse").json()["fenced"],
+        serde_json::json!([]),
+        "a refused retirement lowers its fence"
+    );
 
     // re-encrypt while old0..old2 are overwritten: the overwrites win
     cli(&c, "n1", &["reencrypt", "--from-version", "1", "--no-wait"]);
@@ -176,6 +203,20 @@ fn rotate_reencrypt_retire_across_nodes() {
         }
     });
     assert_eq!(ring("n1"), ring("n2"));
+    assert_eq!(
+        c.admin("n1", "GET", "/admin/sse").json()["fenced"],
+        serde_json::json!([1])
+    );
+    // the stale node still seals under version 1: the fence in etcd
+    // refuses the commit (503), nothing is stored
+    assert_eq!(c.admin("n3", "GET", "/admin/sse").json()["current"], 1);
+    let (status, body) = try_put_sse(&c, "n3", "stale2", &random(MIB + 1));
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("ServiceUnavailable"), "{body}");
+    let (status, _) = c.s3_within(60, &["-I", &c.url("n1", "stale2")]);
+    assert_eq!(status, 404, "nothing stored");
+    c.assert_object("n1", "stale1", &stale1);
     for (i, (k, d)) in old.iter().enumerate() {
         c.assert_object(
             if i % 2 == 0 { "n2" } else { "n1" },
