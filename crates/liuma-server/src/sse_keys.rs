@@ -367,7 +367,14 @@ mod tests {
         // an external key file wins over everything
         let f = dir.path().join("ext.key");
         std::fs::write(&f, [0xA5u8; 32]).unwrap();
-        let ext = load(Some(&f), &b, &meta, "s", true).await.unwrap();
+        let ext = load(Some(&External::File(f)), &b, &meta, "s", true)
+            .await
+            .unwrap();
         assert_eq!(ext, KeyRing::single([0xA5; 32]));
+        // so does the ring's text given in the environment variable
+        let text = External::Env(format!("v4 {}\n", "5a".repeat(32)));
+        let env = load(Some(&text), &b, &meta, "s", true).await.unwrap();
+        assert_eq!((env.versions(), env.newest().version), (vec![4], 4));
+        assert!(store(Some(&text), &b, &meta, "s", true).is_none());
     }
 }
