@@ -68,6 +68,10 @@ pub struct AdminArgs {
         default_value = "./liuma-data/secrets/admin.token"
     )]
     pub admin_token_file: PathBuf,
+    /// PEM CA certificate(s) trusted for an https:// --admin-url, besides
+    /// the OS's trust store (e.g. `ca.pem` of `liuma tls self-signed`).
+    #[arg(long, global = true, env = "LIUMA_ADMIN_CA")]
+    pub admin_ca: Option<PathBuf>,
 }
 
 /// `liuma key ...`: talks to the admin API (`--admin-url`) with the admin token.
@@ -575,6 +579,10 @@ pub struct TlsArgs {
     /// Seconds between checks of the certificate files for changes. Default 5.
     #[arg(long, env = "LIUMA_TLS_RELOAD_SECS")]
     pub tls_reload_secs: Option<u64>,
+    /// PEM CA that issued the other nodes' admin certificates: trusted (with
+    /// the OS's store) when this node calls peers' admin APIs over https.
+    #[arg(long, env = "LIUMA_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl TlsArgs {
@@ -595,6 +603,7 @@ impl TlsArgs {
         set(&mut t.admin.key, &self.admin_tls_key);
         set(&mut t.console.cert, &self.console_tls_cert);
         set(&mut t.console.key, &self.console_tls_key);
+        set(&mut t.ca, &self.tls_ca);
         if let Some(s) = self.tls_reload_secs {
             t.reload_interval_secs = s;
         }

@@ -12,7 +12,7 @@ use crate::harness::{TestNode, root_key};
 use crate::s3::repo_root;
 
 /// `liuma tls self-signed` into `out`; its serial line.
-fn self_signed(out: &Path) -> String {
+pub(crate) fn self_signed(out: &Path) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_liuma"))
         .args([
             "tls",

@@ -1,0 +1,124 @@
+//! The `liuma` CLI against an admin listener that speaks TLS, with the real
+//! binary: `liuma tls self-signed` makes a CA and a certificate, a node
+//! serves its admin API (only) over https, and `liuma key list
+//! --admin-url https://...` works with `--admin-ca` (or env
+//! `LIUMA_ADMIN_CA`) and fails at once without it, naming the untrusted
+//! certificate and the flag. A plain `http://` URL to the TLS port and an
+//! `https://` URL to a plain port fail at once too, each saying which.
+//! The admin token is in no error.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use crate::harness::{TestNode, root_key};
+use crate::tls::self_signed;
+
+/// How long a refused call may take: a certificate or protocol error is
+/// known after one round trip, far below the client's 30 s deadline.
+const FAST: Duration = Duration::from_secs(5);
+
+/// `liuma key list` against `url` with `node`'s token: its output and how
+/// long it took. `ca` goes as `--admin-ca`; `env` is set on the process.
+fn key_list(node: &TestNode, url: &str, ca: Option<&Path>, env: &[(&str, &Path)]) -> (Output, Duration) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liuma"));
+    cmd.args(["key", "list", "--admin-url", url])
+        .arg("--admin-token-file")
+        .arg(node.data.join("secrets/admin.token"))
+        .env_remove("LIUMA_ADMIN_CA")
+        .env_remove("LIUMA_ADMIN_TOKEN")
+        .env_remove("LIUMA_ADMIN_URL");
+    if let Some(ca) = ca {
+        cmd.arg("--admin-ca").arg(ca);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let began = Instant::now();
+    let out = cmd.output().expect("running liuma key list");
+    (out, began.elapsed())
+}
+
+/// The call failed fast with a non-zero exit; its stderr, which must not
+/// hold the admin token.
+fn refused(node: &TestNode, what: &str, (out, took): (Output, Duration)) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{what}: succeeded?\n{err}");
+    assert!(took < FAST, "{what}: took {took:?}\n{err}");
+    assert!(
+        !err.contains(&TestNode::admin_token(&node.data)),
+        "{what}: the admin token is in the error:\n{err}"
+    );
+    println!("{what} ({took:?}): {}", err.trim());
+    err
+}
+
+#[test]
+fn admin_tls_cli_trusts_admin_ca_and_refuses_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let tls = dir.path().join("tls");
+    self_signed(&tls);
+    let cert = tls.join("server.pem").display().to_string();
+    let key = tls.join("server-key.pem").display().to_string();
+    let ca = tls.join("ca.pem");
+    let data = dir.path().join("node");
+    let node = TestNode::start(
+        &data,
+        &["--admin-tls-cert", &cert, "--admin-tls-key", &key],
+    );
+    let https = format!("https://{}", node.admin);
+    let (root_id, _) = root_key(&data);
+
+    // with the CA: the keys, root's among them
+    let (out, _) = key_list(&node, &https, Some(&ca), &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&root_id), "{text}");
+    // the same CA from the environment, and by the name in the certificate
+    let (out, _) = key_list(&node, &https, None, &[("LIUMA_ADMIN_CA", &ca)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let by_name = format!("https://localhost:{}", node.admin.rsplit_once(':').unwrap().1);
+    let (out, _) = key_list(&node, &by_name, Some(&ca), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // without it: the certificate is not trusted, and the flag is named
+    let err = refused(&node, "no --admin-ca", key_list(&node, &https, None, &[]));
+    assert!(err.contains("is not trusted"), "{err}");
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(err.contains("--admin-ca"), "{err}");
+
+    // a CA that did not issue it: the same
+    let other = dir.path().join("other");
+    self_signed(&other);
+    let err = refused(
+        &node,
+        "another CA",
+        key_list(&node, &https, Some(&other.join("ca.pem")), &[]),
+    );
+    assert!(err.contains("is not trusted"), "{err}");
+
+    // plain HTTP to the TLS port: the listener's own answer
+    let plain = format!("http://{}", node.admin);
+    let err = refused(&node, "http:// to TLS", key_list(&node, &plain, Some(&ca), &[]));
+    assert!(err.contains("use https://"), "{err}");
+
+    // https to a port that speaks plain HTTP (this node's S3 listener)
+    let to_plain = format!("https://{}", node.s3);
+    let err = refused(&node, "https:// to plain", key_list(&node, &to_plain, Some(&ca), &[]));
+    assert!(err.contains("does not speak TLS"), "{err}");
+
+    // a CA file that is not one is named before anything is sent
+    let err = refused(
+        &node,
+        "bad CA file",
+        key_list(&node, &https, Some(&tls.join("server-key.pem")), &[]),
+    );
+    assert!(err.contains("server-key.pem"), "{err}");
+    let err = refused(&node, "bad scheme", key_list(&node, "ftp://x:1", None, &[]));
+    assert!(err.contains("http:// or https://"), "{err}");
+    assert!(node.stop().success());
+}
