@@ -350,17 +350,23 @@ impl AdminTrust {
     /// Whether a client with this trust would accept `chain` (leaf first)
     /// from a server reached as `host`: what a node checks of its own
     /// admin certificate at start, as its peers will.
-    pub fn check(&self, chain: &[CertificateDer<'static>], host: &str) -> Result<(), rustls::Error> {
+    pub fn check(
+        &self,
+        chain: &[CertificateDer<'static>],
+        host: &str,
+    ) -> Result<(), rustls::Error> {
         use rustls::client::danger::ServerCertVerifier;
         let (leaf, intermediates) = chain
             .split_first()
             .ok_or(rustls::Error::NoCertificatesPresented)?;
         let name = rustls::pki_types::ServerName::try_from(host.to_owned())
             .map_err(|e| rustls::Error::General(format!("{host:?} is not a server name: {e}")))?;
-        let verifier =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(self.roots.clone(), provider())
-                .build()
-                .map_err(|e| rustls::Error::General(e.to_string()))?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            self.roots.clone(),
+            provider(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
         verifier
             .verify_server_cert(
                 leaf,
@@ -495,14 +501,16 @@ impl AdminClient {
     fn send_error(&self, source: hyper_util::client::legacy::Error) -> AdminCallError {
         let addr = self.endpoint.authority().to_owned();
         match tls_cause(&source).cloned() {
-            Some(e @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)) => {
-                AdminCallError::Untrusted {
-                    addr,
-                    source: e,
-                    how_to_trust: self.how_to_trust,
-                }
+            Some(
+                e @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented),
+            ) => AdminCallError::Untrusted {
+                addr,
+                source: e,
+                how_to_trust: self.how_to_trust,
+            },
+            Some(e @ rustls::Error::InvalidMessage(_)) => {
+                AdminCallError::NotTls { addr, source: e }
             }
-            Some(e @ rustls::Error::InvalidMessage(_)) => AdminCallError::NotTls { addr, source: e },
             _ => AdminCallError::Unreachable { addr, source },
         }
     }
@@ -604,11 +612,19 @@ mod tests {
         assert!(!e.is_tls());
         assert_eq!(e.url(), "http://10.0.0.5:9002");
         // default ports, IPv6 literals
-        assert_eq!(AdminEndpoint::parse("http://h").unwrap().authority(), "h:80");
-        assert!(AdminEndpoint::parse("HTTPS://h:1").unwrap().is_tls());
-        assert_eq!(AdminEndpoint::parse("https://h").unwrap().authority(), "h:443");
         assert_eq!(
-            AdminEndpoint::parse("https://[::1]:9002").unwrap().authority(),
+            AdminEndpoint::parse("http://h").unwrap().authority(),
+            "h:80"
+        );
+        assert!(AdminEndpoint::parse("HTTPS://h:1").unwrap().is_tls());
+        assert_eq!(
+            AdminEndpoint::parse("https://h").unwrap().authority(),
+            "h:443"
+        );
+        assert_eq!(
+            AdminEndpoint::parse("https://[::1]:9002")
+                .unwrap()
+                .authority(),
             "[::1]:9002"
         );
         assert_eq!(
@@ -653,11 +669,7 @@ mod tests {
     #[test]
     fn the_token_is_not_in_debug_output() {
         let trust = AdminTrust::load(None, "").unwrap();
-        let c = AdminClient::new(
-            AdminEndpoint::parse("h:1").unwrap(),
-            "s3cr3t-token",
-            &trust,
-        );
+        let c = AdminClient::new(AdminEndpoint::parse("h:1").unwrap(), "s3cr3t-token", &trust);
         let d = format!("{c:?}");
         assert!(!d.contains("s3cr3t"), "{d}");
         assert!(d.contains("h:1"), "{d}");

@@ -282,8 +282,14 @@ mod tests {
         assert!(began.elapsed() < Duration::from_secs(2));
         assert!(r.values().all(Result::is_err), "{r:?}");
         assert!(r["hung"].as_ref().unwrap_err().contains("within"), "{r:?}");
-        assert!(r["hung-tls"].as_ref().unwrap_err().contains("within"), "{r:?}");
-        assert!(r["garbled"].as_ref().unwrap_err().contains("scheme"), "{r:?}");
+        assert!(
+            r["hung-tls"].as_ref().unwrap_err().contains("within"),
+            "{r:?}"
+        );
+        assert!(
+            r["garbled"].as_ref().unwrap_err().contains("scheme"),
+            "{r:?}"
+        );
         drop(hung);
     }
 }

@@ -394,7 +394,10 @@ async fn join_cluster(
         // peers' cluster-wide passes and charts ask it (`liuma_admin::client`)
         ("admin", public("admin", listeners.admin.local_addr()?)?),
         // each node's console shows its own charts: the cluster page links it
-        ("console", public("console", listeners.console.local_addr()?)?),
+        (
+            "console",
+            public("console", listeners.console.local_addr()?)?,
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

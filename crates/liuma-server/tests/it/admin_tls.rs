@@ -20,7 +20,12 @@ const FAST: Duration = Duration::from_secs(5);
 
 /// `liuma key list` against `url` with `node`'s token: its output and how
 /// long it took. `ca` goes as `--admin-ca`; `env` is set on the process.
-fn key_list(node: &TestNode, url: &str, ca: Option<&Path>, env: &[(&str, &Path)]) -> (Output, Duration) {
+fn key_list(
+    node: &TestNode,
+    url: &str,
+    ca: Option<&Path>,
+    env: &[(&str, &Path)],
+) -> (Output, Duration) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_liuma"));
     cmd.args(["key", "list", "--admin-url", url])
         .arg("--admin-token-file")
@@ -62,10 +67,7 @@ fn admin_tls_cli_trusts_admin_ca_and_refuses_otherwise() {
     let key = tls.join("server-key.pem").display().to_string();
     let ca = tls.join("ca.pem");
     let data = dir.path().join("node");
-    let node = TestNode::start(
-        &data,
-        &["--admin-tls-cert", &cert, "--admin-tls-key", &key],
-    );
+    let node = TestNode::start(&data, &["--admin-tls-cert", &cert, "--admin-tls-key", &key]);
     let https = format!("https://{}", node.admin);
     let (root_id, _) = root_key(&data);
 
@@ -80,10 +82,21 @@ fn admin_tls_cli_trusts_admin_ca_and_refuses_otherwise() {
     assert!(text.contains(&root_id), "{text}");
     // the same CA from the environment, and by the name in the certificate
     let (out, _) = key_list(&node, &https, None, &[("LIUMA_ADMIN_CA", &ca)]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let by_name = format!("https://localhost:{}", node.admin.rsplit_once(':').unwrap().1);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_name = format!(
+        "https://localhost:{}",
+        node.admin.rsplit_once(':').unwrap().1
+    );
     let (out, _) = key_list(&node, &by_name, Some(&ca), &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // without it: the certificate is not trusted, and the flag is named
     let err = refused(&node, "no --admin-ca", key_list(&node, &https, None, &[]));
@@ -103,12 +116,20 @@ fn admin_tls_cli_trusts_admin_ca_and_refuses_otherwise() {
 
     // plain HTTP to the TLS port: the listener's own answer
     let plain = format!("http://{}", node.admin);
-    let err = refused(&node, "http:// to TLS", key_list(&node, &plain, Some(&ca), &[]));
+    let err = refused(
+        &node,
+        "http:// to TLS",
+        key_list(&node, &plain, Some(&ca), &[]),
+    );
     assert!(err.contains("use https://"), "{err}");
 
     // https to a port that speaks plain HTTP (this node's S3 listener)
     let to_plain = format!("https://{}", node.s3);
-    let err = refused(&node, "https:// to plain", key_list(&node, &to_plain, Some(&ca), &[]));
+    let err = refused(
+        &node,
+        "https:// to plain",
+        key_list(&node, &to_plain, Some(&ca), &[]),
+    );
     assert!(err.contains("does not speak TLS"), "{err}");
 
     // a CA file that is not one is named before anything is sent

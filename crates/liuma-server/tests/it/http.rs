@@ -68,7 +68,9 @@ pub fn request_tls(
     use rustls::pki_types::{CertificateDer, ServerName};
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).expect("reading the CA file") {
-        roots.add(c.expect("a PEM certificate")).expect("a CA certificate");
+        roots
+            .add(c.expect("a PEM certificate"))
+            .expect("a CA certificate");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)

@@ -55,7 +55,11 @@ fn cluster_admin_tls_fan_out_and_charts_reach_every_node() {
     let charts = wait_for("charts from every node", Duration::from_secs(15), || {
         let r = console.req("GET", "/api/charts?node=all", b"");
         if r.status != 200 {
-            return Err(format!("{}: {}", r.status, String::from_utf8_lossy(&r.body)));
+            return Err(format!(
+                "{}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            ));
         }
         let v = r.json();
         let nodes = v["nodes"].as_array().cloned().unwrap_or_default();
@@ -85,16 +89,26 @@ fn cluster_admin_tls_fan_out_and_charts_reach_every_node() {
     assert_eq!(from_n4["nodes"]["n4"]["ok"], true, "{from_n4}");
     for id in ["n1", "n2", "n3"] {
         let e = from_n4["nodes"][id]["error"].as_str().unwrap_or_default();
-        assert!(e.contains("is not trusted") && e.contains("--tls-ca"), "{id}: {e}");
+        assert!(
+            e.contains("is not trusted") && e.contains("--tls-ca"),
+            "{id}: {e}"
+        );
     }
     // the others trust n4's certificate (same CA): they still reach all four
     let from_n1 = reach(&c, "n1");
     assert_eq!(from_n1["failed_nodes"], 0, "{from_n1}");
-    assert_eq!(from_n1["nodes"].as_object().map(|m| m.len()), Some(4), "{from_n1}");
+    assert_eq!(
+        from_n1["nodes"].as_object().map(|m| m.len()),
+        Some(4),
+        "{from_n1}"
+    );
 
     // the admin token is in no node's log
     let token = TestNode::admin_token(&c.data("n1"));
     for id in c.ids() {
-        assert!(!c.node(&id).node.log().contains(&token), "{id} logged the admin token");
+        assert!(
+            !c.node(&id).node.log().contains(&token),
+            "{id} logged the admin token"
+        );
     }
 }
