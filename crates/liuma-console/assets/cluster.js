@@ -3,7 +3,7 @@
 // access.js, users, keys, policies and backend credentials. Every call goes
 // to /api/admin/... (the admin API's own handlers, in-process).
 import { api, setCsrf, whenSignedOut } from "./api.js";
-import { $, el, notice, size, when, confirmBox, attempt } from "./adminui.js";
+import { $, el, notice, size, when, confirmBox, attempt } from "./ui.js";
 import { chart } from "./charts.js";
 import { showAccess } from "./access.js";
 
