@@ -49,9 +49,14 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Resp {
-    let mut s = TcpStream::connect(addr).unwrap();
+    exchange(&mut connect(addr), addr, method, path, headers, body)
+}
+
+/// A connection to `addr` whose reads give up after a minute.
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    exchange(&mut s, addr, method, path, headers, body)
+    s
 }
 
 /// Send one request over TLS, trusting only the CA certificates in `ca`
@@ -81,9 +86,7 @@ pub fn request_tls(
     let host = addr.rsplit_once(':').expect("host:port").0.to_owned();
     let name = ServerName::try_from(host).expect("a server name");
     let conn = rustls::ClientConnection::new(Arc::new(cfg), name).expect("a TLS client");
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut s = rustls::StreamOwned::new(conn, tcp);
+    let mut s = rustls::StreamOwned::new(conn, connect(addr));
     exchange(&mut s, addr, method, path, headers, body)
 }
 
