@@ -403,10 +403,13 @@ async fn reap_leases(store: Weak<RedbStore>, shared: Arc<Shared>) {
     }
 }
 
+/// A key range as redb takes it.
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
 /// The keys `[start, end)` as redb bounds (an unbounded `end`, see
 /// [`is_unbounded_end`], runs to the last key); `None` when the range
 /// holds no key. What every range scan of the KV table starts from.
-fn key_bounds<'a>(start: &'a [u8], end: &'a [u8]) -> Option<(Bound<&'a [u8]>, Bound<&'a [u8]>)> {
+fn key_bounds<'a>(start: &'a [u8], end: &'a [u8]) -> Option<KeyBounds<'a>> {
     let upper = if is_unbounded_end(end) {
         Bound::Unbounded
     } else if end <= start {
