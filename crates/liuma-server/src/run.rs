@@ -82,7 +82,8 @@ pub async fn run(
     };
 
     let admin_addr = listeners.admin.local_addr()?;
-    let peer_trust = tls.peer_trust(&cfg, &cluster)?;
+    tls.check_own_admin_cert(&cfg, &cluster);
+    let peer_trust = tls.peer_trust.clone();
     // The console's chart ring: sampled by the console, also served by the
     // admin API (`/admin/charts`) to other nodes' consoles.
     let chart_series = Arc::new(liuma_console::charts::Series::default());
@@ -614,14 +615,17 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, addrs: &Addrs, engine: &Engi
     }
 }
 
-/// The certificates of the public listeners that serve TLS.
+/// The certificates of the public listeners that serve TLS, and whom the
+/// node trusts when it calls its peers' admin APIs over https.
 struct PublicTls {
     certs: Vec<(&'static str, Arc<ReloadingCert>)>,
+    /// The OS's trust store and `--tls-ca` (`[tls] ca`).
+    peer_trust: liuma_admin::client::AdminTrust,
 }
 
 impl PublicTls {
-    /// Load every configured certificate; an unreadable or broken file is
-    /// an error naming it.
+    /// Load every configured certificate and the peers' CA; an unreadable
+    /// or broken file is an error naming it.
     fn load(cfg: &Config) -> anyhow::Result<Self> {
         let mut certs = Vec::new();
         for l in crate::tls::LISTENERS {
@@ -637,7 +641,12 @@ impl PublicTls {
                 certs.push((l, cert));
             }
         }
-        Ok(PublicTls { certs })
+        let peer_trust = liuma_admin::client::AdminTrust::load(
+            cfg.tls.ca.as_deref(),
+            "give every node the CA that issued the admin certificates with --tls-ca FILE ([tls] ca)",
+        )
+        .context("loading the CA of peers' admin certificates (--tls-ca)")?;
+        Ok(PublicTls { certs, peer_trust })
     }
 
     fn get(&self, listener: &str) -> Option<&Arc<ReloadingCert>> {
@@ -654,45 +663,33 @@ impl PublicTls {
             .with_context(|| format!("setting up TLS on the {listener} listener"))
     }
 
-    /// Whom this node trusts when it calls its peers' admin APIs over
-    /// https: the OS's store and `--tls-ca`. In a cluster whose admin
-    /// listeners speak TLS, this node's own admin certificate is checked
-    /// against it for the name it publishes: a node configured like this
-    /// one would refuse it, so say so now rather than at the first
-    /// cluster-wide pass.
-    fn peer_trust(
-        &self,
-        cfg: &Config,
-        cluster: &Cluster,
-    ) -> anyhow::Result<liuma_admin::client::AdminTrust> {
-        let ca = cfg.tls.ca.as_deref();
-        let trust = liuma_admin::client::AdminTrust::load(
-            ca,
-            "give every node the CA that issued the admin certificates with --tls-ca FILE ([tls] ca)",
-        )
-        .context("loading the CA for peers' admin certificates (--tls-ca)")?;
+    /// In a cluster whose admin listeners speak TLS, check this node's own
+    /// admin certificate against [`PublicTls::peer_trust`] for the name it
+    /// publishes: a node configured like this one would refuse it, so say
+    /// so now rather than at the first cluster-wide pass.
+    fn check_own_admin_cert(&self, cfg: &Config, cluster: &Cluster) {
         let published = cluster
             .view()
             .nodes
             .get(cluster.node_id())
             .and_then(|n| n.info.endpoints.get("admin").cloned());
-        if let (Some(cert), Some(published)) = (self.get("admin"), published) {
-            let host = liuma_admin::client::AdminEndpoint::parse(&published)
-                .map(|e| e.host().to_owned())
-                .unwrap_or_default();
-            if let Err(e) = trust.check(&cert.current().cert, &host) {
-                tracing::warn!(
-                    host = %host,
-                    error = %e,
-                    ca = ?ca,
-                    "peers configured like this node would not trust its admin certificate: \
-                     cluster-wide passes and charts will fail to reach it; give every node \
-                     --tls-ca with the CA that issued the admin certificates, and name the \
-                     published host in them"
-                );
-            }
+        let (Some(cert), Some(published)) = (self.get("admin"), published) else {
+            return;
+        };
+        let host = liuma_admin::client::AdminEndpoint::parse(&published)
+            .map(|e| e.host().to_owned())
+            .unwrap_or_default();
+        if let Err(e) = self.peer_trust.check(&cert.current().cert, &host) {
+            tracing::warn!(
+                host = %host,
+                error = %e,
+                ca = ?cfg.tls.ca,
+                "peers configured like this node would not trust its admin certificate: \
+                 cluster-wide passes and charts will fail to reach it; give every node \
+                 --tls-ca with the CA that issued the admin certificates, and name the \
+                 published host in them"
+            );
         }
-        Ok(trust)
     }
 
     fn scheme(&self, listener: &str) -> &'static str {

@@ -169,6 +169,15 @@ fn tls_bad_files_at_start_are_clear_errors_naming_the_file() {
 
     let err = start_fails(dir.path(), &["--tls-cert", &cert]);
     assert!(err.contains("certificate and a key"), "{err}");
+
+    // the CA of peers' admin certificates: a missing or empty file, named
+    let err = start_fails(dir.path(), &["--tls-ca", &missing]);
+    assert!(err.contains(&missing) && err.contains("--tls-ca"), "{err}");
+    let err = start_fails(dir.path(), &["--tls-ca", &key]);
+    assert!(
+        err.contains(&key) && err.contains("no CERTIFICATE"),
+        "{err}"
+    );
 }
 
 /// `curl` over https trusting `ca`: (exit code, headers and body).

@@ -32,6 +32,11 @@ fn cluster_admin_tls_fan_out_and_charts_reach_every_node() {
         ca.as_str(),
     ];
     let mut c = TestCluster::with_admin_tls(3, &common, &tls.join("ca.pem"));
+    // given the CA, no node doubts its own certificate
+    for id in c.ids() {
+        let log = c.node(&id).node.log();
+        assert!(!log.contains("would not trust"), "{id}:\n{log}");
+    }
 
     // every node publishes its admin endpoint with the scheme
     let st = c.status("n1");
