@@ -52,7 +52,8 @@ pub enum Command {
 /// How the management commands reach a node's admin API.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// Admin API of a node.
+    /// Admin API of a node: http://HOST:PORT, or https://HOST:PORT when its
+    /// admin listener speaks TLS (HOST must be named in its certificate).
     #[arg(
         long,
         global = true,
