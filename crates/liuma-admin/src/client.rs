@@ -67,6 +67,21 @@ pub enum AdminCallError {
         /// How the caller adds a CA (e.g. "give its CA with --admin-ca FILE").
         how_to_trust: &'static str,
     },
+    /// The node's TLS certificate is trusted but does not name the host the
+    /// endpoint was reached by.
+    #[error(
+        "the TLS certificate of {addr} does not name {host} ({source}): reach it by a name or \
+         address its certificate carries"
+    )]
+    WrongName {
+        /// host:port.
+        addr: String,
+        /// The host asked for.
+        host: String,
+        /// rustls's verdict.
+        #[source]
+        source: rustls::Error,
+    },
     /// An `https://` endpoint whose port answered something that is not
     /// TLS (a plain HTTP listener).
     #[error("{addr} does not speak TLS ({source}): is it a plain http:// port?")]
@@ -501,6 +516,16 @@ impl AdminClient {
     fn send_error(&self, source: hyper_util::client::legacy::Error) -> AdminCallError {
         let addr = self.endpoint.authority().to_owned();
         match tls_cause(&source).cloned() {
+            Some(
+                e @ rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::NotValidForName
+                    | rustls::CertificateError::NotValidForNameContext { .. },
+                ),
+            ) => AdminCallError::WrongName {
+                addr,
+                host: self.endpoint.host().to_owned(),
+                source: e,
+            },
             Some(
                 e @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented),
             ) => AdminCallError::Untrusted {
