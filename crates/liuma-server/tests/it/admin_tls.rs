@@ -89,57 +89,51 @@ fn admin_tls_cli_trusts_admin_ca_and_refuses_otherwise() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // trusted, but reached by an address the certificate does not name
-    let by_ip = format!("https://{}", node.admin);
-    let err = refused(
-        &node,
-        "name not in the certificate",
-        key_list(&node, &by_ip, Some(&ca), &[]),
-    );
-    assert!(err.contains("does not name 127.0.0.1"), "{err}");
-
-    // without it: the certificate is not trusted, and the flag is named
-    let err = refused(&node, "no --admin-ca", key_list(&node, &https, None, &[]));
-    assert!(err.contains("is not trusted"), "{err}");
-    assert!(err.contains("UnknownIssuer"), "{err}");
-    assert!(err.contains("--admin-ca"), "{err}");
-
-    // a CA that did not issue it: the same
     let other = dir.path().join("other");
     self_signed(&other);
-    let err = refused(
-        &node,
-        "another CA",
-        key_list(&node, &https, Some(&other.join("ca.pem")), &[]),
-    );
-    assert!(err.contains("is not trusted"), "{err}");
-
-    // plain HTTP to the TLS port: the listener's own answer
+    let (other_ca, key_file) = (other.join("ca.pem"), tls.join("server-key.pem"));
+    let by_ip = format!("https://{}", node.admin);
     let plain = format!("http://{}", node.admin);
-    let err = refused(
-        &node,
-        "http:// to TLS",
-        key_list(&node, &plain, Some(&ca), &[]),
-    );
-    assert!(err.contains("use https://"), "{err}");
-
-    // https to a port that speaks plain HTTP (this node's S3 listener)
-    let to_plain = format!("https://{}", node.s3);
-    let err = refused(
-        &node,
-        "https:// to plain",
-        key_list(&node, &to_plain, Some(&ca), &[]),
-    );
-    assert!(err.contains("does not speak TLS"), "{err}");
-
-    // a CA file that is not one is named before anything is sent
-    let err = refused(
-        &node,
-        "bad CA file",
-        key_list(&node, &https, Some(&tls.join("server-key.pem")), &[]),
-    );
-    assert!(err.contains("server-key.pem"), "{err}");
-    let err = refused(&node, "bad scheme", key_list(&node, "ftp://x:1", None, &[]));
-    assert!(err.contains("http:// or https://"), "{err}");
+    let to_plain = format!("https://{}", node.s3); // a port that speaks plain HTTP
+    // (what, URL, --admin-ca, what the error must say)
+    let refusals: [(&str, &str, Option<&Path>, &[&str]); 7] = [
+        // trusted, but reached by an address the certificate does not name
+        (
+            "name not in the certificate",
+            &by_ip,
+            Some(&ca),
+            &["does not name 127.0.0.1"],
+        ),
+        // without the CA: not trusted, and the flag is named
+        (
+            "no --admin-ca",
+            &https,
+            None,
+            &["is not trusted", "UnknownIssuer", "--admin-ca"],
+        ),
+        ("another CA", &https, Some(&other_ca), &["is not trusted"]),
+        // plain HTTP to the TLS port: the listener's own answer
+        ("http:// to TLS", &plain, Some(&ca), &["use https://"]),
+        (
+            "https:// to plain",
+            &to_plain,
+            Some(&ca),
+            &["does not speak TLS"],
+        ),
+        // a CA file that is not one is named before anything is sent
+        (
+            "bad CA file",
+            &https,
+            Some(&key_file),
+            &["server-key.pem", "--admin-ca"],
+        ),
+        ("bad scheme", "ftp://x:1", None, &["http:// or https://"]),
+    ];
+    for (what, url, ca, says) in refusals {
+        let err = refused(&node, what, key_list(&node, url, ca, &[]));
+        for s in says {
+            assert!(err.contains(s), "{what}: {s:?} not in {err}");
+        }
+    }
     assert!(node.stop().success());
 }
