@@ -14,7 +14,7 @@ use liuma_engine::{Engine, HealOptions};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::client::AdminClient;
+use crate::client::{AdminClient, AdminEndpoint};
 use crate::error::AdminResult;
 use crate::state::AdminState;
 
@@ -165,7 +165,9 @@ pub(crate) async fn passes(State(s): State<AdminState>, Query(q): Query<ScopeQue
 
 /// Run `path` on every live node at once: this node directly (`here`), the
 /// others through their admin API (`endpoints["admin"]` of their membership
-/// record, with the admin token every node of a cluster shares). Answers
+/// record, `https://` when their listener speaks TLS, whose certificate
+/// must verify against [`AdminState::peer_trust`]; with the admin token
+/// every node of a cluster shares). Answers
 /// `{"scope": "cluster", "nodes": {id: {"ok", "result" | "error",
 /// "elapsed_ms"}}, "totals": {field: sum}}`; a node that fails or does
 /// not answer in `timeout` is reported, not fatal.
@@ -189,16 +191,18 @@ where
         .map(|n| (n.id, n.endpoints.get("admin").cloned()))
         .collect();
     let token = s.admin_token.clone();
+    let trust = s.peer_trust.clone();
     let remote = peers.into_iter().map(|(id, addr)| {
-        let token = token.clone();
+        let (token, trust) = (token.clone(), trust.clone());
         async move {
             let began = Instant::now();
-            let r = match addr {
-                Some(addr) => AdminClient::new(addr, token.as_str())
+            let r = match addr.as_deref().map(AdminEndpoint::parse) {
+                Some(Ok(at)) => AdminClient::new(at, token.as_str(), &trust)
                     .with_deadline(timeout)
                     .call(method, path, None)
                     .await
                     .map_err(|e| e.to_string()),
+                Some(Err(e)) => Err(e.to_string()),
                 None => Err("the node published no admin endpoint".to_owned()),
             };
             (id, r, began.elapsed())

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use liuma_engine::Engine;
 
+use crate::client::AdminTrust;
+
 use liuma_metrics::Metrics;
 
 /// This node's live chart points newer than a time (ms since the epoch),
@@ -24,4 +26,7 @@ pub struct AdminState {
     pub admin_token: Arc<String>,
     /// The chart points of this node (None: `/admin/charts` answers 404).
     pub charts: Option<ChartPoints>,
+    /// Whom this node trusts when it calls other nodes' admin APIs over
+    /// https (cluster-wide passes): the OS's store and `--tls-ca`.
+    pub peer_trust: AdminTrust,
 }

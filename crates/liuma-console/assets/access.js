@@ -3,7 +3,7 @@
 // native API's backend credentials (create with scopes, rotate, revoke).
 // Everything goes through /api/admin/... (the admin API's handlers).
 import { api } from "./api.js";
-import { $, el, notice, when, confirmBox, copyFrom, attempt } from "./adminui.js";
+import { $, el, notice, when, confirmBox, copyFrom, attempt } from "./ui.js";
 
 const SCOPES = ["upload", "download", "finish", "info", "delete", "admin"];
 const enc = encodeURIComponent;

@@ -6,29 +6,9 @@ import { api, setCsrf, whenSignedOut, bpath } from "./api.js";
 import { Uploads, pending, discard, droppedFiles } from "./upload.js";
 import { showEditors } from "./editors.js";
 import { preview } from "./preview.js";
+import { $, el, notice, size, confirmBox } from "./ui.js";
 
-const $ = (id) => document.getElementById(id);
 const PAGE = 1000;
-
-/** A DOM element; children are nodes or strings (as text). */
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else if (k === "text") e.textContent = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) e.append(c);
-  return e;
-}
-
-function notice(msg, ok = false) {
-  const n = $("notice");
-  n.textContent = msg;
-  n.className = ok ? "ok" : "";
-  n.hidden = !msg;
-}
 
 function show(view) {
   document.body.dataset.view = view;
@@ -37,28 +17,9 @@ function show(view) {
   $("signout").hidden = view === "login";
 }
 
-function size(n) {
-  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < u.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${i ? n.toFixed(1) : n} ${u[i]}`;
-}
-
 // one formatter for every row (toLocaleString builds a new one per call)
 const DATES = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
 const date = (s) => (s ? DATES.format(new Date(s)) : "");
-
-function confirmBox(text, label = "Delete") {
-  const d = $("confirm");
-  $("confirm-text").textContent = text;
-  $("confirm-ok").textContent = label;
-  d.returnValue = "";
-  d.showModal();
-  return new Promise((res) => d.addEventListener("close", () => res(d.returnValue === "ok"), { once: true }));
-}
 
 // ---- routing: #/ (buckets), #/b/<bucket>/<prefix> ----
 

@@ -3,7 +3,7 @@
 // access.js, users, keys, policies and backend credentials. Every call goes
 // to /api/admin/... (the admin API's own handlers, in-process).
 import { api, setCsrf, whenSignedOut } from "./api.js";
-import { $, el, notice, size, when, confirmBox, attempt } from "./adminui.js";
+import { $, el, notice, size, when, confirmBox, attempt } from "./ui.js";
 import { chart } from "./charts.js";
 import { showAccess } from "./access.js";
 
@@ -118,6 +118,12 @@ function nodeState(n) {
   return { key: "live", text: "live" };
 }
 
+// A published endpoint is "https://host:port" when its listener speaks
+// TLS, else a bare "host:port" (plain HTTP).
+function consoleUrl(endpoint) {
+  return endpoint.includes("://") ? endpoint : `http://${endpoint}`;
+}
+
 function address(n) {
   return n.endpoints?.s3 || n.shard_api || "";
 }
@@ -183,7 +189,7 @@ async function refreshCluster() {
         { class: "wide name" },
         address(n) || "—",
         n.endpoints?.console && n.id !== c.node_id
-          ? el("div", {}, el("a", { href: `http://${n.endpoints.console}/admin`, text: "its console (charts)", "aria-label": `Console of node ${n.id}` }))
+          ? el("div", {}, el("a", { href: `${consoleUrl(n.endpoints.console)}/admin`, text: "its console (charts)", "aria-label": `Console of node ${n.id}` }))
           : "",
       ),
       el("td", {}, disks),

@@ -71,9 +71,9 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../assets/charts.js"),
     },
     Asset {
-        path: "/adminui.js",
+        path: "/ui.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../assets/adminui.js"),
+        body: include_str!("../assets/ui.js"),
     },
     Asset {
         path: "/editors.js",

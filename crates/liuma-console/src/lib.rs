@@ -92,6 +92,9 @@ pub struct Console {
     pub(crate) series: Arc<charts::Series>,
     /// Other nodes' chart points (the whole-cluster view).
     pub(crate) peers: Arc<peer_charts::PeerCharts>,
+    /// Whom to trust when asking other nodes' admin APIs over https
+    /// (set with the admin side, [`Console::with_admin`]).
+    pub(crate) peer_trust: Option<liuma_admin::client::AdminTrust>,
     /// Folders listed whole and sorted, kept per session for the next pages.
     pub(crate) sorted: Arc<api::sorted::SortCache>,
 }
@@ -125,6 +128,7 @@ impl Console {
             admin: None,
             series: Arc::default(),
             peers: Arc::default(),
+            peer_trust: None,
             sorted: Arc::default(),
         }
     }
@@ -133,15 +137,18 @@ impl Console {
     /// `admin_router` (the node's admin API) in-process; the charts sample
     /// `metrics` (the node's Prometheus text) every few seconds into
     /// `series` (which the admin API also serves to other nodes' consoles,
-    /// `GET /admin/charts`). Needs a tokio runtime (the sampler is a task;
-    /// it ends with the console).
+    /// `GET /admin/charts`; other nodes' points are asked for over https
+    /// trusting `peer_trust` where their admin listener speaks TLS). Needs
+    /// a tokio runtime (the sampler is a task; it ends with the console).
     pub fn with_admin(
         mut self,
         admin_router: axum::Router,
         series: Arc<charts::Series>,
         metrics: charts::MetricsText,
+        peer_trust: liuma_admin::client::AdminTrust,
     ) -> Self {
         self.admin = Some(admincall::AdminClient::new(admin_router));
+        self.peer_trust = Some(peer_trust);
         self.series = series;
         self.series.spawn_sampler(metrics);
         self

@@ -1,8 +1,10 @@
 //! Whole-cluster charts: the serving node asks every other live node for
 //! its chart points through that node's admin API (`GET /admin/charts`,
-//! `endpoints["admin"]` of its membership record, the admin token every
-//! node of a cluster shares — the same route the cluster-wide heal and
-//! scrub already take), each with a short deadline, so a hung or killed
+//! `endpoints["admin"]` of its membership record — `https://` and a
+//! certificate checked against the node's trust when the peer's admin
+//! listener speaks TLS — the admin token every node of a cluster shares:
+//! the same route the cluster-wide heal and scrub already take), each
+//! with a short deadline, so a hung or killed
 //! node is shown as "no data" and never waited on. Points already fetched
 //! are kept per node and only newer ones asked for (`since_ms`): a poll
 //! every 2 s moves a few hundred bytes per node, not the whole ring.
@@ -16,6 +18,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use liuma_admin::client::{AdminClient, AdminEndpoint, AdminTrust};
 
 use crate::charts::{POINTS, Point, SAMPLE_EVERY};
 
@@ -29,7 +32,8 @@ pub struct Peer {
     pub id: String,
     /// Live (under a lease): a down node is not asked.
     pub live: bool,
-    /// host:port of its admin API, if it published one.
+    /// Its admin API as published (`https://host:port`, or a bare
+    /// `host:port` for plain HTTP), if it published one.
     pub admin: Option<String>,
 }
 
@@ -75,13 +79,34 @@ impl PeerCharts {
         self.lock().retain(|k, _| ids.contains(&k.as_str()));
     }
 
+    /// The points of node `id` at `addr` newer than those held.
+    async fn ask(
+        &self,
+        id: &str,
+        addr: &str,
+        (token, trust): (&str, &AdminTrust),
+        deadline: Duration,
+    ) -> Fetched {
+        let at = AdminEndpoint::parse(addr).map_err(|e| e.to_string())?;
+        let path = format!("/admin/charts?since_ms={}", self.last_t(id));
+        let v = AdminClient::new(at, token, trust)
+            .with_deadline(deadline)
+            .call("GET", &path, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_value::<Vec<Point>>(v["points"].clone())
+            .map(|new| self.keep(id, new))
+            .map_err(|e| format!("unreadable chart points: {e}"))
+    }
+
     /// Every peer's points at once, each within `deadline`, asked with
-    /// `token` (the admin token). A node that is down, published no admin
-    /// endpoint, fails or is slow has no data, with the reason.
+    /// `token` (the admin token), trusting `trust` over https. A node that
+    /// is down, published no admin endpoint, fails (an untrusted
+    /// certificate included) or is slow has no data, with the reason.
     pub async fn fetch(
         &self,
         peers: &[Peer],
-        token: &str,
+        (token, trust): (&str, &AdminTrust),
         deadline: Duration,
     ) -> BTreeMap<String, Fetched> {
         self.retain(&peers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>());
@@ -89,19 +114,7 @@ impl PeerCharts {
             let r = match (&p.admin, p.live) {
                 (_, false) => Err("the node is down".to_owned()),
                 (None, _) => Err("the node published no admin endpoint".to_owned()),
-                (Some(addr), true) => {
-                    let path = format!("/admin/charts?since_ms={}", self.last_t(&p.id));
-                    match liuma_admin::client::AdminClient::new(addr.as_str(), token)
-                        .with_deadline(deadline)
-                        .call("GET", &path, None)
-                        .await
-                    {
-                        Ok(v) => serde_json::from_value::<Vec<Point>>(v["points"].clone())
-                            .map(|new| self.keep(&p.id, new))
-                            .map_err(|e| format!("unreadable chart points: {e}")),
-                        Err(e) => Err(e.to_string()),
-                    }
-                }
+                (Some(addr), true) => self.ask(&p.id, addr, (token, trust), deadline).await,
             };
             (p.id.clone(), r)
         });
@@ -246,15 +259,37 @@ mod tests {
             Peer {
                 id: "hung".into(),
                 live: true,
-                admin: Some(addr),
+                admin: Some(addr.clone()),
+            },
+            // over TLS, the handshake is never answered: the same deadline
+            Peer {
+                id: "hung-tls".into(),
+                live: true,
+                admin: Some(format!("https://{addr}")),
+            },
+            Peer {
+                id: "garbled".into(),
+                live: true,
+                admin: Some("ftp://x:1".into()),
             },
         ];
         let c = PeerCharts::default();
+        let trust = AdminTrust::load(None, "").unwrap();
         let began = std::time::Instant::now();
-        let r = c.fetch(&peers, "t", Duration::from_millis(200)).await;
+        let r = c
+            .fetch(&peers, ("t", &trust), Duration::from_millis(200))
+            .await;
         assert!(began.elapsed() < Duration::from_secs(2));
         assert!(r.values().all(Result::is_err), "{r:?}");
         assert!(r["hung"].as_ref().unwrap_err().contains("within"), "{r:?}");
+        assert!(
+            r["hung-tls"].as_ref().unwrap_err().contains("within"),
+            "{r:?}"
+        );
+        assert!(
+            r["garbled"].as_ref().unwrap_err().contains("scheme"),
+            "{r:?}"
+        );
         drop(hung);
     }
 }

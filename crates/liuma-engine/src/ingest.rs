@@ -116,11 +116,40 @@ type BlockTask = JoinHandle<Result<(BlockEntry, Stored)>>;
 type Budgeted = (Bytes, Option<Arc<Grant>>);
 
 /// The expected SHA-256 wins: a digest to verify is always computed.
-pub(crate) fn content_sha256(expected: Option<[u8; 32]>, asked: ContentSha256) -> ContentSha256 {
+fn content_sha256(expected: Option<[u8; 32]>, asked: ContentSha256) -> ContentSha256 {
     if expected.is_some() {
         ContentSha256::Compute
     } else {
         asked
+    }
+}
+
+impl IngestOptions {
+    /// A client's body (PutObject, UploadPart): at most `max_size` bytes,
+    /// sealed with `sealer`, its SHA-256 computed when the client gave one
+    /// to check (`expected`) or asked for it (`asked`); inline when small.
+    pub(crate) fn client(
+        max_size: u64,
+        sealer: Option<Sealer>,
+        expected: Option<[u8; 32]>,
+        asked: ContentSha256,
+    ) -> Self {
+        IngestOptions {
+            max_size,
+            allow_inline: true,
+            sha256: content_sha256(expected, asked),
+            sealer,
+        }
+    }
+
+    /// The same, never inline (multipart parts: completing an upload then
+    /// never has to write data).
+    #[must_use]
+    pub(crate) fn not_inline(self) -> Self {
+        IngestOptions {
+            allow_inline: false,
+            ..self
+        }
     }
 }
 

@@ -9,7 +9,7 @@ use crate::checksum::{Checksum, CompleteChecksum, LateChecksum, UploadChecksum};
 use crate::conditional::WriteCondition;
 use crate::crypt::Sealer;
 use crate::engine::Engine;
-use crate::ingest::{ByteStream, IngestOptions, content_sha256, write_manifest, write_refs};
+use crate::ingest::{ByteStream, IngestOptions, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
     BlockEntry, Body, BucketInfo, CompletedRecord, ObjectMeta, Owner, PartRecord, Tags,
@@ -363,12 +363,7 @@ impl Engine {
                 owner,
                 &uid,
                 erasure,
-                IngestOptions {
-                    max_size: max,
-                    allow_inline: false,
-                    sha256: content_sha256(opts.sha256, opts.content_sha256),
-                    sealer,
-                },
+                IngestOptions::client(max, sealer, opts.sha256, opts.content_sha256).not_inline(),
             )
             .await?;
         ing.check(opts.content_length, opts.content_md5, opts.sha256)?;

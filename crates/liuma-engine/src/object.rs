@@ -8,7 +8,7 @@ use crate::checksum::{Checksum, LateChecksum, PartChecksum};
 use crate::conditional::WriteCondition;
 use crate::crypt::{CustomerKey, Sse, SseRequest};
 use crate::engine::Engine;
-use crate::ingest::{ByteStream, IngestOptions, content_sha256, write_manifest, write_refs};
+use crate::ingest::{ByteStream, IngestOptions, write_manifest, write_refs};
 use crate::keys;
 use crate::model::{
     Body, BucketInfo, ObjectMeta, Owner, Tags, VersionData, VersionRecord, Versioning,
@@ -224,12 +224,7 @@ impl Engine {
                 owner,
                 &uid,
                 erasure,
-                IngestOptions {
-                    max_size: max,
-                    allow_inline: true,
-                    sha256: content_sha256(opts.sha256, opts.content_sha256),
-                    sealer,
-                },
+                IngestOptions::client(max, sealer, opts.sha256, opts.content_sha256),
             )
             .await?;
         ing.check(opts.content_length, opts.content_md5, opts.sha256)?;

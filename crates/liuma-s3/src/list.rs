@@ -4,7 +4,7 @@
 //! delimiter, markers, common prefixes) and fetch-owner. An empty
 //! `delimiter=` is no delimiter, and is not echoed.
 
-use liuma_engine::{ListParams, ListResult, ListVersionsParams, ObjectInfo};
+use liuma_engine::{BucketInfo, ListParams, ListResult, ListVersionsParams, ObjectInfo};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result, s3_error};
 
@@ -73,6 +73,55 @@ fn prefixes(r: &mut ListResult, enc: &Enc) -> Option<Vec<CommonPrefix>> {
     (!v.is_empty()).then_some(v)
 }
 
+/// What ListObjects v1 and v2 ask of a page of current objects.
+struct Want<'a> {
+    bucket: &'a str,
+    prefix: Option<&'a str>,
+    delimiter: Option<&'a str>,
+    max_keys: Option<i32>,
+    /// Name each object's owner (one user lookup per distinct owner).
+    owners: bool,
+}
+
+/// One page of the bucket's current objects after `start_after`: the
+/// engine's answer (markers, truncation), its objects and its common
+/// prefixes, each `None` when empty, names encoded as asked.
+async fn page(
+    s: &LiumaS3,
+    b: &BucketInfo,
+    want: Want<'_>,
+    start_after: Option<String>,
+    enc: &Enc,
+) -> S3Result<(ListResult, Option<Vec<Object>>, Option<Vec<CommonPrefix>>)> {
+    let params = ListParams {
+        prefix: want.prefix.unwrap_or_default().to_owned(),
+        delimiter: want.delimiter.filter(|d| !d.is_empty()).map(str::to_owned),
+        start_after,
+        max_keys: max_keys(want.max_keys)?,
+    };
+    let mut r = s
+        .engine
+        .list_objects(want.bucket, &params)
+        .await
+        .map_err(s3_err)?;
+    let common_prefixes = prefixes(&mut r, enc);
+    let mut owners = Owners::new(&s.engine);
+    let mut contents = Vec::with_capacity(r.objects.len());
+    for o in std::mem::take(&mut r.objects) {
+        let owner = if want.owners {
+            Some(owners.of(object_owner(&o, b)).await?)
+        } else {
+            None
+        };
+        contents.push(object(o, enc, owner));
+    }
+    Ok((
+        r,
+        (!contents.is_empty()).then_some(contents),
+        common_prefixes,
+    ))
+}
+
 pub(crate) async fn list_objects(
     s: &LiumaS3,
     req: S3Request<ListObjectsInput>,
@@ -80,37 +129,27 @@ pub(crate) async fn list_objects(
     let b = existing(&req, &req.input.bucket)?;
     let input = req.input;
     let enc = Enc::of(input.encoding_type.as_ref())?;
-    let params = ListParams {
-        prefix: input.prefix.clone().unwrap_or_default(),
-        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-        start_after: input.marker.clone(),
-        max_keys: max_keys(input.max_keys)?,
+    let want = Want {
+        bucket: &input.bucket,
+        prefix: input.prefix.as_deref(),
+        delimiter: input.delimiter.as_deref(),
+        max_keys: input.max_keys,
+        // ListObjects (v1) always names each object's owner.
+        owners: true,
     };
-    let mut r = s
-        .engine
-        .list_objects(&input.bucket, &params)
-        .await
-        .map_err(s3_err)?;
-    let common_prefixes = prefixes(&mut r, &enc);
+    let (mut r, contents, common_prefixes) = page(s, &b, want, input.marker.clone(), &enc).await?;
     let next_marker = if r.is_truncated {
         enc.o(r.next_marker.take())
     } else {
         None
     };
-    // ListObjects (v1) always names each object's owner.
-    let mut owners = Owners::new(&s.engine);
-    let mut contents = Vec::with_capacity(r.objects.len());
-    for o in r.objects {
-        let owner = owners.of(object_owner(&o, &b)).await?;
-        contents.push(object(o, &enc, Some(owner)));
-    }
     Ok(S3Response::new(ListObjectsOutput {
         name: Some(input.bucket),
         prefix: Some(enc.s(input.prefix.unwrap_or_default())),
         marker: Some(enc.s(input.marker.unwrap_or_default())),
         max_keys: Some(input.max_keys.unwrap_or(MAX_KEYS).min(MAX_KEYS)),
         is_truncated: Some(r.is_truncated),
-        contents: (!contents.is_empty()).then_some(contents),
+        contents,
         common_prefixes,
         delimiter: enc.o(input.delimiter.filter(|d| !d.is_empty())),
         next_marker,
@@ -130,30 +169,16 @@ pub(crate) async fn list_objects_v2(
         Some(t) => Some(key_of_token(t)?),
         None => input.start_after.clone(),
     };
-    let params = ListParams {
-        prefix: input.prefix.clone().unwrap_or_default(),
-        delimiter: input.delimiter.clone().filter(|d| !d.is_empty()),
-        start_after,
-        max_keys: max_keys(input.max_keys)?,
+    let want = Want {
+        bucket: &input.bucket,
+        prefix: input.prefix.as_deref(),
+        delimiter: input.delimiter.as_deref(),
+        max_keys: input.max_keys,
+        owners: input.fetch_owner.unwrap_or(false),
     };
-    let mut r = s
-        .engine
-        .list_objects(&input.bucket, &params)
-        .await
-        .map_err(s3_err)?;
-    let common_prefixes = prefixes(&mut r, &enc);
-    let fetch_owner = input.fetch_owner.unwrap_or(false);
-    let mut owners = Owners::new(&s.engine);
-    let mut contents = Vec::with_capacity(r.objects.len());
-    for o in r.objects {
-        let owner = if fetch_owner {
-            Some(owners.of(object_owner(&o, &b)).await?)
-        } else {
-            None
-        };
-        contents.push(object(o, &enc, owner));
-    }
-    let key_count = contents.len() + common_prefixes.as_ref().map_or(0, Vec::len);
+    let (r, contents, common_prefixes) = page(s, &b, want, start_after, &enc).await?;
+    let key_count =
+        contents.as_ref().map_or(0, Vec::len) + common_prefixes.as_ref().map_or(0, Vec::len);
     let next = if r.is_truncated {
         r.next_marker.as_deref().map(token_for)
     } else {
@@ -167,7 +192,7 @@ pub(crate) async fn list_objects_v2(
         continuation_token: input.continuation_token,
         is_truncated: Some(r.is_truncated),
         next_continuation_token: next,
-        contents: (!contents.is_empty()).then_some(contents),
+        contents,
         common_prefixes,
         delimiter: enc.o(input.delimiter.filter(|d| !d.is_empty())),
         encoding_type: input.encoding_type,

@@ -7,7 +7,7 @@ use crate::keys::Admin;
 
 /// Run one backend command and print its result.
 pub fn run(args: &BackendArgs) -> anyhow::Result<()> {
-    let client = Admin::connect(&args.admin.admin_url, &args.admin.admin_token_file)?;
+    let client = Admin::connect(&args.admin)?;
     match &args.action {
         BackendAction::Create {
             name,

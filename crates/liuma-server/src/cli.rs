@@ -52,7 +52,8 @@ pub enum Command {
 /// How the management commands reach a node's admin API.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
-    /// Admin API of a node.
+    /// Admin API of a node: http://HOST:PORT, or https://HOST:PORT when its
+    /// admin listener speaks TLS (HOST must be named in its certificate).
     #[arg(
         long,
         global = true,
@@ -68,6 +69,10 @@ pub struct AdminArgs {
         default_value = "./liuma-data/secrets/admin.token"
     )]
     pub admin_token_file: PathBuf,
+    /// PEM CA certificate(s) trusted for an https:// --admin-url, besides
+    /// the OS's trust store (e.g. `ca.pem` of `liuma tls self-signed`).
+    #[arg(long, global = true, env = "LIUMA_ADMIN_CA")]
+    pub admin_ca: Option<PathBuf>,
 }
 
 /// `liuma key ...`: talks to the admin API (`--admin-url`) with the admin token.
@@ -577,6 +582,10 @@ pub struct TlsArgs {
     /// Seconds between checks of the certificate files for changes. Default 5.
     #[arg(long, env = "LIUMA_TLS_RELOAD_SECS")]
     pub tls_reload_secs: Option<u64>,
+    /// PEM CA that issued the other nodes' admin certificates: trusted (with
+    /// the OS's store) when this node calls peers' admin APIs over https.
+    #[arg(long, env = "LIUMA_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl TlsArgs {
@@ -597,6 +606,7 @@ impl TlsArgs {
         set(&mut t.admin.key, &self.admin_tls_key);
         set(&mut t.console.cert, &self.console_tls_cert);
         set(&mut t.console.key, &self.console_tls_key);
+        set(&mut t.ca, &self.tls_ca);
         if let Some(s) = self.tls_reload_secs {
             t.reload_interval_secs = s;
         }

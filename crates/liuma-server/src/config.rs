@@ -177,6 +177,11 @@ pub struct TlsSection {
     pub key: Option<PathBuf>,
     /// Seconds between checks of the files for a new certificate. Default 5.
     pub reload_interval_secs: u64,
+    /// PEM CA certificate(s) that issued the other nodes' admin listener
+    /// certificates: trusted, besides the OS's trust store, when this node
+    /// calls its peers' admin APIs over https (cluster-wide passes, the
+    /// console's whole-cluster charts). Default none (the OS's store only).
+    pub ca: Option<PathBuf>,
     /// The S3 listener's own certificate.
     pub s3: TlsPair,
     /// The native API listener's own certificate.
@@ -193,6 +198,7 @@ impl Default for TlsSection {
             cert: None,
             key: None,
             reload_interval_secs: 5,
+            ca: None,
             s3: TlsPair::default(),
             native: TlsPair::default(),
             admin: TlsPair::default(),

@@ -3,13 +3,13 @@
 //! passes use too ([`liuma_admin::client`]).
 
 use anyhow::{Context, bail};
-use liuma_admin::client::AdminClient;
+use liuma_admin::client::{AdminClient, AdminEndpoint, AdminTrust};
 
-use crate::cli::{KeyAction, KeyArgs};
+use crate::cli::{AdminArgs, KeyAction, KeyArgs};
 
 /// Run one key command and print its result.
 pub fn run(args: &KeyArgs) -> anyhow::Result<()> {
-    let client = Admin::connect(&args.admin.admin_url, &args.admin.admin_token_file)?;
+    let client = Admin::connect(&args.admin)?;
     match &args.action {
         KeyAction::Create { name } => {
             let k = client.call(
@@ -71,22 +71,6 @@ pub fn run(args: &KeyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// "http://host:port[/]" → "host:port".
-fn host_port(url: &str) -> anyhow::Result<String> {
-    let Some(rest) = url.strip_prefix("http://") else {
-        bail!("--admin-url must start with http:// (got {url})");
-    };
-    let hp = rest.trim_end_matches('/');
-    if hp.is_empty() || hp.contains('/') {
-        bail!("--admin-url must be http://HOST:PORT (got {url})");
-    }
-    Ok(if hp.contains(':') {
-        hp.to_owned()
-    } else {
-        format!("{hp}:80")
-    })
-}
-
 /// A client of the admin API of one node, for the CLI's synchronous
 /// commands: the shared async client on a runtime of its own.
 pub(crate) struct Admin {
@@ -95,16 +79,31 @@ pub(crate) struct Admin {
 }
 
 impl Admin {
-    /// A client for `admin_url`, with the admin token from env
-    /// `LIUMA_ADMIN_TOKEN` or else `token_file`.
-    pub(crate) fn connect(admin_url: &str, token_file: &std::path::Path) -> anyhow::Result<Admin> {
+    /// A client for `--admin-url` (`http://` or `https://`; over https the
+    /// OS's trust store plus `--admin-ca` are trusted), with the admin
+    /// token from env `LIUMA_ADMIN_TOKEN` or else `--admin-token-file`.
+    pub(crate) fn connect(args: &AdminArgs) -> anyhow::Result<Admin> {
+        // Before the token: a mistyped URL is named first.
+        let endpoint = AdminEndpoint::parse(&args.admin_url)
+            .with_context(|| format!("--admin-url {}", args.admin_url))?;
+        if args.admin_url.split_once("://").is_none() {
+            bail!(
+                "--admin-url must start with http:// or https:// (got {})",
+                args.admin_url
+            );
+        }
+        let trust = AdminTrust::load(
+            args.admin_ca.as_deref(),
+            "give the CA that issued it with --admin-ca FILE (env LIUMA_ADMIN_CA)",
+        )
+        .context("loading --admin-ca")?;
         let token = match std::env::var("LIUMA_ADMIN_TOKEN") {
             Ok(t) if !t.trim().is_empty() => t.trim().to_owned(),
-            _ => std::fs::read_to_string(token_file)
+            _ => std::fs::read_to_string(&args.admin_token_file)
                 .with_context(|| {
                     format!(
                         "reading the admin token from {} (set --admin-token-file or LIUMA_ADMIN_TOKEN)",
-                        token_file.display()
+                        args.admin_token_file.display()
                     )
                 })?
                 .trim()
@@ -115,7 +114,7 @@ impl Admin {
             .build()
             .context("starting the CLI's runtime")?;
         Ok(Admin {
-            client: AdminClient::new(host_port(admin_url)?, token),
+            client: AdminClient::new(endpoint, token, &trust),
             rt,
         })
     }
@@ -130,20 +129,5 @@ impl Admin {
         Ok(self
             .rt
             .block_on(self.client.call(method, path, body.as_ref()))?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            host_port("http://127.0.0.1:9002").unwrap(),
-            "127.0.0.1:9002"
-        );
-        assert_eq!(host_port("http://localhost/").unwrap(), "localhost:80");
-        assert!(host_port("https://x").is_err());
     }
 }

@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
                 node_id,
             } => cluster_tls::offline_cert(secrets, hosts, out, node_id.as_deref()),
             cli::ClusterAction::Revoke { id, admin } => {
-                let client = keys::Admin::connect(&admin.admin_url, &admin.admin_token_file)?;
+                let client = keys::Admin::connect(admin)?;
                 client.call("POST", &format!("/admin/nodes/{id}/revoke"), None)?;
                 println!("{id}: certificate revoked (peers refuse it within seconds)");
                 Ok(())

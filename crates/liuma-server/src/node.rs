@@ -8,7 +8,7 @@ use crate::keys::Admin;
 
 /// Run one node command and print its result.
 pub fn run(args: &NodeArgs) -> anyhow::Result<()> {
-    let client = Admin::connect(&args.admin.admin_url, &args.admin.admin_token_file)?;
+    let client = Admin::connect(&args.admin)?;
     match &args.action {
         NodeAction::Status => status(&client),
         NodeAction::Drain { id, no_wait } => {

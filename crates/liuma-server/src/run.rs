@@ -82,6 +82,8 @@ pub async fn run(
     };
 
     let admin_addr = listeners.admin.local_addr()?;
+    tls.check_own_admin_cert(&cfg, &cluster);
+    let peer_trust = tls.peer_trust.clone();
     // The console's chart ring: sampled by the console, also served by the
     // admin API (`/admin/charts`) to other nodes' consoles.
     let chart_series = Arc::new(liuma_console::charts::Series::default());
@@ -93,6 +95,7 @@ pub async fn run(
             let series = chart_series.clone();
             Arc::new(move |since_ms| serde_json::json!({"points": series.points_since(since_ms)}))
         }),
+        peer_trust: peer_trust.clone(),
     });
     let admin_task = tokio::spawn(serve(
         "admin",
@@ -115,10 +118,15 @@ pub async fn run(
     let console = liuma_console::Console::new(s3_front.clone(), console_cfg)
         // The cluster and access pages act through this node's admin API
         // in-process; the charts read its metrics.
-        .with_admin(admin_app.clone(), chart_series, {
-            let m = metrics.clone();
-            Arc::new(move || m.render())
-        });
+        .with_admin(
+            admin_app.clone(),
+            chart_series,
+            {
+                let m = metrics.clone();
+                Arc::new(move || m.render())
+            },
+            peer_trust,
+        );
     // The same hardened loop as the other listeners (connection cap,
     // head/idle/body/write deadlines, graceful stop); it also hands each
     // request its client address, which the sign-in rate limit keys on.
@@ -371,19 +379,27 @@ async fn join_cluster(
         .rsplit_once(':')
         .map_or(advertise.as_str(), |(h, _)| h)
         .to_owned();
-    let public = |a: std::net::SocketAddr| {
-        if a.ip().is_unspecified() {
+    // `https://host:port` for a listener with TLS, a bare `host:port` (plain
+    // HTTP) otherwise, which older nodes read as they always did.
+    let public = |listener: &str, a: std::net::SocketAddr| -> anyhow::Result<String> {
+        let hp = if a.ip().is_unspecified() {
             format!("{host}:{}", a.port())
         } else {
             a.to_string()
-        }
+        };
+        let tls = cfg.tls.files_for(listener)?.is_some();
+        Ok(liuma_admin::client::AdminEndpoint::published(tls, hp))
     };
     let endpoints = [
-        ("s3", public(listeners.s3.local_addr()?)),
-        ("native", public(listeners.native.local_addr()?)),
-        ("admin", public(listeners.admin.local_addr()?)),
+        ("s3", public("s3", listeners.s3.local_addr()?)?),
+        ("native", public("native", listeners.native.local_addr()?)?),
+        // peers' cluster-wide passes and charts ask it (`liuma_admin::client`)
+        ("admin", public("admin", listeners.admin.local_addr()?)?),
         // each node's console shows its own charts: the cluster page links it
-        ("console", public(listeners.console.local_addr()?)),
+        (
+            "console",
+            public("console", listeners.console.local_addr()?)?,
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -600,14 +616,17 @@ fn print_banner(cfg: &Config, s: &secrets::Secrets, addrs: &Addrs, engine: &Engi
     }
 }
 
-/// The certificates of the public listeners that serve TLS.
+/// The certificates of the public listeners that serve TLS, and whom the
+/// node trusts when it calls its peers' admin APIs over https.
 struct PublicTls {
     certs: Vec<(&'static str, Arc<ReloadingCert>)>,
+    /// The OS's trust store and `--tls-ca` (`[tls] ca`).
+    peer_trust: liuma_admin::client::AdminTrust,
 }
 
 impl PublicTls {
-    /// Load every configured certificate; an unreadable or broken file is
-    /// an error naming it.
+    /// Load every configured certificate and the peers' CA; an unreadable
+    /// or broken file is an error naming it.
     fn load(cfg: &Config) -> anyhow::Result<Self> {
         let mut certs = Vec::new();
         for l in crate::tls::LISTENERS {
@@ -623,7 +642,12 @@ impl PublicTls {
                 certs.push((l, cert));
             }
         }
-        Ok(PublicTls { certs })
+        let peer_trust = liuma_admin::client::AdminTrust::load(
+            cfg.tls.ca.as_deref(),
+            "give every node the CA that issued the admin certificates with --tls-ca FILE ([tls] ca)",
+        )
+        .context("loading the CA of peers' admin certificates (--tls-ca)")?;
+        Ok(PublicTls { certs, peer_trust })
     }
 
     fn get(&self, listener: &str) -> Option<&Arc<ReloadingCert>> {
@@ -638,6 +662,35 @@ impl PublicTls {
             .map(|c| c.acceptor())
             .transpose()
             .with_context(|| format!("setting up TLS on the {listener} listener"))
+    }
+
+    /// In a cluster whose admin listeners speak TLS, check this node's own
+    /// admin certificate against [`PublicTls::peer_trust`] for the name it
+    /// publishes: a node configured like this one would refuse it, so say
+    /// so now rather than at the first cluster-wide pass.
+    fn check_own_admin_cert(&self, cfg: &Config, cluster: &Cluster) {
+        let published = cluster
+            .view()
+            .nodes
+            .get(cluster.node_id())
+            .and_then(|n| n.info.endpoints.get("admin").cloned());
+        let (Some(cert), Some(published)) = (self.get("admin"), published) else {
+            return;
+        };
+        let host = liuma_admin::client::AdminEndpoint::parse(&published)
+            .map(|e| e.host().to_owned())
+            .unwrap_or_default();
+        if let Err(e) = self.peer_trust.check(&cert.current().cert, &host) {
+            tracing::warn!(
+                host = %host,
+                error = %e,
+                ca = ?cfg.tls.ca,
+                "peers configured like this node would not trust its admin certificate: \
+                 cluster-wide passes and charts will fail to reach it; give every node \
+                 --tls-ca with the CA that issued the admin certificates, and name the \
+                 published host in them"
+            );
+        }
     }
 
     fn scheme(&self, listener: &str) -> &'static str {

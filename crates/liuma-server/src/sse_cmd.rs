@@ -13,7 +13,7 @@ const WAIT: Duration = Duration::from_secs(24 * 3600);
 
 /// Run one command and print its result.
 pub fn run(args: &SseArgs) -> anyhow::Result<()> {
-    let client = Admin::connect(&args.admin.admin_url, &args.admin.admin_token_file)?;
+    let client = Admin::connect(&args.admin)?;
     match &args.action {
         SseAction::Status => {
             let s = client.call("GET", "/admin/sse", None)?;

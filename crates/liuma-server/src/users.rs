@@ -11,7 +11,7 @@ use crate::keys::Admin;
 
 /// Run one user command and print its result.
 pub fn run(args: &UserArgs) -> anyhow::Result<()> {
-    let client = Admin::connect(&args.admin.admin_url, &args.admin.admin_token_file)?;
+    let client = Admin::connect(&args.admin)?;
     match &args.action {
         UserAction::Create { name } => {
             let u = client.call(

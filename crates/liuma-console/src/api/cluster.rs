@@ -228,7 +228,11 @@ async fn charts(
             ));
         }
     }
-    let fetched = c.peers.fetch(&peers, &s.secret, PEER_DEADLINE).await;
+    let trust = c.peer_trust.as_ref().ok_or_else(no_admin)?;
+    let fetched = c
+        .peers
+        .fetch(&peers, (&s.secret, trust), PEER_DEADLINE)
+        .await;
     let mine = c.series.points();
     let mut nodes = Vec::new();
     let mut with_data: Vec<&[crate::charts::Point]> = Vec::new();

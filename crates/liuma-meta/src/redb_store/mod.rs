@@ -288,21 +288,18 @@ impl MetaStore for RedbStore {
     }
 
     async fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<KeyValue>> {
-        if !is_unbounded_end(end) && end <= start {
+        if key_bounds(start, end).is_none() {
             return Ok(Vec::new());
         }
         let (start, end) = (start.to_vec(), end.to_vec());
         self.read(move |db| {
             let rtx = db.begin_read()?;
             let kv = rtx.open_table(KV)?;
-            let upper = if is_unbounded_end(&end) {
-                Bound::Unbounded
-            } else {
-                Bound::Excluded(end.as_slice())
+            let Some(bounds) = key_bounds(&start, &end) else {
+                return Ok(Vec::new());
             };
-            let limit = if limit == 0 { usize::MAX } else { limit };
-            kv.range::<&[u8]>((Bound::Included(start.as_slice()), upper))?
-                .take(limit)
+            kv.range::<&[u8]>(bounds)?
+                .take(row_limit(limit))
                 .map(|r| {
                     let (k, v) = r?;
                     decode_kv(k.value(), v.value())
@@ -313,25 +310,20 @@ impl MetaStore for RedbStore {
     }
 
     async fn range_packed(&self, start: &[u8], end: &[u8], limit: usize) -> Result<PackedRows> {
-        if !is_unbounded_end(end) && end <= start {
+        if key_bounds(start, end).is_none() {
             return Ok(PackedRows::default());
         }
         let (start, end) = (start.to_vec(), end.to_vec());
         self.read(move |db| {
             let rtx = db.begin_read()?;
             let kv = rtx.open_table(KV)?;
-            let upper = if is_unbounded_end(&end) {
-                Bound::Unbounded
-            } else {
-                Bound::Excluded(end.as_slice())
+            let Some(bounds) = key_bounds(&start, &end) else {
+                return Ok(PackedRows::default());
             };
-            let limit = if limit == 0 { usize::MAX } else { limit };
+            let limit = row_limit(limit);
             // Listing rows are a few hundred bytes: one buffer for a page.
             let mut rows = PackedRows::with_capacity(limit.min(1024), limit.min(1024) * 512);
-            for r in kv
-                .range::<&[u8]>((Bound::Included(start.as_slice()), upper))?
-                .take(limit)
-            {
+            for r in kv.range::<&[u8]>(bounds)?.take(limit) {
                 let (k, v) = r?;
                 let (_, value) = decode_value(v.value())?;
                 rows.push(k.value(), value);
@@ -409,4 +401,26 @@ async fn reap_leases(store: Weak<RedbStore>, shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// A key range as redb takes it.
+type KeyBounds<'a> = (Bound<&'a [u8]>, Bound<&'a [u8]>);
+
+/// The keys `[start, end)` as redb bounds (an unbounded `end`, see
+/// [`is_unbounded_end`], runs to the last key); `None` when the range
+/// holds no key. What every range scan of the KV table starts from.
+fn key_bounds<'a>(start: &'a [u8], end: &'a [u8]) -> Option<KeyBounds<'a>> {
+    let upper = if is_unbounded_end(end) {
+        Bound::Unbounded
+    } else if end <= start {
+        return None;
+    } else {
+        Bound::Excluded(end)
+    };
+    Some((Bound::Included(start), upper))
+}
+
+/// A scan's row limit: 0 is none.
+fn row_limit(limit: usize) -> usize {
+    if limit == 0 { usize::MAX } else { limit }
 }

@@ -10,7 +10,6 @@
 //! request in it gets the storage error; an I/O failure also sends the writer into
 //! [`recovery`](super::recovery) until a commit fits again.
 
-use std::ops::Bound;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
@@ -26,8 +25,7 @@ use super::format::{
 use super::shared::{LeaseTimer, Shared};
 use crate::error::{Error, Fault, Result};
 use crate::store::{
-    Compare, EventKind, LeaseId, Op, Revision, Txn, TxnResponse, WatchEvent, is_unbounded_end,
-    prefix_end,
+    Compare, EventKind, LeaseId, Op, Revision, Txn, TxnResponse, WatchEvent, prefix_end,
 };
 
 /// A write request for the writer thread.
@@ -484,14 +482,10 @@ fn delete(t: &mut Tables<'_>, key: &[u8]) -> Result<bool> {
 }
 
 fn keys_in_range(t: &Tables<'_>, start: &[u8], end: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let upper = if is_unbounded_end(end) {
-        Bound::Unbounded
-    } else if end <= start {
+    let Some(bounds) = super::key_bounds(start, end) else {
         return Ok(Vec::new());
-    } else {
-        Bound::Excluded(end)
     };
-    t.kv.range::<&[u8]>((Bound::Included(start), upper))?
+    t.kv.range::<&[u8]>(bounds)?
         .map(|r| r.map(|(k, _)| k.value().to_vec()).map_err(Error::from))
         .collect()
 }

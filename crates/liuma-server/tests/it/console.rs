@@ -166,6 +166,7 @@ fn console_assets_have_csp_types_and_cache_headers() {
         ("/app.js", "text/javascript"),
         ("/api.js", "text/javascript"),
         ("/upload.js", "text/javascript"),
+        ("/ui.js", "text/javascript"),
         ("/app.css", "text/css"),
     ] {
         let r = request(&n.console, "GET", path, &[], b"");

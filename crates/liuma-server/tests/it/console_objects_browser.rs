@@ -76,6 +76,7 @@ fn start_fixed(data: &Path, s3: u16, console: u16) -> TestNode {
         node_id: f("node_id"),
         data: data.to_owned(),
         stdout: data.join("stdout.log"),
+        admin_ca: None,
     }
 }
 

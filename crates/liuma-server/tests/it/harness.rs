@@ -25,6 +25,9 @@ pub struct TestNode {
     /// The data directory it was started on.
     pub data: PathBuf,
     pub stdout: PathBuf,
+    /// The CA of its admin listener's certificate when that speaks TLS
+    /// ([`TestNode::admin_req`] then goes over https).
+    pub admin_ca: Option<PathBuf>,
 }
 
 /// `liuma server --data <data>` with every public listener on a free
@@ -92,6 +95,7 @@ impl TestNode {
             node_id: field("node_id"),
             data: data.to_owned(),
             stdout,
+            admin_ca: None,
         }
     }
 
@@ -106,10 +110,25 @@ impl TestNode {
         std::fs::read_to_string(self.data.join("stderr.log")).unwrap_or_default()
     }
 
-    /// A request to the admin API with the node's admin token.
+    /// A request to the admin API with the node's admin token (over
+    /// https trusting [`TestNode::admin_ca`] when set).
     pub fn admin_req(&self, method: &str, path: &str) -> Resp {
         let auth = format!("Bearer {}", TestNode::admin_token(&self.data));
-        request(&self.admin, method, path, &[("Authorization", &auth)], b"")
+        let headers = [("Authorization", auth.as_str())];
+        match &self.admin_ca {
+            Some(ca) => crate::http::request_tls(&self.admin, ca, method, path, &headers, b""),
+            None => request(&self.admin, method, path, &headers, b""),
+        }
+    }
+
+    /// Its admin API as a URL (`https://` when it speaks TLS).
+    pub fn admin_url(&self) -> String {
+        let scheme = if self.admin_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.admin)
     }
 
     /// SIGTERM and wait for a clean exit.

@@ -4,6 +4,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A response.
@@ -47,8 +49,56 @@ pub fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Resp {
-    let mut s = TcpStream::connect(addr).unwrap();
+    exchange(&mut connect(addr), addr, method, path, headers, body)
+}
+
+/// A connection to `addr` whose reads give up after a minute.
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s
+}
+
+/// Send one request over TLS, trusting only the CA certificates in `ca`
+/// (PEM); the server must be valid for the host of `addr`.
+pub fn request_tls(
+    addr: &str,
+    ca: &Path,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).expect("reading the CA file") {
+        roots
+            .add(c.expect("a PEM certificate"))
+            .expect("a CA certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let host = addr.rsplit_once(':').expect("host:port").0.to_owned();
+    let name = ServerName::try_from(host).expect("a server name");
+    let conn = rustls::ClientConnection::new(Arc::new(cfg), name).expect("a TLS client");
+    let mut s = rustls::StreamOwned::new(conn, connect(addr));
+    exchange(&mut s, addr, method, path, headers, body)
+}
+
+/// Write the request on `s` and read the whole answer (the server closes).
+fn exchange(
+    s: &mut impl ReadWrite,
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -64,6 +114,10 @@ pub fn request(
     let _ = s.read_to_end(&mut raw);
     parse(&raw, method == "HEAD")
 }
+
+/// A plain or TLS stream.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 fn parse(raw: &[u8], head_only: bool) -> Resp {
     let split = raw

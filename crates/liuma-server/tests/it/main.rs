@@ -3,6 +3,7 @@
 
 mod abuse;
 mod admin;
+mod admin_tls;
 mod backend;
 mod bench;
 mod browser;

@@ -11,17 +11,16 @@ use std::time::{Duration, Instant};
 use crate::harness::{TestNode, root_key};
 use crate::s3::repo_root;
 
-/// `liuma tls self-signed` into `out`; its serial line.
-fn self_signed(out: &Path) -> String {
+/// `liuma tls self-signed` into `out` for 127.0.0.1 and localhost; its serial line.
+pub(crate) fn self_signed(out: &Path) -> String {
+    self_signed_for(out, &["127.0.0.1", "localhost"])
+}
+
+/// `liuma tls self-signed` into `out` for `hosts`; its serial line.
+pub(crate) fn self_signed_for(out: &Path, hosts: &[&str]) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_liuma"))
-        .args([
-            "tls",
-            "self-signed",
-            "--host",
-            "127.0.0.1",
-            "--host",
-            "localhost",
-        ])
+        .args(["tls", "self-signed"])
+        .args(hosts.iter().flat_map(|h| ["--host", h]))
         .arg("--out")
         .arg(out)
         .output()
@@ -169,6 +168,15 @@ fn tls_bad_files_at_start_are_clear_errors_naming_the_file() {
 
     let err = start_fails(dir.path(), &["--tls-cert", &cert]);
     assert!(err.contains("certificate and a key"), "{err}");
+
+    // the CA of peers' admin certificates: a missing or empty file, named
+    let err = start_fails(dir.path(), &["--tls-ca", &missing]);
+    assert!(err.contains(&missing) && err.contains("--tls-ca"), "{err}");
+    let err = start_fails(dir.path(), &["--tls-ca", &key]);
+    assert!(
+        err.contains(&key) && err.contains("no CERTIFICATE"),
+        "{err}"
+    );
 }
 
 /// `curl` over https trusting `ca`: (exit code, headers and body).

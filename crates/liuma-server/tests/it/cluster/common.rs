@@ -132,6 +132,9 @@ pub struct TestCluster {
     /// Flags every node gets besides etcd, id, zone, heal timing and block size.
     pub common: Vec<String>,
     pub dir: tempfile::TempDir,
+    /// The CA of the nodes' admin certificates when their admin listeners
+    /// speak TLS (the harness's admin requests then go over https).
+    pub admin_ca: Option<PathBuf>,
 }
 
 impl Drop for TestCluster {
@@ -170,12 +173,36 @@ impl TestCluster {
 
     /// Nodes n1..=n on `prefix` of an etcd the caller started (e.g. with TLS).
     pub fn on(etcd: TestEtcd, prefix: &str, n: usize, common: &[&str]) -> TestCluster {
+        TestCluster::boot(etcd, prefix, n, common, None)
+    }
+
+    /// Nodes n1..=n whose admin listeners speak TLS with a certificate of
+    /// `admin_ca` (their flags in `common`).
+    pub fn with_admin_tls(n: usize, common: &[&str], admin_ca: &Path) -> TestCluster {
+        let prefix = format!("/t-{:016x}/", rand::random::<u64>());
+        TestCluster::boot(
+            TestEtcd::start(),
+            &prefix,
+            n,
+            common,
+            Some(admin_ca.to_owned()),
+        )
+    }
+
+    fn boot(
+        etcd: TestEtcd,
+        prefix: &str,
+        n: usize,
+        common: &[&str],
+        admin_ca: Option<PathBuf>,
+    ) -> TestCluster {
         let mut c = TestCluster {
             nodes: BTreeMap::new(),
             etcd,
             prefix: prefix.to_owned(),
             common: common.iter().map(|s| (*s).to_owned()).collect(),
             dir: tempfile::tempdir().expect("tempdir"),
+            admin_ca,
         };
         for i in 1..=n {
             c.add(&format!("n{i}"));
@@ -214,7 +241,8 @@ impl TestCluster {
             &block,
         ];
         args.extend(self.common.iter().map(String::as_str));
-        let node = TestNode::start(&data, &args);
+        let mut node = TestNode::start(&data, &args);
+        node.admin_ca = self.admin_ca.clone();
         assert_eq!(node.node_id, id, "ready file names the node");
         assert!(!node.cluster.is_empty(), "ready file names the shard API");
         self.nodes.insert(id.to_owned(), Native::wrap(node));
@@ -384,17 +412,17 @@ impl TestCluster {
 
     /// `liuma node <args>` against `id`'s admin API; its stdout.
     pub fn node_cli(&self, id: &str, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_liuma"))
-            .arg("node")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_liuma"));
+        cmd.arg("node")
             .args(args)
-            .args([
-                "--admin-url",
-                &format!("http://{}", self.node(id).node.admin),
-            ])
+            .args(["--admin-url", &self.node(id).node.admin_url()])
             .arg("--admin-token-file")
             .arg(self.data(id).join("secrets/admin.token"))
-            .output()
-            .expect("running liuma node");
+            .env_remove("LIUMA_ADMIN_CA");
+        if let Some(ca) = &self.admin_ca {
+            cmd.arg("--admin-ca").arg(ca);
+        }
+        let out = cmd.output().expect("running liuma node");
         assert!(
             out.status.success(),
             "liuma node {args:?}: {}",

@@ -9,6 +9,7 @@
 //!
 //! One module per kind of scenario; `common` holds the cluster harness.
 
+mod admin_tls;
 mod certs;
 pub(crate) mod common;
 mod etcd_tls;

@@ -1,6 +1,7 @@
-// Small helpers of the admin pages (cluster.js, access.js): elements built
-// with textContent only (server text is never HTML), the notice line, the
-// confirm dialog, sizes and copy-to-clipboard.
+// Small helpers of every console page (app.js; cluster.js and access.js of
+// the admin page): elements built with textContent only (server text is
+// never HTML), the notice line, the confirm dialog, sizes and
+// copy-to-clipboard.
 export const $ = (id) => document.getElementById(id);
 
 /** A DOM element; children are nodes or strings (as text). */
@@ -36,7 +37,7 @@ export function size(n) {
 export const when = (ms) => (ms ? new Date(ms).toLocaleString() : "");
 
 /** Ask in the dialog; true when confirmed. */
-export function confirmBox(text, label) {
+export function confirmBox(text, label = "Delete") {
   const d = $("confirm");
   $("confirm-text").textContent = text;
   $("confirm-ok").textContent = label;
