@@ -8,8 +8,10 @@
 //! the socket and rustls and reads up to [`CAPACITY`] bytes per syscall;
 //! rustls's small reads are then copies out of it. The buffer is held only
 //! while it has bytes: when the socket has nothing more, it is freed, so an
-//! idle connection (most of them, most of the time) costs nothing extra.
-//! Writes go straight through.
+//! idle connection (most of them, most of the time) costs nothing extra. A
+//! connection whose body the handler is not reading yet holds at most
+//! [`CAPACITY`] here (what hyper's own read buffer holds on a plain
+//! connection is of the same order). Writes go straight through.
 
 use std::io;
 use std::pin::Pin;
