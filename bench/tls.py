@@ -1,25 +1,42 @@
 #!/usr/bin/env python3
-"""TLS cost on one node, same run: a node with plain HTTP and a node with
-TLS (a `liuma tls self-signed` certificate), one after the other, the same
-binary and data. Per node: a 1 GiB PUT and GET (boto3, one stream each:
-`put_object` with the whole body, `get_object` read in 1 MiB chunks) and
-N sequential 4 KiB PUTs on one kept-alive connection. Each node gets its
-own data directory (so the second PUT is not deduplicated against the
-first), removed after its run; at most ~1 GiB of data is on disk at once.
+"""Cost of TLS and of SSE-S3 on one node, against the same node without
+them (issue #19): server CPU seconds per GiB and per 1 000 small requests,
+read per phase from the node's /proc/<pid>/stat, so the figure is the
+node's own work, not the wall clock of a machine it shares with the client
+and with other jobs.
 
-usage: bench/tls.py [--bin target/release/liuma] [--small N] [--rounds R]
-       bench/tls.py --streams 1,4,8 [--bin ...] [--rounds R]
+usage: bench/tls.py [--bin target/release/liuma] [--rounds 3] [--small 2000]
+                    [--big-mib 1024] [--modes plain,tls,sse] [--disk]
+       bench/tls.py --streams 1,4,8 [--bin ...] [--rounds R] [--small N]
 
---streams: concurrent GETs with curl (OpenSSL, C: the client's decryption
-costs far less than boto3's), per node: a 256 MiB object fetched by N curl
-processes at once (aggregate MB/s), and 4 KiB objects fetched by one curl
-with --parallel --parallel-max N over kept-alive connections (GET/s).
+Default: per round, one fresh node per mode (`plain` HTTP; `tls` with a
+`liuma tls self-signed` certificate; `sse`: SSE-S3 over plain HTTP;
+`tls-sse`: both), the order of the modes rotated from round to round so no
+mode always runs first. Each node does four phases with curl (OpenSSL, C:
+the client that takes least CPU from the node per byte): a 1 GiB PUT of
+random bytes from a file, its GET to /dev/null, N sequential 4 KiB PUTs and
+N 4 KiB GETs on one kept-alive connection. Per phase: the node's CPU seconds
+(user + system), the wall time and the client's CPU. Printed: every round,
+then per mode the median over rounds and its ratio to plain's median; peak
+RSS is the node's VmHWM. Data directories and the 1 GiB source file are on
+tmpfs (/dev/shm) unless --disk: disk writeback noise stays out, and the PUT
+figures are the node's CPU, not the disk's speed (fsync is free on tmpfs).
+When the `tls_floor` bench is built (`cargo bench -p liuma-server --bench
+tls_floor --no-run`), its rows (the cipher's CPU per GiB on one core) are
+printed first, in the same run.
+
+--streams: concurrent GETs with curl, per node: a 256 MiB object fetched by
+N curl processes at once (aggregate MB/s), and 4 KiB objects fetched by one
+curl with --parallel --parallel-max N over kept-alive connections (GET/s).
 """
 
 import argparse
+import glob
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -102,36 +119,6 @@ class Chunked:
         return self.pos
 
 
-def run_node(binary, root, name, extra, endpoint_scheme, verify, seed_buf, small):
-    data = os.path.join(root, name)
-    p, ready = start(binary, data, extra)
-    try:
-        s3 = client(f"{endpoint_scheme}://{ready['s3']}", data, verify)
-        s3.create_bucket(Bucket="bench")
-        t = time.monotonic()
-        s3.put_object(Bucket="bench", Key="big", Body=Chunked(GIB, seed_buf), ContentLength=GIB)
-        put = GIB / (time.monotonic() - t) / 1e6
-        t = time.monotonic()
-        body = s3.get_object(Bucket="bench", Key="big")["Body"]
-        got = 0
-        for chunk in iter(lambda: body.read(1 << 20), b""):
-            got += len(chunk)
-        get = GIB / (time.monotonic() - t) / 1e6
-        assert got == GIB
-        s3.delete_object(Bucket="bench", Key="big")
-        small_body = os.urandom(4096)
-        s3.put_object(Bucket="bench", Key="warm", Body=small_body)
-        t = time.monotonic()
-        for i in range(small):
-            s3.put_object(Bucket="bench", Key=f"s/{i}", Body=small_body)
-        ops = small / (time.monotonic() - t)
-        return put, get, ops
-    finally:
-        p.terminate()
-        p.wait(timeout=60)
-        shutil.rmtree(data, ignore_errors=True)
-
-
 def curl_base(data, ca):
     with open(os.path.join(data, "secrets/root.key")) as f:
         kid, secret = f.read().split()[:2]
@@ -198,34 +185,153 @@ def main_streams(a, root, tls, seed_buf):
                   f"| {ps:.0f} | {ts:.0f} ({ts / ps - 1:+.1%}) |")
 
 
+MODES = {
+    # name: (TLS, SSE-S3)
+    "plain": (False, False),
+    "tls": (True, False),
+    "sse": (False, True),
+    "tls-sse": (True, True),
+}
+PHASES = ["PUT 1 GiB", "GET 1 GiB", "PUT 4 KiB", "GET 4 KiB"]
+
+
+def peak_rss(pid):
+    """The node's peak resident set size in MiB (VmHWM)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def client_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def curl_config(path, pairs):
+    """A curl --config file of (option, value) lines: thousands of transfers
+    in one curl, hence on one kept-alive connection, without an argv limit."""
+    with open(path, "w") as f:
+        for k, v in pairs:
+            f.write(f'{k} = "{v}"\n')
+    return path
+
+
+def phase(pid, argv):
+    """Run one curl; the node's CPU seconds, the wall seconds and the client's CPU seconds it took."""
+    c, w, cc = server_cpu(pid), time.monotonic(), client_cpu()
+    subprocess.run(argv, check=True)
+    return server_cpu(pid) - c, time.monotonic() - w, client_cpu() - cc
+
+
+def run_cost(a, root, tls, mode, tag, big_file, small_file):
+    """One fresh node in `mode`: the four phases; per phase (server CPU, wall, client CPU)."""
+    use_tls, use_sse = MODES[mode]
+    data = os.path.join(root, f"{mode}-{tag}")
+    extra = ["--tls-cert", f"{tls}/server.pem", "--tls-key", f"{tls}/server-key.pem"] if use_tls else []
+    p, ready = start(a.bin, data, extra)
+    try:
+        scheme = "https" if use_tls else "http"
+        base = curl_base(data, f"{tls}/ca.pem" if use_tls else None)
+        if use_sse:
+            base += ["-H", "x-amz-server-side-encryption: AES256"]
+        url = f"{scheme}://{ready['s3']}/bench"
+        subprocess.run(base + ["-X", "PUT", url], check=True)
+        out = {}
+        out["PUT 1 GiB"] = phase(p.pid, base + ["-T", big_file, f"{url}/big"])
+        out["GET 1 GiB"] = phase(p.pid, base + ["-o", "/dev/null", f"{url}/big"])
+        puts = curl_config(os.path.join(root, "puts.cfg"),
+                           [x for i in range(a.small) for x in (("upload-file", small_file), ("url", f"{url}/s/{i}"))])
+        gets = curl_config(os.path.join(root, "gets.cfg"),
+                           [x for i in range(a.small) for x in (("output", "/dev/null"), ("url", f"{url}/s/{i}"))])
+        out["PUT 4 KiB"] = phase(p.pid, base + ["--config", puts])
+        out["GET 4 KiB"] = phase(p.pid, base + ["--config", gets])
+        out["rss"] = peak_rss(p.pid)
+        return out
+    finally:
+        p.terminate()
+        p.wait(timeout=60)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def print_floor():
+    """The tls_floor bench's rows, when it is built: the cipher's cost in this same run."""
+    target = os.environ.get("CARGO_TARGET_DIR", "target")
+    built = sorted(glob.glob(f"{target}/release/deps/tls_floor-*"), key=os.path.getmtime)
+    built = [b for b in built if os.access(b, os.X_OK) and not b.endswith(".d")]
+    if not built:
+        print("(tls_floor not built: `cargo bench -p liuma-server --bench tls_floor --no-run` adds the cipher floor)\n")
+        return
+    print(f"cipher floor ({os.path.basename(built[-1])}):\n")
+    subprocess.run([built[-1], "--bench"], check=True)
+    print()
+
+
+def main_cost(a, root, tls):
+    modes = a.modes.split(",")
+    assert modes[0] == "plain" and all(m in MODES for m in modes), "--modes: plain first, then of tls, sse, tls-sse"
+    big = a.big_mib << 20
+    big_file = os.path.join(root, "big.bin")
+    with open(big_file, "wb") as f:
+        for _ in range(0, big, 64 << 20):
+            f.write(os.urandom(min(64 << 20, big)))
+    small_file = os.path.join(root, "small.bin")
+    with open(small_file, "wb") as f:
+        f.write(os.urandom(4096))
+    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, load average {os.getloadavg()}, "
+          f"{a.rounds} rounds, {a.big_mib} MiB and {a.small} × 4 KiB per node, data on "
+          f"{'disk' if a.disk else 'tmpfs'}\n")
+    print_floor()
+    gib = big / GIB
+    units = {"PUT 1 GiB": gib, "GET 1 GiB": gib, "PUT 4 KiB": a.small / 1000, "GET 4 KiB": a.small / 1000}
+    runs = {m: [] for m in modes}
+    print("| round | mode | load | " + " | ".join(f"{ph} CPU-s/{'GiB' if 'GiB' in ph else '1k ops'}"
+                                                for ph in PHASES) + " | peak RSS |")
+    print("|---|---|---|" + "---|" * len(PHASES) + "---|")
+    for r in range(a.rounds):
+        order = modes[r % len(modes):] + modes[:r % len(modes)]
+        for m in order:
+            out = run_cost(a, root, tls, m, r, big_file, small_file)
+            runs[m].append(out)
+            cells = " | ".join(f"{out[ph][0] / units[ph]:.3f} ({units[ph] / out[ph][1] * (1000 if 'KiB' in ph else GIB / 1e6):.0f} "
+                               f"{'ops/s' if 'KiB' in ph else 'MB/s'}, client {out[ph][2] / units[ph]:.2f})"
+                               for ph in PHASES)
+            print(f"| {r + 1} | {m} | {os.getloadavg()[0]:.1f} | {cells} | {out['rss']:.0f} MiB |", flush=True)
+    print(f"\nload average after: {os.getloadavg()}\n")
+    print("Medians over rounds; server CPU-s per GiB (1 GiB rows) or per 1 000 requests (4 KiB rows); "
+          "ratio to plain in parentheses.\n")
+    print("| mode | " + " | ".join(PHASES) + " | " + " | ".join(f"{ph} throughput" for ph in PHASES) + " | peak RSS |")
+    print("|---|" + "---|" * (2 * len(PHASES) + 1))
+    med = {m: {ph: (statistics.median([o[ph][0] for o in runs[m]]) / units[ph], statistics.median([units[ph] / o[ph][1] for o in runs[m]]))
+               for ph in PHASES} for m in modes}
+    for m in modes:
+        cpu = " | ".join(f"{med[m][ph][0]:.3f} ({med[m][ph][0] / med['plain'][ph][0]:.2f}×)" for ph in PHASES)
+        rate = " | ".join(f"{med[m][ph][1] * (1000 if 'KiB' in ph else GIB / 1e6):.0f} {'ops/s' if 'KiB' in ph else 'MB/s'} "
+                          f"({med[m][ph][1] / med['plain'][ph][1]:.2f}×)" for ph in PHASES)
+        print(f"| {m} | {cpu} | {rate} | {statistics.median([o['rss'] for o in runs[m]]):.0f} MiB |")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default="target/release/liuma")
-    ap.add_argument("--small", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--small", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--big-mib", type=int, default=1024)
+    ap.add_argument("--modes", default="plain,tls,sse", help="of plain, tls, sse, tls-sse; plain first (the reference)")
+    ap.add_argument("--disk", action="store_true", help="data on the temp dir's disk instead of /dev/shm")
     ap.add_argument("--streams", default="", help="e.g. 1,4,8: concurrent GETs with curl instead")
     a = ap.parse_args()
-    root = tempfile.mkdtemp(prefix="liuma-tls-bench-")
+    base = None if a.disk or not os.path.isdir("/dev/shm") else "/dev/shm"
+    root = tempfile.mkdtemp(prefix="liuma-tls-bench-", dir=base)
     try:
         tls = os.path.join(root, "tls")
         subprocess.run([a.bin, "tls", "self-signed", "--host", "127.0.0.1", "--out", tls], check=True,
                        stdout=subprocess.DEVNULL)
-        seed_buf = os.urandom(64 << 20)
         if a.streams:
-            main_streams(a, root, tls, seed_buf)
+            main_streams(a, root, tls, os.urandom(64 << 20))
             return
-        rows = []
-        for r in range(a.rounds):
-            plain = run_node(a.bin, root, f"plain{r}", [], "http", None, seed_buf, a.small)
-            https = run_node(a.bin, root, f"tls{r}",
-                             ["--tls-cert", f"{tls}/server.pem", "--tls-key", f"{tls}/server-key.pem"],
-                             "https", f"{tls}/ca.pem", seed_buf, a.small)
-            rows.append((r + 1, plain, https))
-        print("| round | 1 GiB PUT http | 1 GiB PUT https | 1 GiB GET http | 1 GiB GET https | 4 KiB PUT/s http | 4 KiB PUT/s https |")
-        print("|---|---|---|---|---|---|---|")
-        for r, (pp, pg, ps), (tp, tg, ts) in rows:
-            print(f"| {r} | {pp:.0f} MB/s | {tp:.0f} MB/s ({tp / pp - 1:+.1%}) | {pg:.0f} MB/s | {tg:.0f} MB/s ({tg / pg - 1:+.1%}) "
-                  f"| {ps:.0f} | {ts:.0f} ({ts / ps - 1:+.1%}) |")
+        main_cost(a, root, tls)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

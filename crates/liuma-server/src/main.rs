@@ -10,6 +10,7 @@ mod etcd_security;
 mod keys;
 mod logging;
 mod node;
+mod read_ahead;
 mod run;
 mod secrets;
 mod serve;

@@ -47,6 +47,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tower_service::Service;
 
+use crate::read_ahead::ReadAhead;
+
 /// Limits of one listener.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -189,7 +191,10 @@ async fn handshake(
             refuse(stream, PLAIN_ON_TLS).await;
             return None;
         }
-        match acceptor.accept(stream).await {
+        // rustls's send buffer stays at its default (64 KiB, four records
+        // per `writev`): 1 MiB cut the syscalls 8× but not the CPU per GiB
+        // (issue #19 measurements in BENCHMARKS.md).
+        match acceptor.accept(ReadAhead::new(stream)).await {
             Ok(tls) => Some(Stream::Tls(Box::new(tls))),
             Err(e) => {
                 tracing::debug!(listener = name, error = %e, "TLS handshake failed");
@@ -210,8 +215,9 @@ async fn handshake(
 pub enum Stream {
     /// Plain TCP.
     Plain(TcpStream),
-    /// TLS (boxed: the session state is large).
-    Tls(Box<TlsStream<TcpStream>>),
+    /// TLS (boxed: the session state is large), reading the socket in
+    /// large gulps ([`ReadAhead`]).
+    Tls(Box<TlsStream<ReadAhead<TcpStream>>>),
 }
 
 impl AsyncRead for Stream {
