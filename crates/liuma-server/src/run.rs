@@ -415,10 +415,15 @@ async fn join_cluster(
             tokio::spawn(crate::cluster_certs::maintain(
                 meta.clone(),
                 t.cert,
-                t.revoked,
+                t.revoked.clone(),
                 t.renewal,
             ));
-            (Some(t.acceptor), Some(t.client))
+            let peer = liuma_cluster::PeerTls {
+                client: t.client,
+                // Asked per request too: connections outlive revocations.
+                check: t.revoked,
+            };
+            (Some(t.acceptor), Some(peer))
         }
         None => (None, None),
     };
