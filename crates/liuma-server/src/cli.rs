@@ -693,10 +693,21 @@ pub enum ClusterAction {
     },
     /// Revoke a node's shard API certificate through the admin API of any
     /// node: every peer refuses its certificates issued until now within
-    /// seconds (a restart of the node with the cluster secret issues a new one).
+    /// seconds, on new and already open connections (a restart of the node
+    /// with the cluster secret issues a new one). A certificate that names
+    /// no node (`cluster cert` without --node-id) is revoked with --cert or
+    /// --fingerprint instead.
     Revoke {
         /// Node id.
-        id: String,
+        #[arg(required_unless_present_any = ["cert", "fingerprint"], conflicts_with_all = ["cert", "fingerprint"])]
+        id: Option<String>,
+        /// Revoke this one certificate (PEM file, e.g. a node.pem).
+        #[arg(long, conflicts_with = "fingerprint")]
+        cert: Option<PathBuf>,
+        /// Revoke the certificate with this SHA-256 fingerprint (hex, as
+        /// `openssl x509 -noout -fingerprint -sha256` prints it).
+        #[arg(long)]
+        fingerprint: Option<String>,
         /// Which node to talk to, and how.
         #[command(flatten)]
         admin: AdminArgs,

@@ -421,3 +421,43 @@ pub async fn maintain(
         }
     }
 }
+
+/// `liuma cluster revoke`: a node by id, or one certificate by its file
+/// or fingerprint, through the admin API of any node.
+pub fn revoke_cmd(
+    id: Option<&str>,
+    cert: Option<&std::path::Path>,
+    fingerprint: Option<&str>,
+    admin: &crate::cli::AdminArgs,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let client = crate::keys::Admin::connect(&admin.admin_url, &admin.admin_token_file)?;
+    let fingerprint = match (cert, fingerprint) {
+        (Some(path), _) => {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let der = <CertificateDer<'_> as rustls::pki_types::pem::PemObject>::from_pem_slice(&pem)
+                .with_context(|| format!("{} holds no PEM certificate", path.display()))?;
+            let id = CertIdentity::parse(der.as_ref())
+                .with_context(|| format!("{} is not an X.509 certificate", path.display()))?;
+            Some(id.fingerprint_hex())
+        }
+        (None, Some(hex)) => Some(
+            parse_fingerprint(hex)
+                .map(hex::encode)
+                .context("a fingerprint is 64 hex digits (the SHA-256 of the certificate)")?,
+        ),
+        (None, None) => None,
+    };
+    match (fingerprint, id) {
+        (Some(hex), _) => {
+            client.call("POST", &format!("/admin/certs/{hex}/revoke"), None)?;
+            println!("certificate {hex} revoked (peers refuse it within seconds)");
+        }
+        (None, Some(id)) => {
+            client.call("POST", &format!("/admin/nodes/{id}/revoke"), None)?;
+            println!("{id}: certificate revoked (peers refuse it within seconds)");
+        }
+        (None, None) => anyhow::bail!("name a node, or give --cert or --fingerprint"),
+    }
+    Ok(())
+}
