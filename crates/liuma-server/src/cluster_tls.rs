@@ -24,6 +24,9 @@
 //! the client trusts only the cluster CA for the server. The HMAC
 //! signature of every request (`liuma_cluster::Signer`) stays on as a
 //! second check. `--cluster-tls off` (benchmarks only) logs a warning.
+//! Session resumption is off on both sides, so every connection's
+//! certificates pass the verifiers (a resumed session would carry the
+//! certificates of the one it resumes past a renewal or a revocation).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -347,6 +350,13 @@ pub fn build(ca_cert: &str, node_cert: &str, node_key: &str) -> anyhow::Result<C
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(cert.clone());
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No session resumption, either side: a resumed session skips the
+    // verifiers and keeps the certificates of the session it resumes, so a
+    // node would carry its certificate from before a renewal (or a
+    // revocation) onto new connections. Connections are pooled; a full
+    // handshake per connection costs little.
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
     let server_verifier =
         rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
@@ -360,6 +370,8 @@ pub fn build(ca_cert: &str, node_cert: &str, node_key: &str) -> anyhow::Result<C
             revoked: revoked.clone(),
         }))
         .with_client_cert_resolver(cert.clone());
+    let mut client = client;
+    client.resumption = rustls::client::Resumption::disabled();
     Ok(ClusterTls {
         acceptor: TlsAcceptor::from(Arc::new(server)),
         client: Arc::new(client),

@@ -172,5 +172,5 @@ fn a_revoked_node_certificate_is_refused_by_every_peer() {
     c.assert_object("n1", "before", &data);
     c.assert_object("n2", "before", &data);
     let log = std::fs::read_to_string(c.data("n1").join("stderr.log")).unwrap_or_default();
-    assert!(log.contains("refused the shard API certificate of a revoked node"));
+    assert!(log.contains("refused the shard API certificate of a peer"));
 }
