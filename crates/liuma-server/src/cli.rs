@@ -572,7 +572,9 @@ pub struct TlsArgs {
     /// The web console listener's own key.
     #[arg(long, env = "LIUMA_CONSOLE_TLS_KEY")]
     pub console_tls_key: Option<PathBuf>,
-    /// Seconds between checks of the certificate files for changes. Default 5.
+    /// Seconds between checks of the certificate files for changes (the
+    /// listeners' and the etcd client's, `--etcd-ca/--etcd-cert/--etcd-key`
+    /// and the password file). Default 5.
     #[arg(long, env = "LIUMA_TLS_RELOAD_SECS")]
     pub tls_reload_secs: Option<u64>,
 }
