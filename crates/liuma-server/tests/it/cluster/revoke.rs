@@ -203,6 +203,15 @@ fn refused_on_open_connection(conn: &mut ShardConn, s: &Signer, path: &str, why:
     assert!(after.is_err(), "the connection must be closed after a refusal: {after:?}");
 }
 
+/// Sets the flag when dropped (also while unwinding).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 #[test]
 fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
     let c = TestCluster::start(3, &["--erasure", "1+1"]);
@@ -235,6 +244,9 @@ fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
             }
             seen
         });
+        // A failed assertion below must still stop the traffic thread, or
+        // the scope would wait for it forever.
+        let _stop_on_exit = StopOnDrop(&stop);
         // busy: the test's connection keeps working until the revocation
         for _ in 0..5 {
             read_and_write(&mut conn, &s, &path).expect("reads and writes before the revocation");
