@@ -121,7 +121,10 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/admin/nodes/{id}", axum::routing::delete(cluster::forget))
         .route("/admin/nodes/{id}/revoke", post(cluster::revoke))
-        .route("/admin/certs/{fingerprint}/revoke", post(cluster::revoke_cert))
+        .route(
+            "/admin/certs/{fingerprint}/revoke",
+            post(cluster::revoke_cert),
+        )
         .route("/admin/blocks", get(cluster::census))
         .route("/admin/heal", post(cluster::heal))
         .route("/admin/scrub", post(cluster::scrub))

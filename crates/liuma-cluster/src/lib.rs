@@ -47,8 +47,8 @@ mod view;
 
 pub use auth::{AuthError, Signer};
 pub use cluster::{Cluster, ClusterConfig, PeerTls};
-pub use peer_cert::{CertIdentity, PeerCert, PeerCheck, Refusal};
 pub use error::{Error, Result};
 pub use node::{DiskInfo, NodeInfo};
+pub use peer_cert::{CertIdentity, PeerCert, PeerCheck, Refusal};
 pub use placement::Candidate;
 pub use view::{DiskHealth, NodeState, View};

@@ -218,7 +218,10 @@ async fn every_request_is_checked_against_the_revocations() {
     // revoked while the client's pooled connection is open: refused on it
     check.0.store(true, std::sync::atomic::Ordering::SeqCst);
     for _ in 0..2 {
-        match client.get("n9", &addr, &disk, &s.header.block_id, s.header.index).await {
+        match client
+            .get("n9", &addr, &disk, &s.header.block_id, s.header.index)
+            .await
+        {
             Err(Error::PeerCertRefused { node, message }) => {
                 assert_eq!(node, "n9");
                 assert!(message.contains("node n9 is revoked"), "{message}");

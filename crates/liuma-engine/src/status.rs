@@ -194,10 +194,10 @@ impl Engine {
         let key = [b"cl/revoked-cert/".as_slice(), hex.as_bytes()].concat();
         self.inner
             .meta
-            .txn(liuma_meta::Txn::new().and_then(liuma_meta::Op::put(
-                key,
-                at.to_string().into_bytes(),
-            )))
+            .txn(
+                liuma_meta::Txn::new()
+                    .and_then(liuma_meta::Op::put(key, at.to_string().into_bytes())),
+            )
             .await?;
         Ok((hex, at))
     }

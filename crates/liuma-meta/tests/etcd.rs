@@ -606,7 +606,11 @@ async fn reconnecting_keeps_watches_and_leases() {
         .await
         .expect("lease");
     store
-        .txn(Txn::new().and_then(Op::put_with_lease(b"r/leased".to_vec(), b"1".to_vec(), lease)))
+        .txn(Txn::new().and_then(Op::put_with_lease(
+            b"r/leased".to_vec(),
+            b"1".to_vec(),
+            lease,
+        )))
         .await
         .expect("leased put");
     store.put(b"r/0", b"before").await.expect("put");
@@ -632,7 +636,10 @@ async fn reconnecting_keeps_watches_and_leases() {
     );
     // the lease granted on the first client is kept alive through the last
     for _ in 0..4 {
-        store.keep_alive(lease).await.expect("keep-alive after the swap");
+        store
+            .keep_alive(lease)
+            .await
+            .expect("keep-alive after the swap");
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     assert!(

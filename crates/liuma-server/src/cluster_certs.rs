@@ -213,11 +213,10 @@ impl PeerCheck for Revoked {
 
     fn check(&self, peer: &CertIdentity, now_ms: u64) -> Result<(), Refusal> {
         let verdict = self.revoked(peer).and_then(|()| {
-            if now_ms > peer.not_after_ms {
-                Err(Refusal::Expired)
-            } else {
-                Ok(())
-            }
+            // notAfter per request: no connection outlives its certificate.
+            (now_ms <= peer.not_after_ms)
+                .then_some(())
+                .ok_or(Refusal::Expired)
         });
         if let Err(refusal) = &verdict {
             self.log_once(peer, refusal, "request");
@@ -435,8 +434,9 @@ pub fn revoke_cmd(
     let fingerprint = match (cert, fingerprint) {
         (Some(path), _) => {
             let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            let der = <CertificateDer<'_> as rustls::pki_types::pem::PemObject>::from_pem_slice(&pem)
-                .with_context(|| format!("{} holds no PEM certificate", path.display()))?;
+            let der =
+                <CertificateDer<'_> as rustls::pki_types::pem::PemObject>::from_pem_slice(&pem)
+                    .with_context(|| format!("{} holds no PEM certificate", path.display()))?;
             let id = CertIdentity::parse(der.as_ref())
                 .with_context(|| format!("{} is not an X.509 certificate", path.display()))?;
             Some(id.fingerprint_hex())

@@ -468,7 +468,11 @@ mod tests {
         assert!(r.generation() > g0, "a change starts a new client pool");
         let g1 = r.generation();
         r.set(nodes(now));
-        assert_eq!(r.generation(), g1, "re-reading the same records changes nothing");
+        assert_eq!(
+            r.generation(),
+            g1,
+            "re-reading the same records changes nothing"
+        );
         assert!(r.check_handshake(&der(&n9)).is_err());
         assert!(r.check_handshake(&der(&n8)).is_ok());
         assert!(r.check_handshake(&der(&anon)).is_ok());

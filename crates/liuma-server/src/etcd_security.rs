@@ -207,7 +207,8 @@ pub async fn reload_credentials(
     }
     // The bytes, not the mtime: a Secret mount swaps a symlink, an editor
     // may keep the time.
-    let contents = || -> Vec<Option<Vec<u8>>> { files.iter().map(|f| std::fs::read(f).ok()).collect() };
+    let contents =
+        || -> Vec<Option<Vec<u8>>> { files.iter().map(|f| std::fs::read(f).ok()).collect() };
     let mut applied = contents();
     let mut last_error: Option<String> = None;
     loop {

@@ -386,7 +386,10 @@ fn a_rotated_etcd_client_certificate_is_used_without_a_restart() {
             pki.path("client-key.pem"),
         ],
     );
-    assert!(err.contains("refused the client certificate"), "the old certificate is refused now: {err}");
+    assert!(
+        err.contains("refused the client certificate"),
+        "the old certificate is refused now: {err}"
+    );
     let second = random(MIB + 11);
     c.put_object("n2", "second", &second);
     c.assert_object("n1", "second", &second);

@@ -75,7 +75,13 @@ impl ShardConn {
     /// the connection is gone (with TLS 1.3 the server checks the client
     /// certificate after the client finished its handshake, so a refusal
     /// at the handshake shows here, on the first request).
-    fn call(&mut self, signer: &Signer, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    fn call(
+        &mut self,
+        signer: &Signer,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), String> {
         let sig = signer.sign(method, path, body);
         let req = sig
             .apply(http::Request::builder().method(method).uri(path))
@@ -118,7 +124,11 @@ fn issue_cert(c: &TestCluster, node_id: Option<&str>, out: &Path) {
         cmd.args(["--node-id", id]);
     }
     let st = cmd.output().expect("liuma cluster cert");
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 }
 
 /// `liuma cluster revoke ARGS` through `via`'s admin API.
@@ -132,7 +142,11 @@ fn revoke(c: &TestCluster, via: &str, args: &[&str]) -> String {
         .arg(c.data(via).join("secrets/admin.token"))
         .output()
         .expect("liuma cluster revoke");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -162,7 +176,11 @@ fn a_shard_of(c: &TestCluster, id: &str) -> (String, Vec<u8>) {
 
 /// A GET and a PUT (of the frame it read) of `path` on `conn`: Ok while
 /// both succeed, else what the first failing one gave.
-fn read_and_write(conn: &mut ShardConn, s: &Signer, path: &str) -> Result<(), Result<(u16, String), String>> {
+fn read_and_write(
+    conn: &mut ShardConn,
+    s: &Signer,
+    path: &str,
+) -> Result<(), Result<(u16, String), String>> {
     let (status, frame) = conn.call(s, "GET", path, b"").map_err(Err)?;
     if status != 200 {
         return Err(Ok((status, String::from_utf8_lossy(&frame).into_owned())));
@@ -177,7 +195,13 @@ fn read_and_write(conn: &mut ShardConn, s: &Signer, path: &str) -> Result<(), Re
 /// Keep reading and writing on `conn` until it is refused; the refusal
 /// must be a 403 CertRefused naming `why`, within `limit`, and the
 /// connection closed after it.
-fn refused_on_open_connection(conn: &mut ShardConn, s: &Signer, path: &str, why: &str, limit: Duration) {
+fn refused_on_open_connection(
+    conn: &mut ShardConn,
+    s: &Signer,
+    path: &str,
+    why: &str,
+    limit: Duration,
+) {
     let started = Instant::now();
     let mut rounds = 0u32;
     let refusal = loop {
@@ -195,12 +219,16 @@ fn refused_on_open_connection(conn: &mut ShardConn, s: &Signer, path: &str, why:
         "refused after {:.1?} and {rounds} more read+write rounds on the open connection: {refusal:?}",
         started.elapsed()
     );
-    let (status, body) = refusal.expect("an answer on the open connection, not a dropped connection");
+    let (status, body) =
+        refusal.expect("an answer on the open connection, not a dropped connection");
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("CertRefused") && body.contains(why), "{body}");
     // and the server closed that connection after the answer
     let after = conn.call(s, "GET", path, b"");
-    assert!(after.is_err(), "the connection must be closed after a refusal: {after:?}");
+    assert!(
+        after.is_err(),
+        "the connection must be closed after a refusal: {after:?}"
+    );
 }
 
 /// Sets the flag when dropped (also while unwinding).
@@ -227,7 +255,8 @@ fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
     issue_cert(&c, Some("n3"), &n3_cert);
     let s = signer(&c);
     let (path, _) = a_shard_of(&c, "n1");
-    let mut conn = ShardConn::open(&c.node("n1").node.cluster, &n3_cert).expect("handshake before the revocation");
+    let mut conn = ShardConn::open(&c.node("n1").node.cluster, &n3_cert)
+        .expect("handshake before the revocation");
     read_and_write(&mut conn, &s, &path).expect("reads and writes before the revocation");
 
     // Real traffic through n3 during the revocation: its PUTs need a peer.
@@ -254,23 +283,39 @@ fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
         let out = revoke(&c, "n2", &["n3"]);
         assert!(out.contains("n3: certificate revoked"), "{out}");
         let revoked_at = Instant::now();
-        refused_on_open_connection(&mut conn, &s, &path, "node n3 is revoked", Duration::from_secs(10));
+        refused_on_open_connection(
+            &mut conn,
+            &s,
+            &path,
+            "node n3 is revoked",
+            Duration::from_secs(10),
+        );
         // n3's own PUTs fail from within seconds of the revocation on
         wait_for("n3's PUTs refused", Duration::from_secs(20), || {
             std::thread::sleep(Duration::from_millis(500));
             let failed = c.try_put("n3", "after", &random(200_000), 30);
-            if failed == 200 { Err("n3 still writes".to_owned()) } else { Ok(()) }
+            if failed == 200 {
+                Err("n3 still writes".to_owned())
+            } else {
+                Ok(())
+            }
         });
         stop.store(true, Ordering::Relaxed);
         (revoked_at, traffic.join().expect("traffic thread"))
     });
     let (revoked_at, seen) = n3_puts;
-    let ok_before = seen.iter().filter(|(t, s)| *t < revoked_at && *s == 200).count();
+    let ok_before = seen
+        .iter()
+        .filter(|(t, s)| *t < revoked_at && *s == 200)
+        .count();
     let ok_late = seen
         .iter()
         .filter(|(t, s)| *t > revoked_at + Duration::from_secs(8) && *s == 200)
         .count();
-    println!("n3 PUTs: {} in all, {ok_before} ok before the revocation", seen.len());
+    println!(
+        "n3 PUTs: {} in all, {ok_before} ok before the revocation",
+        seen.len()
+    );
     assert!(ok_before > 0, "n3 wrote before the revocation: {seen:?}");
     assert_eq!(ok_late, 0, "n3 wrote more than 8 s after the revocation");
     // a new connection is refused at the handshake
@@ -278,7 +323,10 @@ fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
         Err(_) => {}
         Ok(mut again) => {
             let r = again.call(&s, "GET", &path, b"");
-            assert!(r.is_err(), "a new connection with the revoked certificate must fail: {r:?}");
+            assert!(
+                r.is_err(),
+                "a new connection with the revoked certificate must fail: {r:?}"
+            );
         }
     }
     // the others' data intact, read through n1 and n2
@@ -287,7 +335,10 @@ fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
         c.assert_object("n2", k, v);
     }
     let log = std::fs::read_to_string(c.data("n1").join("stderr.log")).unwrap_or_default();
-    assert!(log.contains("refused the shard API certificate of a peer"), "n1 logged the refusal");
+    assert!(
+        log.contains("refused the shard API certificate of a peer"),
+        "n1 logged the refusal"
+    );
 }
 
 #[test]
@@ -308,13 +359,22 @@ fn a_certificate_naming_no_node_is_revoked_by_fingerprint() {
     read_and_write(&mut on_n2, &s, &path2).expect("a certificate of the CA reads and writes");
 
     // a fingerprint that is not one: refused, nothing recorded
-    let r = c.node("n1").node.admin_req("POST", "/admin/certs/not-hex/revoke");
+    let r = c
+        .node("n1")
+        .node
+        .admin_req("POST", "/admin/certs/not-hex/revoke");
     assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
 
     // by file: A
     let out = revoke(&c, "n2", &["--cert", a.join("node.pem").to_str().unwrap()]);
     assert!(out.contains("revoked"), "{out}");
-    refused_on_open_connection(&mut on_n1, &s, &path1, "is revoked", Duration::from_secs(10));
+    refused_on_open_connection(
+        &mut on_n1,
+        &s,
+        &path1,
+        "is revoked",
+        Duration::from_secs(10),
+    );
     // B is untouched by A's revocation, then revoked by fingerprint in
     // openssl's form (uppercase, colons)
     read_and_write(&mut on_n2, &s, &path2).expect("another certificate still works");
@@ -324,12 +384,21 @@ fn a_certificate_naming_no_node_is_revoked_by_fingerprint() {
         .map(|x| format!("{x:02X}"))
         .collect();
     revoke(&c, "n1", &["--fingerprint", &fp.join(":")]);
-    refused_on_open_connection(&mut on_n2, &s, &path2, "is revoked", Duration::from_secs(10));
+    refused_on_open_connection(
+        &mut on_n2,
+        &s,
+        &path2,
+        "is revoked",
+        Duration::from_secs(10),
+    );
     match ShardConn::open(&c.node("n1").node.cluster, &a) {
         Err(_) => {}
         Ok(mut again) => {
             let r = again.call(&s, "GET", &path1, b"");
-            assert!(r.is_err(), "a new connection with the revoked certificate must fail: {r:?}");
+            assert!(
+                r.is_err(),
+                "a new connection with the revoked certificate must fail: {r:?}"
+            );
         }
     }
     c.assert_object("n2", "before", &data);
@@ -343,7 +412,10 @@ fn a_certificate_naming_no_node_is_revoked_by_fingerprint() {
     c.add("n2");
     c.wait_live(2);
     let log = std::fs::read_to_string(c.data("n2").join("stderr.log")).unwrap_or_default();
-    assert!(log.contains("names no node"), "n2 said why it issued its own");
+    assert!(
+        log.contains("names no node"),
+        "n2 said why it issued its own"
+    );
     c.assert_object("n2", "before", &data);
     let more = random(400_000);
     c.put_object("n2", "after", &more);
