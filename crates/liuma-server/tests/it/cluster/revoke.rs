@@ -263,6 +263,10 @@ fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
     for (k, v) in &objects {
         c.put_object("n1", k, v);
     }
+    assert!(
+        !shard_files(&c.data("n3")).is_empty(),
+        "n1 wrote shards to n3 (so it holds connections to it)"
+    );
     // n3's identity, as a copy of its certificate would give it
     let n3_cert = c.dir.path().join("n3-cert");
     issue_cert(&c, Some("n3"), &n3_cert);
@@ -333,6 +337,24 @@ fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
     assert_eq!(ok_late, 0, "n3 wrote more than 8 s after the revocation");
     // a new connection is refused at the handshake
     new_connection_refused(&c.node("n1").node.cluster, &n3_cert, &s, &path);
+    // The client side: n1 had pooled connections to n3 (its first PUTs
+    // placed shards there), but sends it nothing more: new shards go to the
+    // other nodes, and the cluster keeps writing.
+    let on_n3: std::collections::BTreeSet<PathBuf> =
+        shard_files(&c.data("n3")).into_iter().collect();
+    for i in 0..4 {
+        let more = random(300_000 + i);
+        c.put_object("n1", &format!("after{i}"), &more);
+        c.assert_object("n2", &format!("after{i}"), &more);
+    }
+    let new_on_n3: Vec<PathBuf> = shard_files(&c.data("n3"))
+        .into_iter()
+        .filter(|f| !on_n3.contains(f))
+        .collect();
+    assert!(
+        new_on_n3.is_empty(),
+        "n1 still wrote to revoked n3: {new_on_n3:?}"
+    );
     // the others' data intact, read through n1 and n2
     for (k, v) in &objects {
         c.assert_object("n1", k, v);
