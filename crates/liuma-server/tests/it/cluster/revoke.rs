@@ -257,16 +257,20 @@ impl Drop for StopOnDrop<'_> {
 fn a_revoked_node_is_refused_on_its_open_busy_connections_within_seconds() {
     let c = TestCluster::start(3, &["--erasure", "1+1"]);
     c.create_bucket("n1");
-    let objects: Vec<(String, Vec<u8>)> = (0..4)
-        .map(|i| (format!("before{i}"), random(300_000 + i)))
-        .collect();
-    for (k, v) in &objects {
-        c.put_object("n1", k, v);
+    // Objects through n1 until n1 and n3 both hold some of their shards
+    // (placement is random: each block lands on 2 of the 3 nodes): n1 then
+    // holds pooled connections to n3, and has a shard to read.
+    let mut objects: Vec<(String, Vec<u8>)> = Vec::new();
+    let empty = |id: &str| shard_files(&c.data(id)).is_empty();
+    while objects.len() < 4 || empty("n1") || empty("n3") {
+        assert!(objects.len() < 30, "n1 or n3 got no shard of 30 objects");
+        let (k, v) = (
+            format!("before{}", objects.len()),
+            random(300_000 + objects.len()),
+        );
+        c.put_object("n1", &k, &v);
+        objects.push((k, v));
     }
-    assert!(
-        !shard_files(&c.data("n3")).is_empty(),
-        "n1 wrote shards to n3 (so it holds connections to it)"
-    );
     // n3's identity, as a copy of its certificate would give it
     let n3_cert = c.dir.path().join("n3-cert");
     issue_cert(&c, Some("n3"), &n3_cert);
