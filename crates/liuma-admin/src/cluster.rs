@@ -66,6 +66,18 @@ pub(crate) async fn revoke(
     Ok(Json(json!({"node": id, "revoked_ms": at})))
 }
 
+/// `POST /admin/certs/{fingerprint}/revoke`: peers refuse that one shard
+/// API certificate (SHA-256 of its DER, hex), for certificates that name
+/// no node.
+pub(crate) async fn revoke_cert(
+    State(s): State<AdminState>,
+    Path(fingerprint): Path<String>,
+) -> AdminResult<Json<Value>> {
+    let (hex, at) = s.engine.revoke_cert_fingerprint(&fingerprint).await?;
+    tracing::info!(target: "audit", fingerprint = %hex, "certificate revoked");
+    Ok(Json(json!({"fingerprint": hex, "revoked_ms": at})))
+}
+
 #[derive(Deserialize)]
 pub(crate) struct CensusQuery {
     #[serde(default)]

@@ -31,6 +31,8 @@
 //!   shards and the healers move its shards off; progress in `/admin/blocks`
 //! - `DELETE /admin/nodes/{id}` → forget a node that is not live (its certificate is revoked)
 //! - `POST /admin/nodes/{id}/revoke` → peers refuse the node's shard API certificates
+//! - `POST /admin/certs/{fingerprint}/revoke` → peers refuse that one certificate
+//!   (SHA-256 of its DER, hex): for certificates that name no node
 //! - `GET /admin/blocks[?verify=true]` → blocks healthy / degraded / lost / below_target
 //!   (less parity than the cluster wants now), unhealthy blocks per bucket, shards per node
 //! - `POST /admin/heal`, `POST /admin/scrub` → run a pass on this node now (on the
@@ -119,6 +121,10 @@ pub fn router(state: AdminState) -> Router {
         )
         .route("/admin/nodes/{id}", axum::routing::delete(cluster::forget))
         .route("/admin/nodes/{id}/revoke", post(cluster::revoke))
+        .route(
+            "/admin/certs/{fingerprint}/revoke",
+            post(cluster::revoke_cert),
+        )
         .route("/admin/blocks", get(cluster::census))
         .route("/admin/heal", post(cluster::heal))
         .route("/admin/scrub", post(cluster::scrub))

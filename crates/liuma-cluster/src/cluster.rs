@@ -38,7 +38,18 @@ pub struct ClusterConfig {
     pub endpoints: BTreeMap<String, String>,
     /// Mutual TLS to peers (cluster CA roots, this node's client
     /// certificate); `None` = plain HTTP (`--cluster-tls off`).
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub tls: Option<PeerTls>,
+}
+
+/// Mutual TLS of the shard API, both sides.
+#[derive(Clone)]
+pub struct PeerTls {
+    /// For calls to peers: the cluster CA as the only root, this node's
+    /// certificate for client auth.
+    pub client: Arc<rustls::ClientConfig>,
+    /// Revocation and expiry, asked on every request by the server and
+    /// the client (connections outlive the handshake's verdict).
+    pub check: Arc<dyn crate::PeerCheck>,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -244,6 +255,7 @@ impl Cluster {
         Some(crate::rpc::router(
             self.inner.local.clone(),
             net.signer.clone(),
+            net.cfg.tls.as_ref().map(|t| t.check.clone()),
         ))
     }
 

@@ -73,6 +73,16 @@ pub enum Error {
         /// Why, as the peer said.
         message: String,
     },
+    /// The certificate of the connection no longer counts (revoked or
+    /// expired since the handshake): refused by the peer (403), or the
+    /// peer's own, refused here.
+    #[error("node {node}: certificate refused: {message}")]
+    PeerCertRefused {
+        /// Node id.
+        node: String,
+        /// Why.
+        message: String,
+    },
     /// The peer found the request malformed (a bug on one side or a version mismatch).
     #[error("node {node}: bad request: {message}")]
     PeerBadRequest {

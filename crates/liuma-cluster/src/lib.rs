@@ -29,6 +29,8 @@
 //! - [`placement`]: rendezvous ranking and spreading (pure functions)
 //! - [`rpc`]: the shard API (server and client); `auth`: its HMAC signing
 //!   and replay window ([`Signer`])
+//! - [`peer_cert`]: the certificate the peer of a connection presented, and
+//!   the per-request revocation and expiry check ([`PeerCheck`])
 //! - [`health`]: per-peer latency, deadlines and suspects (hung peers)
 //! - `error`: [`Error`] and [`Result`]
 
@@ -38,13 +40,15 @@ mod error;
 pub mod health;
 mod membership;
 mod node;
+pub mod peer_cert;
 pub mod placement;
 pub mod rpc;
 mod view;
 
 pub use auth::{AuthError, Signer};
-pub use cluster::{Cluster, ClusterConfig};
+pub use cluster::{Cluster, ClusterConfig, PeerTls};
 pub use error::{Error, Result};
 pub use node::{DiskInfo, NodeInfo};
+pub use peer_cert::{CertIdentity, PeerCert, PeerCheck, Refusal};
 pub use placement::Candidate;
 pub use view::{DiskHealth, NodeState, View};

@@ -9,20 +9,27 @@
 //! A shard is at most a block (64 MiB), already in memory on both sides,
 //! so bodies are sent whole; the frame carries its own checksum and the
 //! reader verifies it, so `GET` returns the stored frame as is.
+//!
+//! Over mutual TLS, every request is also checked against the revocations
+//! and the expiry of the certificates of its connection, on both sides
+//! ([`crate::peer_cert`]): a connection opened before a revocation carries
+//! no further shard.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::HttpsConnectorBuilder;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -30,6 +37,7 @@ use liuma_codec::{BlockId, Shard, parse_shard};
 use liuma_disk::ShardStore;
 
 use crate::auth::{Signature, Signer};
+use crate::peer_cert::{CertConnector, PeerCert, PeerCheck, Refusal, now_ms};
 use crate::{Error, Result};
 
 /// Largest body either side accepts: a 64 MiB block stored whole plus its frame header.
@@ -78,6 +86,9 @@ pub enum ErrorCode {
     NoSuchDisk,
     /// The request's signature, time or nonce was refused (401).
     Unauthorized,
+    /// The certificate of the connection is revoked or expired (403); the
+    /// connection is closed after the answer.
+    CertRefused,
     /// The request is malformed: path, block id, shard frame (400).
     BadRequest,
     /// The method is not one of PUT, GET, HEAD, DELETE (405).
@@ -88,13 +99,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 9] = [
+    pub const ALL: [ErrorCode; 10] = [
         ErrorCode::NotFound,
         ErrorCode::Corrupt,
         ErrorCode::DiskFull,
         ErrorCode::DiskFailed,
         ErrorCode::NoSuchDisk,
         ErrorCode::Unauthorized,
+        ErrorCode::CertRefused,
         ErrorCode::BadRequest,
         ErrorCode::MethodNotAllowed,
         ErrorCode::Internal,
@@ -108,6 +120,7 @@ impl ErrorCode {
             ErrorCode::DiskFull => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::DiskFailed => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::CertRefused => StatusCode::FORBIDDEN,
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -156,12 +169,18 @@ fn error(code: ErrorCode, message: impl Into<String>) -> Response {
     ErrorBody::new(code, message).into_response()
 }
 
-/// The router of the internal shard API over this node's disks.
+/// The router of the internal shard API over this node's disks; with
+/// `check` (mutual TLS), every request's connection certificate is checked
+/// first ([`cert_gate`]).
 ///
 /// Every method has its own route: a method the API does not have is refused with 405,
 /// never taken for another (HEAD used to reach the GET handler, and anything but PUT and GET
 /// the delete branch: a signed `curl -I` deleted the shard).
-pub fn router(local: Arc<ShardStore>, signer: Arc<Signer>) -> Router {
+pub fn router(
+    local: Arc<ShardStore>,
+    signer: Arc<Signer>,
+    check: Option<Arc<dyn PeerCheck>>,
+) -> Router {
     let disks = (0..local.disk_count())
         .map(|i| (local.disk_id(i).0.clone(), i))
         .collect();
@@ -175,7 +194,7 @@ pub fn router(local: Arc<ShardStore>, signer: Arc<Signer>) -> Router {
                 format!("{method} is not a shard API method (PUT, GET, HEAD, DELETE)"),
             )
         });
-    Router::new()
+    let router = Router::new()
         .route("/v1/shard/{disk}/{block}/{index}", methods)
         .fallback(|| async { error(ErrorCode::BadRequest, "no such endpoint") })
         .with_state(ServerState {
@@ -183,7 +202,30 @@ pub fn router(local: Arc<ShardStore>, signer: Arc<Signer>) -> Router {
             disks: Arc::new(disks),
             signer,
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    match check {
+        Some(check) => router.layer(axum::middleware::from_fn_with_state(check, cert_gate)),
+        None => router,
+    }
+}
+
+/// Refuses a request whose connection's client certificate was revoked or
+/// expired since the handshake (403, then the connection is closed): the
+/// handshake's verdict does not cover the requests that follow it.
+async fn cert_gate(State(check): State<Arc<dyn PeerCheck>>, req: Request, next: Next) -> Response {
+    let verdict = match req.extensions().get::<PeerCert>() {
+        Some(PeerCert(id)) => check.check(id, now_ms()),
+        None => Err(Refusal::Missing),
+    };
+    match verdict {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => {
+            let mut resp = error(ErrorCode::CertRefused, refusal.to_string());
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            resp
+        }
+    }
 }
 
 /// A request that passed authentication, with its shard address resolved.
@@ -329,14 +371,66 @@ async fn handle_delete(
 }
 
 /// The HTTP client to peers: plain (`--cluster-tls off`) or mutual TLS.
+#[derive(Clone)]
 enum Http {
     Plain(Client<HttpConnector, Full<Bytes>>),
-    Tls(Client<HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Tls(Client<CertConnector, Full<Bytes>>),
+}
+
+impl Http {
+    /// A client with its own, empty connection pool.
+    fn new(tls: Option<&crate::PeerTls>) -> Http {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(3)));
+        let builder = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .clone();
+        match tls {
+            None => Http::Plain(builder.build(connector)),
+            Some(tls) => {
+                connector.enforce_http(false);
+                let https = HttpsConnectorBuilder::new()
+                    .with_tls_config((*tls.client).clone())
+                    .https_only()
+                    .enable_http1()
+                    .wrap_connector(connector);
+                Http::Tls(builder.build(CertConnector(https)))
+            }
+        }
+    }
+}
+
+/// A connection pool and what its connections may no longer be used past.
+struct Pool {
+    http: Http,
+    /// [`PeerCheck::generation`] when it was made.
+    generation: u64,
+    /// The earliest end of validity (ms) of a server certificate seen on
+    /// its connections: past it, the pool is replaced before sending.
+    min_not_after: AtomicU64,
+}
+
+impl Pool {
+    fn new(tls: Option<&crate::PeerTls>, generation: u64) -> Arc<Pool> {
+        Arc::new(Pool {
+            http: Http::new(tls),
+            generation,
+            min_not_after: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    fn usable(&self, generation: u64, now_ms: u64) -> bool {
+        self.generation == generation && now_ms < self.min_not_after.load(Ordering::Acquire)
+    }
 }
 
 /// Client side of the shard API, shared by every call to every peer.
 pub struct PeerClient {
-    http: Http,
+    /// Replaced (and the old one's idle connections closed) when a
+    /// connection in it may hold a certificate that no longer counts.
+    pool: RwLock<Arc<Pool>>,
+    tls: Option<crate::PeerTls>,
     signer: Arc<Signer>,
 }
 
@@ -349,27 +443,60 @@ impl PeerClient {
     /// A client signing with `signer`; with `tls` (the cluster CA as the
     /// only root, this node's certificate for client auth) every call is
     /// https and the peer must present a certificate of the cluster CA
-    /// for the host it is reached at. The HMAC signature stays on.
-    pub fn with_tls(signer: Arc<Signer>, tls: Option<Arc<rustls::ClientConfig>>) -> PeerClient {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(3)));
-        let builder = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .clone();
-        let http = match tls {
-            None => Http::Plain(builder.build(connector)),
-            Some(cfg) => {
-                connector.enforce_http(false);
-                let https = HttpsConnectorBuilder::new()
-                    .with_tls_config((*cfg).clone())
-                    .https_only()
-                    .enable_http1()
-                    .wrap_connector(connector);
-                Http::Tls(builder.build(https))
-            }
+    /// for the host it is reached at, still valid and not revoked at each
+    /// call (`tls.check`). The HMAC signature stays on.
+    pub fn with_tls(signer: Arc<Signer>, tls: Option<crate::PeerTls>) -> PeerClient {
+        let generation = tls.as_ref().map_or(0, |t| t.check.generation());
+        PeerClient {
+            pool: RwLock::new(Pool::new(tls.as_ref(), generation)),
+            tls,
+            signer,
+        }
+    }
+
+    /// The pool to send on: a new one when revocations changed, this
+    /// node's certificate was renewed, or a server certificate of the
+    /// current pool expired (so no request leaves on such a connection).
+    fn pool(&self) -> Arc<Pool> {
+        let current = self.pool.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(tls) = &self.tls else {
+            return current;
         };
-        PeerClient { http, signer }
+        let (generation, now) = (tls.check.generation(), now_ms());
+        if current.usable(generation, now) {
+            return current;
+        }
+        let mut slot = self.pool.write().unwrap_or_else(|p| p.into_inner());
+        if !slot.usable(generation, now) {
+            tracing::debug!("shard API: new connection pool (revocations, renewal or expiry)");
+            *slot = Pool::new(Some(tls), generation);
+        }
+        slot.clone()
+    }
+
+    /// Whether the server certificate of the connection that answered
+    /// still counts at `sent_ms`; a refused one retires the pool.
+    fn check_server(
+        &self,
+        pool: &Pool,
+        peer: Option<&PeerCert>,
+        sent_ms: u64,
+    ) -> Result<(), Refusal> {
+        let Some(tls) = &self.tls else {
+            return Ok(());
+        };
+        let verdict = match peer {
+            Some(PeerCert(id)) => {
+                pool.min_not_after
+                    .fetch_min(id.not_after_ms, Ordering::AcqRel);
+                tls.check.check(id, sent_ms)
+            }
+            None => Err(Refusal::Missing),
+        };
+        if verdict.is_err() {
+            pool.min_not_after.store(0, Ordering::Release);
+        }
+        verdict
     }
 
     async fn call(
@@ -394,11 +521,19 @@ impl PeerClient {
             .body(Full::new(body))
             .map_err(|e| unreachable(e.to_string()))?;
         let call = async {
-            let resp = match &self.http {
+            let pool = self.pool();
+            let sent_ms = now_ms();
+            let resp = match &pool.http {
                 Http::Plain(c) => c.request(req).await,
                 Http::Tls(c) => c.request(req).await,
             }
             .map_err(|e| unreachable(error_chain(&e)))?;
+            if let Err(refusal) = self.check_server(&pool, resp.extensions().get(), sent_ms) {
+                return Err(Error::PeerCertRefused {
+                    node: node.to_owned(),
+                    message: format!("its answer was dropped: {refusal}"),
+                });
+            }
             let status = resp.status();
             let body = Limited::new(resp.into_body(), MAX_BODY)
                 .collect()
@@ -413,9 +548,9 @@ impl PeerClient {
     }
 
     fn scheme(&self) -> &'static str {
-        match self.http {
-            Http::Plain(_) => "http",
-            Http::Tls(_) => "https",
+        match self.tls {
+            None => "http",
+            Some(_) => "https",
         }
     }
 
@@ -444,6 +579,7 @@ impl PeerClient {
             ErrorCode::DiskFull => Error::PeerFull { node },
             ErrorCode::DiskFailed => Error::PeerDiskFailed { node, message },
             ErrorCode::Unauthorized => Error::PeerUnauthorized { node, message },
+            ErrorCode::CertRefused => Error::PeerCertRefused { node, message },
             ErrorCode::BadRequest | ErrorCode::MethodNotAllowed => {
                 Error::PeerBadRequest { node, message }
             }
@@ -555,6 +691,7 @@ mod tests {
                 ErrorCode::DiskFull => matches!(e, Error::PeerFull { .. }),
                 ErrorCode::DiskFailed => matches!(e, Error::PeerDiskFailed { .. }),
                 ErrorCode::Unauthorized => matches!(e, Error::PeerUnauthorized { .. }),
+                ErrorCode::CertRefused => matches!(e, Error::PeerCertRefused { .. }),
                 ErrorCode::BadRequest | ErrorCode::MethodNotAllowed => {
                     matches!(e, Error::PeerBadRequest { .. })
                 }

@@ -1,6 +1,8 @@
 //! The internal shard API over a real socket: a signed client stores,
 //! reads and deletes shards; a wrong secret can do none of it; HEAD and
-//! unknown methods never delete; errors come back typed.
+//! unknown methods never delete; errors come back typed; a connection
+//! whose certificate is revoked after it opened is refused on its next
+//! request.
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ async fn serve(secret: &[u8]) -> (String, Arc<ShardStore>, String, tempfile::Tem
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(ShardStore::open(&[DiskConfig::new(dir.path().join("d0"))]).unwrap());
     let disk = store.disk_id(0).0.clone();
-    let app = router(store.clone(), Arc::new(Signer::new(secret)));
+    let app = router(store.clone(), Arc::new(Signer::new(secret)), None);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -161,4 +163,77 @@ async fn server_errors_come_back_typed() {
     assert_eq!(body["code"], "BadRequest", "{body}");
     let missing = client.get("n", &addr, &disk, &id, 7).await;
     assert!(matches!(missing, Err(Error::NotFound)), "{missing:?}");
+}
+
+/// Refuses node n9 once `revoked` is set (a revocation arriving while a
+/// connection is open).
+struct FlipCheck(std::sync::atomic::AtomicBool);
+
+impl liuma_cluster::PeerCheck for FlipCheck {
+    fn generation(&self) -> u64 {
+        0
+    }
+    fn check(
+        &self,
+        peer: &liuma_cluster::CertIdentity,
+        _now_ms: u64,
+    ) -> Result<(), liuma_cluster::Refusal> {
+        if self.0.load(std::sync::atomic::Ordering::SeqCst) && peer.node.as_deref() == Some("n9") {
+            Err(liuma_cluster::Refusal::NodeRevoked { node: "n9".into() })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_request_is_checked_against_the_revocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(ShardStore::open(&[DiskConfig::new(dir.path().join("d0"))]).unwrap());
+    let disk = store.disk_id(0).0.clone();
+    let check = Arc::new(FlipCheck(std::sync::atomic::AtomicBool::new(false)));
+    let gated = router(
+        store.clone(),
+        Arc::new(Signer::new(SECRET)),
+        Some(check.clone() as Arc<dyn liuma_cluster::PeerCheck>),
+    );
+    // what the TLS listener does for a connection with n9's certificate
+    let n9 = liuma_cluster::PeerCert(Arc::new(liuma_cluster::CertIdentity {
+        node: Some("n9".into()),
+        not_before_ms: 0,
+        not_after_ms: u64::MAX,
+        fingerprint: [9; 32],
+    }));
+    let with_cert = gated.clone().layer(axum::Extension(n9));
+    let listen = |app: axum::Router| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    };
+    let (addr, bare) = (listen(with_cert).await, listen(gated).await);
+    let client = PeerClient::new(Arc::new(Signer::new(SECRET)));
+    let s = &shards()[0];
+    client.put("n9", &addr, &disk, s).await.unwrap();
+    // revoked while the client's pooled connection is open: refused on it
+    check.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..2 {
+        match client
+            .get("n9", &addr, &disk, &s.header.block_id, s.header.index)
+            .await
+        {
+            Err(Error::PeerCertRefused { node, message }) => {
+                assert_eq!(node, "n9");
+                assert!(message.contains("node n9 is revoked"), "{message}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    // no certificate at all (not TLS): refused before anything else
+    match client.put("n9", &bare, &disk, s).await {
+        Err(Error::PeerCertRefused { message, .. }) => {
+            assert!(message.contains("no client certificate"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }

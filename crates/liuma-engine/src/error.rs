@@ -481,6 +481,7 @@ impl Error {
             | C::PeerCorrupt { .. }
             | C::PeerDiskFailed { .. }
             | C::PeerUnauthorized { .. }
+            | C::PeerCertRefused { .. }
             | C::PeerBadRequest { .. }
             | C::PeerInternal { .. }
             | C::PeerUnexpected { .. } => Error::ShardWriteFailed(Box::new(e)),

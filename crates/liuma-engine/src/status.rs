@@ -172,6 +172,36 @@ impl Engine {
         Ok(self.now_ms())
     }
 
+    /// Revoke one shard API certificate by the SHA-256 fingerprint of its
+    /// DER (64 hex digits; `:` separators and either case accepted): for
+    /// certificates that name no node, which [`Self::revoke_node_cert`]
+    /// cannot match. Recorded at `cl/revoked-cert/<hex>` = time; every
+    /// node's TLS verifiers and per-request check read it. The lowercase
+    /// hex and the time in ms.
+    pub async fn revoke_cert_fingerprint(&self, fingerprint: &str) -> Result<(String, u64)> {
+        let hex: String = fingerprint
+            .trim()
+            .chars()
+            .filter(|&c| c != ':')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::InvalidArgument {
+                what: "a certificate fingerprint is the SHA-256 of its DER: 64 hex digits",
+            });
+        }
+        let at = crate::model::now_ms();
+        let key = [b"cl/revoked-cert/".as_slice(), hex.as_bytes()].concat();
+        self.inner
+            .meta
+            .txn(
+                liuma_meta::Txn::new()
+                    .and_then(liuma_meta::Op::put(key, at.to_string().into_bytes())),
+            )
+            .await?;
+        Ok((hex, at))
+    }
+
     async fn record_revocation(&self, node_id: &str) -> Result<()> {
         let key = [b"cl/revoked/".as_slice(), node_id.as_bytes()].concat();
         let at = crate::model::now_ms().to_string();

@@ -579,7 +579,9 @@ pub struct TlsArgs {
     /// The web console listener's own key.
     #[arg(long, env = "LIUMA_CONSOLE_TLS_KEY")]
     pub console_tls_key: Option<PathBuf>,
-    /// Seconds between checks of the certificate files for changes. Default 5.
+    /// Seconds between checks of the certificate files for changes (the
+    /// listeners' and the etcd client's, `--etcd-ca/--etcd-cert/--etcd-key`
+    /// and the password file). Default 5.
     #[arg(long, env = "LIUMA_TLS_RELOAD_SECS")]
     pub tls_reload_secs: Option<u64>,
     /// PEM CA that issued the other nodes' admin certificates: trusted (with
@@ -705,10 +707,21 @@ pub enum ClusterAction {
     },
     /// Revoke a node's shard API certificate through the admin API of any
     /// node: every peer refuses its certificates issued until now within
-    /// seconds (a restart of the node with the cluster secret issues a new one).
+    /// seconds, on new and already open connections (a restart of the node
+    /// with the cluster secret issues a new one). A certificate that names
+    /// no node (`cluster cert` without --node-id) is revoked with --cert or
+    /// --fingerprint instead.
     Revoke {
         /// Node id.
-        id: String,
+        #[arg(required_unless_present_any = ["cert", "fingerprint"], conflicts_with_all = ["cert", "fingerprint"])]
+        id: Option<String>,
+        /// Revoke this one certificate (PEM file, e.g. a node.pem).
+        #[arg(long, conflicts_with = "fingerprint")]
+        cert: Option<PathBuf>,
+        /// Revoke the certificate with this SHA-256 fingerprint (hex, as
+        /// `openssl x509 -noout -fingerprint -sha256` prints it).
+        #[arg(long)]
+        fingerprint: Option<String>,
         /// Which node to talk to, and how.
         #[command(flatten)]
         admin: AdminArgs,

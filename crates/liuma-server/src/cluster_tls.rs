@@ -14,13 +14,19 @@
 //! and renewed in place before it ends (see `cluster_certs`, which also
 //! covers revocation). A node started with `secrets/node.pem` + `secrets/node-key.pem`
 //! (written offline by `liuma cluster cert`) uses those instead and needs
-//! neither the CA key nor the store's copy.
+//! neither the CA key nor the store's copy; but when that certificate
+//! names no node (no `--node-id`: it can be revoked only by fingerprint)
+//! and the node holds the CA key, it issues itself one that does, at
+//! start, so such certificates phase out.
 //!
 //! **Both directions verify**: the shard listener requires a client
 //! certificate chaining to the cluster CA (`WebPkiClientVerifier`), and
 //! the client trusts only the cluster CA for the server. The HMAC
 //! signature of every request (`liuma_cluster::Signer`) stays on as a
 //! second check. `--cluster-tls off` (benchmarks only) logs a warning.
+//! Session resumption is off on both sides, so every connection's
+//! certificates pass the verifiers (a resumed session would carry the
+//! certificates of the one it resumes past a renewal or a revocation).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -234,12 +240,17 @@ pub async fn setup(
             dir.join(NODE_KEY_FILE),
             dir.join(CA_CERT_FILE),
         );
-        if nc.exists() && nk.exists() && cc.exists() {
+        let offline = if nc.exists() && nk.exists() && cc.exists() {
             let read = |p: &Path| {
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
             };
-            tracing::info!(cert = %nc.display(), "shard API: using the node certificate from secrets/");
-            (read(&nc)?, read(&nk)?, read(&cc)?)
+            Some((read(&nc)?, read(&nk)?, read(&cc)?))
+        } else {
+            None
+        };
+        let can_issue = dir.join(CA_KEY_FILE).exists();
+        if let Some((c, k, ca)) = offline.filter(|(c, _, _)| keep_offline(c, &nc, can_issue)) {
+            (c, k, ca)
         } else {
             let (ca_cert, ca_key) = cluster_ca(dir, meta, cluster_secret).await?;
             let host = advertise
@@ -268,6 +279,31 @@ pub async fn setup(
     );
     tls.renewal = renewal;
     Ok(tls)
+}
+
+/// Whether to use the offline certificate `cert` (read from `path`): not
+/// when it names no node and this node can issue itself one that does.
+fn keep_offline(cert: &str, path: &Path, can_issue: bool) -> bool {
+    let named = CertificateDer::from_pem_slice(cert.as_bytes())
+        .ok()
+        .and_then(|der| liuma_cluster::CertIdentity::parse(der.as_ref()))
+        .is_some_and(|id| id.node.is_some());
+    if named {
+        tracing::info!(cert = %path.display(), "shard API: using the node certificate from secrets/");
+    } else if can_issue {
+        tracing::info!(
+            cert = %path.display(),
+            "shard API: the node certificate in secrets/ names no node (only its fingerprint \
+             could revoke it); this node holds the CA key and issues itself one that does"
+        );
+    } else {
+        tracing::warn!(
+            cert = %path.display(),
+            "shard API: the node certificate in secrets/ names no node: only its fingerprint \
+             can revoke it (liuma cluster revoke --cert); issue one with --node-id"
+        );
+    }
+    named || !can_issue
 }
 
 /// A certificate and key from PEM text, ready for rustls.
@@ -314,6 +350,13 @@ pub fn build(ca_cert: &str, node_cert: &str, node_key: &str) -> anyhow::Result<C
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(cert.clone());
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No session resumption, either side: a resumed session skips the
+    // verifiers and keeps the certificates of the session it resumes, so a
+    // node would carry its certificate from before a renewal (or a
+    // revocation) onto new connections. Connections are pooled; a full
+    // handshake per connection costs little.
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
     let server_verifier =
         rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
             .build()
@@ -327,6 +370,8 @@ pub fn build(ca_cert: &str, node_cert: &str, node_key: &str) -> anyhow::Result<C
             revoked: revoked.clone(),
         }))
         .with_client_cert_resolver(cert.clone());
+    let mut client = client;
+    client.resumption = rustls::client::Resumption::disabled();
     Ok(ClusterTls {
         acceptor: TlsAcceptor::from(Arc::new(server)),
         client: Arc::new(client),
@@ -371,6 +416,7 @@ pub fn offline_cert(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use liuma_cluster::{PeerCheck, Refusal};
 
     #[test]
     fn the_sealed_ca_opens_only_with_the_cluster_secret() {
@@ -402,21 +448,70 @@ mod tests {
         let (n9, _) = issue_node_cert_for(&ca_key, &hosts, Some("n9"), day).unwrap();
         let (n8, _) = issue_node_cert_for(&ca_key, &hosts, Some("n8"), day).unwrap();
         let (anon, _) = issue_node_cert_for(&ca_key, &hosts, None, day).unwrap();
-        let (id, nb) = crate::cluster_certs::identity(&der(&n9)).unwrap();
-        assert_eq!(id, "n9");
+        let parse = |pem: &str| liuma_cluster::CertIdentity::parse(der(pem).as_ref()).unwrap();
+        let id9 = parse(&n9);
+        assert_eq!(id9.node.as_deref(), Some("n9"));
+        let nb = id9.not_before_ms;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64;
         assert!(nb <= now && nb + 120_000 > now, "valid from a minute ago");
-        assert!(crate::cluster_certs::identity(&der(&anon)).is_none());
+        assert!(parse(&anon).node.is_none());
+        let nodes = |at: u64| crate::cluster_certs::Revocations {
+            nodes: [("n9".to_owned(), at)].into(),
+            certs: Default::default(),
+        };
         let r = Revoked::default();
-        r.set([("n9".to_owned(), now)].into());
-        assert!(r.check(&der(&n9)).is_err());
-        assert!(r.check(&der(&n8)).is_ok());
-        assert!(r.check(&der(&anon)).is_ok());
+        let g0 = r.generation();
+        r.set(nodes(now));
+        assert!(r.generation() > g0, "a change starts a new client pool");
+        let g1 = r.generation();
+        r.set(nodes(now));
+        assert_eq!(
+            r.generation(),
+            g1,
+            "re-reading the same records changes nothing"
+        );
+        assert!(r.check_handshake(&der(&n9)).is_err());
+        assert!(r.check_handshake(&der(&n8)).is_ok());
+        assert!(r.check_handshake(&der(&anon)).is_ok());
+        // the same verdict per request
+        assert_eq!(
+            PeerCheck::check(&r, &id9, now),
+            Err(Refusal::NodeRevoked { node: "n9".into() })
+        );
+        assert_eq!(PeerCheck::check(&r, &parse(&n8), now), Ok(()));
         // issued after the revocation (a restart): let in again
-        r.set([("n9".to_owned(), nb - 1)].into());
-        assert!(r.check(&der(&n9)).is_ok());
+        r.set(nodes(nb - 1));
+        assert!(r.check_handshake(&der(&n9)).is_ok());
+        // a certificate naming no node: revoked by its fingerprint only
+        let fp = parse(&anon).fingerprint;
+        let by_hex = crate::cluster_certs::parse_fingerprint(
+            &parse(&anon)
+                .fingerprint_hex()
+                .to_uppercase()
+                .as_bytes()
+                .chunks(2)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<Vec<_>>()
+                .join(":"),
+        );
+        assert_eq!(by_hex, Some(fp), "openssl's colon form parses");
+        r.set(crate::cluster_certs::Revocations {
+            nodes: Default::default(),
+            certs: [fp].into(),
+        });
+        assert!(r.check_handshake(&der(&anon)).is_err());
+        assert!(matches!(
+            PeerCheck::check(&r, &parse(&anon), now),
+            Err(Refusal::CertRevoked { .. })
+        ));
+        assert!(r.check_handshake(&der(&n9)).is_ok());
+        // an expired certificate no longer carries requests
+        assert_eq!(
+            PeerCheck::check(&r, &id9, id9.not_after_ms + 1),
+            Err(Refusal::Expired)
+        );
     }
 }

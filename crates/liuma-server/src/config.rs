@@ -175,7 +175,8 @@ pub struct TlsSection {
     pub cert: Option<PathBuf>,
     /// PEM private key of `cert`.
     pub key: Option<PathBuf>,
-    /// Seconds between checks of the files for a new certificate. Default 5.
+    /// Seconds between checks of the files for a new certificate (also
+    /// of the `[etcd_client]` files, reloaded without a restart). Default 5.
     pub reload_interval_secs: u64,
     /// PEM CA certificate(s) that issued the other nodes' admin listener
     /// certificates: trusted, besides the OS's trust store, when this node

@@ -1,6 +1,8 @@
 //! The node's etcd client credentials: reads the `[etcd_client]` files (CA, client
 //! certificate and key, password) into [`EtcdSecurity`], warns about private files others
-//! can read, and turns a refused connection into a start-up error that names the flag to fix.
+//! can read, turns a refused connection into a start-up error that names the flag to fix,
+//! and reloads the files when they change ([`reload_credentials`]: a rotated client
+//! certificate is used without a restart).
 //!
 //! The password is read from a file (never a flag: argv is visible to every local user) and
 //! never logged; [`EtcdSecurity`]'s `Debug` hides it. Files given by the operator are not
@@ -178,33 +180,64 @@ pub fn init_auth(
     Ok(())
 }
 
-/// Log, once per change, when the etcd client certificate or key file
-/// changes on disk: etcd-client builds its TLS identity once (the channel
-/// has no way to take a new one), so the node keeps the one it started
-/// with until it restarts. Checked every `every` until `stop`.
-pub async fn watch_client_cert(
+/// Follow the `[etcd_client]` files (CA, client certificate and key,
+/// password) while `store` lives: when their bytes change, connect to etcd
+/// again with them and swap the new client in
+/// ([`liuma_meta::EtcdStore::reconnect`]: requests and watches move over,
+/// leases carry on). A change that cannot be used (a key that does not
+/// match yet while a rotation is half written, a certificate etcd
+/// refuses) keeps the current connection; it is logged once per distinct
+/// error and tried again every `every` until it works or the files change.
+pub async fn reload_credentials(
     section: EtcdClientSection,
     every: std::time::Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    store: std::sync::Weak<liuma_meta::EtcdStore>,
 ) {
-    let files: Vec<std::path::PathBuf> =
-        [section.cert, section.key].into_iter().flatten().collect();
+    let files: Vec<std::path::PathBuf> = [
+        section.ca.clone(),
+        section.cert.clone(),
+        section.key.clone(),
+        section.password_file.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if files.is_empty() {
         return;
     }
-    let stamp = |f: &std::path::PathBuf| std::fs::metadata(f).and_then(|m| m.modified()).ok();
-    let mut seen: Vec<_> = files.iter().map(stamp).collect();
+    // The bytes, not the mtime: a Secret mount swaps a symlink, an editor
+    // may keep the time.
+    let contents =
+        || -> Vec<Option<Vec<u8>>> { files.iter().map(|f| std::fs::read(f).ok()).collect() };
+    let mut applied = contents();
+    let mut last_error: Option<String> = None;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
+        tokio::time::sleep(every).await;
+        let Some(store) = store.upgrade() else { return };
+        let now = contents();
+        if now == applied {
+            continue;
         }
-        let now: Vec<_> = files.iter().map(stamp).collect();
-        if now != seen {
-            tracing::warn!(files = ?files,
-                "the etcd client certificate changed on disk: liuma reads it at start only; \
-                 restart this node to use the new one (the running connection keeps the old one)");
-            seen = now;
+        let attempt = async {
+            let security = load(&section)?;
+            store.reconnect(security).await.map_err(anyhow::Error::from)
+        };
+        match attempt.await {
+            Ok(()) => {
+                applied = now;
+                last_error = None;
+                tracing::info!(files = ?files,
+                    "reloaded the etcd client credentials: new connection to etcd, the old one closes");
+            }
+            Err(e) => {
+                let text = format!("{e:#}");
+                if last_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(error = %text,
+                        "the etcd client credentials changed on disk but cannot be used yet; \
+                         keeping the current connection");
+                    last_error = Some(text);
+                }
+            }
         }
     }
 }

@@ -51,12 +51,17 @@ fn main() -> anyhow::Result<()> {
                 out,
                 node_id,
             } => cluster_tls::offline_cert(secrets, hosts, out, node_id.as_deref()),
-            cli::ClusterAction::Revoke { id, admin } => {
-                let client = keys::Admin::connect(admin)?;
-                client.call("POST", &format!("/admin/nodes/{id}/revoke"), None)?;
-                println!("{id}: certificate revoked (peers refuse it within seconds)");
-                Ok(())
-            }
+            cli::ClusterAction::Revoke {
+                id,
+                cert,
+                fingerprint,
+                admin,
+            } => cluster_certs::revoke_cmd(
+                id.as_deref(),
+                cert.as_deref(),
+                fingerprint.as_deref(),
+                admin,
+            ),
         },
         Command::Etcd(args) => match &args.action {
             cli::EtcdAction::InitAuth {

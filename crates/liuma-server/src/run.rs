@@ -56,11 +56,6 @@ pub async fn run(
     let mut workers = liuma_engine::spawn_workers(&engine, cfg.worker_config(), stop_rx.clone());
     workers.extend(cluster.spawn(stop_rx.clone()));
     workers.extend(tls.spawn_watchers(&cfg, &stop_rx));
-    workers.push(tokio::spawn(crate::etcd_security::watch_client_cert(
-        cfg.etcd_client.clone(),
-        std::time::Duration::from_secs(30),
-        stop_rx.clone(),
-    )));
     // A cluster's ring changes on other nodes too (`liuma sse rotate`).
     if !cfg.etcd.is_empty() && cfg.sse.master_key_file.is_none() {
         workers.push(tokio::spawn(crate::sse_keys::follow(
@@ -432,10 +427,15 @@ async fn join_cluster(
             tokio::spawn(crate::cluster_certs::maintain(
                 meta.clone(),
                 t.cert,
-                t.revoked,
+                t.revoked.clone(),
                 t.renewal,
             ));
-            (Some(t.acceptor), Some(t.client))
+            let peer = liuma_cluster::PeerTls {
+                client: t.client,
+                // Asked per request too: connections outlive revocations.
+                check: t.revoked,
+            };
+            (Some(t.acceptor), Some(peer))
         }
         None => (None, None),
     };
@@ -475,6 +475,12 @@ async fn open_meta(cfg: &Config) -> anyhow::Result<DynMetaStore> {
     let store = EtcdStore::connect(&cfg.etcd, cfg.etcd_config(security))
         .await
         .map_err(|e| crate::etcd_security::explain(e, &cfg.etcd))?;
+    // Rotated credentials are used without a restart; ends with the store.
+    tokio::spawn(crate::etcd_security::reload_credentials(
+        cfg.etcd_client.clone(),
+        std::time::Duration::from_secs(cfg.tls.reload_interval_secs),
+        Arc::downgrade(&store),
+    ));
     tracing::info!(
         endpoints = %cfg.etcd.join(","),
         prefix = %cfg.etcd_prefix,

@@ -17,6 +17,10 @@
 //! - **TLS** (optional, [`crate::tls`]): the handshake must finish within
 //!   `header_timeout` of the accept; the deadlines above then apply to
 //!   the decrypted stream. Plain HTTP on a TLS port gets a 400 and close.
+//!   A client certificate (the shard listener's mutual TLS) is read once
+//!   per connection and given to each of its requests as a
+//!   [`liuma_cluster::PeerCert`] extension, for the per-request
+//!   revocation check.
 //!
 //! The timers live in an I/O wrapper ([`ConnIo`]) that knows whether a
 //! request is in flight (a counter the service keeps), and in a request body
@@ -129,10 +133,12 @@ pub async fn serve(
                 Some(acceptor) => handshake(name, acceptor, stream, limits.header_timeout).await,
             };
             if let Some(stream) = stream {
+                let peer = stream.peer_cert();
                 let io = TokioIo::new(ConnIo::new(stream, state.clone(), limits, stats.clone()));
                 let svc = ConnService {
                     app,
                     conn,
+                    peer,
                     state,
                     body_timeout: limits.body_timeout,
                     stats: stats.clone(),
@@ -218,6 +224,16 @@ pub enum Stream {
     /// TLS (boxed: the session state is large), reading the socket in
     /// large gulps ([`ReadAhead`]).
     Tls(Box<TlsStream<ReadAhead<TcpStream>>>),
+}
+
+impl Stream {
+    /// The client certificate of a TLS connection that presented one.
+    fn peer_cert(&self) -> Option<liuma_cluster::PeerCert> {
+        let Stream::Tls(tls) = self else { return None };
+        let der = tls.get_ref().1.peer_certificates()?.first()?;
+        let id = liuma_cluster::CertIdentity::parse(der.as_ref())?;
+        Some(liuma_cluster::PeerCert(Arc::new(id)))
+    }
 }
 
 impl AsyncRead for Stream {
@@ -368,6 +384,8 @@ impl Drop for InFlight {
 struct ConnService {
     app: axum::Router,
     conn: liuma_s3::ClientConn,
+    /// The client certificate of the connection (mutual TLS only).
+    peer: Option<liuma_cluster::PeerCert>,
     state: Arc<ConnState>,
     body_timeout: Duration,
     stats: Arc<ConnStats>,
@@ -384,6 +402,9 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
         let stats = self.stats.clone();
         let mut req = req.map(|b| Body::new(TimedBody::new(b, timeout, stats)));
         req.extensions_mut().insert(self.conn);
+        if let Some(peer) = &self.peer {
+            req.extensions_mut().insert(peer.clone());
+        }
         let mut app = self.app.clone();
         Box::pin(async move {
             let resp = app.call(req).await?;

@@ -23,6 +23,14 @@
 //!   [`Error::Unavailable`]. The client reconnects by itself once etcd is back.
 //! - **TLS and authentication**: see [`security`](self::security) ([`EtcdSecurity`]); a
 //!   refusal at connect becomes [`Error::Access`] saying what is wrong.
+//! - **New credentials without a restart**: etcd-client fixes a channel's TLS identity when
+//!   it is built, so [`EtcdStore::reconnect`] builds a whole new client with the new
+//!   [`EtcdSecurity`] (connect, authenticate, probe), and only once it answers swaps it in:
+//!   requests (and retries) take the connection current when they start, every watch moves
+//!   over at once (re-created after its last delivered revision: nothing lost or repeated),
+//!   and the old connection closes when its last request ends. Leases live in etcd, not in a
+//!   connection, so they carry on; keep-alives are one request each. A new client that fails
+//!   leaves the old one in place.
 
 mod auth_setup;
 mod convert;
@@ -31,7 +39,7 @@ mod security;
 mod watch;
 mod window;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use etcd_client::{Client, ConnectOptions, GetOptions, KvClient, LeaseClient};
@@ -124,18 +132,35 @@ impl Default for EtcdConfig {
 /// bytes. tonic's default of 4 MiB is too small for pages of values up to 1 MiB.
 const MAX_RESPONSE_BYTES: usize = 512 * 1024 * 1024;
 
-/// The [`MetaStore`] backend on etcd v3. Cheap to share as `Arc<EtcdStore>`; dropping the last
-/// handle ends all watches (leases are left to expire in etcd).
-pub struct EtcdStore {
+/// One client of etcd with its credentials, replaced whole by [`EtcdStore::reconnect`].
+pub(crate) struct Conn {
     client: Client,
     kv: KvClient,
     lease: LeaseClient,
     /// Fetches a new auth token when etcd calls ours stale.
     reauth: Reauth,
+}
+
+/// The current [`Conn`], shared with the watch pumps.
+type Current = Arc<RwLock<Arc<Conn>>>;
+
+fn current(c: &Current) -> Arc<Conn> {
+    c.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+/// The [`MetaStore`] backend on etcd v3. Cheap to share as `Arc<EtcdStore>`; dropping the last
+/// handle ends all watches (leases are left to expire in etcd).
+pub struct EtcdStore {
+    conn: Current,
+    endpoints: Vec<String>,
     ns: Namespace,
     config: EtcdConfig,
     /// Dropped with the store; its receivers (the watch pumps) then stop.
     closed: tokio::sync::watch::Sender<()>,
+    /// Bumped by [`EtcdStore::reconnect`]: the watch pumps move to the new client.
+    swapped: tokio::sync::watch::Sender<u64>,
     /// When the last transaction failed for want of etcd (cleared by the next success).
     /// See [`MetaStore::health`] below for why it counts only for [`UNREACHABLE_HOLD`].
     unreachable_since: std::sync::Mutex<Option<std::time::Instant>>,
@@ -182,6 +207,55 @@ impl EtcdStore {
     }
 
     async fn connect_inner(endpoints: &[String], config: EtcdConfig) -> Result<Arc<EtcdStore>> {
+        let conn = Self::new_conn(endpoints, &config).await?;
+        let store = EtcdStore {
+            conn: Arc::new(RwLock::new(Arc::new(conn))),
+            endpoints: endpoints.to_vec(),
+            ns: Namespace::new(config.prefix.as_bytes()),
+            config,
+            closed: tokio::sync::watch::channel(()).0,
+            swapped: tokio::sync::watch::channel(0).0,
+            unreachable_since: std::sync::Mutex::new(None),
+        };
+        store.probe(&store.current()).await?;
+        tracing::debug!(?endpoints, prefix = %store.config.prefix, "connected to etcd");
+        Ok(Arc::new(store))
+    }
+
+    /// Connects again with `security` (a rotated client certificate, say) and, once the new
+    /// client answers, makes it the one every request and watch uses (see the module
+    /// header). On failure the current client stays and the error says why
+    /// ([`Error::Access`] for a refused certificate).
+    pub async fn reconnect(&self, security: EtcdSecurity) -> Result<()> {
+        let tls = security.tls();
+        let config = EtcdConfig {
+            security,
+            ..self.config.clone()
+        };
+        let conn = Arc::new(
+            Self::new_conn(&self.endpoints, &config)
+                .await
+                .map_err(|e| security::explain(e, tls))?,
+        );
+        self.probe(&conn)
+            .await
+            .map_err(|e| security::explain(e, tls))?;
+        *self
+            .conn
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = conn;
+        self.swapped.send_modify(|n| *n += 1);
+        tracing::debug!(endpoints = ?self.endpoints, "swapped in a new etcd client");
+        Ok(())
+    }
+
+    /// The client requests start on now.
+    fn current(&self) -> Arc<Conn> {
+        current(&self.conn)
+    }
+
+    /// A client of etcd (authenticated when a user is configured), not yet probed.
+    async fn new_conn(endpoints: &[String], config: &EtcdConfig) -> Result<Conn> {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(config.connect_timeout)
             .with_keep_alive(config.keep_alive_interval, config.keep_alive_interval)
@@ -206,21 +280,14 @@ impl EtcdStore {
         )
         .await
         .map_err(|f| f.map(security::connect_error))?;
-        let store = EtcdStore {
+        Ok(Conn {
             kv: client
                 .kv_client()
                 .max_decoding_message_size(MAX_RESPONSE_BYTES),
             lease: client.lease_client(),
             reauth: Reauth::new(client.clone(), &config.security, config.request_timeout),
             client,
-            ns: Namespace::new(config.prefix.as_bytes()),
-            config,
-            closed: tokio::sync::watch::channel(()).0,
-            unreachable_since: std::sync::Mutex::new(None),
-        };
-        store.probe().await?;
-        tracing::debug!(?endpoints, prefix = %store.config.prefix, "connected to etcd");
-        Ok(Arc::new(store))
+        })
     }
 
     /// The key prefix this store uses in etcd.
@@ -228,34 +295,52 @@ impl EtcdStore {
         &self.config.prefix
     }
 
-    /// One cheap linearizable read, to see that etcd answers and has a leader.
-    async fn probe(&self) -> Result<()> {
+    /// One cheap linearizable read through `conn`, to see that etcd answers and has a leader.
+    async fn probe(&self, conn: &Conn) -> Result<()> {
         let key = self.ns.key(b"");
         let opts = GetOptions::new().with_count_only();
-        self.call(Retry::Always, "probe", || {
-            let mut kv = self.kv.clone();
-            let (key, opts) = (key.clone(), opts.clone());
-            async move { kv.get(key, Some(opts)).await }
-        })
+        retry::call_with_reauth(
+            &self.config.retry,
+            self.config.request_timeout,
+            Retry::Always,
+            "probe",
+            &conn.reauth,
+            || {
+                let mut kv = conn.kv.clone();
+                let (key, opts) = (key.clone(), opts.clone());
+                async move { kv.get(key, Some(opts)).await }
+            },
+        )
         .await
         .map_err(Failed::into_error)?;
         Ok(())
     }
 
+    /// `f` with retries and re-authentication; `f` takes the client current at each
+    /// attempt (a retry after [`EtcdStore::reconnect`] uses the new one).
     async fn call<T, F, Fut>(&self, retry: Retry, what: &'static str, f: F) -> Result<T, Failed>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
+        let reauth = self.current().reauth.clone();
         retry::call_with_reauth(
             &self.config.retry,
             self.config.request_timeout,
             retry,
             what,
-            &self.reauth,
+            &reauth,
             f,
         )
         .await
+    }
+
+    fn kv(&self) -> KvClient {
+        self.current().kv.clone()
+    }
+
+    fn lease(&self) -> LeaseClient {
+        self.current().lease.clone()
     }
 
     /// Which lease of `txn` etcd found missing: the only one named, or the first that etcd
@@ -266,7 +351,7 @@ impl EtcdStore {
             return *only;
         }
         for &lease in &leases {
-            let mut client = self.lease.clone();
+            let mut client = self.lease();
             let probe = client.time_to_live(lease.0, None);
             match tokio::time::timeout(self.config.request_timeout, probe).await {
                 Ok(Ok(r)) if r.ttl() < 0 => return lease,
@@ -304,7 +389,7 @@ impl MetaStore for EtcdStore {
         let key = self.ns.key(key);
         let resp = self
             .call(Retry::Always, "get", || {
-                let mut kv = self.kv.clone();
+                let mut kv = self.kv();
                 let key = key.clone();
                 async move { kv.get(key, None).await }
             })
@@ -339,7 +424,7 @@ impl MetaStore for EtcdStore {
                 .with_revision(at);
             let resp = self
                 .call(Retry::Always, "range", || {
-                    let mut kv = self.kv.clone();
+                    let mut kv = self.kv();
                     let (from, opts) = (from.clone(), opts.clone());
                     async move { kv.get(from, Some(opts)).await }
                 })
@@ -373,7 +458,7 @@ impl MetaStore for EtcdStore {
         let request = convert::txn(&self.ns, &txn)?;
         let result = self
             .call(Retry::IfNotSent, "txn", || {
-                let mut kv = self.kv.clone();
+                let mut kv = self.kv();
                 let request = request.clone();
                 async move { kv.txn(request).await }
             })
@@ -401,7 +486,7 @@ impl MetaStore for EtcdStore {
         // A repeated grant only leaves an unused lease behind, which expires: retry freely.
         let resp = self
             .call(Retry::Always, "lease grant", || {
-                let mut lease = self.lease.clone();
+                let mut lease = self.lease();
                 async move { lease.grant(secs, None).await }
             })
             .await
@@ -422,7 +507,7 @@ impl MetaStore for EtcdStore {
         // One request on a short-lived keep-alive stream: the client sends the first
         // keep-alive and waits for its answer (TTL 0 = the lease is gone).
         self.call(Retry::Always, "lease keep-alive", || {
-            let mut client = self.lease.clone();
+            let mut client = self.lease();
             async move { client.keep_alive(lease.0).await.map(drop) }
         })
         .await
@@ -434,7 +519,7 @@ impl MetaStore for EtcdStore {
             return Err(Error::LeaseNotFound(lease));
         }
         self.call(Retry::IfNotSent, "lease revoke", || {
-            let mut client = self.lease.clone();
+            let mut client = self.lease();
             async move { client.revoke(lease.0).await.map(drop) }
         })
         .await

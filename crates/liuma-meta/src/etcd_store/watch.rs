@@ -11,6 +11,9 @@
 //!   repeated. If etcd stays away longer, or the revision was compacted meanwhile, the stream
 //!   ends lagged and the caller re-lists.
 //! - Dropping the [`EtcdStore`](super::EtcdStore) ends every watch (not lagged).
+//! - When [`EtcdStore::reconnect`](super::EtcdStore::reconnect) swaps in a new client, the
+//!   watch is re-created on it the same way (after the last delivered revision), so the old
+//!   connection is left to close.
 //! - With authentication, a watch created (or resumed) with a stale token is refused by
 //!   etcd as "permission denied": the token is refreshed and the creation tried once more
 //!   (see [`security`](super::security)).
@@ -29,7 +32,7 @@ use tokio::time::Instant;
 use super::convert::{Namespace, revision};
 use super::retry::{self, Failed, Retry};
 use super::security::Reauth;
-use super::{EtcdConfig, EtcdStore};
+use super::{Conn, Current, EtcdConfig, EtcdStore, current};
 use crate::error::Result;
 use crate::store::{EventKind, Watch, WatchEvent, watch_channel};
 
@@ -43,8 +46,10 @@ struct Cancelled {
 
 /// Everything the pump task needs, detached from the store.
 struct Pump {
-    client: WatchClient,
-    reauth: Reauth,
+    /// The store's current client (replaced by a reconnect).
+    conn: Current,
+    /// Changes when the store swapped in a new client.
+    swapped: tokio::sync::watch::Receiver<u64>,
     config: EtcdConfig,
     ns: Namespace,
     key: Vec<u8>,
@@ -71,6 +76,15 @@ enum End {
     Closed,
     /// Events may have been missed: end with `is_lagged()`.
     Lagged,
+    /// The store swapped in a new client: resume on it.
+    Moved,
+}
+
+/// The watch API of `conn`.
+fn watch_client(conn: &Conn) -> WatchClient {
+    conn.client
+        .watch_client()
+        .max_decoding_message_size(super::MAX_RESPONSE_BYTES)
 }
 
 /// What a watch is created on: the connection, credentials, settings and key range.
@@ -152,13 +166,13 @@ impl EtcdStore {
     /// [`MetaStore::watch_prefix`](crate::MetaStore::watch_prefix) for etcd.
     pub(super) async fn open_watch(&self, prefix: &[u8]) -> Result<Watch> {
         let (key, end) = self.ns.prefix_range(prefix);
-        let client = self
-            .client
-            .watch_client()
-            .max_decoding_message_size(super::MAX_RESPONSE_BYTES);
+        // Subscribed before the client is taken: a swap from now on moves this watch.
+        let swapped = self.swapped.subscribe();
+        let conn = current(&self.conn);
+        let client = watch_client(&conn);
         let target = Target {
             client: &client,
-            reauth: &self.reauth,
+            reauth: &conn.reauth,
             config: &self.config,
             key: &key,
             end: &end,
@@ -169,8 +183,8 @@ impl EtcdStore {
             .map_err(Failed::into_error)?;
         let (tx, lagged, watch) = watch_channel(self.config.watch_buffer);
         let pump = Pump {
-            client,
-            reauth: self.reauth.clone(),
+            conn: self.conn.clone(),
+            swapped,
             config: self.config.clone(),
             ns: self.ns.clone(),
             key,
@@ -193,6 +207,13 @@ impl Pump {
             match self.forward(&mut stream).await {
                 Some(End::Closed) => return,
                 Some(End::Lagged) => break,
+                Some(End::Moved) => {
+                    tracing::debug!("etcd client swapped; moving the watch to it");
+                    match self.resume().await {
+                        Some(s) => stream = s,
+                        None => break,
+                    }
+                }
                 // The stream broke: resume after the last delivered revision.
                 None => {
                     // A stream that lived a while was healthy, even on a quiet prefix.
@@ -225,6 +246,11 @@ impl Pump {
                 biased;
                 _ = self.closed.changed() => return Some(End::Closed),
                 () = self.tx.closed() => return Some(End::Closed),
+                r = self.swapped.changed() => {
+                    // An error means the store is gone: `closed` ends the pump.
+                    if r.is_ok() { return Some(End::Moved) }
+                    continue;
+                }
                 msg = stream.message() => msg,
             };
             let resp = match msg {
@@ -283,9 +309,11 @@ impl Pump {
     /// Re-creates the watch after the last delivered revision, for up to `watch_resume`.
     async fn resume(&mut self) -> Option<WatchStream> {
         let started = Instant::now();
+        let conn = current(&self.conn);
+        let client = watch_client(&conn);
         let target = Target {
-            client: &self.client,
-            reauth: &self.reauth,
+            client: &client,
+            reauth: &conn.reauth,
             config: &self.config,
             key: &self.key,
             end: &self.end,

@@ -16,6 +16,7 @@ mod etcd_tls;
 mod failures;
 mod membership;
 mod mtls;
+mod revoke;
 mod secret;
 mod spread;
 mod sse;
