@@ -67,6 +67,18 @@ pub enum AdminCallError {
         /// How the caller adds a CA (e.g. "give its CA with --admin-ca FILE").
         how_to_trust: &'static str,
     },
+    /// The node's TLS certificate is from a trusted CA but not valid now
+    /// (expired, not yet valid, revoked): trusting another CA would not help.
+    #[error(
+        "the TLS certificate of {addr} is not valid now ({source}): the node needs a current certificate"
+    )]
+    CertificateNotCurrent {
+        /// host:port.
+        addr: String,
+        /// rustls's verdict.
+        #[source]
+        source: rustls::Error,
+    },
     /// The node's TLS certificate is trusted but does not name the host the
     /// endpoint was reached by.
     #[error(
@@ -514,8 +526,24 @@ impl AdminClient {
     /// A failed send, told apart by its TLS cause: an untrusted
     /// certificate and a plain port are the operator's to fix, and say so.
     fn send_error(&self, source: hyper_util::client::legacy::Error) -> AdminCallError {
-        let addr = self.endpoint.authority().to_owned();
         match tls_cause(&source).cloned() {
+            Some(e) => self
+                .tls_error(e)
+                .unwrap_or_else(|| AdminCallError::Unreachable {
+                    addr: self.endpoint.authority().to_owned(),
+                    source,
+                }),
+            None => AdminCallError::Unreachable {
+                addr: self.endpoint.authority().to_owned(),
+                source,
+            },
+        }
+    }
+
+    /// The error a TLS failure is reported as (None: not one of ours to name).
+    fn tls_error(&self, e: rustls::Error) -> Option<AdminCallError> {
+        let addr = self.endpoint.authority().to_owned();
+        Some(match Some(e) {
             Some(
                 e @ rustls::Error::InvalidCertificate(
                     rustls::CertificateError::NotValidForName
@@ -527,6 +555,15 @@ impl AdminClient {
                 source: e,
             },
             Some(
+                e @ rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired
+                    | rustls::CertificateError::ExpiredContext { .. }
+                    | rustls::CertificateError::NotValidYet
+                    | rustls::CertificateError::NotValidYetContext { .. }
+                    | rustls::CertificateError::Revoked,
+                ),
+            ) => AdminCallError::CertificateNotCurrent { addr, source: e },
+            Some(
                 e @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented),
             ) => AdminCallError::Untrusted {
                 addr,
@@ -536,8 +573,8 @@ impl AdminClient {
             Some(e @ rustls::Error::InvalidMessage(_)) => {
                 AdminCallError::NotTls { addr, source: e }
             }
-            _ => AdminCallError::Unreachable { addr, source },
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -613,6 +650,29 @@ mod tests {
         }
         let e = answer("a", 502, b"bad gateway").unwrap_err();
         assert!(e.to_string().contains("bad gateway"), "{e}");
+    }
+
+    #[test]
+    fn tls_failures_say_what_to_fix() {
+        use rustls::CertificateError as C;
+        let trust = AdminTrust::load(None, "").unwrap();
+        let c = AdminClient::new(AdminEndpoint::parse("127.0.0.1:1").unwrap(), "t", &trust);
+        let kind = |e: C| match c.tls_error(rustls::Error::InvalidCertificate(e)) {
+            Some(AdminCallError::Untrusted { .. }) => "untrusted",
+            Some(AdminCallError::CertificateNotCurrent { .. }) => "not current",
+            Some(AdminCallError::WrongName { .. }) => "wrong name",
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kind(C::UnknownIssuer), "untrusted");
+        assert_eq!(kind(C::Expired), "not current");
+        assert_eq!(kind(C::NotValidYet), "not current");
+        assert_eq!(kind(C::Revoked), "not current");
+        assert_eq!(kind(C::NotValidForName), "wrong name");
+        let e = c
+            .tls_error(rustls::Error::InvalidCertificate(C::Expired))
+            .expect("named");
+        assert!(e.to_string().contains("needs a current certificate"), "{e}");
+        assert!(c.tls_error(rustls::Error::HandshakeNotComplete).is_none());
     }
 
     #[test]

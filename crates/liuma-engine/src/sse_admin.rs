@@ -237,8 +237,49 @@ impl Engine {
 
     /// The ring as the admin API shows it.
     pub async fn sse_key_status(&self) -> std::result::Result<SseKeyStatus, KeyAdminError> {
-        let ring = self.inner.sse_ring().ok_or(KeyAdminError::Unavailable)?;
         let fenced = self.fences().await?.into_iter().map(|(v, _)| v).collect();
+        self.status_with(fenced)
+    }
+
+    /// The status after a ring change that has already been stored: a
+    /// failed read of the fences must not report the change as failed (an
+    /// operator would rotate twice), so they are shown only if readable.
+    async fn status_after_change(&self) -> std::result::Result<SseKeyStatus, KeyAdminError> {
+        let fenced = match self.fences().await {
+            Ok(f) => f.into_iter().map(|(v, _)| v).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "the ring changed; reading the SSE key fences for the status failed");
+                Vec::new()
+            }
+        };
+        self.status_with(fenced)
+    }
+
+    /// Versions of the ring in use that this store retired (their fence
+    /// says so): a ring from outside liuma that brings one back would have
+    /// every write under it refused, so the server refuses to start.
+    pub async fn sse_retired_versions_in_ring(&self) -> Result<Vec<u32>> {
+        let Some(ring) = self.inner.sse_ring() else {
+            return Ok(Vec::new());
+        };
+        Ok(self
+            .fences()
+            .await?
+            .into_iter()
+            .filter(|(v, state)| {
+                *state == crate::sse_fence::FenceState::Retired && ring.get(*v).is_some()
+            })
+            .map(|(v, _)| v)
+            .collect())
+    }
+
+    /// Whether this node's ring is liuma's to change (not from outside).
+    pub fn sse_ring_managed(&self) -> bool {
+        self.inner.ring_store.get().is_some()
+    }
+
+    fn status_with(&self, fenced: Vec<u32>) -> std::result::Result<SseKeyStatus, KeyAdminError> {
+        let ring = self.inner.sse_ring().ok_or(KeyAdminError::Unavailable)?;
         Ok(SseKeyStatus {
             current: ring.newest().version,
             versions: ring.versions(),
@@ -292,7 +333,7 @@ impl Engine {
             {
                 tracing::info!(version = next.newest().version, "SSE master key rotated");
                 self.inner.set_sse_ring(next);
-                return self.sse_key_status().await;
+                return self.status_after_change().await;
             }
         }
         Err(KeyAdminError::Contended)
@@ -314,7 +355,7 @@ impl Engine {
                 if cur.get(version).is_none() {
                     // a concurrent retirement of it swapped first
                     self.inner.set_sse_ring(cur);
-                    return self.sse_key_status().await;
+                    return self.status_after_change().await;
                 }
                 return Err(KeyAdminError::Current(version));
             };
@@ -325,7 +366,7 @@ impl Engine {
             {
                 tracing::info!(version, "SSE master key version retired");
                 self.inner.set_sse_ring(next);
-                return self.sse_key_status().await;
+                return self.status_after_change().await;
             }
         }
         Err(KeyAdminError::Contended)
@@ -375,11 +416,15 @@ impl Engine {
                     Some(Sse::S3) => match self.uses_version(&rec, version, &mut cache).await {
                         Ok(true) => usage.object_versions += 1,
                         Ok(false) => {}
-                        // deleted since the page was read: nothing to count
-                        Err(e) => match self.inner.meta.get(&kv.key).await? {
-                            Some(now) if now.mod_revision == kv.mod_revision => return Err(e),
-                            _ => {}
-                        },
+                        // Deleted since the page was read: nothing to count.
+                        // Still there (even changed in place, e.g. new tags):
+                        // it may need the version, so the count fails and a
+                        // retirement is refused rather than guessed.
+                        Err(e) => {
+                            if self.inner.meta.get(&kv.key).await?.is_some() {
+                                return Err(e);
+                            }
+                        }
                     },
                     Some(Sse::Customer { check_version, .. }) if *check_version == version => {
                         usage.customer_versions += 1;

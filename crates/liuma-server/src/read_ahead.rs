@@ -10,8 +10,12 @@
 //! while it has bytes: when the socket has nothing more, it is freed, so an
 //! idle connection (most of them, most of the time) costs nothing extra. A
 //! connection whose body the handler is not reading yet holds at most
-//! [`CAPACITY`] here (what hyper's own read buffer holds on a plain
-//! connection is of the same order). Writes go straight through.
+//! [`CAPACITY`] here, bytes that would otherwise wait in the kernel's
+//! socket buffer: 64 KiB × `max_connections` (4 096) = 256 MiB per TLS
+//! listener in the worst case, which is why it is 64 KiB and not the
+//! 256 KiB first measured (that cut `recvfrom` 16×, 64 KiB cuts it ~4×;
+//! the CPU saved was ~2 % either way, BENCHMARKS.md). Writes go straight
+//! through.
 
 use std::io;
 use std::pin::Pin;
@@ -21,7 +25,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Bytes read from the socket at most per syscall.
-pub const CAPACITY: usize = 256 << 10;
+pub const CAPACITY: usize = 64 << 10;
 
 /// A stream whose reads fill a buffer of [`CAPACITY`] bytes at a time.
 pub struct ReadAhead<T> {

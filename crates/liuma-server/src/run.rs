@@ -57,7 +57,7 @@ pub async fn run(
     workers.extend(cluster.spawn(stop_rx.clone()));
     workers.extend(tls.spawn_watchers(&cfg, &stop_rx));
     // A cluster's ring changes on other nodes too (`liuma sse rotate`).
-    if !cfg.etcd.is_empty() && cfg.sse.master_key_file.is_none() {
+    if !cfg.etcd.is_empty() && engine.sse_ring_managed() {
         workers.push(tokio::spawn(crate::sse_keys::follow(
             engine.clone(),
             cfg.sse.refresh(),
@@ -231,6 +231,18 @@ async fn open_node(
         !cfg.etcd.is_empty(),
     ) {
         engine.set_ring_store(store);
+    }
+    if external_key.is_some() {
+        let retired = engine
+            .sse_retired_versions_in_ring()
+            .await
+            .context("reading the SSE key fences")?;
+        anyhow::ensure!(
+            retired.is_empty(),
+            "the SSE master key ring given from outside liuma holds version(s) {retired:?}, which \
+             this store retired (writes under them are refused): number the keys above them, \
+             e.g. `v<N> <hex>` lines"
+        );
     }
     // Stores written before secrets were sealed are rewritten now.
     engine

@@ -50,7 +50,17 @@ pub enum External {
 impl External {
     /// From the configured file and the process environment.
     pub fn from_config(file: Option<&Path>) -> anyhow::Result<Option<External>> {
-        let env = std::env::var(KEY_ENV).ok().filter(|v| !v.trim().is_empty());
+        // Set but unusable (not UTF-8, or blank: an optional secret that is
+        // missing) is an error, never "not set": falling back to another
+        // ring would seal new objects under a key the other nodes lack.
+        let env = match std::env::var_os(KEY_ENV) {
+            None => None,
+            Some(v) => match v.into_string() {
+                Ok(text) if !text.trim().is_empty() => Some(text),
+                Ok(_) => anyhow::bail!("{KEY_ENV} is set but empty"),
+                Err(_) => anyhow::bail!("{KEY_ENV} is not valid UTF-8 text"),
+            },
+        };
         match (file, env) {
             (Some(_), Some(_)) => anyhow::bail!(
                 "both --sse-master-key-file and {KEY_ENV} are set: give the SSE master key one way"

@@ -113,7 +113,11 @@ fn master_key_from_the_environment() {
     put(&node, "k", "sealed under the injected key");
     let s = node.admin_req("GET", "/admin/sse").json();
     assert_eq!(
-        (s["managed"].clone(), s["versions"].clone(), s["current"].as_u64()),
+        (
+            s["managed"].clone(),
+            s["versions"].clone(),
+            s["current"].as_u64()
+        ),
         (serde_json::json!(false), serde_json::json!([3]), Some(3)),
         "{s}"
     );
@@ -139,6 +143,8 @@ fn master_key_from_the_environment() {
             "both --sse-master-key-file and LIUMA_SSE_MASTER_KEY",
         ),
         (vec![], "v1 not-hex-at-all", "LIUMA_SSE_MASTER_KEY"),
+        // an optional secret that is missing: never a silent fallback
+        (vec![], "  ", "LIUMA_SSE_MASTER_KEY is set but empty"),
     ] {
         let out = crate::harness::server_command(&data, "127.0.0.1:0")
             .args(&args)
@@ -148,6 +154,38 @@ fn master_key_from_the_environment() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "start must fail: {err}");
         assert!(err.contains(expect), "{err}");
-        assert!(!err.contains("not-hex-at-all") && !err.contains(&hex_key), "{err}");
+        assert!(
+            !err.contains("not-hex-at-all") && !err.contains(&hex_key),
+            "{err}"
+        );
     }
+}
+
+/// A retired version stays retired: a ring from outside liuma that brings
+/// its number back would have every write under it refused, so the node
+/// refuses to start and says how to number the keys.
+#[test]
+fn an_outside_ring_may_not_bring_back_a_retired_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("d");
+    let node = TestNode::start(&data, &[]);
+    cli(&node, &["rotate"]);
+    let out = cli(&node, &["retire", "1"]);
+    assert!(out.contains("retired version 1"), "{out}");
+    node.stop();
+    let out = crate::harness::server_command(&data, "127.0.0.1:0")
+        .env("LIUMA_SSE_MASTER_KEY", "ab".repeat(32))
+        .output()
+        .expect("running liuma");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "start must fail: {err}");
+    assert!(
+        err.contains("holds version(s) [1], which this store retired"),
+        "{err}"
+    );
+    // numbered above the retired one, it starts
+    let ring = format!("v7 {}\n", "ab".repeat(32));
+    let node = TestNode::start_env(&data, &[], &[("LIUMA_SSE_MASTER_KEY", ring.as_str())]);
+    let s = node.admin_req("GET", "/admin/sse").json();
+    assert_eq!(s["versions"], serde_json::json!([7]), "{s}");
 }
