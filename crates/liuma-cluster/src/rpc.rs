@@ -209,6 +209,9 @@ pub fn router(
     }
 }
 
+/// How long a refused request's body is read before the refusal is sent.
+const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
+
 /// Refuses a request whose connection's client certificate was revoked or
 /// expired since the handshake (403, then the connection is closed): the
 /// handshake's verdict does not cover the requests that follow it.
@@ -220,10 +223,28 @@ async fn cert_gate(State(check): State<Arc<dyn PeerCheck>>, req: Request, next: 
     match verdict {
         Ok(()) => next.run(req).await,
         Err(refusal) => {
+            // Take (and drop) the body the peer is still sending, bounded in
+            // size and time: answering before it is read makes the server
+            // close mid-body, and the peer would see a reset instead of this
+            // typed refusal.
+            let _ = tokio::time::timeout(REFUSAL_DRAIN, discard(req.into_body(), MAX_BODY)).await;
             let mut resp = error(ErrorCode::CertRefused, refusal.to_string());
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
             resp
+        }
+    }
+}
+
+/// Read and drop up to `limit` bytes of `body`, one frame at a time (no
+/// buffering: a refused peer's body is never held).
+async fn discard(body: axum::body::Body, limit: usize) {
+    let mut body = body;
+    let mut seen = 0usize;
+    while seen <= limit {
+        match body.frame().await {
+            Some(Ok(frame)) => seen += frame.data_ref().map_or(0, |d| d.len()),
+            Some(Err(_)) | None => return,
         }
     }
 }
